@@ -1,0 +1,3 @@
+"""billingd: a self-hosted billing daemon."""
+
+__version__ = "0.1.0"

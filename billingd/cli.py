@@ -1,0 +1,73 @@
+"""The ``billingd`` command: serve, check-config, migrate, demo, plugins."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from billingd import __version__
+from billingd.config import ConfigError, load_config
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="billingd", description="The billingd daemon.")
+    parser.add_argument("--version", action="version", version=f"billingd {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help, description=help)
+        sub.add_argument(
+            "--config",
+            type=Path,
+            help="config file (default: $BILLINGD_CONFIG, "
+            "/etc/billingd/billingd.yaml, or the user config dir)",
+        )
+        return sub
+
+    command("serve", "Run the daemon in the foreground (systemd runs this).")
+    check = command("check-config", "Validate the config file and print the result.")
+    check.add_argument("--json", action="store_true", help="print the effective config as JSON")
+    command("migrate", "Create or upgrade the database schema, then exit.")
+    command("plugins", "List the plugins that load, with their versions.")
+    demo = command("demo", "Create a demo database in your data directory and serve it.")
+    demo.add_argument("--tui", action="store_true", help="also open the terminal UI")
+    demo.add_argument("--reset", action="store_true", help="start again from fresh demo data")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "demo":
+        from billingd.demo import run_demo
+
+        return run_demo(config_path=args.config, open_tui=args.tui, reset=args.reset)
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"billingd: config error: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "check-config":
+        if args.json:
+            print(json.dumps(config.to_dict(), indent=2))
+        else:
+            print(f"config OK: {config.source or 'built-in defaults'}")
+        return 0
+    if args.command == "migrate":
+        from billingd.db.connection import open_database
+        from billingd.db.migrations import migrate
+
+        print(f"schema version {migrate(open_database(config.database))}")
+        return 0
+    if args.command == "plugins":
+        from billingd.plugins import load_plugins
+
+        for plugin in load_plugins(
+            config.plugins.get("settings"), config.plugins.get("enabled")
+        ).plugin_list():
+            print(f"{plugin['name']:<24} {plugin['version']:<10} {', '.join(plugin['hooks'])}")
+        return 0
+    from billingd.daemon import serve
+
+    return serve(config)

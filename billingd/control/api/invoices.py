@@ -1,0 +1,156 @@
+"""Methods for invoices and their documents."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from billingd.control.params import Bool, Date, Int, Money, PositiveInt, Ref, Str
+from billingd.control.registry import method
+from billingd.errors import NotFound, ValidationError
+from billingd.services import documents, invoicing
+from billingd.services.context import ServiceContext
+from billingd.services.lookup import find_invoice
+from billingd.views import invoice_view
+
+PERIOD_PARAMS = dict(
+    client=Int(),
+    reseller=Int(),
+    **{"from": Date(required=True)},
+    to=Date(required=True),
+    date=Date(help="issue date; default today in the enterprise's timezone"),
+)
+DOCUMENT_FORMATS = {"pdf": ("pdf", "application/pdf"), "stats-csv": ("stats-csv", "text/csv")}
+
+
+def _period(ctx: ServiceContext, params: dict[str, Any], **flags: bool) -> invoicing.PeriodResult:
+    return invoicing.invoice_for_period(
+        ctx,
+        client_id=params.get("client"),
+        reseller_id=params.get("reseller"),
+        period_start=params["from"],
+        period_end=params["to"],
+        issue_date=params.get("date"),
+        **flags,
+    )
+
+
+@method("invoice.preview", writes=False, **PERIOD_PARAMS)
+def invoice_preview(ctx: ServiceContext, **params: Any) -> dict[str, Any]:
+    """Calculate a period's invoice without writing anything or using a number (R-INV-4)."""
+    result = _period(ctx, params, preview=True)
+    assert result.preview is not None
+    return result.preview
+
+
+@method(
+    "invoice.period",
+    writes=True,
+    stats=Bool(default=False),
+    document=Bool(default=True),
+    preview=Bool(default=False),
+    **PERIOD_PARAMS,
+)
+def invoice_period(
+    ctx: ServiceContext, stats: bool, document: bool, preview: bool, **params: Any
+) -> dict[str, Any]:
+    """Create the invoice of a period for a client or a reseller (R-INV-1..3)."""
+    result = _period(ctx, params, stats=stats, document=document, preview=preview)
+    if result.preview is not None:
+        return result.preview
+    if result.statistics is not None:
+        return {"statistics_csv": result.statistics.decode()}
+    assert result.invoice is not None
+    return invoice_view(result.invoice)
+
+
+@method(
+    "invoice.amount",
+    writes=True,
+    client=Int(),
+    reseller=Int(),
+    date=Date(required=True),
+    amount=Money(required=True),
+    count=PositiveInt(default=1),
+    description=Str(default="Prepayment"),
+)
+def invoice_amount(
+    ctx: ServiceContext,
+    date: Any,
+    amount: Any,
+    count: int,
+    description: str,
+    client: int | None = None,
+    reseller: int | None = None,
+) -> list[dict]:
+    """Create invoices for a gross amount, ``count`` of them with consecutive numbers (R-INV-5)."""
+    if count > 1000:
+        raise ValidationError("count must be at most 1000", field="count")
+    invoices = invoicing.invoice_for_amount(
+        ctx,
+        client_id=client,
+        reseller_id=reseller,
+        issue_date=date,
+        amount=amount,
+        count=count,
+        description=description,
+    )
+    return [invoice_view(i) for i in invoices]
+
+
+@method(
+    "invoice.list",
+    writes=False,
+    client=Int(),
+    reseller=Int(),
+    enterprise=Int(),
+    status=Str(),
+    limit=PositiveInt(default=200),
+    offset=Int(default=0),
+)
+def invoice_list(
+    ctx: ServiceContext,
+    limit: int,
+    offset: int,
+    client: int | None = None,
+    reseller: int | None = None,
+    enterprise: int | None = None,
+    status: str | None = None,
+) -> list[dict[str, Any]]:
+    """Invoices, newest first, filtered by client, reseller, enterprise or status."""
+    invoices = invoicing.list_invoices(
+        client_id=client,
+        reseller_id=reseller,
+        enterprise_id=enterprise,
+        status=status,
+        limit=min(limit, 1000),
+        offset=offset,
+    )
+    return [invoice_view(i, with_lines=False) for i in invoices]
+
+
+@method("invoice.show", writes=False, invoice=Ref(required=True))
+def invoice_show(ctx: ServiceContext, invoice: int | str) -> dict[str, Any]:
+    """One invoice with its lines, by id or number."""
+    return invoice_view(find_invoice(invoice))
+
+
+@method("invoice.pdf", writes=False, invoice=Ref(required=True), format=Str(default="pdf"))
+def invoice_pdf(ctx: ServiceContext, invoice: int | str, format: str) -> dict[str, Any]:
+    """The stored document of an invoice, base64-encoded."""
+    if format not in DOCUMENT_FORMATS:
+        raise ValidationError(
+            f"format must be one of {', '.join(DOCUMENT_FORMATS)}", field="format"
+        )
+    row = find_invoice(invoice)
+    stored_format, media_type = DOCUMENT_FORMATS[format]
+    data = documents.read_document(row, stored_format)
+    if data is None:
+        raise NotFound(f"invoice {row.number} has no {format} document", format=format)
+    return {
+        "invoice_id": row.id,
+        "number": row.number,
+        "format": format,
+        "media_type": media_type,
+        "content_base64": base64.b64encode(data).decode(),
+    }

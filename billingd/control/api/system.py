@@ -1,0 +1,42 @@
+"""Methods about the daemon itself: status, audit trail, plugins."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from billingd import __version__
+from billingd.control.params import Int, PositiveInt
+from billingd.control.registry import method
+from billingd.db.connection import is_postgres
+from billingd.db.migrations import SCHEMA_VERSION
+from billingd.services import parties
+from billingd.services.audit import list_audit
+from billingd.services.context import ServiceContext
+from billingd.views import audit_view, plain
+
+
+@method("status", writes=False)
+def status(ctx: ServiceContext) -> dict[str, Any]:
+    """Daemon version, database, clock, client count."""
+    return {
+        "version": __version__,
+        "pid": os.getpid(),
+        "database": "postgresql" if is_postgres() else "sqlite",
+        "schema_version": SCHEMA_VERSION,
+        "now": plain(ctx.clock.now().replace(tzinfo=None)),
+        "clients": parties.count_clients(),
+        "actor": ctx.actor,
+    }
+
+
+@method("audit.list", writes=False, client=Int(), limit=PositiveInt(default=200))
+def audit_list(ctx: ServiceContext, limit: int, client: int | None = None) -> list[dict]:
+    """The audit trail, newest first, optionally for one client (R-AUD-1)."""
+    return [audit_view(a) for a in list_audit(client, min(limit, 5000))]
+
+
+@method("plugins.list", writes=False)
+def plugins_list(ctx: ServiceContext) -> list[dict[str, Any]]:
+    """Loaded plugins with their versions and hooks."""
+    return ctx.plugins.plugin_list() if ctx.plugins else []

@@ -1,0 +1,78 @@
+"""JSON-RPC 2.0 framing: one JSON object per line, UTF-8."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from billingd.errors import INVALID_REQUEST, PARSE_ERROR, BillingError
+
+DEFAULT_MAX_FRAME = 1024 * 1024
+
+
+class ProtocolError(BillingError):
+    """A frame that is not a valid JSON-RPC request."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.reason = "parse_error" if code == PARSE_ERROR else "invalid_request"
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    id: Any
+    method: str
+    params: dict[str, Any]
+
+    @property
+    def is_notification(self) -> bool:
+        return self.id is None
+
+
+def _reject_float(text: str) -> Any:
+    """Keep JSON numbers with a fraction exact, so money sent as a number can be refused."""
+    from decimal import Decimal
+
+    return Decimal(text)
+
+
+def decode_request(frame: bytes) -> Request:
+    """Parse one frame; raise ProtocolError (-32700 or -32600) for anything else."""
+    try:
+        message = json.loads(frame.decode("utf-8"), parse_float=_reject_float)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ProtocolError(PARSE_ERROR, f"parse error: {exc}") from None
+    if not isinstance(message, dict):
+        raise ProtocolError(INVALID_REQUEST, "a request must be a JSON object")
+    if message.get("jsonrpc") != "2.0":
+        raise ProtocolError(INVALID_REQUEST, 'a request needs "jsonrpc": "2.0"')
+    method = message.get("method")
+    if not isinstance(method, str) or not method:
+        raise ProtocolError(INVALID_REQUEST, "a request needs a method name")
+    request_id = message.get("id")
+    if request_id is not None and (
+        isinstance(request_id, bool) or not isinstance(request_id, int | str)
+    ):
+        raise ProtocolError(INVALID_REQUEST, "id must be a string or an integer")
+    params = message.get("params", {})
+    if not isinstance(params, dict):
+        raise ProtocolError(INVALID_REQUEST, "params must be an object of named parameters")
+    return Request(request_id, method, params)
+
+
+def encode(message: dict[str, Any]) -> bytes:
+    return json.dumps(message, separators=(",", ":"), default=str).encode() + b"\n"
+
+
+def result_frame(request_id: Any, result: Any) -> bytes:
+    return encode({"jsonrpc": "2.0", "id": request_id, "result": result})
+
+
+def error_frame(request_id: Any, error: BillingError) -> bytes:
+    return encode({"jsonrpc": "2.0", "id": request_id, "error": error.to_error()})
+
+
+def notification_frame(method: str, params: dict[str, Any]) -> bytes:
+    return encode({"jsonrpc": "2.0", "method": method, "params": params})

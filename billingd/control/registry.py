@@ -1,0 +1,42 @@
+"""The method registry: every socket method with its parameters and access level."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from billingd.control.params import Param
+
+Handler = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    handler: Handler
+    params: dict[str, Param]
+    writes: bool
+    summary: str
+    admin_only: bool = False
+
+
+METHODS: dict[str, Method] = {}
+
+
+def method(
+    method_name: str, /, *, writes: bool, admin_only: bool = False, **params: Param
+) -> Callable[[Handler], Handler]:
+    """Register ``handler(ctx, **params)`` as socket method ``method_name``.
+
+    The handler's docstring's first line is the method's summary in docs/protocol.md.
+    """
+
+    def register(handler: Handler) -> Handler:
+        if method_name in METHODS:
+            raise ValueError(f"method {method_name} registered twice")
+        summary = (handler.__doc__ or "").strip().splitlines()[0] if handler.__doc__ else ""
+        METHODS[method_name] = Method(method_name, handler, params, writes, summary, admin_only)
+        return handler
+
+    return register

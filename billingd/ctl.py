@@ -1,0 +1,207 @@
+"""``billingctl``: every socket operation from the command line, for people and scripts.
+
+Exit codes (SPEC §9): 0 success, 1 refused (by a rule, validation, permission),
+2 usage or connection error. ``--json`` prints the result, or
+``{"error": {...}}`` when refused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from billingd.control.client import ConnectionFailed, ControlClient, RemoteError
+from billingd.ctl_commands import COMMANDS, Arg, Command
+from billingd.ctl_output import render
+from billingd.domain.usage_rows import RowError, read_rows, validate_row
+from billingd.errors import INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR
+
+USAGE_BATCH = 2000
+PROTOCOL_ERRORS = (PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND)
+
+
+class Refused(Exception):
+    """Refused before anything was sent (e.g. a bad row in an import file)."""
+
+    def __init__(self, error: dict[str, Any]) -> None:
+        super().__init__(error["message"])
+        self.error = error
+
+
+def _common(parser: argparse.ArgumentParser, default: Any) -> None:
+    parser.add_argument(
+        "--socket",
+        type=Path,
+        default=default,
+        help="daemon socket (default: $BILLINGD_SOCKET or the config's)",
+    )
+    parser.add_argument(
+        "--json", action="store_true", default=default, help="machine-readable output"
+    )
+
+
+def _add_arg(parser: argparse.ArgumentParser, arg: Arg) -> None:
+    if not arg.flag.startswith("-"):
+        optional = arg.kind.endswith("?")
+        parser.add_argument(
+            arg.param,
+            metavar=arg.flag,
+            type=int if arg.kind.startswith("int") else str,
+            nargs="?" if optional else None,
+            help=arg.help,
+        )
+        return
+    if arg.kind == "flag":
+        parser.add_argument(
+            arg.flag, dest=arg.param, action="store_true", default=None, help=arg.help
+        )
+    elif arg.kind == "no-flag":
+        parser.add_argument(
+            arg.flag, dest=arg.param, action="store_false", default=None, help=arg.help
+        )
+    else:
+        parser.add_argument(
+            arg.flag,
+            dest=arg.param,
+            type=int if arg.kind == "int" else str,
+            required=arg.required,
+            choices=arg.choices,
+            help=arg.help,
+        )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="billingctl",
+        description="Control a running billingd over its socket.",
+        epilog="Exit codes: 0 success, 1 refused, 2 usage or connection error.",
+    )
+    _common(parser, None)
+    groups: dict[tuple[str, ...], Any] = {(): parser.add_subparsers(dest="cmd0", required=True)}
+    for command in (*COMMANDS, USAGE_IMPORT):
+        for depth in range(1, len(command.words)):
+            prefix = command.words[:depth]
+            if prefix not in groups:
+                sub = groups[prefix[:-1]].add_parser(prefix[-1], help=f"{prefix[-1]} commands")
+                groups[prefix] = sub.add_subparsers(dest=f"cmd{depth}", required=True)
+        leaf = groups[command.words[:-1]].add_parser(
+            command.words[-1], help=command.help, description=command.help
+        )
+        _common(leaf, argparse.SUPPRESS)
+        for arg in command.args:
+            _add_arg(leaf, arg)
+        leaf.set_defaults(command=command)
+    return parser
+
+
+USAGE_IMPORT = Command(
+    ("usage", "import"),
+    "usage.import",
+    "Import usage records from CSV or JSON lines.",
+    (
+        Arg(
+            "FILE",
+            "file",
+            help="columns: client, occurred_at, destination, destination_group, "
+            "quantity, unit, amount, external_id",
+        ),
+        Arg("--format", "format", choices=("csv", "jsonl"), help="default: from the file name"),
+    ),
+)
+
+
+def _usage_batches(path: Path, fmt: str) -> Iterator[tuple[list[int], list[dict]]]:
+    """Check the whole file first (a bad row stops everything), then yield batches."""
+    with path.open(newline="", encoding="utf-8") as stream:
+        for line, raw in read_rows(stream, fmt):
+            validate_row(line, raw)
+    lines: list[int] = []
+    records: list[dict] = []
+    with path.open(newline="", encoding="utf-8") as stream:
+        for line, raw in read_rows(stream, fmt):
+            lines.append(line)
+            records.append(raw)
+            if len(records) == USAGE_BATCH:
+                yield lines, records
+                lines, records = [], []
+    if records:
+        yield lines, records
+
+
+def import_usage(client: ControlClient, path: Path, fmt: str | None, quiet: bool) -> dict:
+    fmt = fmt or ("jsonl" if path.suffix in (".jsonl", ".ndjson", ".json") else "csv")
+    totals = {"imported": 0, "duplicates": 0, "batches": 0}
+    try:
+        for lines, records in _usage_batches(path, fmt):
+            result = client.call("usage.import", records=records, lines=lines)
+            totals["imported"] += result["imported"]
+            totals["duplicates"] += result["duplicates"]
+            totals["batches"] += 1
+            if not quiet and sys.stderr.isatty():
+                print(f"\rimported {totals['imported']} records…", end="", file=sys.stderr)
+    except RowError as exc:
+        raise Refused(
+            {
+                "code": -32602,
+                "message": f"{path.name}: {exc}",
+                "data": {"reason": "validation", "line": exc.line, "field": exc.field},
+            }
+        ) from None
+    if not quiet and sys.stderr.isatty():
+        print(file=sys.stderr)
+    return totals
+
+
+def execute(client: ControlClient, command: Command, args: argparse.Namespace) -> Any:
+    """Run one command; return what to print."""
+    values = {a.param: getattr(args, a.param, None) for a in command.args}
+    if command is USAGE_IMPORT:
+        return import_usage(client, Path(values["file"]), values["format"], args.json)
+    output = values.pop("output", None)
+    params = {k: v for k, v in values.items() if v is not None}
+    result = client.call(command.method, **params, **command.fixed)
+    if output is not None:
+        Path(output).write_bytes(base64.b64decode(result.pop("content_base64")))
+        result["written"] = output
+    return result
+
+
+def _fail(error: dict[str, Any], as_json: bool, code: int) -> int:
+    if as_json:
+        print(json.dumps({"error": error}))
+    else:
+        print(f"billingctl: {error['message']}", file=sys.stderr)
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    command: Command = args.command
+    try:
+        from billingd.control.client import default_socket_path
+
+        socket_path = args.socket or default_socket_path()
+    except Exception as exc:  # a broken default config must not hide --socket
+        return _fail({"code": 2, "message": f"no socket: {exc}"}, args.json, 2)
+    try:
+        with ControlClient(socket_path) as client:
+            result = execute(client, command, args)
+    except ConnectionFailed as exc:
+        return _fail({"code": -32000, "message": str(exc)}, args.json, 2)
+    except RemoteError as exc:
+        return _fail(exc.to_error(), args.json, 2 if exc.code in PROTOCOL_ERRORS else 1)
+    except Refused as exc:
+        return _fail(exc.error, args.json, 1)
+    except OSError as exc:
+        return _fail({"code": -32000, "message": f"{exc.filename}: {exc.strerror}"}, args.json, 2)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(render(result, command.columns))
+    return 0

@@ -1,0 +1,56 @@
+"""Human-readable output for billingctl: tables for lists, fields for objects."""
+
+from __future__ import annotations
+
+import shutil
+from typing import Any
+
+NESTED_TABLES = {
+    "lines": ("kind", "description", "quantity", "unit", "unit_price", "net", "tax_rate", "tax")
+}
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(_cell(v) for v in value)
+    return str(value).replace("\n", " ")
+
+
+def table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> str:
+    """A plain aligned table, cut to the terminal width."""
+    if not rows:
+        return "(none)"
+    columns = columns or tuple(rows[0])
+    cells = [[_cell(row.get(c)) for c in columns] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    width = shutil.get_terminal_size((120, 24)).columns
+
+    def line(values: list[str]) -> str:
+        return "  ".join(v.ljust(w) for v, w in zip(values, widths, strict=True)).rstrip()[:width]
+
+    return "\n".join(
+        [line(list(columns)), line(["-" * w for w in widths])] + [line(r) for r in cells]
+    )
+
+
+def record(obj: dict[str, Any]) -> str:
+    """Key: value lines, with known nested lists as tables."""
+    scalar = {k: v for k, v in obj.items() if not isinstance(v, list | dict)}
+    width = max((len(k) for k in scalar), default=0)
+    out = [f"{k.ljust(width)}  {_cell(v)}" for k, v in scalar.items()]
+    for key, value in obj.items():
+        if isinstance(value, list) and value and isinstance(value[0], dict):
+            out += ["", f"{key}:", table(value, NESTED_TABLES.get(key, tuple(value[0])))]
+    return "\n".join(out)
+
+
+def render(result: Any, columns: tuple[str, ...]) -> str:
+    if isinstance(result, list):
+        return table(result, columns)
+    if isinstance(result, dict):
+        return record(result)
+    return _cell(result)

@@ -1,0 +1,1 @@
+"""Storage: peewee models, the connection to SQLite or PostgreSQL, and migrations."""

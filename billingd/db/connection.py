@@ -1,0 +1,80 @@
+"""Open the configured database: SQLite in WAL mode by default, PostgreSQL by URL."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import peewee
+
+from billingd.db.models import database_proxy
+
+SQLITE_PRAGMAS = {
+    "journal_mode": "wal",
+    "foreign_keys": 1,
+    "synchronous": "normal",
+    "busy_timeout": 30000,
+}
+
+
+class DatabaseURLError(ValueError):
+    """The database URL names no backend billingd supports."""
+
+
+def make_database(url: str) -> peewee.Database:
+    """Build (not connect) the peewee database for a ``sqlite:///`` or ``postgresql://`` URL."""
+    parsed = urlparse(url)
+    if parsed.scheme == "sqlite":
+        path = unquote(parsed.path)
+        if path.startswith("//"):
+            path = path[1:]
+        if not path or path == "/":
+            raise DatabaseURLError(f"sqlite URL needs a file path: {url!r}")
+        if path != "/:memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        else:
+            path = ":memory:"
+        return peewee.SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, check_same_thread=False)
+    if parsed.scheme in ("postgresql", "postgres"):
+        return peewee.PostgresqlDatabase(
+            unquote(parsed.path.lstrip("/")) or "postgres",
+            user=unquote(parsed.username) if parsed.username else None,
+            password=unquote(parsed.password) if parsed.password else None,
+            host=parsed.hostname,
+            port=parsed.port or 5432,
+            autorollback=True,
+        )
+    raise DatabaseURLError(
+        f"unsupported database URL {url!r}: use sqlite:////path/file.db or postgresql://user@host/db"
+    )
+
+
+def open_database(url: str) -> peewee.Database:
+    """Build the database for a URL and bind the models to it."""
+    database = make_database(url)
+    database_proxy.initialize(database)
+    return database
+
+
+def is_postgres(database: peewee.Database | None = None) -> bool:
+    db = database or database_proxy.obj
+    return isinstance(db, peewee.PostgresqlDatabase)
+
+
+@contextlib.contextmanager
+def write_transaction() -> Iterator[None]:
+    """One all-or-nothing write (R-TX-1).
+
+    On SQLite the transaction starts ``IMMEDIATE`` so that writers queue up front
+    instead of failing on upgrade; PostgreSQL serialises on row locks instead.
+    Nested calls become savepoints.
+    """
+    db = database_proxy.obj
+    if db.transaction_depth() == 0 and not is_postgres(db):
+        with db.atomic("IMMEDIATE"):
+            yield
+    else:
+        with db.atomic():
+            yield

@@ -1,0 +1,337 @@
+"""Peewee models for parties, billable things, documents, money movements and audit.
+
+The models hold data only; rules live in ``billingd.domain`` and transactions in
+``billingd.services``. Column names follow the spec's names in snake_case.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import peewee
+
+from billingd.db.fields import DecimalTextField, JSONTextField
+
+database_proxy = peewee.DatabaseProxy()
+
+
+def utcnow() -> dt.datetime:
+    """Now in UTC, naive, as stored (R-TIME-1)."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+class BaseModel(peewee.Model):
+    class Meta:
+        database = database_proxy
+        legacy_table_names = False
+
+
+class SchemaVersion(BaseModel):
+    version = peewee.IntegerField()
+    applied_at = peewee.DateTimeField(default=utcnow)
+
+
+# ---------------------------------------------------------------- parties
+
+
+class Brand(BaseModel):
+    name = peewee.TextField(unique=True)
+    logo_path = peewee.TextField(null=True)
+    accent_color = peewee.TextField(default="#1f6feb")
+    invoice_template = peewee.TextField(default="invoice.tpl")
+    credit_note_template = peewee.TextField(default="credit_note.tpl")
+    footer = peewee.TextField(default="")
+
+
+class Enterprise(BaseModel):
+    name = peewee.TextField()
+    address = peewee.TextField(default="")
+    tax_id = peewee.TextField(default="")
+    registration_id = peewee.TextField(default="")
+    iban = peewee.TextField(default="")
+    bic = peewee.TextField(default="")
+    email = peewee.TextField(default="")
+    currency = peewee.TextField()
+    timezone = peewee.TextField()
+    payment_terms = peewee.IntegerField(default=14)
+    tax_rate = DecimalTextField(default="0")
+    invoice_pattern = peewee.TextField(default="%num%")
+    invoice_start = peewee.IntegerField(default=1)
+    invoice_reset = peewee.TextField(default="never")
+    credit_note_pattern = peewee.TextField(default="CN-%num%")
+    credit_note_start = peewee.IntegerField(default=1)
+    brand = peewee.ForeignKeyField(Brand, null=True, backref="enterprises")
+    created_at = peewee.DateTimeField(default=utcnow)
+
+
+class Reseller(BaseModel):
+    enterprise = peewee.ForeignKeyField(Enterprise, backref="resellers")
+    name = peewee.TextField()
+    company = peewee.TextField(default="")
+    tax_id = peewee.TextField(default="")
+    email = peewee.TextField(default="")
+    address = peewee.TextField(default="")
+    currency = peewee.TextField()
+    tax_rate = DecimalTextField(null=True)
+    status = peewee.TextField(default="active")
+    created_at = peewee.DateTimeField(default=utcnow)
+
+
+class Client(BaseModel):
+    enterprise = peewee.ForeignKeyField(Enterprise, backref="clients")
+    reseller = peewee.ForeignKeyField(Reseller, null=True, backref="clients")
+    name = peewee.TextField()
+    contract_number = peewee.TextField(default="")
+    company = peewee.TextField(default="")
+    tax_id = peewee.TextField(default="")
+    business_type = peewee.TextField(default="")
+    category_type = peewee.TextField(default="")
+    invoice_days = peewee.TextField(default="")
+    send_stats = peewee.BooleanField(default=False)
+    send_email = peewee.BooleanField(default=False)
+    publish = peewee.BooleanField(default=False)
+    email = peewee.TextField(default="")
+    address = peewee.TextField(default="")
+    currency = peewee.TextField()
+    tax_rate = DecimalTextField(null=True)
+    status = peewee.TextField(default="active")
+    created_at = peewee.DateTimeField(default=utcnow)
+
+
+class BillGroup(BaseModel):
+    client = peewee.ForeignKeyField(Client, backref="bill_groups")
+    name = peewee.TextField()
+    address = peewee.TextField(default="")
+    invoicing = peewee.TextField(default="auto")
+    status = peewee.TextField(default="active")
+    custom_fields = JSONTextField(default=dict)
+    uploader = peewee.TextField(null=True)
+    uploader_settings = JSONTextField(default=dict)
+    emails = peewee.TextField(default="")
+    review_days = peewee.IntegerField(default=0)
+    is_default = peewee.BooleanField(default=False)
+
+
+# ---------------------------------------------------------------- billable things
+
+
+class Contract(BaseModel):
+    """A subscription of a client, or of a reseller itself (R-INV-3)."""
+
+    client = peewee.ForeignKeyField(Client, null=True, backref="contracts")
+    reseller = peewee.ForeignKeyField(Reseller, null=True, backref="contracts")
+    bill_group = peewee.ForeignKeyField(BillGroup, null=True, backref="contracts")
+    description = peewee.TextField()
+    unit_price = DecimalTextField()
+    quantity = DecimalTextField(default="1")
+    tax_rate = DecimalTextField()
+    cycle = peewee.TextField()
+    interval = peewee.IntegerField(default=1)
+    anchor_date = peewee.DateField()
+    start_date = peewee.DateField()
+    end_date = peewee.DateField(null=True)
+    status = peewee.TextField(default="active")
+    timing = peewee.TextField(default="advance")
+    origin = peewee.TextField(default="standard")
+    payment_method = peewee.TextField(default="manual")
+    created_at = peewee.DateTimeField(default=utcnow)
+
+
+class UsageRecord(BaseModel):
+    client = peewee.ForeignKeyField(Client, backref="usage")
+    occurred_at = peewee.DateTimeField(index=True)
+    destination = peewee.TextField(default="")
+    destination_group = peewee.TextField()
+    quantity = DecimalTextField()
+    unit = peewee.TextField(default="")
+    amount = DecimalTextField()
+    external_id = peewee.TextField(null=True, unique=True)
+    invoice = peewee.DeferredForeignKey("Invoice", null=True, backref="usage")
+    imported_at = peewee.DateTimeField(default=utcnow)
+
+
+class PendingCharge(BaseModel):
+    client = peewee.ForeignKeyField(Client, backref="pending_charges")
+    contract = peewee.ForeignKeyField(Contract, null=True, backref="pending_charges")
+    description = peewee.TextField()
+    amount = DecimalTextField()
+    schedule_date = peewee.DateField(null=True)
+    notes = peewee.TextField(default="")
+    status = peewee.TextField(default="pending")
+    invoice = peewee.DeferredForeignKey("Invoice", null=True, backref="charges")
+    created_at = peewee.DateTimeField(default=utcnow)
+
+
+class PriceOverride(BaseModel):
+    contract = peewee.ForeignKeyField(Contract, backref="price_overrides")
+    final_amount = DecimalTextField()
+    status = peewee.TextField(default="active")
+    invoice = peewee.DeferredForeignKey("Invoice", null=True, backref="price_overrides")
+    created_at = peewee.DateTimeField(default=utcnow)
+
+
+# ---------------------------------------------------------------- documents
+
+
+class Invoice(BaseModel):
+    enterprise = peewee.ForeignKeyField(Enterprise, backref="invoices")
+    client = peewee.ForeignKeyField(Client, null=True, backref="invoices")
+    reseller = peewee.ForeignKeyField(Reseller, null=True, backref="invoices")
+    number = peewee.TextField(null=True)
+    status = peewee.TextField()
+    issue_date = peewee.DateField(null=True)
+    due_date = peewee.DateField(null=True)
+    period_start = peewee.DateField(null=True)
+    period_end = peewee.DateField(null=True)
+    currency = peewee.TextField()
+    subtotal = DecimalTextField()
+    tax = DecimalTextField()
+    total = DecimalTextField()
+    balance = DecimalTextField()
+    origin = peewee.TextField()
+    actor = peewee.TextField()
+    seller = JSONTextField()
+    bill_to = JSONTextField()
+    replaces = peewee.ForeignKeyField("self", null=True, backref="replaced_by")
+    created_at = peewee.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("enterprise", "number"), True),)
+
+
+class InvoiceLine(BaseModel):
+    invoice = peewee.ForeignKeyField(Invoice, backref="lines", on_delete="CASCADE")
+    position = peewee.IntegerField()
+    kind = peewee.TextField()
+    description = peewee.TextField()
+    quantity = DecimalTextField()
+    unit = peewee.TextField(default="")
+    unit_price = DecimalTextField()
+    net = DecimalTextField()
+    tax_rate = DecimalTextField()
+    tax = DecimalTextField()
+    contract = peewee.ForeignKeyField(Contract, null=True)
+    cycle_start = peewee.DateField(null=True)
+    cycle_end = peewee.DateField(null=True)
+
+
+class BilledCycle(BaseModel):
+    """The claim that one contract cycle is billed; unique, so never twice (R-RUN-9)."""
+
+    contract = peewee.ForeignKeyField(Contract, backref="billed_cycles")
+    cycle_start = peewee.DateField()
+    cycle_end = peewee.DateField()
+    invoice = peewee.ForeignKeyField(Invoice, backref="billed_cycles")
+
+    class Meta:
+        indexes = ((("contract", "cycle_start"), True),)
+
+
+class NumberSequence(BaseModel):
+    """The next ``%num%`` of one enterprise, document kind and reset period (R-NUM-3)."""
+
+    enterprise = peewee.ForeignKeyField(Enterprise)
+    kind = peewee.TextField()
+    period_key = peewee.TextField()
+    next_value = peewee.IntegerField()
+
+    class Meta:
+        indexes = ((("enterprise", "kind", "period_key"), True),)
+
+
+class Payment(BaseModel):
+    client = peewee.ForeignKeyField(Client, backref="payments")
+    amount = DecimalTextField()
+    currency = peewee.TextField()
+    method = peewee.TextField(default="manual")
+    reference = peewee.TextField(default="")
+    notes = peewee.TextField(default="")
+    unallocated = DecimalTextField()
+    actor = peewee.TextField()
+    received_at = peewee.DateTimeField(default=utcnow)
+
+
+class Allocation(BaseModel):
+    payment = peewee.ForeignKeyField(Payment, backref="allocations")
+    invoice = peewee.ForeignKeyField(Invoice, backref="allocations")
+    amount = DecimalTextField()
+    created_at = peewee.DateTimeField(default=utcnow)
+
+
+class CreditNote(BaseModel):
+    enterprise = peewee.ForeignKeyField(Enterprise, backref="credit_notes")
+    invoice = peewee.ForeignKeyField(Invoice, backref="credit_notes")
+    number = peewee.TextField()
+    amount = DecimalTextField()
+    currency = peewee.TextField()
+    reason = peewee.TextField(default="")
+    issue_date = peewee.DateField()
+    actor = peewee.TextField()
+    created_at = peewee.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("enterprise", "number"), True),)
+
+
+class Document(BaseModel):
+    """A rendered file; re-renders keep the previous file (R-INV-11)."""
+
+    invoice = peewee.ForeignKeyField(Invoice, null=True, backref="documents")
+    credit_note = peewee.ForeignKeyField(CreditNote, null=True, backref="documents")
+    format = peewee.TextField()
+    path = peewee.TextField()
+    sha256 = peewee.TextField()
+    current = peewee.BooleanField(default=True)
+    created_at = peewee.DateTimeField(default=utcnow)
+
+
+# ---------------------------------------------------------------- ledger and audit
+
+
+class LedgerEntry(BaseModel):
+    client = peewee.ForeignKeyField(Client, null=True, backref="ledger")
+    reseller = peewee.ForeignKeyField(Reseller, null=True, backref="ledger")
+    kind = peewee.TextField()
+    amount = DecimalTextField()
+    currency = peewee.TextField()
+    invoice = peewee.ForeignKeyField(Invoice, null=True)
+    payment = peewee.ForeignKeyField(Payment, null=True)
+    credit_note = peewee.ForeignKeyField(CreditNote, null=True)
+    memo = peewee.TextField(default="")
+    created_at = peewee.DateTimeField(default=utcnow)
+
+
+class AuditEvent(BaseModel):
+    """Append-only (R-AUD-1): database triggers refuse updates and deletes."""
+
+    created_at = peewee.DateTimeField(default=utcnow, index=True)
+    event = peewee.TextField()
+    actor = peewee.TextField()
+    client_id = peewee.IntegerField(null=True, index=True)
+    subject_type = peewee.TextField(default="")
+    subject_id = peewee.IntegerField(null=True)
+    details = JSONTextField(default=dict)
+
+
+ALL_MODELS: tuple[type[BaseModel], ...] = (
+    SchemaVersion,
+    Brand,
+    Enterprise,
+    Reseller,
+    Client,
+    BillGroup,
+    Contract,
+    UsageRecord,
+    PendingCharge,
+    PriceOverride,
+    Invoice,
+    InvoiceLine,
+    BilledCycle,
+    NumberSequence,
+    Payment,
+    Allocation,
+    CreditNote,
+    Document,
+    LedgerEntry,
+    AuditEvent,
+)

@@ -1,0 +1,1 @@
+"""Pure billing rules: numbering, periods, cycles, totals, allocation. No I/O."""

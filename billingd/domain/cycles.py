@@ -1,0 +1,63 @@
+"""Contract cycles: day/week/month/year × interval with kept month-end anchors (R-RUN-4)."""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+CYCLES = ("day", "week", "month", "year")
+TIMINGS = ("advance", "arrears")
+
+
+@dataclass(frozen=True, slots=True)
+class Cycle:
+    """One billing cycle ``start..end`` (both days included)."""
+
+    start: dt.date
+    end: dt.date
+
+
+def add_months(anchor: dt.date, months: int) -> dt.date:
+    """The anchor's day in a month ``months`` later, clamped to that month's length.
+
+    Always computed from the anchor, never from the previous cycle, so Jan 31 gives
+    Feb 28 (29) and then Mar 31 again.
+    """
+    total = anchor.month - 1 + months
+    year, month = anchor.year + total // 12, total % 12 + 1
+    return dt.date(year, month, min(anchor.day, calendar.monthrange(year, month)[1]))
+
+
+def cycle_boundary(anchor: dt.date, cycle: str, interval: int, index: int) -> dt.date:
+    """The start of cycle number ``index`` (0 = the anchor itself)."""
+    steps = interval * index
+    if cycle == "day":
+        return anchor + dt.timedelta(days=steps)
+    if cycle == "week":
+        return anchor + dt.timedelta(weeks=steps)
+    if cycle == "month":
+        return add_months(anchor, steps)
+    if cycle == "year":
+        return add_months(anchor, 12 * steps)
+    raise ValueError(f"unknown cycle {cycle!r}; expected one of {', '.join(CYCLES)}")
+
+
+def cycles(anchor: dt.date, cycle: str, interval: int, until: dt.date) -> Iterator[Cycle]:
+    """Every cycle from the anchor whose start is on or before ``until``."""
+    index = 0
+    while True:
+        start = cycle_boundary(anchor, cycle, interval, index)
+        if start > until:
+            return
+        end = cycle_boundary(anchor, cycle, interval, index + 1) - dt.timedelta(days=1)
+        yield Cycle(start, end)
+        index += 1
+
+
+def clip(cycle: Cycle, start: dt.date, end: dt.date | None) -> Cycle | None:
+    """The part of a cycle within a contract's start and end dates, if any."""
+    lo = max(cycle.start, start)
+    hi = cycle.end if end is None else min(cycle.end, end)
+    return Cycle(lo, hi) if lo <= hi else None

@@ -1,0 +1,138 @@
+"""Usage records as they arrive in CSV or JSON lines: parsing and row validation.
+
+Shared by ``billingctl`` (which checks a whole file before sending anything) and
+the daemon (which checks again before writing).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import IO, Any
+
+from billingd.money import D, MoneyError
+
+COLUMNS = (
+    "client",
+    "occurred_at",
+    "destination",
+    "destination_group",
+    "quantity",
+    "unit",
+    "amount",
+    "external_id",
+)
+REQUIRED = ("client", "occurred_at", "destination_group", "quantity")
+
+
+class RowError(ValueError):
+    """A bad row; ``line`` is the 1-based line in the file and ``field`` the column."""
+
+    def __init__(self, line: int, field: str | None, message: str) -> None:
+        where = f"line {line}" + (f", {field}" if field else "")
+        super().__init__(f"{where}: {message}")
+        self.line = line
+        self.field = field
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRow:
+    line: int
+    client_id: int
+    occurred_at: dt.datetime  # naive UTC
+    destination: str
+    destination_group: str
+    quantity: Decimal
+    unit: str
+    amount: Decimal | None
+    external_id: str | None
+
+
+def read_rows(stream: IO[str], fmt: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(line, raw row)`` from a CSV (header row) or JSON-lines stream, lazily."""
+    if fmt == "csv":
+        reader = csv.DictReader(stream)
+        missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
+        if missing:
+            raise RowError(1, None, f"missing column(s): {', '.join(missing)}")
+        for row in reader:
+            yield reader.line_num, row
+    elif fmt == "jsonl":
+        for number, text in enumerate(stream, start=1):
+            if not text.strip():
+                continue
+            try:
+                row = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise RowError(number, None, f"not JSON: {exc.msg}") from None
+            if not isinstance(row, dict):
+                raise RowError(number, None, "each line must be a JSON object")
+            yield number, row
+    else:
+        raise ValueError(f"unknown usage format {fmt!r}; use csv or jsonl")
+
+
+def _decimal(line: int, field: str, value: Any) -> Decimal:
+    if isinstance(value, float):
+        raise RowError(line, field, "a number with a fraction must be a decimal string")
+    try:
+        return D(value if isinstance(value, int) else str(value))
+    except MoneyError as exc:
+        raise RowError(line, field, str(exc)) from None
+
+
+def parse_instant(text: str) -> dt.datetime:
+    """An ISO 8601 instant as naive UTC; a time without offset is UTC."""
+    instant = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    if instant.tzinfo is not None:
+        instant = instant.astimezone(dt.UTC).replace(tzinfo=None)
+    return instant
+
+
+def validate_row(line: int, raw: dict[str, Any]) -> UsageRow:
+    """Check one raw row; raise RowError naming the line and column."""
+    unknown = set(raw) - set(COLUMNS) - {None}
+    if unknown:
+        raise RowError(line, None, f"unknown column(s): {', '.join(sorted(map(str, unknown)))}")
+    for column in REQUIRED:
+        if raw.get(column) in (None, ""):
+            raise RowError(line, column, "is required")
+    client = raw["client"]
+    if isinstance(client, bool) or not str(client).strip().isdigit():
+        raise RowError(line, "client", f"must be a client id, got {client!r}")
+    try:
+        occurred_at = parse_instant(str(raw["occurred_at"]))
+    except ValueError:
+        raise RowError(
+            line, "occurred_at", f"not an ISO 8601 time: {raw['occurred_at']!r}"
+        ) from None
+    quantity = _decimal(line, "quantity", raw["quantity"])
+    if quantity < 0:
+        raise RowError(line, "quantity", "must not be negative")
+    amount = None
+    if raw.get("amount") not in (None, ""):
+        amount = _decimal(line, "amount", raw["amount"])
+        if amount < 0:
+            raise RowError(line, "amount", "must not be negative")
+    group = str(raw["destination_group"]).strip()
+    external_id = raw.get("external_id")
+    return UsageRow(
+        line=line,
+        client_id=int(str(client).strip()),
+        occurred_at=occurred_at,
+        destination=str(raw.get("destination") or ""),
+        destination_group=group,
+        quantity=quantity,
+        unit=str(raw.get("unit") or ""),
+        amount=amount,
+        external_id=str(external_id) if external_id not in (None, "") else None,
+    )
+
+
+def validate_all(rows: Iterable[tuple[int, dict[str, Any]]]) -> Iterator[UsageRow]:
+    for line, raw in rows:
+        yield validate_row(line, raw)

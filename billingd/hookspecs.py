@@ -1,0 +1,106 @@
+"""The hooks a billingd plugin can implement (SPEC §11).
+
+Plugins are ordinary Python packages that declare an entry point in the ``billingd``
+group and mark their functions with :data:`hookimpl`::
+
+    from billingd.hookspecs import hookimpl
+
+    @hookimpl
+    def register_renderers(register):
+        register(MyRenderer())
+
+An implementation may accept fewer arguments than the spec lists, so adding an
+argument to a hook later never breaks a plugin. ``docs/plugins.md`` documents every
+hook; a test keeps it honest.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from billingd.plugins import Gateway, PluginHost
+    from billingd.rendering import Renderer
+
+hookspec = pluggy.HookspecMarker("billingd")
+hookimpl = pluggy.HookimplMarker("billingd")
+
+
+# -- set-up -----------------------------------------------------------------------------
+
+
+@hookspec
+def plugin_settings_schema() -> dict[str, str] | None:
+    """Describe this plugin's own settings, read from ``plugins.settings.<name>``.
+
+    :return: a mapping of setting key to type name (``"str"``, ``"int"``, ``"bool"``,
+        ``"decimal"``, ``"list"``, ``"dict"``), or None when the plugin has no
+        settings. The host refuses unknown keys and values of the wrong type.
+    """
+
+
+@hookspec(historic=True)
+def startup(host: PluginHost) -> None:
+    """Called once after all plugins are loaded; plugins registered later still see it.
+
+    :param host: the :class:`billingd.plugins.PluginHost`; ``host.settings_for(name)``
+        gives a plugin its settings.
+    :return: ignored.
+    """
+
+
+# -- registries -------------------------------------------------------------------------
+
+
+@hookspec
+def register_renderers(register: Callable[[Renderer], None]) -> None:
+    """Register document renderers (PDF, e-invoice formats, ...).
+
+    :param register: call ``register(renderer)`` once per object satisfying
+        :class:`billingd.rendering.Renderer`. The host refuses a renderer without a
+        non-empty ``name`` or a ``render`` method, and a name already taken.
+    :return: ignored.
+    """
+
+
+@hookspec
+def register_gateways(register: Callable[[Gateway], None]) -> None:
+    """Register payment gateways.
+
+    :param register: call ``register(gateway)`` once per object satisfying
+        :class:`billingd.plugins.Gateway` (``name``, ``charge()``, ``refund()``). The
+        same validation as for renderers applies.
+    :return: ignored.
+    """
+
+
+# -- billing ----------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def rate_usage(record: dict[str, Any]) -> str | None:
+    """Price an unrated usage record (a call, a traffic volume, ...).
+
+    :param record: the usage record as the socket returns it; quantities are
+        decimal strings.
+    :return: the amount as a decimal string (e.g. ``"0.042"``), or None to let the
+        next plugin answer. Stops at the first non-None result.
+    """
+
+
+# -- events -----------------------------------------------------------------------------
+
+
+@hookspec
+def event_emitted(name: str, payload: dict[str, Any]) -> None:
+    """Listen to billing events: ``invoice.issued``, ``payment.recorded``, ...
+
+    :param name: the event name, ``<thing>.<past tense verb>``.
+    :param payload: the event's data as plain JSON-compatible values; do not modify it.
+    :return: ignored. An exception is logged with the plugin's name and never reaches
+        the code that emitted the event.
+    """

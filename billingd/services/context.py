@@ -1,0 +1,45 @@
+"""What every service call needs: who acts, what time it is, where files go."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from billingd.clock import Clock, SystemClock, today
+
+if TYPE_CHECKING:
+    from billingd.plugins import PluginHost
+
+
+@dataclass
+class ServiceContext:
+    """The caller of a service: its actor name (R-AUD-1), clock, plugins and files.
+
+    Events raised during a call are queued on ``events`` and published by the
+    caller only after the transaction committed.
+    """
+
+    actor: str = "system"
+    clock: Clock = field(default_factory=SystemClock)
+    plugins: PluginHost | None = None
+    data_dir: Path = Path(".")
+    allocation_policy: str = "oldest_first"
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    def emit(self, name: str, payload: dict[str, Any]) -> None:
+        self.events.append((name, payload))
+
+    def today(self, timezone: str) -> dt.date:
+        return today(self.clock, timezone)
+
+    def acting_as(self, actor: str) -> ServiceContext:
+        """A copy for one request, with its own actor and event queue."""
+        return ServiceContext(
+            actor=actor,
+            clock=self.clock,
+            plugins=self.plugins,
+            data_dir=self.data_dir,
+            allocation_policy=self.allocation_policy,
+        )

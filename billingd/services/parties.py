@@ -1,0 +1,295 @@
+"""Enterprises, brands, resellers, clients and bill groups (SPEC §1)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from billingd.db.connection import write_transaction
+from billingd.db.models import BillGroup, Brand, Client, Enterprise, Reseller
+from billingd.domain import numbering
+from billingd.domain.bank import normalise_bic, normalise_iban
+from billingd.domain.invoice_days import parse_invoice_days
+from billingd.errors import RuleViolation, ValidationError
+from billingd.money import MoneyError, check_currency
+from billingd.services.audit import record_audit
+from billingd.services.context import ServiceContext
+from billingd.services.lookup import get_or_refuse
+
+CLIENT_STATUSES = ("active", "suspended", "closed")
+INVOICING_MODES = ("auto", "manual")
+BILL_GROUP_STATUSES = ("active", "cancelled")
+
+
+def _currency(value: str, field: str = "currency") -> str:
+    try:
+        return check_currency(value)
+    except MoneyError as exc:
+        raise ValidationError(str(exc), field=field) from None
+
+
+def _timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(
+            f"unknown timezone {value!r}; use an IANA name like Europe/Berlin", field="timezone"
+        ) from None
+    return value
+
+
+def _tax_rate(value: Decimal, field: str = "tax_rate") -> Decimal:
+    if not Decimal(0) <= value <= Decimal(100):
+        raise ValidationError(f"tax rate must be between 0 and 100, got {value}", field=field)
+    return value
+
+
+def _choice(value: str, allowed: tuple[str, ...], field: str) -> str:
+    if value not in allowed:
+        raise ValidationError(f"{field} must be one of {', '.join(allowed)}", field=field)
+    return value
+
+
+def _name(value: str, field: str = "name") -> str:
+    if not value or not value.strip():
+        raise ValidationError(f"{field} must not be empty", field=field)
+    return value.strip()
+
+
+def _enterprise_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    """Validate the enterprise fields present in ``fields`` (R-NUM-1, R-NUM-2, R-NUM-4)."""
+    checks = {
+        "name": _name,
+        "currency": _currency,
+        "timezone": _timezone,
+        "tax_rate": _tax_rate,
+    }
+    out = {}
+    for key, value in fields.items():
+        if value is None:
+            continue
+        if key in checks:
+            value = checks[key](value)
+        elif key in ("invoice_pattern", "credit_note_pattern"):
+            try:
+                value = numbering.check_pattern(value)
+            except numbering.PatternError as exc:
+                raise RuleViolation("R-NUM-2", str(exc), field=key) from None
+        elif key in ("invoice_start", "credit_note_start", "payment_terms") and value < (
+            1 if key != "payment_terms" else 0
+        ):
+            raise ValidationError(f"{key} is out of range: {value}", field=key)
+        elif key in ("iban", "bic") and value:
+            try:
+                value = normalise_iban(value) if key == "iban" else normalise_bic(value)
+            except ValueError as exc:
+                raise ValidationError(str(exc), field=key) from None
+        out[key] = value
+    return out
+
+
+def _check_numbering(pattern: str, reset: str) -> None:
+    try:
+        numbering.check_reset(pattern, reset)
+    except numbering.PatternError as exc:
+        raise RuleViolation("R-NUM-4", str(exc), field="invoice_reset") from None
+
+
+def _brand(name: str | None) -> Brand | None:
+    if not name:
+        return None
+    brand, _ = Brand.get_or_create(name=name)
+    return brand
+
+
+def add_enterprise(ctx: ServiceContext, *, name: str, currency: str, **fields: Any) -> Enterprise:
+    values = _enterprise_fields({"name": name, "currency": currency, **fields})
+    brand_name = values.pop("brand", None)
+    _check_numbering(values.get("invoice_pattern", "%num%"), values.get("invoice_reset", "never"))
+    with write_transaction():
+        values.setdefault("timezone", "UTC")
+        enterprise = Enterprise.create(brand=_brand(brand_name or values["name"]), **values)
+        record_audit(ctx, "enterprise.created", subject=enterprise, name=enterprise.name)
+    return enterprise
+
+
+def update_enterprise(ctx: ServiceContext, enterprise_id: int, **fields: Any) -> Enterprise:
+    values = _enterprise_fields(fields)
+    with write_transaction():
+        enterprise = get_or_refuse(Enterprise, enterprise_id)
+        currency_changes = values.get("currency", enterprise.currency) != enterprise.currency
+        if currency_changes and Client.select().where(Client.enterprise == enterprise).exists():
+            raise RuleViolation(
+                "R-MONEY-3", "the currency of an enterprise with clients cannot change"
+            )
+        _check_numbering(
+            values.get("invoice_pattern", enterprise.invoice_pattern),
+            values.get("invoice_reset", enterprise.invoice_reset),
+        )
+        brand_name = values.pop("brand", None)
+        if brand_name:
+            values["brand"] = _brand(brand_name)
+        changes = _apply(enterprise, values)
+        record_audit(ctx, "enterprise.updated", subject=enterprise, changes=changes)
+    return enterprise
+
+
+def _apply(row: Any, values: dict[str, Any]) -> dict[str, list[str]]:
+    """Set changed fields on a row and save it; return {field: [old, new]} for the audit."""
+    changes = {}
+    for key, value in values.items():
+        old = getattr(row, key)
+        if old != value:
+            changes[key] = [str(old), str(value)]
+            setattr(row, key, value)
+    if changes:
+        row.save()
+    return changes
+
+
+def list_enterprises() -> list[Enterprise]:
+    return list(Enterprise.select().order_by(Enterprise.id))
+
+
+def add_reseller(ctx: ServiceContext, *, name: str, enterprise_id: int, **fields: Any) -> Reseller:
+    with write_transaction():
+        enterprise = get_or_refuse(Enterprise, enterprise_id)
+        currency = _currency(fields.pop("currency", None) or enterprise.currency)
+        reseller = Reseller.create(
+            name=_name(name),
+            enterprise=enterprise,
+            currency=currency,
+            **{k: v for k, v in fields.items() if v is not None},
+        )
+        record_audit(ctx, "reseller.created", subject=reseller, name=reseller.name)
+    return reseller
+
+
+def list_resellers(enterprise_id: int | None = None) -> list[Reseller]:
+    query = Reseller.select().order_by(Reseller.id)
+    if enterprise_id is not None:
+        query = query.where(Reseller.enterprise == enterprise_id)
+    return list(query)
+
+
+def _client_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for key, value in fields.items():
+        if value is None:
+            continue
+        if key == "name":
+            value = _name(value)
+        elif key == "currency":
+            value = _currency(value)
+        elif key == "tax_rate":
+            value = _tax_rate(value)
+        elif key == "status":
+            value = _choice(value, CLIENT_STATUSES, key)
+        elif key == "invoice_days":
+            try:
+                value = ",".join(str(d) for d in parse_invoice_days(value))
+            except ValueError as exc:
+                raise ValidationError(str(exc), field=key) from None
+        out[key] = value
+    return out
+
+
+def add_client(ctx: ServiceContext, *, name: str, enterprise_id: int, **fields: Any) -> Client:
+    """Create a client with its default bill group (SPEC §1)."""
+    values = _client_fields({"name": name, **fields})
+    reseller_id = values.pop("reseller_id", None)
+    with write_transaction():
+        enterprise = get_or_refuse(Enterprise, enterprise_id)
+        reseller = get_or_refuse(Reseller, reseller_id) if reseller_id is not None else None
+        if reseller is not None and reseller.enterprise_id != enterprise.id:
+            raise ValidationError("the reseller belongs to another enterprise", field="reseller_id")
+        values.setdefault("currency", enterprise.currency)
+        client = Client.create(enterprise=enterprise, reseller=reseller, **values)
+        BillGroup.create(client=client, name="Default", address=client.address, is_default=True)
+        record_audit(ctx, "client.created", client_id=client.id, subject=client, name=client.name)
+    return client
+
+
+def update_client(ctx: ServiceContext, client_id: int, **fields: Any) -> Client:
+    values = _client_fields(fields)
+    with write_transaction():
+        client = get_or_refuse(Client, client_id)
+        currency_changes = values.get("currency", client.currency) != client.currency
+        if currency_changes and (client.invoices.exists() or client.payments.exists()):
+            raise RuleViolation(
+                "R-MONEY-3", "the currency of a client with invoices or payments cannot change"
+            )
+        changes = _apply(client, values)
+        record_audit(ctx, "client.updated", client_id=client.id, subject=client, changes=changes)
+    return client
+
+
+def list_clients(
+    enterprise_id: int | None = None,
+    search: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[Client]:
+    """Clients by id, optionally filtered by enterprise and a name/company search."""
+    query = Client.select().order_by(Client.id)
+    if enterprise_id is not None:
+        query = query.where(Client.enterprise == enterprise_id)
+    if search:
+        pattern = f"%{search}%"
+        query = query.where(
+            Client.name.ilike(pattern)
+            | Client.company.ilike(pattern)
+            | Client.contract_number.ilike(pattern)
+        )
+    return list(query.limit(limit).offset(offset))
+
+
+def count_clients(enterprise_id: int | None = None) -> int:
+    query = Client.select()
+    if enterprise_id is not None:
+        query = query.where(Client.enterprise == enterprise_id)
+    return query.count()
+
+
+def default_bill_group(client: Client) -> BillGroup:
+    return (
+        BillGroup.select()
+        .where(BillGroup.client == client)
+        .order_by(BillGroup.is_default.desc(), BillGroup.id)
+        .get()
+    )
+
+
+def add_bill_group(ctx: ServiceContext, *, client_id: int, name: str, **fields: Any) -> BillGroup:
+    values = {k: v for k, v in fields.items() if v is not None}
+    if "invoicing" in values:
+        _choice(values["invoicing"], INVOICING_MODES, "invoicing")
+    if "status" in values:
+        _choice(values["status"], BILL_GROUP_STATUSES, "status")
+    with write_transaction():
+        client = get_or_refuse(Client, client_id)
+        group = BillGroup.create(client=client, name=_name(name), **values)
+        record_audit(ctx, "bill_group.created", client_id=client.id, subject=group, name=name)
+    return group
+
+
+def update_bill_group(ctx: ServiceContext, bill_group_id: int, **fields: Any) -> BillGroup:
+    """Change a bill group; its address applies to invoices issued afterwards (R-INV-12)."""
+    values = {k: v for k, v in fields.items() if v is not None}
+    if "invoicing" in values:
+        _choice(values["invoicing"], INVOICING_MODES, "invoicing")
+    if "status" in values:
+        _choice(values["status"], BILL_GROUP_STATUSES, "status")
+    with write_transaction():
+        group = get_or_refuse(BillGroup, bill_group_id)
+        changes = _apply(group, values)
+        record_audit(
+            ctx, "bill_group.updated", client_id=group.client_id, subject=group, changes=changes
+        )
+    return group
+
+
+def list_bill_groups(client_id: int) -> list[BillGroup]:
+    get_or_refuse(Client, client_id)
+    return list(BillGroup.select().where(BillGroup.client == client_id).order_by(BillGroup.id))

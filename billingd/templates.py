@@ -1,0 +1,364 @@
+"""Operator-editable document templates (SPEC R-DEL-2).
+
+A template is a UTF-8 text file with one directive per line; it describes what goes
+on the page and never executes code. Whole-line comments start with ``#``; blank
+lines are ignored::
+
+    # Acme's invoice
+    font-size 10
+    heading Invoice {number}
+    text Issue date: {issue_date}
+    text? VAT ID: {bill_to.tax_id}
+    lines
+    totals
+
+TEXT may contain placeholders such as ``{number}`` or ``{bill_to.company}``: every one
+must be a field of the document (:data:`PLACEHOLDERS`), otherwise parsing fails with
+a :class:`TemplateError` naming the file and line. ``{{`` and ``}}`` are literal
+braces. A text directive written with a trailing ``?`` (``text?``) is skipped when
+any of its placeholders is empty. :data:`DIRECTIVES` lists every directive.
+
+This module parses and fills templates; laying them out is the renderer's job
+(the built-in one is ``billingd_plugins.pdf``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from billingd.errors import NotFound, ValidationError
+
+# -- the document shape -------------------------------------------------------------------
+# The one place that says what a document holds; placeholders are derived from it.
+
+DOCUMENT_FIELDS: tuple[str, ...] = (
+    "id",
+    "number",
+    "kind",
+    "status",
+    "origin",
+    "client_id",
+    "reseller_id",
+    "issue_date",
+    "due_date",
+    "period_start",
+    "period_end",
+    "currency",
+    "subtotal",
+    "tax",
+    "total",
+    "balance",
+    "credit_note_for",
+    "reason",
+)
+NESTED_FIELDS: dict[str, tuple[str, ...]] = {
+    "seller": (
+        "name",
+        "address",
+        "tax_id",
+        "registration_id",
+        "iban",
+        "bic",
+        "email",
+    ),
+    "bill_to": ("name", "company", "address", "tax_id", "contract_number", "email"),
+    "brand": ("name", "accent_color", "footer", "logo_path", "invoice_template"),
+}
+# Lists, laid out by the ``lines`` and ``tax-breakdown`` directives rather than placeholders.
+LINE_FIELDS: tuple[str, ...] = (
+    "kind",
+    "description",
+    "quantity",
+    "unit",
+    "unit_price",
+    "net",
+    "tax_rate",
+    "tax",
+)
+TAX_BREAKDOWN_FIELDS: tuple[str, ...] = ("rate", "net", "tax")
+
+PLACEHOLDERS: frozenset[str] = frozenset(DOCUMENT_FIELDS) | frozenset(
+    f"{group}.{name}" for group, names in NESTED_FIELDS.items() for name in names
+)
+
+# -- the language -------------------------------------------------------------------------
+
+LABELS: dict[str, str] = {
+    "description": "Description",
+    "quantity": "Quantity",
+    "unit_price": "Unit price",
+    "net": "Net",
+    "tax_rate": "Tax rate",
+    "tax": "Tax",
+    "subtotal": "Subtotal",
+    "total": "Total",
+    "page": "Page",
+}
+PARTIES = ("seller", "bill_to")
+FONT_SIZES = (6.0, 36.0)
+MAX_SPACE = 250.0
+MAX_TEMPLATE_BYTES = 1024 * 1024
+
+DIRECTIVES: dict[str, str] = {
+    "heading": "heading TEXT — a large bold line in the brand's accent colour",
+    "bold": "bold TEXT — a bold paragraph",
+    "text": "text TEXT — a paragraph, wrapped to the page width",
+    "right": "right TEXT — a right-aligned paragraph",
+    "footer": "footer TEXT — a line at the bottom of every page",
+    "address": "address seller|bill_to — the party's name and address block",
+    "lines": "lines — the line table",
+    "tax-breakdown": "tax-breakdown — net and tax per tax rate",
+    "totals": "totals — subtotal, tax and total, right-aligned",
+    "rule": "rule — a horizontal line",
+    "space": "space N — N millimetres of vertical space",
+    "font-size": "font-size N — the body text size in points from here on",
+    "label": "label KEY TEXT — rename a column or total (keys: " + ", ".join(LABELS) + ")",
+}
+TEXT_DIRECTIVES = frozenset({"heading", "bold", "text", "right", "footer"})
+BARE_DIRECTIVES = frozenset({"lines", "tax-breakdown", "totals", "rule"})
+
+_NAME = re.compile(r"[a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)*\Z")
+_NUMBER = re.compile(r"\d+(?:\.\d+)?\Z")
+
+
+class TemplateError(ValidationError):
+    """A template that cannot be used; the message starts with ``file:line:``."""
+
+    def __init__(self, source: str, line: int | None, message: str) -> None:
+        where = source if line is None else f"{source}:{line}"
+        super().__init__(f"{where}: {message}", field="template", source=source, line=line)
+        self.source = source
+        self.line = line
+
+
+# -- parsed form --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Placeholder:
+    """``{path}`` in a template: a dotted field of the document."""
+
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    """A line of template text: literal strings and placeholders."""
+
+    segments: tuple[str | Placeholder, ...]
+
+    @property
+    def placeholders(self) -> tuple[str, ...]:
+        return tuple(s.path for s in self.segments if isinstance(s, Placeholder))
+
+    def fill(self, document: Mapping[str, Any], *, preview: bool = False) -> str:
+        """The text with placeholders replaced, or shown as ``{path}`` in preview."""
+        return "".join(
+            s if isinstance(s, str) else field_text(document, s.path, preview=preview)
+            for s in self.segments
+        )
+
+    def incomplete(self, document: Mapping[str, Any]) -> bool:
+        """True when any placeholder's value is empty."""
+        return any(field_text(document, path) == "" for path in self.placeholders)
+
+
+@dataclass(frozen=True, slots=True)
+class Directive:
+    """One template line. ``argument`` is the party (address) or label key (label)."""
+
+    keyword: str
+    line: int
+    text: Text | None = None
+    argument: str | None = None
+    number: float | None = None
+    optional: bool = False
+
+    def skipped(self, document: Mapping[str, Any], *, preview: bool = False) -> bool:
+        """True for an optional (``?``) line with an empty placeholder (never in preview)."""
+        return (
+            self.optional
+            and not preview
+            and self.text is not None
+            and self.text.incomplete(document)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    source: str
+    directives: tuple[Directive, ...]
+
+    @property
+    def body(self) -> tuple[Directive, ...]:
+        """The directives laid out in order (everything but ``label`` and ``footer``)."""
+        return tuple(d for d in self.directives if d.keyword not in ("label", "footer"))
+
+    @property
+    def placeholders(self) -> frozenset[str]:
+        return frozenset(p for d in self.directives if d.text for p in d.text.placeholders)
+
+    def labels(self, document: Mapping[str, Any], *, preview: bool = False) -> dict[str, str]:
+        """Column and total labels: the defaults, overridden by ``label`` lines."""
+        labels = dict(LABELS)
+        for d in self.directives:
+            if d.keyword == "label" and d.argument and d.text is not None:
+                labels[d.argument] = d.text.fill(document, preview=preview)
+        return labels
+
+    def footer(self, document: Mapping[str, Any], *, preview: bool = False) -> list[str]:
+        """The footer lines, filled; optional lines with an empty placeholder left out."""
+        return [
+            d.text.fill(document, preview=preview)
+            for d in self.directives
+            if d.keyword == "footer"
+            and d.text is not None
+            and not d.skipped(document, preview=preview)
+        ]
+
+
+# -- filling ------------------------------------------------------------------------------
+
+
+def field_text(document: Mapping[str, Any], path: str, *, preview: bool = False) -> str:
+    """A document field as text: ``""`` for a missing or null value, ``{path}`` in preview."""
+    if preview:
+        return "{" + path + "}"
+    value: Any = document
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, Mapping) else None
+    return "" if value is None else str(value)
+
+
+# -- parsing ------------------------------------------------------------------------------
+
+
+def _suggest(word: str, known: Sequence[str], fmt: str) -> str:
+    close = difflib.get_close_matches(word, known, n=1)
+    return f" (did you mean {fmt.format(close[0])}?)" if close else ""
+
+
+def parse_text(text: str, source: str = "<text>", line: int = 1) -> Text:
+    """Split TEXT into literals and placeholders, checking every placeholder is known."""
+    segments: list[str | Placeholder] = []
+    literal: list[str] = []
+    i = 0
+    while i < len(text):
+        char = text[i]
+        if char in "{}" and text.startswith(char * 2, i):
+            literal.append(char)
+            i += 2
+            continue
+        if char == "}":
+            raise TemplateError(source, line, "unmatched '}' (write '}}' for a literal brace)")
+        if char != "{":
+            literal.append(char)
+            i += 1
+            continue
+        end = text.find("}", i)
+        if end < 0:
+            raise TemplateError(source, line, "unclosed '{' (write '{{' for a literal brace)")
+        name = text[i + 1 : end]
+        if not _NAME.match(name):
+            raise TemplateError(source, line, f"malformed placeholder {{{name}}}")
+        if name not in PLACEHOLDERS:
+            hint = _suggest(name, sorted(PLACEHOLDERS), "{{{}}}")
+            raise TemplateError(source, line, f"unknown placeholder {{{name}}}{hint}")
+        if literal:
+            segments.append("".join(literal))
+            literal = []
+        segments.append(Placeholder(name))
+        i = end + 1
+    if literal:
+        segments.append("".join(literal))
+    return Text(tuple(segments))
+
+
+def _number(keyword: str, argument: str, low: float, high: float, source: str, line: int) -> float:
+    if not _NUMBER.match(argument) or not low <= float(argument) <= high:
+        raise TemplateError(
+            source, line, f"{keyword} needs a number from {low:g} to {high:g}, not {argument!r}"
+        )
+    return float(argument)
+
+
+def _parse_line(keyword: str, argument: str, source: str, line: int) -> Directive:
+    optional = keyword.endswith("?")
+    keyword = keyword.removesuffix("?")
+    if keyword not in DIRECTIVES:
+        hint = _suggest(keyword, list(DIRECTIVES), "'{}'")
+        raise TemplateError(source, line, f"unknown directive {keyword!r}{hint}")
+    if optional and keyword not in TEXT_DIRECTIVES:
+        raise TemplateError(source, line, f"'?' only applies to text lines, not {keyword!r}")
+    if keyword in TEXT_DIRECTIVES:
+        return Directive(keyword, line, text=parse_text(argument, source, line), optional=optional)
+    if keyword in BARE_DIRECTIVES:
+        if argument:
+            raise TemplateError(source, line, f"{keyword} takes no argument, got {argument!r}")
+        return Directive(keyword, line)
+    if keyword == "address":
+        if argument not in PARTIES:
+            raise TemplateError(source, line, f"address needs seller or bill_to, not {argument!r}")
+        return Directive(keyword, line, argument=argument)
+    if keyword == "space":
+        return Directive(
+            keyword, line, number=_number(keyword, argument, 0, MAX_SPACE, source, line)
+        )
+    if keyword == "font-size":
+        return Directive(
+            keyword, line, number=_number(keyword, argument, *FONT_SIZES, source, line)
+        )
+    # label KEY TEXT
+    key, *text = argument.split(None, 1) or [""]
+    if key not in LABELS:
+        hint = _suggest(key, list(LABELS), "'{}'")
+        raise TemplateError(source, line, f"unknown label {key!r}{hint}")
+    return Directive(keyword, line, argument=key, text=parse_text("".join(text), source, line))
+
+
+def parse_template(text: str, source: str = "<template>") -> Template:
+    """Parse a template; raise :class:`TemplateError` (with ``source:line``) on any mistake."""
+    directives = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        stripped = raw.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        keyword, *argument = stripped.split(None, 1)
+        directives.append(_parse_line(keyword, "".join(argument), source, number))
+    return Template(source, tuple(directives))
+
+
+def load_template(path: Path) -> Template:
+    """Read and parse a template file (UTF-8)."""
+    source = str(path)
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise TemplateError(source, None, f"cannot read template: {exc.strerror or exc}") from None
+    if len(data) > MAX_TEMPLATE_BYTES:
+        raise TemplateError(source, None, f"template is larger than {MAX_TEMPLATE_BYTES} bytes")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise TemplateError(source, line, "template is not valid UTF-8") from None
+    return parse_template(text, source)
+
+
+def find_template(name: str, dirs: Sequence[Path]) -> Path:
+    """The first file called ``name`` in ``dirs``; the name may not contain a path."""
+    if not name or name.startswith(".") or Path(name).name != name or "\\" in name:
+        raise ValidationError(
+            f"template name must be a plain file name: {name!r}", field="template"
+        )
+    for directory in dirs:
+        candidate = Path(directory) / name
+        if candidate.is_file():
+            return candidate
+    searched = ", ".join(str(d) for d in dirs) or "no directories"
+    raise NotFound(f"template {name!r} not found (searched {searched})", template=name)

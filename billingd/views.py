@@ -1,0 +1,155 @@
+"""Rows as JSON-safe dicts with the spec's snake_case names (SPEC §9).
+
+Money and quantities become decimal strings, dates ISO strings. The socket, the
+renderers and ``billingctl --json`` all see these shapes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from billingd.db.models import (
+    AuditEvent,
+    BillGroup,
+    Client,
+    Contract,
+    CreditNote,
+    Enterprise,
+    Invoice,
+    InvoiceLine,
+    Payment,
+    Reseller,
+)
+
+
+def plain(value: Any) -> Any:
+    """A JSON-safe form of one value."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dt.datetime):
+        return value.replace(tzinfo=dt.UTC).isoformat().replace("+00:00", "Z")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+def _fields(row: Any, names: tuple[str, ...]) -> dict[str, Any]:
+    return {name: plain(getattr(row, name)) for name in names}
+
+
+ENTERPRISE_FIELDS = (
+    "id", "name", "address", "tax_id", "registration_id", "iban", "bic", "email", "currency",
+    "timezone", "payment_terms", "tax_rate", "invoice_pattern", "invoice_start",
+    "invoice_reset", "credit_note_pattern", "credit_note_start",
+)  # fmt: skip
+RESELLER_FIELDS = (
+    "id", "name", "company", "tax_id", "email", "address", "currency", "tax_rate", "status",
+)  # fmt: skip
+CLIENT_FIELDS = (
+    "id", "name", "contract_number", "company", "tax_id", "business_type", "category_type",
+    "invoice_days", "send_stats", "send_email", "publish", "email", "address", "currency",
+    "tax_rate", "status",
+)  # fmt: skip
+BILL_GROUP_FIELDS = (
+    "id", "name", "address", "invoicing", "status", "custom_fields", "uploader", "emails",
+    "review_days", "is_default",
+)  # fmt: skip
+CONTRACT_FIELDS = (
+    "id", "description", "unit_price", "quantity", "tax_rate", "cycle", "interval",
+    "anchor_date", "start_date", "end_date", "status", "timing", "origin", "payment_method",
+)  # fmt: skip
+INVOICE_FIELDS = (
+    "id", "number", "status", "issue_date", "due_date", "period_start", "period_end",
+    "currency", "subtotal", "tax", "total", "balance", "origin", "actor",
+)  # fmt: skip
+LINE_FIELDS = ("kind", "description", "quantity", "unit", "unit_price", "net", "tax_rate", "tax")
+
+
+def enterprise_view(e: Enterprise) -> dict[str, Any]:
+    return {**_fields(e, ENTERPRISE_FIELDS), "brand": e.brand.name if e.brand else None}
+
+
+def reseller_view(r: Reseller) -> dict[str, Any]:
+    return {**_fields(r, RESELLER_FIELDS), "enterprise_id": r.enterprise_id}
+
+
+def client_view(c: Client) -> dict[str, Any]:
+    return {
+        **_fields(c, CLIENT_FIELDS),
+        "enterprise_id": c.enterprise_id,
+        "reseller_id": c.reseller_id,
+    }
+
+
+def bill_group_view(g: BillGroup) -> dict[str, Any]:
+    return {**_fields(g, BILL_GROUP_FIELDS), "client_id": g.client_id}
+
+
+def contract_view(c: Contract) -> dict[str, Any]:
+    return {
+        **_fields(c, CONTRACT_FIELDS),
+        "client_id": c.client_id,
+        "reseller_id": c.reseller_id,
+        "bill_group_id": c.bill_group_id,
+        "price": str(c.unit_price),
+    }
+
+
+def line_view(line: InvoiceLine) -> dict[str, Any]:
+    return _fields(line, LINE_FIELDS)
+
+
+def tax_breakdown(lines: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """Σ nets and Σ taxes per rate, from lines whose taxes were allocated exactly."""
+    groups: dict[Decimal, list[Decimal]] = {}
+    for line in lines:
+        net_tax = groups.setdefault(Decimal(line["tax_rate"]).normalize(), [Decimal(0)] * 2)
+        net_tax[0] += Decimal(line["net"])
+        net_tax[1] += Decimal(line["tax"])
+    return [
+        {"rate": str(rate), "net": str(net), "tax": str(tax)}
+        for rate, (net, tax) in sorted(groups.items())
+    ]
+
+
+def invoice_view(inv: Invoice, *, with_lines: bool = True) -> dict[str, Any]:
+    view = {
+        **_fields(inv, INVOICE_FIELDS),
+        "enterprise_id": inv.enterprise_id,
+        "client_id": inv.client_id,
+        "reseller_id": inv.reseller_id,
+        "replaces": inv.replaces_id,
+    }
+    if with_lines:
+        lines = [line_view(line) for line in inv.lines.order_by(InvoiceLine.position)]
+        view["lines"] = lines
+        view["tax_breakdown"] = tax_breakdown(lines)
+    return view
+
+
+def payment_view(p: Payment) -> dict[str, Any]:
+    return {
+        **_fields(p, ("id", "amount", "currency", "method", "reference", "notes", "unallocated")),
+        "client_id": p.client_id,
+        "received_at": plain(p.received_at),
+        "allocations": [
+            {"invoice_id": a.invoice_id, "amount": str(a.amount)} for a in p.allocations
+        ],
+    }
+
+
+def credit_note_view(cn: CreditNote) -> dict[str, Any]:
+    return {
+        **_fields(cn, ("id", "number", "amount", "currency", "reason", "issue_date", "actor")),
+        "invoice_id": cn.invoice_id,
+    }
+
+
+def audit_view(a: AuditEvent) -> dict[str, Any]:
+    return {
+        **_fields(a, ("id", "created_at", "event", "actor", "client_id", "subject_type")),
+        "subject_id": a.subject_id,
+        "details": a.details,
+    }

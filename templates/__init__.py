@@ -1,0 +1,1 @@
+"""Document templates shipped with billingd; operators can override them in data_dir/templates."""

@@ -1,0 +1,407 @@
+"""The plugin host (SPEC §11): loading, registries, containment, docs."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import re
+import sys
+import types
+from decimal import Decimal
+from importlib.metadata import EntryPoint
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import billingd
+from billingd import hookspecs, plugins
+from billingd.errors import NotFound, ValidationError
+from billingd.hookspecs import hookimpl
+from billingd.plugins import PluginError, PluginHost, load_plugins
+from billingd.rendering import Renderer
+
+pytest_plugins = ["billingd.testing", "pytester"]
+
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "plugins.md"
+
+
+class FakeRenderer:
+    media_type = "text/plain"
+    file_extension = "txt"
+
+    def __init__(self, name: Any = "fake") -> None:
+        self.name = name
+
+    def render(self, document: dict, context: Any) -> bytes:
+        return str(document.get("number")).encode()
+
+
+class RendererPlugin:
+    def __init__(self, *renderers: Any) -> None:
+        self.renderers = renderers
+
+    @hookimpl
+    def register_renderers(self, register):
+        for renderer in self.renderers:
+            register(renderer)
+
+
+class FakeGateway:
+    name = "fake"
+
+    def charge(self, invoice: dict, amount: str, idempotency_key: str) -> dict:
+        return {"status": "succeeded", "amount": amount}
+
+    def refund(self, payment: dict, amount: str, idempotency_key: str) -> dict:
+        return {"status": "refunded", "amount": amount}
+
+
+@pytest.fixture
+def fake_entry_points(monkeypatch):
+    """Install fake modules and make them the ``billingd`` entry points."""
+
+    def install(**modules: types.ModuleType | str) -> None:
+        eps = []
+        for name, module in modules.items():
+            if isinstance(module, str):  # a module path that will not import
+                eps.append(EntryPoint(name, module, "billingd"))
+                continue
+            monkeypatch.setitem(sys.modules, module.__name__, module)
+            eps.append(EntryPoint(name, module.__name__, "billingd"))
+        monkeypatch.setattr(plugins, "entry_points", lambda group: eps)
+
+    monkeypatch.delenv(plugins.ALLOWLIST_ENV, raising=False)
+    return install
+
+
+def plugin_module(name: str, **hooks: Any) -> types.ModuleType:
+    module = types.ModuleType(name)
+    for hook_name, function in hooks.items():
+        function.__name__ = hook_name
+        setattr(module, hook_name, hookimpl(function))
+    return module
+
+
+def renderer_module(name: str, renderer_name: str) -> types.ModuleType:
+    return plugin_module(
+        name, register_renderers=lambda register: register(FakeRenderer(renderer_name))
+    )
+
+
+# -- loading --------------------------------------------------------------------------------
+
+
+def test_builtin_pdf_renderer_found(plugin_host):
+    renderer = plugin_host.renderer("pdf")
+    assert isinstance(renderer, Renderer)
+    assert renderer.media_type == "application/pdf"
+    assert renderer.file_extension == "pdf"
+    assert {
+        "name": "pdf",
+        "version": billingd.__version__,
+        "hooks": ["register_renderers"],
+        "builtin": True,
+    } in plugin_host.plugin_list()
+
+
+def test_builtin_entry_point_is_registered_last_as_builtin(fake_entry_points):
+    import billingd_plugins.pdf
+
+    extra = renderer_module("billingd_test_extra", "extra")
+    fake_entry_points(pdf=billingd_plugins.pdf, extra=extra)
+    host = load_plugins()
+    assert [name for name, _ in host.manager.list_name_plugin()] == ["extra", "pdf"]
+    listing = {p["name"]: p for p in host.plugin_list()}
+    assert listing["pdf"]["builtin"] is True
+    assert listing["extra"]["builtin"] is False
+    assert listing["extra"]["version"] is None  # no distribution behind a fake entry point
+
+
+def test_unknown_renderer_is_not_found(plugin_host):
+    with pytest.raises(NotFound, match="no renderer 'nope'.*pdf"):
+        plugin_host.renderer("nope")
+
+
+def test_allowlist_argument_loads_only_named_plugins(fake_entry_points):
+    fake_entry_points(
+        one=renderer_module("billingd_test_one", "one"),
+        two=renderer_module("billingd_test_two", "two"),
+    )
+    assert set(load_plugins().renderers()) == {"pdf", "one", "two"}
+    assert set(load_plugins(enabled=["two"]).renderers()) == {"pdf", "two"}
+    assert set(load_plugins(enabled=[]).renderers()) == {"pdf"}  # built-ins always load
+
+
+def test_allowlist_environment_variable(fake_entry_points, monkeypatch):
+    fake_entry_points(
+        one=renderer_module("billingd_test_one", "one"),
+        two=renderer_module("billingd_test_two", "two"),
+    )
+    monkeypatch.setenv("BILLINGD_PLUGINS", " one , missing")
+    assert set(load_plugins().renderers()) == {"pdf", "one"}
+    monkeypatch.setenv("BILLINGD_PLUGINS", "")
+    assert set(load_plugins().renderers()) == {"pdf"}
+    assert set(load_plugins(enabled="two").renderers()) == {"pdf", "two"}  # argument wins
+
+
+def test_plugin_that_fails_to_import_is_contained(fake_entry_points, caplog):
+    fake_entry_points(broken="billingd_test_no_such_module", one=renderer_module("m1", "one"))
+    host = load_plugins()
+    assert set(host.renderers()) == {"pdf", "one"}
+    assert "ModuleNotFoundError" in host.load_errors["broken"]
+    assert "cannot load plugin 'broken'" in caplog.text
+
+
+def test_unknown_hook_is_refused(register_plugin):
+    typo = plugin_module("typo", register_renderer=lambda register: None)
+    with pytest.raises(PluginError, match="'typo' implements unknown hooks: register_renderer"):
+        register_plugin(typo, "typo")
+
+
+def test_trace_logs_hook_calls(monkeypatch, caplog, fake_entry_points):
+    fake_entry_points()
+    monkeypatch.setenv("BILLINGD_TRACE_PLUGINS", "1")
+    with caplog.at_level(logging.INFO, logger="billingd.plugins"):
+        load_plugins()
+    assert "pdf -> register_renderers(register)" in caplog.text
+
+
+# -- the register_plugin fixture ----------------------------------------------------------
+
+
+def test_register_plugin_fixture_registers_for_one_test(register_plugin, plugin_host):
+    name = register_plugin(RendererPlugin(FakeRenderer("fake")))
+    assert plugin_host.renderer("fake").render({"number": "7"}, None) == b"7"
+    plugin_host.unregister(name)
+    with pytest.raises(NotFound):
+        plugin_host.renderer("fake")
+    with pytest.raises(NotFound):
+        plugin_host.unregister(name)
+
+
+def test_register_plugin_fixture_unregisters_after_a_failing_test(pytester):
+    pytester.makepyfile(
+        """
+        import pytest
+        from billingd.hookspecs import hookimpl
+
+        pytest_plugins = ["billingd.testing"]
+        hosts = []
+
+        class Plugin:
+            @hookimpl
+            def event_emitted(self, name):
+                pass
+
+        def test_fails(register_plugin, plugin_host):
+            hosts.append(plugin_host)
+            register_plugin(Plugin(), "throwaway")
+            assert False
+
+        def test_afterwards():
+            assert hosts[0].manager.get_plugin("throwaway") is None
+        """
+    )
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-p", "no:asyncio")
+    result.assert_outcomes(passed=1, failed=1)
+
+
+# -- registries ---------------------------------------------------------------------------
+
+
+def test_duplicate_renderer_names_are_refused(register_plugin, plugin_host):
+    with pytest.raises(PluginError, match="plugin 'pdf' and plugin 'copycat' both register renderer 'pdf'"):
+        register_plugin(RendererPlugin(FakeRenderer("pdf")), "copycat")
+    assert plugin_host.manager.get_plugin("copycat") is None  # rolled back
+    assert set(plugin_host.renderers()) == {"pdf"}
+
+
+@pytest.mark.parametrize(
+    ("renderer", "message"),
+    [
+        (FakeRenderer(""), "without a name"),
+        (FakeRenderer(None), "without a name"),
+        (types.SimpleNamespace(name="bare"), "'bare' without render()"),
+    ],
+)
+def test_invalid_renderers_are_refused(register_plugin, renderer, message):
+    with pytest.raises(PluginError, match=f"plugin 'bad' registered .*{re.escape(message)}"):
+        register_plugin(RendererPlugin(renderer), "bad")
+
+
+def test_register_renderers_exception_is_contained(register_plugin, plugin_host, caplog):
+    def register_renderers(register):
+        raise RuntimeError("boom")
+
+    register_plugin(plugin_module("crashing", register_renderers=register_renderers), "crashing")
+    assert set(plugin_host.renderers()) == {"pdf"}
+    assert "plugin 'crashing' failed in register_renderers" in caplog.text
+
+
+def test_register_gateways(register_plugin, plugin_host):
+    class GatewayPlugin:
+        @hookimpl
+        def register_gateways(self, register):
+            register(FakeGateway())
+
+    register_plugin(GatewayPlugin(), "gw")
+    gateway = plugin_host.gateway("fake")
+    assert isinstance(gateway, plugins.Gateway)
+    assert gateway.charge({}, "1.00", "key-1") == {"status": "succeeded", "amount": "1.00"}
+    with pytest.raises(NotFound, match="no payment gateway 'other'"):
+        plugin_host.gateway("other")
+    with pytest.raises(PluginError, match="'gw' and plugin 'gw2' both register gateway 'fake'"):
+        register_plugin(GatewayPlugin(), "gw2")
+
+
+# -- events, rating, start-up ---------------------------------------------------------------
+
+
+def test_emit_contains_plugin_exceptions(register_plugin, plugin_host, caplog):
+    seen = []
+
+    def failing(name, payload):
+        raise ValueError("listener bug")
+
+    register_plugin(plugin_module("first", event_emitted=lambda name: seen.append(name)), "first")
+    register_plugin(plugin_module("broken", event_emitted=failing), "broken")
+    register_plugin(plugin_module("last", event_emitted=lambda payload: seen.append(payload)), "last")
+
+    plugin_host.emit("invoice.issued", {"id": 1})
+
+    assert seen == [{"id": 1}, "invoice.issued"]  # both others still called, newest first
+    assert "plugin 'broken' failed in event_emitted" in caplog.text
+    assert "listener bug" in caplog.text
+
+
+def test_rate_usage_stops_at_first_result(register_plugin, plugin_host):
+    asked = []
+
+    def rater(answer):
+        def rate_usage(record):
+            asked.append(answer)
+            return answer
+
+        return rate_usage
+
+    assert plugin_host.rate_usage({"id": 1}) is None
+    register_plugin(plugin_module("fallback", rate_usage=rater("1.00")), "fallback")
+    register_plugin(plugin_module("specific", rate_usage=rater("0.042")), "specific")
+    register_plugin(plugin_module("abstains", rate_usage=rater(None)), "abstains")
+
+    assert plugin_host.rate_usage({"id": 1}) == Decimal("0.042")
+    assert asked == [None, "0.042"]  # the fallback was never asked
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [(0.1, "rated usage record 5 as 0.1.*float"), ("cheap", "rated usage record 5 as 'cheap'")],
+)
+def test_rate_usage_refuses_bad_answers(register_plugin, plugin_host, answer, message):
+    register_plugin(plugin_module("bad", rate_usage=lambda record: answer), "bad")
+    with pytest.raises(PluginError, match=f"plugin 'bad' {message}"):
+        plugin_host.rate_usage({"id": 5})
+
+
+def test_rate_usage_plugin_exception_names_the_plugin(register_plugin, plugin_host):
+    def rate_usage(record):
+        raise KeyError("destination")
+
+    register_plugin(plugin_module("rater", rate_usage=rate_usage), "rater")
+    with pytest.raises(PluginError, match="plugin 'rater' failed to rate usage record 9"):
+        plugin_host.rate_usage({"id": 9})
+
+
+def test_startup_is_historic_and_contained(fake_entry_points, caplog):
+    started = []
+
+    def failing(host):
+        raise RuntimeError("cannot start")
+
+    fake_entry_points(
+        early=plugin_module("billingd_test_early", startup=lambda host: started.append(host)),
+        broken=plugin_module("billingd_test_broken", startup=failing),
+    )
+    host = load_plugins()
+    assert started == [host]
+    assert "plugin 'broken' failed in startup" in caplog.text
+
+    host.register(plugin_module("late", startup=lambda: started.append("late")), "late")
+    assert started == [host, "late"]  # called once, at registration, without re-running others
+
+
+# -- settings -------------------------------------------------------------------------------
+
+
+def schema_plugin(name: str) -> types.ModuleType:
+    return plugin_module(
+        name,
+        plugin_settings_schema=lambda: {"api_key": "str", "retries": "int", "fee": "decimal"},
+    )
+
+
+def test_settings_for():
+    host = PluginHost({"acme": {"api_key": "k"}})
+    assert host.settings_for("acme") == {"api_key": "k"}
+    assert host.settings_for("other") == {}
+
+
+def test_settings_checked_against_the_plugins_schema():
+    host = PluginHost(
+        {"acme": {"api_key": 1, "retries": True, "fee": 0.5, "colour": "red"}, "nobody": {}}
+    )
+    host.register(schema_plugin("acme"), "acme")
+    assert host.check_settings() == [
+        "plugins.settings.acme.api_key: expected str, got 1",
+        "plugins.settings.acme.retries: expected int, got True",
+        "plugins.settings.acme.fee: expected decimal, got 0.5",
+        "plugins.settings.acme.colour: unknown setting (known: api_key, fee, retries)",
+    ]
+    good = PluginHost({"acme": {"api_key": "k", "retries": 3, "fee": "0.50"}})
+    good.register(schema_plugin("acme"), "acme")
+    assert good.check_settings() == []
+
+
+def test_load_plugins_refuses_bad_settings(fake_entry_points):
+    fake_entry_points(acme=schema_plugin("billingd_test_acme"))
+    with pytest.raises(ValidationError, match=r"plugins\.settings\.acme\.retries: expected int"):
+        load_plugins({"acme": {"retries": "many"}})
+    assert load_plugins({"acme": {"retries": 2}}).settings_for("acme") == {"retries": 2}
+
+
+# -- documentation --------------------------------------------------------------------------
+
+
+def hookspec_functions() -> dict[str, inspect.Signature]:
+    return {
+        name: inspect.signature(function)
+        for name, function in inspect.getmembers(hookspecs, inspect.isfunction)
+        if hasattr(function, "billingd_spec")
+    }
+
+
+def test_hookspecs_are_all_found():
+    assert set(hookspec_functions()) == {
+        "plugin_settings_schema",
+        "startup",
+        "register_renderers",
+        "register_gateways",
+        "rate_usage",
+        "event_emitted",
+    }
+
+
+@pytest.mark.parametrize("hook", sorted(hookspec_functions()))
+def test_every_hook_is_documented_with_its_arguments(hook):
+    signature = hookspec_functions()[hook]
+    assert f"`{hook}({', '.join(signature.parameters)})`" in DOCS.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("hook", sorted(hookspec_functions()))
+def test_every_hook_has_a_docstring_with_its_result_contract(hook):
+    function = getattr(hookspecs, hook)
+    doc = inspect.getdoc(function) or ""
+    assert ":return:" in doc
+    for parameter in inspect.signature(function).parameters:
+        assert f":param {parameter}:" in doc
