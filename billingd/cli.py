@@ -66,7 +66,9 @@ def main(argv: list[str] | None = None) -> int:
         for plugin in load_plugins(
             config.plugins.get("settings"), config.plugins.get("enabled")
         ).plugin_list():
-            print(f"{plugin['name']:<24} {plugin['version']:<10} {', '.join(plugin['hooks'])}")
+            print(
+                f"{plugin['name']:<24} {plugin['version'] or '-':<10} {', '.join(plugin['hooks'])}"
+            )
         return 0
     from billingd.daemon import serve
 

@@ -205,3 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(render(result, command.columns))
     return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -175,8 +175,7 @@ class PluginHost:
                 "invalid plugin settings:\n" + "\n".join(problems), field="plugins.settings"
             )
         self._started = True
-        for _ in self._call_each("startup", host=self):
-            pass
+        self._call_each("startup", host=self)
 
     def register(self, plugin: object, name: str) -> None:
         """Register a plugin object (a module or any object with hookimpls) under ``name``.
@@ -191,8 +190,7 @@ class PluginHost:
             self.unregister(name)
             raise
         if self._started:
-            for _ in self._call_each("startup", only=name, host=self):
-                pass
+            self._call_each("startup", only=name, host=self)
 
     def unregister(self, name: str) -> None:
         """Remove a registered plugin; raises :class:`NotFound` for an unknown name."""
@@ -237,15 +235,15 @@ class PluginHost:
 
     def _call_each(
         self, hook_name: str, *, only: str | None = None, **kwargs: Any
-    ) -> Iterator[tuple[str, Any]]:
-        """Call every implementation; yield ``(plugin name, result)``, log failures."""
+    ) -> list[tuple[str, Any]]:
+        """Call every implementation; ``(plugin name, result)`` pairs, failures logged."""
+        results = []
         for impl in self._impls(hook_name, only):
             try:
-                result = self._call(impl, hook_name, kwargs)
+                results.append((impl.plugin_name, self._call(impl, hook_name, kwargs)))
             except Exception:
                 logger.exception("plugin %r failed in %s", impl.plugin_name, hook_name)
-                continue
-            yield impl.plugin_name, result
+        return results
 
     def _collect(self, hook_name: str) -> dict[str, Any]:
         """Run a ``register_*`` hook; validate what each plugin registers."""
@@ -323,8 +321,7 @@ class PluginHost:
 
     def emit(self, name: str, payload: dict[str, Any]) -> None:
         """Tell every ``event_emitted`` listener; a listener's exception is logged, never raised."""
-        for _ in self._call_each("event_emitted", name=name, payload=payload):
-            pass
+        self._call_each("event_emitted", name=name, payload=payload)
 
     def rate_usage(self, record: dict[str, Any]) -> Decimal | None:
         """The first plugin's price for a usage record, or None when no plugin rates it.

@@ -191,6 +191,8 @@ class Directive:
 
 @dataclass(frozen=True, slots=True)
 class Template:
+    """A parsed template: where it came from (for errors) and its directives in order."""
+
     source: str
     directives: tuple[Directive, ...]
 
@@ -198,10 +200,6 @@ class Template:
     def body(self) -> tuple[Directive, ...]:
         """The directives laid out in order (everything but ``label`` and ``footer``)."""
         return tuple(d for d in self.directives if d.keyword not in ("label", "footer"))
-
-    @property
-    def placeholders(self) -> frozenset[str]:
-        return frozenset(p for d in self.directives if d.text for p in d.text.placeholders)
 
     def labels(self, document: Mapping[str, Any], *, preview: bool = False) -> dict[str, str]:
         """Column and total labels: the defaults, overridden by ``label`` lines."""

@@ -44,7 +44,6 @@ def make_database(url: str) -> peewee.Database:
             password=unquote(parsed.password) if parsed.password else None,
             host=parsed.hostname,
             port=parsed.port or 5432,
-            autorollback=True,
         )
     raise DatabaseURLError(
         f"unsupported database URL {url!r}: use sqlite:////path/file.db or postgresql://user@host/db"

@@ -4,7 +4,8 @@ Pages are A4. The template comes from the render context, else the brand
 (``brand.invoice_template``), else ``invoice.tpl`` / ``credit_note.tpl``; see
 :mod:`billingd.templates` for the language. fpdf2's core fonts cover Windows-1252
 only, so other characters are transliterated where possible and shown as ``?``
-otherwise (:func:`pdf_text`). The same document always gives the same PDF.
+otherwise (:func:`pdf_text`). The same issued document always gives the same PDF,
+byte for byte (its creation date is the issue date).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from fpdf import FPDF, FontFace
@@ -130,9 +132,12 @@ class _Layout:
         self.template = template
         self.document = document
         self.preview = preview
-        self.labels = {k: pdf_text(v) for k, v in template.labels(document, preview=preview).items()}
+        self.labels = {
+            k: pdf_text(v) for k, v in template.labels(document, preview=preview).items()
+        }
         footer = [
-            pdf_text(line).replace("\n", ", ") for line in template.footer(document, preview=preview)
+            pdf_text(line).replace("\n", ", ")
+            for line in template.footer(document, preview=preview)
         ]
         self.pdf = _Pdf(footer, self.labels["page"])
         self.accent = _colour((document.get("brand") or {}).get("accent_color"))
@@ -141,7 +146,7 @@ class _Layout:
     def render(self) -> bytes:
         pdf = self.pdf
         number = field_text(self.document, "number")
-        title = f"Preview of {self.template.source}" if self.preview else number
+        title = f"Preview of {Path(self.template.source).name}" if self.preview else number
         pdf.set_title(title or "Draft")
         pdf.set_author(field_text(self.document, "seller.name"))
         pdf.set_creator("billingd")
@@ -152,7 +157,9 @@ class _Layout:
         for directive in self.template.body:
             if directive.skipped(self.document, preview=self.preview):
                 continue
-            text = directive.text.fill(self.document, preview=self.preview) if directive.text else ""
+            text = (
+                directive.text.fill(self.document, preview=self.preview) if directive.text else ""
+            )
             match directive.keyword:
                 case "heading":
                     self.paragraph(text, style="B", size=self.size * 1.6, colour=self.accent)

@@ -1,0 +1,213 @@
+"""billing-tui driven through Textual's pilot at 80×24, against no daemon and a real one."""
+
+from __future__ import annotations
+
+import ast
+import io
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+from textual.pilot import Pilot
+from textual.widgets import Static
+
+from billingd_tui.app import BillingApp, main
+from billingd_tui.screens import ClientsScreen, InvoiceScreen, UnreachableScreen
+from billingd_tui.widgets import PagedTable
+
+TUI = Path(__file__).resolve().parents[1] / "tui" / "billingd_tui"
+SIZE = (80, 24)
+
+
+async def wait_for(pilot: Pilot, condition: Callable[[], bool], timeout: float = 10) -> None:
+    """Let the app run until ``condition()`` holds (workers answer asynchronously)."""
+    for _ in range(int(timeout / 0.05)):
+        if condition():
+            return
+        await pilot.pause(0.05)
+    assert condition(), "timed out waiting for the UI"
+
+
+def screen_text(pilot: Pilot) -> str:
+    """The current screen as plain text, as the terminal would show it."""
+    app = pilot.app
+    console = Console(
+        width=app.size.width,
+        height=app.size.height,
+        file=io.StringIO(),
+        record=True,
+        force_terminal=True,
+        legacy_windows=False,
+    )
+    console.print(app.screen._compositor.render_update(full=True))
+    return console.export_text()
+
+
+def table_text(table: PagedTable) -> str:
+    return "\n".join(" ".join(str(cell) for cell in table.get_row(key)) for key in table.rows)
+
+
+def test_tui_imports_only_the_control_client_from_the_daemon() -> None:
+    allowed = {"billingd.control.client", "billingd.money"}
+    for module in TUI.rglob("*.py"):
+        for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
+            names = (
+                [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else []
+            )
+            for name in names:
+                if name == "billingd" or name.startswith("billingd."):
+                    assert name in allowed, f"{module.name} imports {name}"
+
+
+def test_main_reads_the_socket_option(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    seen: list[Path] = []
+    monkeypatch.setattr(BillingApp, "run", lambda self: seen.append(self.daemon.socket_path))
+    assert main(["--socket", str(tmp_path / "a.sock")]) == 0
+    monkeypatch.setenv("BILLINGD_SOCKET", str(tmp_path / "b.sock"))
+    assert main([]) == 0
+    assert seen == [tmp_path / "a.sock", tmp_path / "b.sock"]
+
+
+async def test_unreachable_daemon_shows_how_to_start_it(tmp_path: Path) -> None:
+    socket_path = tmp_path / "billingd.sock"
+    app = BillingApp(socket_path=socket_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: "billingd serve" in screen_text(pilot))
+        assert isinstance(app.screen, UnreachableScreen)
+        text = screen_text(pilot)
+        assert "The billingd daemon is not reachable" in text
+        assert "billingd demo" in text
+        message = app.screen.query_one("#unreachable", Static).content
+        assert str(socket_path) in str(message)  # wrapped on screen: tmp_path is long
+        await pilot.press("r")
+        await wait_for(pilot, lambda: "after 1 retry" in screen_text(pilot))
+        assert isinstance(app.screen, UnreachableScreen)
+        await pilot.press("q")
+        await pilot.pause()
+    assert app.return_code == 0
+
+
+def _daemon_or_skip(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+    """The shared ``daemon`` fixture (tests/conftest.py): a real ``billingd serve``."""
+    try:
+        return request.getfixturevalue("daemon")
+    except pytest.FixtureLookupError:
+        pytest.skip("the daemon fixture is not available yet")
+
+
+async def test_retry_reaches_the_daemon_once_its_socket_appears(
+    request: pytest.FixtureRequest,
+) -> None:
+    daemon = _daemon_or_skip(request)
+    socket_path = daemon.socket.with_name("later.sock")  # a link made once the UI is up
+    app = BillingApp(socket_path=socket_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, UnreachableScreen))
+        socket_path.symlink_to(daemon.socket)
+        await pilot.press("r")
+        await pilot.pause(1)
+        print("STACK", app.screen_stack, getattr(app.screen, "reason", None), getattr(app.screen, "attempts", None), daemon.socket, socket_path.resolve())
+        await wait_for(pilot, lambda: isinstance(app.screen, ClientsScreen))
+        await wait_for(pilot, lambda: "0 clients" in screen_text(pilot))
+        await pilot.press("q")
+    assert app.return_code == 0
+
+
+async def test_clients_search_invoices_and_invoice_screen(request: pytest.FixtureRequest) -> None:
+    daemon = _daemon_or_skip(request)
+    acme = daemon.call("enterprise.add", name="Acme", currency="EUR")
+    jane = daemon.call("client.add", name="Jane Client", enterprise=acme["id"])
+    daemon.call("client.add", name="Bob Other", enterprise=acme["id"], company="Other Ltd")
+    daemon.call(
+        "contract.add",
+        client=jane["id"],
+        description="Hosted PBX",
+        price="100.00",
+        cycle="month",
+        start="2026-01-01",
+    )
+    [invoice] = daemon.call("invoice.amount", client=jane["id"], date="2026-01-15", amount="119.00")
+
+    app = BillingApp(socket_path=daemon.socket)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        assert isinstance(screen, ClientsScreen)
+        clients = screen.query_one("#clients", PagedTable)
+        invoices = screen.query_one("#invoices", PagedTable)
+        await wait_for(pilot, lambda: clients.row_count == 2)
+        assert "Jane Client" in table_text(clients)
+        await wait_for(pilot, lambda: "2 clients" in screen_text(pilot))  # the status bar
+
+        # Highlighting Jane shows her invoice with its number and total.
+        for _ in range(clients.get_row_index(str(jane["id"]))):
+            await pilot.press("down")
+        await wait_for(pilot, lambda: invoices.row_count == 1)
+        assert invoice["number"] in table_text(invoices)
+        assert "119.00 EUR" in table_text(invoices)
+        assert "119.00 EUR" in screen_text(pilot)
+
+        # Search as you type filters on the daemon.
+        await pilot.press("slash", *"Bob")
+        await wait_for(pilot, lambda: "Jane" not in table_text(clients) and clients.row_count == 1)
+        assert "Bob Other" in table_text(clients)
+        await pilot.press("backspace", "backspace", "backspace", *"jane", "enter")
+        await wait_for(pilot, lambda: "Bob" not in table_text(clients) and clients.row_count == 1)
+        assert "Jane Client" in screen_text(pilot)
+
+        # Enter on the client goes to its invoices; Enter on the invoice opens it.
+        await wait_for(pilot, lambda: invoices.row_count == 1)
+        await pilot.press("enter")
+        assert app.focused is invoices
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, InvoiceScreen))
+        await wait_for(pilot, lambda: app.screen.invoice is not None)
+        text = screen_text(pilot)
+        assert f"Invoice {invoice['number']}" in text
+        assert "Prepayment" in text
+        assert "Total" in text and "119.00" in text
+        assert "Jane Client" in text
+
+        await pilot.press("escape")
+        await pilot.pause(1)
+        print("STACK", app.screen_stack, getattr(app.screen, "reason", None), getattr(app.screen, "attempts", None), daemon.socket, socket_path.resolve())
+        await wait_for(pilot, lambda: isinstance(app.screen, ClientsScreen))
+        await pilot.press("q")
+    assert app.return_code == 0
+
+
+async def test_clients_are_paged_from_the_daemon(request: pytest.FixtureRequest) -> None:
+    daemon = _daemon_or_skip(request)
+    acme = daemon.call("enterprise.add", name="Acme", currency="EUR")
+    for n in range(7):
+        daemon.call("client.add", name=f"Client {n}", enterprise=acme["id"])
+
+    app = BillingApp(socket_path=daemon.socket)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        assert isinstance(screen, ClientsScreen)
+        clients = screen.query_one("#clients", PagedTable)
+        await wait_for(pilot, lambda: clients.row_count > 0)
+        screen.page_size = 3
+        await pilot.press("r")
+        await wait_for(pilot, lambda: clients.row_count == 3 and clients.more)
+        for _ in range(6):
+            await pilot.press("down")
+            await wait_for(pilot, lambda: not clients.fetching)
+        assert clients.row_count == 7
+        assert not clients.more
+        await pilot.press("q")
+
+
+async def test_command_palette_has_readable_commands(tmp_path: Path) -> None:
+    app = BillingApp(socket_path=tmp_path / "none.sock")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, UnreachableScreen))
+        await pilot.press("ctrl+p")
+        await pilot.press(*"quit")
+        await wait_for(pilot, lambda: "app: quit" in screen_text(pilot))
+        await pilot.press("escape")

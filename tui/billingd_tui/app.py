@@ -1,0 +1,83 @@
+"""billing-tui: the App and its console-script entry point."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import ClassVar
+
+from textual.app import App
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+
+from billingd_tui.commands import BillingCommands
+from billingd_tui.connection import Daemon
+from billingd_tui.messages import DaemonRefused, DaemonUnreachable
+from billingd_tui.screens import ClientsScreen, InvoiceScreen, UnreachableScreen
+
+
+class BillingApp(App[None]):
+    """The operator's workspace; every byte of data comes from the daemon's socket."""
+
+    TITLE = "billingd"
+    CSS_PATH = "app.tcss"
+    COMMANDS = App.COMMANDS | {BillingCommands}
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("q", "quit", "Quit", id="app.quit")]
+
+    def __init__(self, *, socket_path: Path) -> None:
+        super().__init__()
+        self.daemon = Daemon(Path(socket_path))
+
+    def get_default_screen(self) -> Screen:
+        return ClientsScreen(daemon=self.daemon)
+
+    def on_daemon_unreachable(self, message: DaemonUnreachable) -> None:
+        for screen in self.screen_stack:
+            if isinstance(screen, UnreachableScreen):
+                screen.still_unreachable(message.reason)
+                return
+        unreachable = UnreachableScreen(daemon=self.daemon, reason=message.reason)
+        self.push_screen(unreachable, self._reconnected)
+
+    def _reconnected(self, _: bool | None) -> None:
+        for screen in self.screen_stack:
+            if isinstance(screen, ClientsScreen | InvoiceScreen):
+                screen.action_refresh()
+
+    def on_daemon_refused(self, message: DaemonRefused) -> None:
+        self.notify(message.message, title=f"{message.method} refused", severity="error")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``billing-tui [--socket PATH]``."""
+    parser = argparse.ArgumentParser(
+        prog="billing-tui", description="The terminal UI of billingd (a client of its socket)."
+    )
+    parser.add_argument(
+        "--socket",
+        type=Path,
+        metavar="PATH",
+        help="the daemon's control socket (default: $BILLINGD_SOCKET, "
+        "else the socket of the daemon's config)",
+    )
+    args = parser.parse_args(argv)
+    socket_path = args.socket or _default_socket(parser)
+    BillingApp(socket_path=socket_path).run()
+    return 0
+
+
+def _default_socket(parser: argparse.ArgumentParser) -> Path:
+    if os.environ.get("BILLINGD_SOCKET"):
+        return Path(os.environ["BILLINGD_SOCKET"])
+    from billingd.control.client import default_socket_path
+
+    try:
+        return default_socket_path()
+    except Exception as exc:  # a config the daemon would refuse too; say so, don't crash
+        parser.error(f"cannot tell where the daemon's socket is ({exc}); pass --socket PATH")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

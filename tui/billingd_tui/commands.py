@@ -1,0 +1,47 @@
+"""The command palette's billingd commands, named "area: verb" after the screen they act on."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+from billingd_tui.screens import ClientsScreen, InvoiceScreen, UnreachableScreen
+
+Command = tuple[str, str, Callable[[], Any]]
+
+
+class BillingCommands(Provider):
+    """Commands for the screen the palette was opened on, plus "app: quit"."""
+
+    def commands(self) -> Iterator[Command]:
+        screen = self.screen
+        if isinstance(screen, ClientsScreen):
+            yield (
+                "clients: refresh",
+                "Reload clients and invoices from the daemon",
+                (screen.action_refresh),
+            )
+            yield (
+                "clients: search",
+                "Search clients by name, company or email",
+                (screen.action_focus_search),
+            )
+        elif isinstance(screen, InvoiceScreen):
+            yield "invoice: refresh", "Reload this invoice", screen.action_refresh
+            yield "invoice: back", "Back to the clients", screen.action_back
+        elif isinstance(screen, UnreachableScreen):
+            yield "daemon: retry", "Try to reach the daemon again", screen.action_retry
+        yield "app: quit", "Quit billing-tui (the daemon keeps running)", self.app.action_quit
+
+    async def discover(self) -> Hits:
+        for name, help_text, callback in self.commands():
+            yield DiscoveryHit(name, callback, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for name, help_text, callback in self.commands():
+            score = matcher.match(name)
+            if score > 0:
+                yield Hit(score, matcher.highlight(name), callback, text=name, help=help_text)
