@@ -1,0 +1,14 @@
+"""The ``billingctl`` command table (SPEC §9, "The scripting contract").
+
+One module per area declares its commands; names are a public contract: add,
+never rename.
+"""
+
+from __future__ import annotations
+
+from billingd.ctl_commands import core
+from billingd.ctl_commands.base import Arg, Command
+
+COMMANDS: tuple[Command, ...] = (*core.COMMANDS,)
+
+__all__ = ["COMMANDS", "Arg", "Command"]

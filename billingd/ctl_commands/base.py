@@ -1,0 +1,37 @@
+"""How a billingctl command is declared: its words, socket method, options, columns."""
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One option or positional argument and the socket parameter it fills."""
+
+    flag: str  # "--name", or "NAME" for a positional
+    param: str
+    kind: str = "str"  # str | int | flag | no-flag (sets False)
+    required: bool = False
+    help: str = ""
+    choices: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Command:
+    words: tuple[str, ...]
+    method: str
+    help: str
+    args: tuple[Arg, ...] = ()
+    columns: tuple[str, ...] = ()
+    fixed: dict[str, Any] = field(default_factory=dict)
+
+
+def opt(flag: str, kind: str = "str", help: str = "", **kw: Any) -> Arg:
+    return Arg(flag, flag.lstrip("-").replace("-", "_"), kind, help=help, **kw)
+
+
+def req(flag: str, kind: str = "str", help: str = "", **kw: Any) -> Arg:
+    return opt(flag, kind, help, required=True, **kw)
