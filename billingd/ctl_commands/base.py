@@ -1,5 +1,4 @@
 """How a billingctl command is declared: its words, socket method, options, columns."""
-"""
 
 from __future__ import annotations
 
