@@ -153,3 +153,19 @@ def audit_view(a: AuditEvent) -> dict[str, Any]:
         "subject_id": a.subject_id,
         "details": a.details,
     }
+
+
+def charge_view(c: Any) -> dict[str, Any]:
+    return {
+        **_fields(c, ("id", "description", "amount", "schedule_date", "notes", "status")),
+        "client_id": c.client_id,
+        "contract_id": c.contract_id,
+        "invoice_id": c.invoice_id,
+    }
+
+
+def delivery_view(d: Any) -> dict[str, Any]:
+    return {
+        **_fields(d, ("id", "channel", "recipient", "status", "attempts", "created_at")),
+        "invoice_id": d.invoice_id,
+    }

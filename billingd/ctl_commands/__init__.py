@@ -6,9 +6,9 @@ never rename.
 
 from __future__ import annotations
 
-from billingd.ctl_commands import core
+from billingd.ctl_commands import core, money
 from billingd.ctl_commands.base import Arg, Command
 
-COMMANDS: tuple[Command, ...] = (*core.COMMANDS,)
+COMMANDS: tuple[Command, ...] = (*core.COMMANDS, *money.COMMANDS)
 
 __all__ = ["COMMANDS", "Arg", "Command"]

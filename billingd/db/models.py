@@ -285,6 +285,32 @@ class Document(BaseModel):
     created_at = peewee.DateTimeField(default=utcnow)
 
 
+class Delivery(BaseModel):
+    """One send of a document (R-INV-10): recorded at once, delivered from this outbox."""
+
+    invoice = peewee.ForeignKeyField(Invoice, backref="deliveries")
+    channel = peewee.TextField(default="email")
+    recipient = peewee.TextField()
+    status = peewee.TextField(default="queued")
+    attempts = peewee.IntegerField(default=0)
+    last_error = peewee.TextField(default="")
+    actor = peewee.TextField()
+    created_at = peewee.DateTimeField(default=utcnow)
+    sent_at = peewee.DateTimeField(null=True)
+
+
+class ClosedPeriod(BaseModel):
+    """A month closed by an operator (R-INV-13)."""
+
+    enterprise = peewee.ForeignKeyField(Enterprise, backref="closed_periods")
+    month = peewee.TextField()  # YYYY-MM
+    actor = peewee.TextField()
+    closed_at = peewee.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("enterprise", "month"), True),)
+
+
 # ---------------------------------------------------------------- ledger and audit
 
 
@@ -332,6 +358,8 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     Allocation,
     CreditNote,
     Document,
+    Delivery,
+    ClosedPeriod,
     LedgerEntry,
     AuditEvent,
 )

@@ -9,8 +9,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from billingd.db.models import Document, Invoice, UsageRecord
+from billingd.db.models import CreditNote, Document, Invoice, UsageRecord
 from billingd.errors import RuleViolation
+from billingd.money import quantize
 from billingd.rendering import RenderContext, default_template_dirs
 from billingd.services.context import ServiceContext
 from billingd.views import invoice_view
@@ -34,40 +35,103 @@ def invoice_document(invoice: Invoice) -> dict[str, Any]:
     }
 
 
-def _safe_name(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "document"
+FILE_SUFFIXES = {"pdf": ".pdf", "stats-csv": ".csv"}
 
 
-def _store(ctx: ServiceContext, invoice: Invoice, fmt: str, data: bytes, suffix: str) -> Document:
+def _stem(number: str | None, row_id: int) -> str:
+    """A file name stem from a document number, safe for any pattern."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", number or "draft").strip("_") or "document"
+    return f"{safe}-{row_id}"
+
+
+def _store(
+    ctx: ServiceContext,
+    enterprise_id: int,
+    stem: str,
+    fmt: str,
+    data: bytes,
+    *,
+    invoice: Invoice | None = None,
+    credit_note: CreditNote | None = None,
+) -> Document:
     """Write a file and its Document row; the previous file of that format is kept."""
-    folder = ctx.data_dir / "documents" / str(invoice.enterprise_id)
+    folder = ctx.data_dir / "documents" / str(enterprise_id)
     folder.mkdir(parents=True, exist_ok=True)
-    previous = Document.select().where(
-        (Document.invoice == invoice) & (Document.format == fmt) & Document.current
-    )
-    version = (
-        Document.select().where((Document.invoice == invoice) & (Document.format == fmt)).count()
-    )
-    stem = _safe_name(f"{invoice.number or 'draft'}-{invoice.id}")
+    owner = (Document.invoice == invoice) if invoice else (Document.credit_note == credit_note)
+    same = Document.select().where(owner & (Document.format == fmt))
+    version = same.count()
+    suffix = FILE_SUFFIXES[fmt]
     path = folder / (f"{stem}{suffix}" if version == 0 else f"{stem}.v{version + 1}{suffix}")
     path.write_bytes(data)
-    Document.update(current=False).where(Document.id.in_([d.id for d in previous])).execute()
+    Document.update(current=False).where(Document.id.in_([d.id for d in same])).execute()
     return Document.create(
-        invoice=invoice, format=fmt, path=str(path), sha256=hashlib.sha256(data).hexdigest()
+        invoice=invoice,
+        credit_note=credit_note,
+        format=fmt,
+        path=str(path),
+        sha256=hashlib.sha256(data).hexdigest(),
     )
 
 
-def render_invoice_pdf(ctx: ServiceContext, invoice: Invoice) -> Document:
-    """Render the invoice with the PDF renderer plugin and store it."""
+def _render_pdf(ctx: ServiceContext, document: dict[str, Any]) -> bytes:
     if ctx.plugins is None:
         raise RuleViolation("R-DEL-1", "no renderer plugins are loaded")
-    renderer = ctx.plugins.renderer("pdf")
     context = RenderContext(
         template_dirs=default_template_dirs(ctx.data_dir / "templates"),
         settings=ctx.plugins.settings_for("pdf"),
     )
-    data = renderer.render(invoice_document(invoice), context)
-    return _store(ctx, invoice, "pdf", data, ".pdf")
+    return ctx.plugins.renderer("pdf").render(document, context)
+
+
+def render_invoice_pdf(ctx: ServiceContext, invoice: Invoice) -> Document:
+    """Render the invoice with the PDF renderer plugin and store it."""
+    data = _render_pdf(ctx, invoice_document(invoice))
+    return _store(
+        ctx, invoice.enterprise_id, _stem(invoice.number, invoice.id), "pdf", data, invoice=invoice
+    )
+
+
+def credit_note_document(note: CreditNote) -> dict[str, Any]:
+    """A credit note in the document shape: one line, tax in the invoice's proportion."""
+    invoice = note.invoice
+    tax = quantize(note.amount * invoice.tax / invoice.total, note.currency) if invoice.total else 0
+    net = note.amount - tax
+    rate = invoice.lines.first().tax_rate if invoice.lines.exists() else 0
+    base = invoice_document(invoice)
+    line = {
+        "kind": "credit",
+        "description": f"Credit for invoice {invoice.number}",
+        "quantity": "1",
+        "unit": "",
+        "unit_price": str(net),
+        "net": str(net),
+        "tax_rate": str(rate),
+        "tax": str(tax),
+    }
+    return {
+        **base,
+        "kind": "credit_note",
+        "id": note.id,
+        "number": note.number,
+        "issue_date": note.issue_date.isoformat(),
+        "due_date": None,
+        "status": "issued",
+        "subtotal": str(net),
+        "tax": str(tax),
+        "total": str(note.amount),
+        "balance": "0",
+        "credit_note_for": invoice.number,
+        "reason": note.reason,
+        "lines": [line],
+        "tax_breakdown": [{"rate": str(rate), "net": str(net), "tax": str(tax)}],
+    }
+
+
+def render_credit_note_pdf(ctx: ServiceContext, note: CreditNote) -> Document:
+    data = _render_pdf(ctx, credit_note_document(note))
+    return _store(
+        ctx, note.enterprise_id, _stem(note.number, note.id), "pdf", data, credit_note=note
+    )
 
 
 def statistics_csv(records: list[UsageRecord]) -> bytes:
@@ -102,7 +166,14 @@ def statistics_csv(records: list[UsageRecord]) -> bytes:
 
 def store_statistics(ctx: ServiceContext, invoice: Invoice) -> Document:
     records = list(invoice.usage.order_by(UsageRecord.occurred_at, UsageRecord.id))
-    return _store(ctx, invoice, "stats-csv", statistics_csv(records), ".csv")
+    return _store(
+        ctx,
+        invoice.enterprise_id,
+        _stem(invoice.number, invoice.id),
+        "stats-csv",
+        statistics_csv(records),
+        invoice=invoice,
+    )
 
 
 def current_document(invoice: Invoice, fmt: str) -> Document | None:

@@ -22,7 +22,7 @@ from billingd.domain.periods import period_bounds
 from billingd.domain.totals import TaxGroup, Totals, compute_totals, split_gross
 from billingd.errors import RuleViolation, ValidationError
 from billingd.money import has_excess_precision
-from billingd.services import documents, ledger
+from billingd.services import documents, ledger, payments
 from billingd.services.audit import record_audit
 from billingd.services.billing_items import (
     BillableItems,
@@ -30,6 +30,7 @@ from billingd.services.billing_items import (
     collect_items,
     default_tax_rate,
 )
+from billingd.services.closed_periods import check_open
 from billingd.services.context import ServiceContext
 from billingd.services.lookup import get_or_refuse
 from billingd.services.numbering import INVOICE, next_number
@@ -165,6 +166,7 @@ def persist(
     """
     owner = draft.owner
     total = draft.totals.total
+    check_open(owner.enterprise_id, draft.issue_date, "issue an invoice")
     invoice = Invoice.create(
         enterprise=owner.enterprise,
         client=owner if isinstance(owner, Client) else None,
@@ -222,6 +224,7 @@ def persist(
         total=str(total),
         origin=origin,
     )
+    payments.apply_client_credit(ctx, invoice)
     if document:
         documents.render_invoice_pdf(ctx, invoice)
     if stats:

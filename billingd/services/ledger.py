@@ -71,3 +71,26 @@ def invariant_problems(owner: Client | Reseller) -> list[str]:
             f"open balances − credit {expected}"
         ]
     return []
+
+
+def summary(client: Client) -> dict[str, Decimal]:
+    """The summary cards (R-LED-2): invoiced (non-void), paid, balance due, ledger balance."""
+    invoiced = sum(
+        (
+            i.total
+            for i in Invoice.select(Invoice.total).where(
+                (Invoice.client == client) & ~Invoice.status.in_(("void", "draft"))
+            )
+        ),
+        Decimal(0),
+    )
+    paid = sum(
+        (p.amount for p in Payment.select(Payment.amount).where(Payment.client == client)),
+        Decimal(0),
+    )
+    return {
+        "total_invoiced": invoiced,
+        "total_paid": paid,
+        "balance_due": invoiced - paid,
+        "ledger_balance": ledger_balance(client),
+    }

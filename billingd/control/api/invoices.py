@@ -8,10 +8,10 @@ from typing import Any
 from billingd.control.params import Bool, Date, Int, Money, PositiveInt, Ref, Str
 from billingd.control.registry import method
 from billingd.errors import NotFound, ValidationError
-from billingd.services import documents, invoicing
+from billingd.services import documents, invoice_actions, invoicing
 from billingd.services.context import ServiceContext
 from billingd.services.lookup import find_invoice
-from billingd.views import invoice_view
+from billingd.views import delivery_view, invoice_view
 
 PERIOD_PARAMS = dict(
     client=Int(),
@@ -154,3 +154,27 @@ def invoice_pdf(ctx: ServiceContext, invoice: int | str, format: str) -> dict[st
         "media_type": media_type,
         "content_base64": base64.b64encode(data).decode(),
     }
+
+
+@method("invoice.void", writes=True, invoice=Ref(required=True), reason=Str(default=""))
+def invoice_void(ctx: ServiceContext, invoice: Any, reason: str) -> dict[str, Any]:
+    """Void an invoice without payments or credit notes; it keeps its number (R-INV-8)."""
+    return invoice_view(invoice_actions.void_invoice(ctx, invoice, reason))
+
+
+@method("invoice.reissue", writes=True, invoice=Ref(required=True), reason=Str(default=""))
+def invoice_reissue(ctx: ServiceContext, invoice: Any, reason: str) -> dict[str, Any]:
+    """Void an invoice and regenerate its period from current data (R-INV-9)."""
+    return invoice_view(invoice_actions.reissue_invoice(ctx, invoice, reason))
+
+
+@method("invoice.send", writes=True, invoice=Ref(required=True))
+def invoice_send(ctx: ServiceContext, invoice: Any) -> dict[str, Any]:
+    """Queue the invoice for email to the client's billing address (R-INV-10)."""
+    return delivery_view(invoice_actions.send_invoice(ctx, invoice))
+
+
+@method("invoice.edit_address", writes=True, invoice=Ref(required=True), address=Str(required=True))
+def invoice_edit_address(ctx: ServiceContext, invoice: Any, address: str) -> dict[str, Any]:
+    """Change the billing address on an issued invoice and re-render it (R-INV-12)."""
+    return invoice_view(invoice_actions.edit_address(ctx, invoice, address))

@@ -1,0 +1,167 @@
+"""Methods for payments, credit notes, pending charges, price overrides, summaries, periods."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from billingd.control.params import Date, Int, Money, PositiveInt, Ref, Str
+from billingd.control.registry import method
+from billingd.db.models import Client
+from billingd.services import charges, closed_periods, credit_notes, ledger, payments
+from billingd.services.context import ServiceContext
+from billingd.services.lookup import get_or_refuse
+from billingd.views import charge_view, credit_note_view, payment_view, plain
+
+
+@method(
+    "payment.record",
+    writes=True,
+    client=Int(required=True),
+    amount=Money(required=True),
+    invoice=Ref(),
+    currency=Str(),
+    reference=Str(default=""),
+    notes=Str(default=""),
+)
+def payment_record(
+    ctx: ServiceContext,
+    client: int,
+    amount: Any,
+    reference: str,
+    notes: str,
+    invoice: Any = None,
+    currency: str | None = None,
+) -> dict[str, Any]:
+    """Record a manual payment and allocate it (R-PAY-1, R-PAY-2)."""
+    payment = payments.record_payment(
+        ctx,
+        client_id=client,
+        amount=amount,
+        invoice=invoice,
+        currency=currency,
+        reference=reference,
+        notes=notes,
+    )
+    return payment_view(payment)
+
+
+@method("payment.list", writes=False, client=Int(), limit=PositiveInt(default=200))
+def payment_list(ctx: ServiceContext, limit: int, client: int | None = None) -> list[dict]:
+    """Payments, newest first."""
+    return [payment_view(p) for p in payments.list_payments(client, min(limit, 1000))]
+
+
+@method(
+    "credit_note.issue",
+    writes=True,
+    invoice=Ref(required=True),
+    amount=Money(required=True),
+    reason=Str(default=""),
+)
+def credit_note_issue(ctx: ServiceContext, invoice: Any, amount: Any, reason: str) -> dict:
+    """Issue a credit note against an invoice's balance (R-CN-1, R-CN-2)."""
+    note = credit_notes.issue_credit_note(ctx, invoice=invoice, amount=amount, reason=reason)
+    return credit_note_view(note)
+
+
+@method("credit_note.list", writes=False, client=Int(), invoice=Ref())
+def credit_note_list(
+    ctx: ServiceContext, client: int | None = None, invoice: Any = None
+) -> list[dict]:
+    """Credit notes, newest first, of a client or an invoice."""
+    return [credit_note_view(n) for n in credit_notes.list_credit_notes(client, invoice)]
+
+
+@method(
+    "charge.add",
+    writes=True,
+    client=Int(required=True),
+    description=Str(required=True),
+    amount=Money(required=True),
+    contract=Int(),
+    date=Date(help="eligible from this day"),
+    notes=Str(default=""),
+    currency=Str(),
+)
+def charge_add(
+    ctx: ServiceContext,
+    client: int,
+    description: str,
+    amount: Any,
+    notes: str,
+    contract: int | None = None,
+    date: Any = None,
+    currency: str | None = None,
+) -> dict[str, Any]:
+    """Add a pending one-time charge for the client's next invoice."""
+    charge = charges.add_charge(
+        ctx,
+        client_id=client,
+        description=description,
+        amount=amount,
+        contract_id=contract,
+        schedule_date=date,
+        notes=notes,
+        currency=currency,
+    )
+    return charge_view(charge)
+
+
+@method("charge.list", writes=False, client=Int(required=True), status=Str())
+def charge_list(ctx: ServiceContext, client: int, status: str | None = None) -> list[dict]:
+    """A client's pending charges (and invoiced or cancelled ones)."""
+    return [charge_view(c) for c in charges.list_charges(client, status)]
+
+
+@method("charge.cancel", writes=True, id=Int(required=True))
+def charge_cancel(ctx: ServiceContext, id: int) -> dict[str, Any]:
+    """Cancel a pending charge."""
+    return charge_view(charges.cancel_charge(ctx, id))
+
+
+@method("price_override.set", writes=True, contract=Int(required=True), amount=Money(required=True))
+def price_override_set(ctx: ServiceContext, contract: int, amount: Any) -> dict[str, Any]:
+    """Set a contract's final amount on its next invoice (equal to the base clears it)."""
+    override = charges.set_price_override(ctx, contract_id=contract, final_amount=amount)
+    return {"contract_id": contract, "final_amount": str(amount), "active": override is not None}
+
+
+@method("price_override.clear", writes=True, contract=Int(required=True))
+def price_override_clear(ctx: ServiceContext, contract: int) -> dict[str, Any]:
+    """Remove a contract's price override."""
+    charges.clear_price_override(ctx, contract)
+    return {"contract_id": contract, "active": False}
+
+
+@method("summary", writes=False, client=Int(required=True))
+def summary(ctx: ServiceContext, client: int) -> dict[str, Any]:
+    """A client's summary cards: invoiced, paid, balance due, ledger balance (R-LED-2)."""
+    row = get_or_refuse(Client, client)
+    cards = {k: plain(v) for k, v in ledger.summary(row).items()}
+    return {
+        "client_id": client,
+        "currency": row.currency,
+        **cards,
+        "credit": plain(ledger.unapplied_credit(row)),
+    }
+
+
+@method("period.close", writes=True, enterprise=Int(required=True), month=Str(required=True))
+def period_close(ctx: ServiceContext, enterprise: int, month: str) -> dict[str, Any]:
+    """Close a month: nothing may be issued, voided or credited in it (R-INV-13)."""
+    closed = closed_periods.close_period(ctx, enterprise_id=enterprise, month=month)
+    return {"enterprise_id": enterprise, "month": closed.month, "actor": closed.actor}
+
+
+@method("period.list", writes=False, enterprise=Int())
+def period_list(ctx: ServiceContext, enterprise: int | None = None) -> list[dict[str, Any]]:
+    """Closed months."""
+    return [
+        {
+            "enterprise_id": p.enterprise_id,
+            "month": p.month,
+            "actor": p.actor,
+            "closed_at": plain(p.closed_at),
+        }
+        for p in closed_periods.list_closed(enterprise)
+    ]

@@ -1,0 +1,83 @@
+"""Credit notes against invoices (R-CN-1, R-CN-2)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from billingd.db.connection import write_transaction
+from billingd.db.models import CreditNote, Invoice
+from billingd.errors import RuleViolation, ValidationError
+from billingd.money import has_excess_precision
+from billingd.services import documents, ledger
+from billingd.services.audit import record_audit
+from billingd.services.closed_periods import check_open
+from billingd.services.context import ServiceContext
+from billingd.services.lookup import find_invoice
+from billingd.services.numbering import CREDIT_NOTE, next_number
+from billingd.services.payments import settle
+
+
+def issue_credit_note(
+    ctx: ServiceContext, *, invoice: int | str, amount: Decimal, reason: str = ""
+) -> CreditNote:
+    """Credit part or all of an invoice's balance; numbered, documented, ledgered, audited."""
+    with write_transaction():
+        target = find_invoice(invoice)
+        if target.status == "void":
+            raise RuleViolation("R-CN-1", f"invoice {target.number} is void")
+        if target.status == "draft":
+            raise RuleViolation("R-CN-1", "a draft invoice cannot be credited; edit it instead")
+        if amount <= 0:
+            raise ValidationError("amount must be greater than zero", field="amount")
+        if has_excess_precision(amount, target.currency):
+            raise ValidationError(
+                f"amount has more decimals than {target.currency} allows", field="amount"
+            )
+        if target.balance <= 0:
+            raise RuleViolation("R-CN-1", f"invoice {target.number} has no balance to credit")
+        if amount > target.balance:
+            raise RuleViolation(
+                "R-CN-1",
+                f"amount {amount} exceeds the balance {target.balance} of {target.number}",
+            )
+        enterprise = target.enterprise
+        issue_date = ctx.today(enterprise.timezone)
+        check_open(enterprise.id, issue_date, "issue a credit note")
+        note = CreditNote.create(
+            enterprise=enterprise,
+            invoice=target,
+            number=next_number(enterprise, CREDIT_NOTE, issue_date),
+            amount=amount,
+            currency=target.currency,
+            reason=reason,
+            issue_date=issue_date,
+            actor=ctx.actor,
+        )
+        settle(target, amount)
+        owner = target.client or target.reseller
+        ledger.post_entry(
+            ledger.CREDIT_NOTE_ISSUED, -amount, owner, invoice=target, credit_note=note
+        )
+        record_audit(
+            ctx,
+            "credit_note.issued",
+            client_id=target.client_id,
+            subject=note,
+            number=note.number,
+            invoice=target.number,
+            amount=str(amount),
+            reason=reason,
+            invoice_status=target.status,
+        )
+        documents.render_credit_note_pdf(ctx, note)
+    ctx.emit("credit_note.issued", {"id": note.id, "number": note.number, "amount": str(amount)})
+    return note
+
+
+def list_credit_notes(client_id: int | None = None, invoice: int | str | None = None) -> list:
+    query = CreditNote.select().order_by(CreditNote.id.desc())
+    if invoice is not None:
+        query = query.where(CreditNote.invoice == find_invoice(invoice))
+    if client_id is not None:
+        query = query.join(Invoice).where(Invoice.client == client_id)
+    return list(query)

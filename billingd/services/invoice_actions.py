@@ -1,0 +1,172 @@
+"""What happens to an issued invoice: void, void & reissue, send, address edit (R-INV-8..12)."""
+
+from __future__ import annotations
+
+from billingd.db.connection import write_transaction
+from billingd.db.models import (
+    BilledCycle,
+    Delivery,
+    Invoice,
+    PendingCharge,
+    PriceOverride,
+    UsageRecord,
+)
+from billingd.errors import RuleViolation, ValidationError
+from billingd.services import documents, invoicing, ledger
+from billingd.services.audit import record_audit
+from billingd.services.billing_items import BillableItems, DraftLine, collect_items
+from billingd.services.closed_periods import check_open
+from billingd.services.context import ServiceContext
+from billingd.services.lookup import find_invoice
+
+
+def _refuse_unless_voidable(invoice: Invoice) -> None:
+    """R-INV-8: only an issued invoice with no allocations and no credit notes."""
+    if invoice.status == "void":
+        raise RuleViolation("R-INV-8", f"invoice {invoice.number} is already void")
+    if invoice.status == "draft":
+        raise RuleViolation("R-INV-8", "a draft has no number to void; delete its lines instead")
+    if invoice.allocations.exists():
+        raise RuleViolation("R-INV-8", f"invoice {invoice.number} has payments allocated")
+    if invoice.credit_notes.exists():
+        raise RuleViolation("R-INV-8", f"invoice {invoice.number} has credit notes")
+    check_open(invoice.enterprise_id, invoice.issue_date, "void an invoice issued")
+
+
+def _void(ctx: ServiceContext, invoice: Invoice, reason: str) -> None:
+    _refuse_unless_voidable(invoice)
+    old_status = invoice.status
+    invoice.status = "void"
+    invoice.balance = 0
+    invoice.save()
+    owner = invoice.client or invoice.reseller
+    ledger.post_entry(ledger.VOIDED, -invoice.total, owner, invoice=invoice)
+    record_audit(
+        ctx,
+        "invoice.voided",
+        client_id=invoice.client_id,
+        subject=invoice,
+        number=invoice.number,
+        total=str(invoice.total),
+        status=[old_status, "void"],
+        reason=reason,
+    )
+    ctx.emit("invoice.voided", {"id": invoice.id, "number": invoice.number})
+
+
+def void_invoice(ctx: ServiceContext, invoice: int | str, reason: str = "") -> Invoice:
+    """Void an invoice; it keeps its number and what it billed stays billed (R-INV-8)."""
+    with write_transaction():
+        target = find_invoice(invoice)
+        _void(ctx, target, reason)
+    return target
+
+
+def _release_claims(invoice: Invoice) -> None:
+    """Make what a voided invoice billed billable again, for its replacement."""
+    BilledCycle.delete().where(BilledCycle.invoice == invoice).execute()
+    UsageRecord.update(invoice=None).where(UsageRecord.invoice == invoice).execute()
+    PendingCharge.update(status="pending", invoice=None).where(
+        PendingCharge.invoice == invoice
+    ).execute()
+    PriceOverride.update(status="active", invoice=None).where(
+        PriceOverride.invoice == invoice
+    ).execute()
+
+
+def reissue_invoice(ctx: ServiceContext, invoice: int | str, reason: str = "") -> Invoice:
+    """Void an invoice and regenerate its period from current data as a new invoice (R-INV-9)."""
+    with write_transaction():
+        old = find_invoice(invoice)
+        _void(ctx, old, reason or "reissued")
+        _release_claims(old)
+        owner = old.client or old.reseller
+        issue_date = ctx.today(old.enterprise.timezone)
+        if old.period_start is not None:
+            items = collect_items(owner, old.period_start, old.period_end)
+        else:
+            items = BillableItems(
+                lines=[
+                    DraftLine(
+                        kind=line.kind,
+                        description=line.description,
+                        quantity=line.quantity,
+                        unit_price=line.unit_price,
+                        net=line.net,
+                        tax_rate=line.tax_rate,
+                        unit=line.unit,
+                    )
+                    for line in old.lines
+                ]
+            )
+        if not items.lines:
+            raise RuleViolation("R-INV-9", f"nothing to reissue for invoice {old.number}")
+        period = (old.period_start, old.period_end) if old.period_start else None
+        draft = invoicing.build_draft(owner, items, issue_date, period)
+        new = invoicing.persist(ctx, draft, origin="reissue", replaces=old)
+        record_audit(
+            ctx,
+            "invoice.reissued",
+            client_id=old.client_id,
+            subject=new,
+            replaces=old.number,
+            number=new.number,
+        )
+    return new
+
+
+def send_invoice(ctx: ServiceContext, invoice: int | str) -> Delivery:
+    """Queue the invoice for email to the billing address; every send is recorded (R-INV-10)."""
+    with write_transaction():
+        target = find_invoice(invoice)
+        if target.status in ("void", "draft"):
+            raise RuleViolation("R-INV-10", f"a {target.status} invoice cannot be sent")
+        recipient = (target.bill_to or {}).get("email") or ""
+        if target.client is not None:
+            recipient = target.client.email or recipient
+        if not recipient.strip():
+            raise RuleViolation("R-INV-10", "the client has no billing email")
+        delivery = Delivery.create(invoice=target, recipient=recipient, actor=ctx.actor)
+        previous = Delivery.select().where(Delivery.invoice == target).count() - 1
+        record_audit(
+            ctx,
+            "invoice.sent",
+            client_id=target.client_id,
+            subject=target,
+            number=target.number,
+            recipient=recipient,
+            resend=previous > 0,
+        )
+    ctx.emit("invoice.sent", {"id": target.id, "number": target.number, "recipient": recipient})
+    return delivery
+
+
+def edit_address(ctx: ServiceContext, invoice: int | str, address: str) -> Invoice:
+    """Change the billing address on an issued invoice and re-render it (R-INV-12, R-INV-11)."""
+    if not address.strip():
+        raise ValidationError("address must not be empty", field="address")
+    with write_transaction():
+        target = find_invoice(invoice)
+        if target.status == "void":
+            raise RuleViolation("R-INV-12", f"invoice {target.number} is void")
+        bill_to = dict(target.bill_to or {})
+        old = bill_to.get("address", "")
+        bill_to["address"] = address
+        target.bill_to = bill_to
+        target.save()
+        record_audit(
+            ctx,
+            "invoice.address_edited",
+            client_id=target.client_id,
+            subject=target,
+            number=target.number,
+            old=old,
+            new=address,
+        )
+        if documents.current_document(target, "pdf") is not None:
+            documents.render_invoice_pdf(ctx, target)
+    return target
+
+
+def deliveries(invoice: int | str) -> list[Delivery]:
+    return list(find_invoice(invoice).deliveries.order_by(Delivery.id))
