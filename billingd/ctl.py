@@ -11,6 +11,7 @@ import argparse
 import base64
 import json
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,10 @@ def _add_arg(parser: argparse.ArgumentParser, arg: Arg) -> None:
     if arg.kind == "flag":
         parser.add_argument(
             arg.flag, dest=arg.param, action="store_true", default=None, help=arg.help
+        )
+    elif arg.kind == "append":
+        parser.add_argument(
+            arg.flag, dest=arg.param, action="append", metavar=arg.param.upper(), help=arg.help
         )
     elif arg.kind == "no-flag":
         parser.add_argument(
@@ -157,6 +162,29 @@ def import_usage(client: ControlClient, path: Path, fmt: str | None, quiet: bool
     return totals
 
 
+def follow_run(client: ControlClient, run_id: int, quiet: bool) -> dict[str, Any]:
+    """Wait for a run to end, with a progress bar on a terminal (R-RUN-11)."""
+    show = not quiet and sys.stderr.isatty()
+    while True:
+        run = client.call("run.show", id=run_id)
+        if show:
+            total = max(run["total"], 1)
+            filled = int(30 * run["done"] / total)
+            bar = "#" * filled + "." * (30 - filled)
+            print(
+                f"\rrun {run_id} [{bar}] {run['done']}/{run['total']} clients, "
+                f"{run['invoices']} invoices, {run['failures']} failures",
+                end="",
+                file=sys.stderr,
+                flush=True,
+            )
+        if run["status"] != "running":
+            if show:
+                print(file=sys.stderr)
+            return run
+        time.sleep(0.2)
+
+
 def execute(client: ControlClient, command: Command, args: argparse.Namespace) -> Any:
     """Run one command; return what to print."""
     values = {a.param: getattr(args, a.param, None) for a in command.args}
@@ -164,7 +192,12 @@ def execute(client: ControlClient, command: Command, args: argparse.Namespace) -
         return import_usage(client, Path(values["file"]), values["format"], args.json)
     output = values.pop("output", None)
     params = {k: v for k, v in values.items() if v is not None}
-    result = client.call(command.method, **params, **command.fixed)
+    method = command.method
+    if command.alternate is not None and command.alternate[0] in params:
+        method = command.alternate[1]
+    result = client.call(method, **params, **command.fixed)
+    if method == "run.start" and not params.get("dry_run"):
+        return follow_run(client, result["id"], quiet=args.json)
     if output is not None:
         Path(output).write_bytes(base64.b64decode(result.pop("content_base64")))
         result["written"] = output
@@ -191,6 +224,9 @@ def main(argv: list[str] | None = None) -> int:
         return _fail({"code": 2, "message": f"no socket: {exc}"}, args.json, 2)
     try:
         with ControlClient(socket_path) as client:
+            stream = getattr(command, "stream", None)
+            if stream is not None:  # e.g. ``events``: prints as it goes, returns the exit code
+                return stream(client, args)
             result = execute(client, command, args)
     except ConnectionFailed as exc:
         return _fail({"code": -32000, "message": str(exc)}, args.json, 2)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -19,12 +20,15 @@ from typing import Any
 import peewee
 
 from billingd import systemd
-from billingd.clock import SystemClock
+from billingd.clock import SystemClock, TestClock
 from billingd.config import Config, ConfigError, load_config
+from billingd.control.events import EventHub
+from billingd.control.peer import user_and_groups
 from billingd.control.server import ControlServer
 from billingd.db.connection import open_database
 from billingd.db.migrations import migrate
 from billingd.plugins import PluginHost, load_plugins
+from billingd.scheduler import Scheduler, Settings
 from billingd.services.context import ServiceContext
 
 log = logging.getLogger("billingd")
@@ -40,15 +44,44 @@ class Daemon:
     ctx: ServiceContext
     executor: ThreadPoolExecutor
     server: ControlServer | None = None
+    events: EventHub = field(default_factory=EventHub)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     reload_requested: bool = False
+    scheduler: Scheduler | None = None
+    scheduler_task: asyncio.Task[None] | None = None
+    own_user: str = field(default_factory=lambda: _own_user())
 
     def resolve_role(self, user: str, groups: tuple[str, ...]) -> str | None:
-        return self.config.access.role_for(user, groups)
+        """The peer's role from ``access:`` (SPEC §12).
+
+        A daemon a user runs for themselves (not as root) makes that user admin,
+        unless the config lists its admins explicitly.
+        """
+        role = self.config.access.role_for(user, groups)
+        if (
+            user == self.own_user
+            and os.geteuid() != 0
+            and role != "admin"
+            and "access.admin" not in self.config.lines
+        ):
+            return "admin"
+        return role
 
     def publish(self, name: str, payload: dict[str, Any]) -> None:
-        """Hand a committed event to the plugins' listeners."""
+        """Hand a committed event to the socket's subscribers and the plugins' listeners."""
+        self.events.publish(name, payload)
         self.plugins.emit(name, payload)
+        if name == "contract.created" and self.scheduler is not None and payload.get("client_id"):
+            self.scheduler.request_client_run(payload["client_id"])
+
+
+def _own_user() -> str:
+    """The daemon's user name, spelt as the socket names peers (``uid:N`` when unknown)."""
+    return user_and_groups(os.geteuid(), os.getegid())[0]
+
+
+def scheduler_settings(config: Config) -> Settings:
+    return Settings(config.schedule, config.timezone, config.invoicing, config.catch_up_limit)
 
 
 def configure_logging(level: str) -> None:
@@ -68,7 +101,7 @@ def start(config: Config) -> Daemon:
         log.warning("plugin settings: %s", problem)
     config.data_dir.mkdir(parents=True, exist_ok=True)
     ctx = ServiceContext(
-        clock=SystemClock(),
+        clock=TestClock() if config.clock == "test" else SystemClock(),
         plugins=plugins,
         data_dir=config.data_dir,
         allocation_policy=config.allocation_policy,
@@ -102,6 +135,7 @@ async def run(daemon: Daemon) -> None:
         max_frame=config.max_frame_bytes,
         max_connections=config.max_connections,
         publish=daemon.publish,
+        events=daemon.events,
     )
     inherited = systemd.listen_fds()
     await daemon.server.listen(
@@ -111,6 +145,11 @@ async def run(daemon: Daemon) -> None:
         sock=inherited[0] if inherited else None,
     )
     log.info("listening on %s", config.socket)
+    daemon.scheduler = Scheduler(
+        daemon.ctx, daemon.executor, scheduler_settings(config), daemon.publish, daemon.stop
+    )
+    daemon.ctx.runner = daemon.scheduler
+    daemon.scheduler_task = asyncio.create_task(daemon.scheduler.serve())
     systemd.ready()
     watchdog = systemd.watchdog_interval()
     while not daemon.stop.is_set():
@@ -134,6 +173,11 @@ def reload_config(daemon: Daemon) -> None:
     else:
         daemon.config = fresh
         logging.getLogger().setLevel(fresh.log_level.upper())
+        if daemon.server is not None:
+            daemon.server.access_changed()
+        if daemon.scheduler is not None:
+            daemon.scheduler.settings = scheduler_settings(fresh)
+            daemon.scheduler.wake()
         log.info("config reloaded from %s", fresh.source)
     systemd.ready()
 
@@ -143,6 +187,8 @@ async def shutdown(daemon: Daemon) -> None:
     systemd.stopping()
     if daemon.server is not None:
         await daemon.server.close()
+    if daemon.scheduler_task is not None:
+        await daemon.scheduler_task  # it stops after the client in progress
     loop = asyncio.get_running_loop()
     await loop.run_in_executor(daemon.executor, daemon.database.close)
     daemon.executor.shutdown(wait=True)

@@ -37,7 +37,7 @@ from billingd.rendering import Renderer
 logger = logging.getLogger("billingd.plugins")
 
 ENTRY_POINT_GROUP = "billingd"
-BUILTIN_PLUGINS = ("billingd_plugins.pdf",)
+BUILTIN_PLUGINS = ("billingd_plugins.pdf", "billingd_plugins.manual", "billingd_plugins.sandbox")
 ALLOWLIST_ENV = "BILLINGD_PLUGINS"
 TRACE_ENV = "BILLINGD_TRACE_PLUGINS"
 

@@ -101,7 +101,11 @@ def ctx(db: peewee.Database, tmp_path: Path, loaded_plugins: Any) -> ServiceCont
 class RunningDaemon:
     """A real ``billingd serve`` process on a temporary socket and database."""
 
-    def __init__(self, folder: Path, database: str, extra_config: str = "") -> None:
+    def __init__(
+        self, folder: Path, database: str, extra_config: str = "invoicing: manual\n"
+    ) -> None:
+        """``extra_config`` is YAML appended to the config; by default the operator
+        invoices by hand, so the scheduler does not bill contracts as they are created."""
         self.folder = folder
         self.socket = folder / "billingd.sock"
         self.config_path = folder / "billingd.yaml"

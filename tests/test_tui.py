@@ -26,7 +26,7 @@ async def wait_for(pilot: Pilot, condition: Callable[[], bool], timeout: float =
         if condition():
             return
         await pilot.pause(0.05)
-    assert condition(), "timed out waiting for the UI"
+    assert condition(), f"timed out waiting for the UI; the screen shows:\n{screen_text(pilot)}"
 
 
 def screen_text(pilot: Pilot) -> str:
@@ -110,8 +110,6 @@ async def test_retry_reaches_the_daemon_once_its_socket_appears(
         await wait_for(pilot, lambda: isinstance(app.screen, UnreachableScreen))
         socket_path.symlink_to(daemon.socket)
         await pilot.press("r")
-        await pilot.pause(1)
-        print("STACK", app.screen_stack, getattr(app.screen, "reason", None), getattr(app.screen, "attempts", None), daemon.socket, socket_path.resolve())
         await wait_for(pilot, lambda: isinstance(app.screen, ClientsScreen))
         await wait_for(pilot, lambda: "0 clients" in screen_text(pilot))
         await pilot.press("q")
@@ -173,8 +171,6 @@ async def test_clients_search_invoices_and_invoice_screen(request: pytest.Fixtur
         assert "Jane Client" in text
 
         await pilot.press("escape")
-        await pilot.pause(1)
-        print("STACK", app.screen_stack, getattr(app.screen, "reason", None), getattr(app.screen, "attempts", None), daemon.socket, socket_path.resolve())
         await wait_for(pilot, lambda: isinstance(app.screen, ClientsScreen))
         await pilot.press("q")
     assert app.return_code == 0
@@ -211,3 +207,15 @@ async def test_command_palette_has_readable_commands(tmp_path: Path) -> None:
         await pilot.press(*"quit")
         await wait_for(pilot, lambda: "app: quit" in screen_text(pilot))
         await pilot.press("escape")
+
+
+async def test_a_refused_call_is_reported(request: pytest.FixtureRequest) -> None:
+    daemon = _daemon_or_skip(request)
+    app = BillingApp(socket_path=daemon.socket)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await wait_for(pilot, lambda: "0 clients" in screen_text(pilot))
+        app.push_screen(InvoiceScreen(daemon=app.daemon, invoice=4242))
+        await wait_for(pilot, lambda: "invoice.show refused" in screen_text(pilot))
+        assert "Invoice 4242:" in screen_text(pilot)  # the reason, on the screen itself
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, ClientsScreen))

@@ -6,8 +6,14 @@ import itertools
 import json
 import os
 import socket
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
+
+EVENT_METHOD = "event"
+DROPPED_EVENT = "events.dropped"
 
 
 class ConnectionFailed(Exception):
@@ -38,14 +44,20 @@ def default_socket_path() -> Path:
 
 
 class ControlClient:
-    """Calls methods over one connection; safe to reuse, not to share between threads."""
+    """Calls methods over one connection; safe to reuse, not to share between threads.
+
+    After :meth:`subscribe`, the daemon also sends ``event`` notifications on this
+    connection; :meth:`call` keeps any that arrive before its reply, and
+    :meth:`events` / :meth:`next_event` hand them out in order.
+    """
 
     def __init__(self, path: Path | str, timeout: float | None = 60.0) -> None:
         self.path = Path(path)
         self.timeout = timeout
         self._ids = itertools.count(1)
         self._sock: socket.socket | None = None
-        self._file: Any = None
+        self._buffer = bytearray()
+        self._events: deque[dict[str, Any]] = deque()
 
     def _connect(self) -> None:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -67,34 +79,110 @@ class ControlClient:
             sock.close()
             raise ConnectionFailed(f"cannot connect to {self.path}: {exc.strerror}") from None
         self._sock = sock
-        self._file = sock.makefile("rb")
+        self._buffer.clear()
+
+    def _read_frame(self, timeout: float | None) -> dict[str, Any] | None:
+        """The next frame from the daemon; None when ``timeout`` passes first."""
+        assert self._sock is not None
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while (end := self._buffer.find(b"\n")) < 0:
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self._sock.settimeout(left)
+            else:
+                self._sock.settimeout(None)
+            try:
+                chunk = self._sock.recv(65536)
+            except TimeoutError:
+                if deadline is not None:
+                    return None
+                raise
+            except OSError as exc:
+                self.close()
+                raise ConnectionFailed(f"connection to {self.path} lost: {exc}") from None
+            if not chunk:
+                self.close()
+                raise ConnectionFailed(f"the daemon closed the connection on {self.path}")
+            self._buffer += chunk
+        line = bytes(self._buffer[: end + 1])
+        del self._buffer[: end + 1]
+        return json.loads(line)
 
     def call(self, method: str, **params: Any) -> Any:
         """Call ``method`` and return its result; raise RemoteError when refused."""
         if self._sock is None:
             self._connect()
+        assert self._sock is not None
         request_id = next(self._ids)
         frame = {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}
         try:
-            self._sock.sendall(json.dumps(frame).encode() + b"\n")  # type: ignore[union-attr]
-            line = self._file.readline()
+            self._sock.settimeout(self.timeout)
+            self._sock.sendall(json.dumps(frame).encode() + b"\n")
         except OSError as exc:
             self.close()
             raise ConnectionFailed(f"connection to {self.path} lost: {exc}") from None
-        if not line:
-            self.close()
-            raise ConnectionFailed(f"the daemon closed the connection on {self.path}")
-        reply = json.loads(line)
-        if "error" in reply:
-            raise RemoteError(reply["error"])
-        return reply["result"]
+        while True:
+            try:
+                reply = self._read_frame(self.timeout)
+            except TimeoutError:
+                reply = None
+            if reply is None:
+                self.close()
+                raise ConnectionFailed(f"no reply from the daemon on {self.path} in time")
+            if "id" not in reply and reply.get("method") == EVENT_METHOD:
+                self._events.append(reply.get("params") or {})
+                continue
+            if "error" in reply:
+                raise RemoteError(reply["error"])
+            return reply["result"]
+
+    def subscribe(self, events: Iterable[str] | None = None) -> Iterator[dict[str, Any]]:
+        """Subscribe to events (name prefixes such as ``"invoice."``; None = all).
+
+        Returns an iterator over the events as they arrive: dicts with ``name``,
+        ``payload``, ``at`` and ``seq``. It blocks between events and ends after an
+        ``events.dropped`` event (this client fell too far behind; subscribe again).
+        """
+        self.call("subscribe", events=list(events or ()))
+        return self.events()
+
+    def unsubscribe(self) -> None:
+        """Stop the events; any still buffered on this side are discarded."""
+        self.call("unsubscribe")
+        self._events.clear()
+
+    def next_event(self, timeout: float | None = None) -> dict[str, Any] | None:
+        """The next event, waiting up to ``timeout`` seconds (None: forever); None on timeout."""
+        if self._events:
+            return self._events.popleft()
+        if self._sock is None:
+            raise ConnectionFailed("not subscribed: call subscribe() first")
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            frame = self._read_frame(left)
+            if frame is None:
+                return None
+            if "id" not in frame and frame.get("method") == EVENT_METHOD:
+                return frame.get("params") or {}
+
+    def events(self) -> Iterator[dict[str, Any]]:
+        """Events as they arrive, until the subscription is dropped (or the connection ends)."""
+        while True:
+            event = self.next_event()
+            if event is None:  # pragma: no cover  (no timeout: never None)
+                continue
+            yield event
+            if event.get("name") == DROPPED_EVENT:
+                return
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
         if self._sock is not None:
             self._sock.close()
-        self._sock = self._file = None
+        self._sock = None
+        self._buffer.clear()
 
     def __enter__(self) -> ControlClient:
         return self

@@ -23,7 +23,12 @@ class Peer:
 
     def may(self, required: str) -> bool:
         """True when this peer's role reaches ``required`` (viewer < operator < admin)."""
-        return self.role is not None and ROLES.index(self.role) >= ROLES.index(required)
+        return role_reaches(self.role, required)
+
+
+def role_reaches(role: str | None, required: str) -> bool:
+    """True when ``role`` is at least ``required`` (viewer < operator < admin); None never is."""
+    return role in ROLES and ROLES.index(role) >= ROLES.index(required)
 
 
 def peer_credentials(sock: socket.socket) -> tuple[int, int, int]:

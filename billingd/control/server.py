@@ -3,6 +3,11 @@
 Each request runs its service call on the database worker thread, so the event
 loop never blocks; a refused call is one rolled-back transaction and an error
 frame, and the connection keeps serving.
+
+Every connection is its own task: a client that sends half a frame, never reads
+its replies or falls behind on events only ever stalls itself. The peer's uid
+(SO_PEERCRED) names the user whose role is checked on every request and who is
+the audit actor of every write (SPEC §12).
 """
 
 from __future__ import annotations
@@ -21,8 +26,9 @@ from typing import Any
 import peewee
 
 from billingd.control import api  # noqa: F401  (registers the methods)
+from billingd.control.events import EventHub, Subscription
 from billingd.control.params import validate_params
-from billingd.control.peer import Peer, peer_credentials, user_and_groups
+from billingd.control.peer import Peer, peer_credentials, role_reaches, user_and_groups
 from billingd.control.protocol import (
     DEFAULT_MAX_FRAME,
     ProtocolError,
@@ -30,8 +36,9 @@ from billingd.control.protocol import (
     error_frame,
     result_frame,
 )
-from billingd.control.registry import METHODS
+from billingd.control.registry import METHODS, Method
 from billingd.errors import (
+    CONFLICT,
     FRAME_TOO_LARGE,
     INTERNAL_ERROR,
     METHOD_NOT_FOUND,
@@ -44,6 +51,8 @@ from billingd.services.context import ServiceContext
 log = logging.getLogger("billingd.control")
 
 RoleResolver = Callable[[str, tuple[str, ...]], str | None]
+CLOSE_GRACE = 2.0
+"""Seconds a closing connection gets to flush its last frames before it is cut."""
 
 
 class _MethodNotFound(BillingError):
@@ -56,9 +65,66 @@ class _FrameTooLarge(BillingError):
     reason = "frame_too_large"
 
 
+class _TooManyConnections(BillingError):
+    code = CONFLICT
+    reason = "too_many_connections"
+
+
 class _InternalError(BillingError):
     code = INTERNAL_ERROR
     reason = "internal"
+
+
+def required_role(entry: Method) -> str:
+    """The role a method needs: admin for admin-only, operator for writes, else viewer."""
+    return "admin" if entry.admin_only else ("operator" if entry.writes else "viewer")
+
+
+class Connection:
+    """One client connection: its peer, its writer and its event subscription."""
+
+    def __init__(self, server: ControlServer, writer: asyncio.StreamWriter, peer: Peer) -> None:
+        self.server = server
+        self.writer = writer
+        self.peer = peer
+        self.subscription: Subscription | None = None
+        self._pump: asyncio.Task[None] | None = None
+
+    def subscribe(self, prefixes: tuple[str, ...]) -> dict[str, Any]:
+        """Start (or re-filter) this connection's event stream."""
+        hub = self.server.events
+        if self.subscription is not None and not self.subscription.closed:
+            self.subscription.prefixes = prefixes
+        else:
+            self.subscription = hub.subscribe(prefixes)
+            self._pump = asyncio.get_running_loop().create_task(self._deliver(self.subscription))
+        return {"subscribed": list(prefixes), "seq": hub.seq, "queue_limit": hub.queue_limit}
+
+    def unsubscribe(self) -> dict[str, Any]:
+        """Stop the event stream; no event notification follows the reply."""
+        was = self.subscription is not None and not self.subscription.closed
+        if self.subscription is not None:
+            self.server.events.unsubscribe(self.subscription)
+            self.subscription = None
+        return {"unsubscribed": was}
+
+    def drop_subscription(self, reason: str) -> None:
+        """End the event stream with a final ``events.dropped`` notification."""
+        if self.subscription is not None:
+            self.server.events.drop(self.subscription, reason)
+
+    async def _deliver(self, subscription: Subscription) -> None:
+        with contextlib.suppress(ConnectionError):
+            while (frame := await subscription.next_frame()) is not None:
+                self.writer.write(frame)
+                await self.writer.drain()
+
+    def close(self) -> None:
+        if self.subscription is not None:
+            self.server.events.unsubscribe(self.subscription)
+            self.subscription = None
+        if self._pump is not None:
+            self._pump.cancel()
 
 
 class ControlServer:
@@ -73,14 +139,18 @@ class ControlServer:
         max_frame: int = DEFAULT_MAX_FRAME,
         max_connections: int = 64,
         publish: Callable[[str, dict[str, Any]], None] | None = None,
+        events: EventHub | None = None,
     ) -> None:
         self.ctx = ctx
         self.executor = executor
         self.resolve_role = resolve_role
         self.max_frame = max_frame
         self.max_connections = max_connections
-        self.publish = publish
+        self.events = events if events is not None else EventHub()
+        self.publish = publish if publish is not None else self.events.publish
         self.connections = 0
+        self._open: set[Connection] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._server: asyncio.AbstractServer | None = None
 
     async def listen(
@@ -92,6 +162,7 @@ class ControlServer:
         sock: socket.socket | None = None,
     ) -> None:
         """Bind ``path`` (or serve an inherited socket) with the given mode and group."""
+        self.events.bind(asyncio.get_running_loop())
         if sock is None:
             path.parent.mkdir(parents=True, exist_ok=True)
             with contextlib.suppress(FileNotFoundError):
@@ -108,24 +179,67 @@ class ControlServer:
             )
 
     async def close(self) -> None:
+        """Stop accepting, end subscriptions, and close every connection.
+
+        Replies already written get ``CLOSE_GRACE`` seconds to reach their clients;
+        a client that does not read is cut off then.
+        """
         if self._server is not None:
             self._server.close()
+        self.events.close()
+        for connection in list(self._open):
+            connection.writer.close()
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=CLOSE_GRACE)
+        for connection in list(self._open):
+            connection.writer.transport.abort()
+        if self._tasks:
+            _, pending = await asyncio.wait(set(self._tasks), timeout=1.0)
+            for task in pending:
+                task.cancel()
+        if self._server is not None:
             await self._server.wait_closed()
+
+    def access_changed(self) -> None:
+        """Re-check event subscribers after a config reload: end those that lost access."""
+        for connection in list(self._open):
+            if connection.subscription is not None and not role_reaches(
+                self._role(connection.peer), "viewer"
+            ):
+                connection.drop_subscription("access_revoked")
 
     def _peer(self, writer: asyncio.StreamWriter) -> Peer:
         pid, uid, gid = peer_credentials(writer.get_extra_info("socket"))
         user, groups = user_and_groups(uid, gid)
         return Peer(pid, uid, gid, user, groups, self.resolve_role(user, groups))
 
+    def _role(self, peer: Peer) -> str | None:
+        """The peer's role under the current config (a reload applies to open connections)."""
+        return self.resolve_role(peer.user, peer.groups)
+
     async def _serve_connection(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         self.connections += 1
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+        connection: Connection | None = None
         try:
             if self.connections > self.max_connections:
-                writer.write(error_frame(None, Conflict("too many connections; try again")))
+                log.warning("connection refused: %d open (max_connections)", self.max_connections)
+                writer.write(
+                    error_frame(
+                        None,
+                        _TooManyConnections(
+                            f"too many connections ({self.max_connections} open); try again",
+                            limit=self.max_connections,
+                        ),
+                    )
+                )
                 return
-            peer = self._peer(writer)
+            connection = Connection(self, writer, self._peer(writer))
+            self._open.add(connection)
             while True:
                 try:
                     frame = await reader.readline()
@@ -136,9 +250,9 @@ class ControlServer:
                     return
                 if not frame:
                     return
-                if not frame.strip():
+                if frame.isspace():
                     continue
-                reply = await self.handle_frame(frame, peer)
+                reply = await self.handle_frame(frame, connection.peer, connection)
                 if reply is not None:
                     writer.write(reply)
                     await writer.drain()
@@ -146,35 +260,58 @@ class ControlServer:
             pass
         finally:
             self.connections -= 1
-            with contextlib.suppress(Exception):
-                await writer.drain()
-                writer.close()
-                await writer.wait_closed()
+            if connection is not None:
+                connection.close()
+                self._open.discard(connection)
+            await self._close_writer(writer)
+            if task is not None:
+                self._tasks.discard(task)
 
-    async def handle_frame(self, frame: bytes, peer: Peer) -> bytes | None:
+    async def _close_writer(self, writer: asyncio.StreamWriter) -> None:
+        """Close after the last frames are flushed, or cut off a client that does not read."""
+        writer.close()
+        try:
+            await asyncio.wait_for(writer.wait_closed(), CLOSE_GRACE)
+        except (TimeoutError, asyncio.CancelledError):
+            writer.transport.abort()
+        except Exception as exc:  # the peer is gone; nothing more to do
+            log.debug("closing a connection: %s", exc)
+
+    async def handle_frame(
+        self, frame: bytes, peer: Peer, connection: Connection | None = None
+    ) -> bytes | None:
         """Answer one frame; notifications (no id) get no answer."""
         try:
             request = decode_request(frame)
         except ProtocolError as exc:
             return error_frame(None, exc)
         try:
+            role = self._role(peer)
+            if role is None:
+                raise PermissionDenied(
+                    f"user {peer.user} (uid {peer.uid}) has no role on this daemon; "
+                    "an admin can grant one under 'access:' in the config",
+                    user=peer.user,
+                )
             entry = METHODS.get(request.method)
             if entry is None:
                 raise _MethodNotFound(f"unknown method {request.method!r}")
-            required = "admin" if entry.admin_only else ("operator" if entry.writes else "viewer")
-            if not peer.may(required):
+            required = required_role(entry)
+            if not role_reaches(role, required):
                 raise PermissionDenied(
-                    f"user {peer.user} ({peer.role or 'no role'}) may not call "
-                    f"{request.method}; it needs {required}",
+                    f"user {peer.user} is a {role} and may not call {request.method}; "
+                    f"it needs {required}",
                     user=peer.user,
+                    role=role,
+                    required=required,
                 )
-            params = validate_params(entry.params, request.params)
-            ctx = self.ctx.acting_as(peer.user)
-            loop = asyncio.get_running_loop()
-            result = await loop.run_in_executor(self.executor, lambda: entry.handler(ctx, **params))
-            for name, payload in ctx.events:
-                if self.publish is not None:
-                    self.publish(name, payload)
+            if getattr(entry.handler, "per_connection", False):
+                if connection is None:
+                    raise _MethodNotFound(f"{request.method} needs a socket connection")
+                params = validate_params(entry.params, request.params)
+                result = entry.handler(connection, **params)
+            else:
+                result = await self._call(entry, peer, request.params)
         except BillingError as exc:
             return None if request.is_notification else error_frame(request.id, exc)
         except peewee.IntegrityError as exc:
@@ -186,3 +323,14 @@ class ControlServer:
             error = _InternalError(f"internal error ({type(exc).__name__}); nothing written")
             return None if request.is_notification else error_frame(request.id, error)
         return None if request.is_notification else result_frame(request.id, result)
+
+    async def _call(self, entry: Method, peer: Peer, raw: dict[str, Any]) -> Any:
+        """Run a service method on the database worker, then publish its committed events."""
+        params = validate_params(entry.params, raw)
+        ctx = self.ctx.acting_as(peer.user)
+        handler = entry.handler
+        loop = asyncio.get_running_loop()
+        result = await loop.run_in_executor(self.executor, lambda: handler(ctx, **params))
+        for name, payload in ctx.events:
+            self.publish(name, payload)
+        return result

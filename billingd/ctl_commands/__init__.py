@@ -6,9 +6,15 @@ never rename.
 
 from __future__ import annotations
 
-from billingd.ctl_commands import core, money
+from billingd.ctl_commands import core, events, imports, money, runs
 from billingd.ctl_commands.base import Arg, Command
 
-COMMANDS: tuple[Command, ...] = (*core.COMMANDS, *money.COMMANDS)
+COMMANDS: tuple[Command, ...] = (
+    *core.COMMANDS,
+    *money.COMMANDS,
+    *imports.COMMANDS,
+    *events.COMMANDS,
+    *runs.COMMANDS,
+)
 
 __all__ = ["COMMANDS", "Arg", "Command"]

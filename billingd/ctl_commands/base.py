@@ -26,6 +26,8 @@ class Command:
     args: tuple[Arg, ...] = ()
     columns: tuple[str, ...] = ()
     fixed: dict[str, Any] = field(default_factory=dict)
+    # (parameter, method): call ``method`` instead when ``parameter`` is given
+    alternate: tuple[str, str] | None = None
 
 
 def opt(flag: str, kind: str = "str", help: str = "", **kw: Any) -> Arg:

@@ -311,6 +311,98 @@ class ClosedPeriod(BaseModel):
         indexes = ((("enterprise", "month"), True),)
 
 
+# ---------------------------------------------------------------- automatic generation
+
+
+class ClockState(BaseModel):
+    """The stored instant of the test clock (R-RUN-15); one row."""
+
+    now = peewee.DateTimeField()
+
+
+class ScheduledSlot(BaseModel):
+    """A schedule owner's billing date, claimed once (R-RUN-9): ``owner`` is ``client:ID``.
+
+    The unique key is what makes a re-run, a restart or a second daemon unable to
+    generate the same scheduled invoice twice. An empty period is claimed too.
+    """
+
+    owner = peewee.TextField()
+    slot = peewee.DateField()
+    period_start = peewee.DateField()
+    period_end = peewee.DateField()
+    invoice = peewee.ForeignKeyField(Invoice, null=True, backref="slots")
+    run_id = peewee.IntegerField(null=True)
+    created_at = peewee.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("owner", "slot"), True),)
+
+
+class Run(BaseModel):
+    """One billing run (R-RUN-11)."""
+
+    as_of = peewee.DateField()
+    client_id = peewee.IntegerField(null=True)
+    dry_run = peewee.BooleanField(default=False)
+    trigger = peewee.TextField(default="schedule")
+    actor = peewee.TextField(default="system")
+    host = peewee.TextField(default="")
+    pid = peewee.IntegerField(default=0)
+    status = peewee.TextField(default="running")
+    started_at = peewee.DateTimeField(default=utcnow)
+    finished_at = peewee.DateTimeField(null=True)
+    total = peewee.IntegerField(default=0)
+    done = peewee.IntegerField(default=0)
+    invoices = peewee.IntegerField(default=0)
+    documents = peewee.IntegerField(default=0)
+    emails = peewee.IntegerField(default=0)
+    charges = peewee.IntegerField(default=0)
+    failures = peewee.IntegerField(default=0)
+    parked = peewee.IntegerField(default=0)
+
+
+class RunError(BaseModel):
+    run = peewee.ForeignKeyField(Run, backref="errors")
+    client_id = peewee.IntegerField(null=True)
+    message = peewee.TextField()
+    created_at = peewee.DateTimeField(default=utcnow)
+
+
+class ParkedClient(BaseModel):
+    """A client the scheduler will not bill until an operator releases it (R-RUN-14)."""
+
+    client = peewee.ForeignKeyField(Client, backref="parkings")
+    reason = peewee.TextField()
+    parked_at = peewee.DateTimeField(default=utcnow)
+    released_at = peewee.DateTimeField(null=True)
+    released_by = peewee.TextField(null=True)
+
+
+class ChargeAttempt(BaseModel):
+    """A gateway charge for a self-checkout invoice, keyed for idempotency (R-RUN-7)."""
+
+    invoice = peewee.ForeignKeyField(Invoice, backref="charge_attempts")
+    contract = peewee.ForeignKeyField(Contract, backref="charge_attempts")
+    gateway = peewee.TextField()
+    idempotency_key = peewee.TextField(unique=True)
+    amount = DecimalTextField()
+    status = peewee.TextField(default="pending")  # pending | succeeded | failed
+    result = JSONTextField(default=dict)
+    created_at = peewee.DateTimeField(default=utcnow)
+
+
+class Notification(BaseModel):
+    """A queued notification for the delivery work (R-DEL-5): payment failed, run failed…"""
+
+    event = peewee.TextField()
+    audience = peewee.TextField()  # client | operator
+    client = peewee.ForeignKeyField(Client, null=True, backref="notifications")
+    payload = JSONTextField(default=dict)
+    status = peewee.TextField(default="queued")
+    created_at = peewee.DateTimeField(default=utcnow)
+
+
 # ---------------------------------------------------------------- ledger and audit
 
 
@@ -360,6 +452,13 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     Document,
     Delivery,
     ClosedPeriod,
+    ClockState,
+    ScheduledSlot,
+    Run,
+    RunError,
+    ParkedClient,
+    ChargeAttempt,
+    Notification,
     LedgerEntry,
     AuditEvent,
 )

@@ -26,6 +26,7 @@ class ServiceContext:
     plugins: PluginHost | None = None
     data_dir: Path = Path(".")
     allocation_policy: str = "oldest_first"
+    runner: Any = None  # the daemon's Scheduler, when there is one
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
     def emit(self, name: str, payload: dict[str, Any]) -> None:
@@ -42,4 +43,5 @@ class ServiceContext:
             plugins=self.plugins,
             data_dir=self.data_dir,
             allocation_policy=self.allocation_policy,
+            runner=self.runner,
         )

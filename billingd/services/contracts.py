@@ -17,6 +17,10 @@ from billingd.services.lookup import get_or_refuse
 from billingd.services.parties import _choice, _name, _tax_rate, default_bill_group
 
 ORIGINS = ("standard", "manual", "self_checkout", "imported")
+CONTRACT_FIELDS = frozenset(
+    "quantity tax_rate interval anchor_date end_date status timing origin payment_method "
+    "bill_group_id".split()
+)
 STATUSES = ("active", "paused", "cancelled")
 
 
@@ -58,6 +62,9 @@ def add_contract(
     """Create a contract for a client (or a reseller's own contract)."""
     if (client_id is None) == (reseller_id is None):
         raise ValidationError("give exactly one of client or reseller", field="client_id")
+    unknown = set(fields) - CONTRACT_FIELDS
+    if unknown:
+        raise ValidationError(f"unknown contract field(s): {', '.join(sorted(unknown))}")
     values = {k: v for k, v in fields.items() if v is not None}
     values.update(description=description, unit_price=unit_price, cycle=cycle)
     with write_transaction():
@@ -102,6 +109,7 @@ def add_contract(
             description=contract.description,
             unit_price=str(contract.unit_price),
         )
+    ctx.emit("contract.created", {"id": contract.id, "client_id": client_id})
     return contract
 
 

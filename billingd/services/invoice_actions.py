@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from billingd.db.connection import write_transaction
 from billingd.db.models import (
     BilledCycle,
@@ -18,6 +20,7 @@ from billingd.services.billing_items import BillableItems, DraftLine, collect_it
 from billingd.services.closed_periods import check_open
 from billingd.services.context import ServiceContext
 from billingd.services.lookup import find_invoice
+from billingd.services.parties import default_bill_group
 
 
 def _refuse_unless_voidable(invoice: Invoice) -> None:
@@ -83,7 +86,7 @@ def reissue_invoice(ctx: ServiceContext, invoice: int | str, reason: str = "") -
         owner = old.client or old.reseller
         issue_date = ctx.today(old.enterprise.timezone)
         if old.period_start is not None:
-            items = collect_items(owner, old.period_start, old.period_end)
+            items = collect_items(owner, old.period_start, old.period_end, issue_date=issue_date)
         else:
             items = BillableItems(
                 lines=[
@@ -170,3 +173,23 @@ def edit_address(ctx: ServiceContext, invoice: int | str, address: str) -> Invoi
 
 def deliveries(invoice: int | str) -> list[Delivery]:
     return list(find_invoice(invoice).deliveries.order_by(Delivery.id))
+
+
+def approve_invoice(ctx: ServiceContext, invoice: int | str) -> Invoice:
+    """Issue a draft from the review window: number, ledger, document (R-RUN-12)."""
+    with write_transaction():
+        target = find_invoice(invoice)
+        if target.status != "draft":
+            raise RuleViolation("R-RUN-12", f"invoice {target.number} is not a draft")
+        invoicing.issue(ctx, target)
+    return target
+
+
+def approve_due_drafts(ctx: ServiceContext, today: dt.date) -> list[Invoice]:
+    """Issue the drafts whose bill group's review window has ended (R-RUN-12)."""
+    issued = []
+    for draft in Invoice.select().where(Invoice.status == "draft").order_by(Invoice.id):
+        window = default_bill_group(draft.client).review_days if draft.client else 0
+        if draft.issue_date + dt.timedelta(days=window) <= today:
+            issued.append(approve_invoice(ctx, draft.id))
+    return issued

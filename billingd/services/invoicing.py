@@ -11,6 +11,7 @@ from billingd.db.connection import write_transaction
 from billingd.db.models import (
     BilledCycle,
     Client,
+    Contract,
     Invoice,
     InvoiceLine,
     PendingCharge,
@@ -27,6 +28,7 @@ from billingd.services.audit import record_audit
 from billingd.services.billing_items import (
     BillableItems,
     DraftLine,
+    client_ids_of,
     collect_items,
     default_tax_rate,
 )
@@ -150,29 +152,21 @@ def bill_to_snapshot(owner: Client | Reseller) -> dict[str, str]:
     }
 
 
-def persist(
-    ctx: ServiceContext,
-    draft: Draft,
-    *,
-    origin: str,
-    document: bool = True,
-    stats: bool = False,
-    replaces: Invoice | None = None,
+def _write(
+    ctx: ServiceContext, draft: Draft, *, origin: str, status: str, replaces: Invoice | None
 ) -> Invoice:
-    """Write a draft as an issued invoice with its number, claims, ledger and audit.
+    """Write an invoice without a number, its lines and its claims on what it bills.
 
-    Call inside a write transaction: the number is drawn in it (R-NUM-3) and the
-    claims on cycles, usage and charges make billing them twice impossible (R-RUN-9).
+    The claims on cycles, usage and charges make billing them twice impossible (R-RUN-9).
     """
     owner = draft.owner
     total = draft.totals.total
-    check_open(owner.enterprise_id, draft.issue_date, "issue an invoice")
     invoice = Invoice.create(
         enterprise=owner.enterprise,
         client=owner if isinstance(owner, Client) else None,
         reseller=owner if isinstance(owner, Reseller) else None,
-        number=next_number(owner.enterprise, INVOICE, draft.issue_date),
-        status="open" if total > 0 else "paid",
+        number=None,
+        status=status,
         issue_date=draft.issue_date,
         due_date=draft.due_date,
         period_start=draft.period_start,
@@ -206,6 +200,10 @@ def persist(
             cycle_start=line.cycle.start if line.cycle else None,
             cycle_end=line.cycle.end if line.cycle else None,
         )
+        if line.reanchor and line.cycle is not None:
+            Contract.update(anchor_date=line.cycle.start).where(
+                Contract.id == line.contract_id
+            ).execute()
         if line.cycle is not None:
             BilledCycle.create(
                 contract=line.contract_id,
@@ -214,22 +212,73 @@ def persist(
                 invoice=invoice,
             )
     _claim(draft.items, invoice)
-    ledger.post_entry(ledger.ISSUED, total, owner, invoice=invoice)
+    return invoice
+
+
+def issue(
+    ctx: ServiceContext, invoice: Invoice, *, document: bool = True, stats: bool = False
+) -> Invoice:
+    """Number an unissued invoice and book it: ledger, audit, client credit, documents.
+
+    Call inside a write transaction: the number is drawn in it (R-NUM-3).
+    """
+    owner = invoice.client or invoice.reseller
+    check_open(invoice.enterprise_id, invoice.issue_date, "issue an invoice")
+    invoice.number = next_number(invoice.enterprise, INVOICE, invoice.issue_date)
+    invoice.status = "open" if invoice.total > 0 else "paid"
+    invoice.save()
+    ledger.post_entry(ledger.ISSUED, invoice.total, owner, invoice=invoice)
     record_audit(
         ctx,
         "invoice.issued",
         client_id=invoice.client_id,
         subject=invoice,
         number=invoice.number,
-        total=str(total),
-        origin=origin,
+        total=str(invoice.total),
+        origin=invoice.origin,
     )
     payments.apply_client_credit(ctx, invoice)
     if document:
         documents.render_invoice_pdf(ctx, invoice)
     if stats:
         documents.store_statistics(ctx, invoice)
-    ctx.emit("invoice.issued", {"id": invoice.id, "number": invoice.number, "total": str(total)})
+    ctx.emit(
+        "invoice.issued",
+        {
+            "id": invoice.id,
+            "number": invoice.number,
+            "total": str(invoice.total),
+            "client_id": invoice.client_id,
+        },
+    )
+    return invoice
+
+
+def persist(
+    ctx: ServiceContext,
+    draft: Draft,
+    *,
+    origin: str,
+    document: bool = True,
+    stats: bool = False,
+    replaces: Invoice | None = None,
+) -> Invoice:
+    """Write a draft as an issued invoice; call inside a write transaction."""
+    invoice = _write(ctx, draft, origin=origin, status="open", replaces=replaces)
+    return issue(ctx, invoice, document=document, stats=stats)
+
+
+def persist_draft(ctx: ServiceContext, draft: Draft, *, origin: str) -> Invoice:
+    """Write an invoice that waits for review: no number, no ledger yet (R-RUN-12)."""
+    invoice = _write(ctx, draft, origin=origin, status="draft", replaces=None)
+    record_audit(
+        ctx,
+        "invoice.drafted",
+        client_id=invoice.client_id,
+        subject=invoice,
+        total=str(invoice.total),
+    )
+    ctx.emit("invoice.drafted", {"id": invoice.id, "client_id": invoice.client_id})
     return invoice
 
 
@@ -266,7 +315,7 @@ def invoice_for_period(
     with write_transaction():
         owner = find_owner(client_id, reseller_id)
         issue = issue_date or ctx.today(owner.enterprise.timezone)
-        items = collect_items(owner, period_start, period_end)
+        items = collect_items(owner, period_start, period_end, issue_date=issue)
         draft = build_draft(owner, items, issue, (period_start, period_end))
         if preview:
             return PeriodResult(preview=draft_view(draft))
@@ -275,7 +324,7 @@ def invoice_for_period(
             records = list(
                 UsageRecord.select()
                 .where(
-                    UsageRecord.client.in_(_client_ids(owner))
+                    UsageRecord.client.in_(client_ids_of(owner))
                     & (UsageRecord.occurred_at >= lo)
                     & (UsageRecord.occurred_at < hi)
                 )
@@ -286,12 +335,6 @@ def invoice_for_period(
             raise RuleViolation("R-INV-1", f"nothing to invoice for {period_start}..{period_end}")
         invoice = persist(ctx, draft, origin="manual", document=document, stats=stats)
     return PeriodResult(invoice=invoice)
-
-
-def _client_ids(owner: Client | Reseller) -> list[int]:
-    if isinstance(owner, Client):
-        return [owner.id]
-    return [c.id for c in Client.select(Client.id).where(Client.reseller == owner)]
 
 
 def invoice_for_amount(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from pathlib import Path
 from typing import ClassVar
 
@@ -29,11 +30,14 @@ class BillingApp(App[None]):
     def __init__(self, *, socket_path: Path) -> None:
         super().__init__()
         self.daemon = Daemon(Path(socket_path))
+        self._reconnected_at = 0.0
 
     def get_default_screen(self) -> Screen:
         return ClientsScreen(daemon=self.daemon)
 
     def on_daemon_unreachable(self, message: DaemonUnreachable) -> None:
+        if message.started < self._reconnected_at:
+            return  # a call from before the daemon came back; the refresh repeats it
         for screen in self.screen_stack:
             if isinstance(screen, UnreachableScreen):
                 screen.still_unreachable(message.reason)
@@ -42,12 +46,14 @@ class BillingApp(App[None]):
         self.push_screen(unreachable, self._reconnected)
 
     def _reconnected(self, _: bool | None) -> None:
+        self._reconnected_at = time.monotonic()
         for screen in self.screen_stack:
             if isinstance(screen, ClientsScreen | InvoiceScreen):
                 screen.action_refresh()
 
     def on_daemon_refused(self, message: DaemonRefused) -> None:
-        self.notify(message.message, title=f"{message.method} refused", severity="error")
+        title = f"{message.method} refused"
+        self.notify(message.message, title=title, severity="error", markup=False)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,10 +27,11 @@ class Daemon:
 
     def request(self, sender: MessagePump, method: str, **params: Any) -> Any | None:
         """Like :meth:`call`, but a failure is posted to ``sender`` and gives None."""
+        started = time.monotonic()
         try:
             return self.call(method, **params)
         except ConnectionFailed as exc:
-            sender.post_message(DaemonUnreachable(str(exc)))
+            sender.post_message(DaemonUnreachable(str(exc), started))
         except RemoteError as exc:
             sender.post_message(DaemonRefused(method, exc.code, exc.message))
         except (ValueError, KeyError) as exc:  # a reply that is not JSON-RPC

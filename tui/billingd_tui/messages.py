@@ -13,6 +13,8 @@ class DaemonUnreachable(Message):
     """The control socket did not answer; bubbles to the app, which shows why."""
 
     reason: str
+    started: float
+    """``time.monotonic()`` when the failed call began, to tell stale failures apart."""
 
 
 @dataclass

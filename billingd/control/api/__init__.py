@@ -1,3 +1,3 @@
 """Socket methods, one module per area; importing this package registers them all."""
 
-from billingd.control.api import invoices, money, parties, system  # noqa: F401
+from billingd.control.api import events, imports, invoices, money, parties, runs, system  # noqa: F401

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -14,16 +13,13 @@ from textual.widgets import DataTable, Footer, Header, Input
 from textual.worker import get_current_worker
 
 from billingd_tui.connection import Daemon
+from billingd_tui.format import cell
 from billingd_tui.messages import ClientsLoaded, InvoicesLoaded, StatusLoaded
 from billingd_tui.screens.invoice import InvoiceScreen
 from billingd_tui.widgets import PagedTable, StatusBar
 
 SEARCH_DELAY = 0.25  # seconds of quiet typing before the daemon is asked
 HIGHLIGHT_DELAY = 0.1  # seconds on a client row before its invoices are fetched
-
-
-def _right(value: Any) -> Text:
-    return Text(str(value if value is not None else ""), justify="right")
 
 
 class ClientsScreen(Screen[None]):
@@ -34,7 +30,7 @@ class ClientsScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "focus_search", "Search", id="clients.search"),
         Binding("r", "refresh", "Refresh", id="clients.refresh"),
-        Binding("escape", "leave_search", "List", show=False, id="clients.leave_search"),
+        Binding("escape", "leave_search", "Back to list", id="clients.leave_search"),
     ]
 
     def __init__(self, *, daemon: Daemon, page_size: int = 100) -> None:
@@ -51,27 +47,25 @@ class ClientsScreen(Screen[None]):
         yield Input(
             placeholder="/ search clients by name, company, email…", id="search", compact=True
         )
-        yield PagedTable(id="clients", noun="clients")
-        yield PagedTable(id="invoices", noun="invoices")
+        yield PagedTable(id="clients", label="Clients")
+        yield PagedTable(id="invoices", label="Invoices")
         yield StatusBar(id="status", socket_path=self.daemon.socket_path)
         yield Footer()
 
     def on_mount(self) -> None:
         clients = self.query_one("#clients", PagedTable)
-        clients.border_title = "Clients"
         clients.add_column("ID", key="id", width=5)
         clients.add_column("Name", key="name", width=max(12, self.size.width - 48))
         clients.add_column("Company", key="company", width=16)
         clients.add_column("Cur", key="currency", width=3)
         clients.add_column("Status", key="status", width=9)
         invoices = self.query_one("#invoices", PagedTable)
-        invoices.border_title = "Invoices"
         invoices.add_column("Number", key="number", width=max(8, self.size.width - 68))
         invoices.add_column("Status", key="status", width=8)
         invoices.add_column("Issued", key="issued", width=10)
         invoices.add_column("Due", key="due", width=10)
-        invoices.add_column(_right("Total"), key="total", width=10)
-        invoices.add_column(_right("Balance"), key="balance", width=10)
+        invoices.add_column(cell("Total", right=True), key="total", width=10)
+        invoices.add_column(cell("Balance", right=True), key="balance", width=10)
         self.action_refresh()
 
     # -- actions ---------------------------------------------------------------
@@ -81,6 +75,11 @@ class ClientsScreen(Screen[None]):
         self._keep_client = self.client_id
         self.load_status()
         self.search_clients()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "leave_search":  # offered only while typing in the search box
+            return isinstance(self.focused, Input)
+        return True
 
     def action_focus_search(self) -> None:
         self.query_one("#search", Input).focus()
@@ -125,11 +124,11 @@ class ClientsScreen(Screen[None]):
             (
                 str(c["id"]),
                 (
-                    _right(c["id"]),
-                    c["name"],
-                    c.get("company") or "",
-                    c.get("currency") or "",
-                    c.get("status") or "",
+                    cell(c["id"], right=True),
+                    cell(c["name"]),
+                    cell(c.get("company")),
+                    cell(c.get("currency")),
+                    cell(c.get("status")),
                 ),
             )
             for c in message.clients
@@ -141,7 +140,7 @@ class ClientsScreen(Screen[None]):
             table.move_cursor(row=table.get_row_index(str(keep)))
         if message.offset == 0 and not rows:
             search = self.query_one("#search", Input).value.strip()
-            table.border_subtitle = f"no client matches {search!r}" if search else "no clients yet"
+            table.note(f"none match {search!r}" if search else "none yet")
 
     # -- invoices of the highlighted client ------------------------------------
 
@@ -164,14 +163,14 @@ class ClientsScreen(Screen[None]):
             return
         self.client_id = client_id
         table = self.query_one("#invoices", PagedTable)
+        clients = self.query_one("#clients", PagedTable)
+        key = str(client_id)
+        name = str(clients.get_cell(key, "name")) if key in clients.rows else None
+        table.label = f"Invoices of {name}" if name else "Invoices"
         query = table.start_query()
         if client_id is None:
             table.abandon()
-            table.border_title = "Invoices"
             return
-        clients = self.query_one("#clients", PagedTable)
-        name = clients.get_cell(str(client_id), "name") if str(client_id) in clients.rows else ""
-        table.border_title = f"Invoices of {name}" if name else "Invoices"
         self.load_invoices(client_id, query, 0)
 
     @work(thread=True, exclusive=True, group="invoices")
@@ -193,18 +192,17 @@ class ClientsScreen(Screen[None]):
             (
                 str(i["id"]),
                 (
-                    i["number"],
-                    i["status"],
-                    i.get("issue_date") or "",
-                    i.get("due_date") or "",
-                    _right(f"{i['total']} {i['currency']}"),
-                    _right(i["balance"]),
+                    cell(i["number"]),
+                    cell(i["status"]),
+                    cell(i.get("issue_date")),
+                    cell(i.get("due_date")),
+                    cell(f"{i['total']} {i['currency']}", right=True),
+                    cell(i["balance"], right=True),
                 ),
             )
             for i in message.invoices
         ]
-        if table.add_page(message.query, message.offset, rows, message.more) and not table.rows:
-            table.border_subtitle = "no invoices"
+        table.add_page(message.query, message.offset, rows, message.more)
 
     # -- paging and opening ----------------------------------------------------
 
@@ -216,13 +214,15 @@ class ClientsScreen(Screen[None]):
             self.load_invoices(self.client_id, event.query, event.offset)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value is None:
+            return
         if event.data_table.id == "clients":
-            self.show_invoices(int(event.row_key.value or 0))
+            self.show_invoices(int(event.row_key.value))
             self.query_one("#invoices", PagedTable).focus()
-        elif event.row_key.value is not None:
+        else:
             clients = self.query_one("#clients", PagedTable)
             key = str(self.client_id)
-            name = clients.get_cell(key, "name") if key in clients.rows else None
+            name = str(clients.get_cell(key, "name")) if key in clients.rows else None
             self.app.push_screen(
                 InvoiceScreen(
                     daemon=self.daemon, invoice=int(event.row_key.value), client_name=name

@@ -14,11 +14,8 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from billingd_tui.connection import Daemon
-from billingd_tui.messages import InvoiceLoaded
-
-
-def _right(value: Any) -> Text:
-    return Text(str(value if value is not None else ""), justify="right")
+from billingd_tui.format import cell
+from billingd_tui.messages import DaemonRefused, InvoiceLoaded
 
 
 def _summary(invoice: dict[str, Any], client_name: str | None) -> Text:
@@ -32,10 +29,11 @@ def _summary(invoice: dict[str, Any], client_name: str | None) -> Text:
     return Text.assemble(
         ("Invoice ", "dim"),
         (str(invoice["number"]), "bold"),
-        "  ",
-        (str(invoice["status"]), "reverse"),
+        " ",
+        (f" {invoice['status']} ", "reverse"),
         "  ",
         client,
+        (f"  ({invoice.get('origin') or '?'})", "dim"),
         "\n",
         ("Issued ", "dim"),
         str(invoice.get("issue_date") or "—"),
@@ -43,28 +41,29 @@ def _summary(invoice: dict[str, Any], client_name: str | None) -> Text:
         str(invoice.get("due_date") or "—"),
         ("  Period ", "dim"),
         period,
-        ("  Origin ", "dim"),
-        str(invoice.get("origin") or "—"),
     )
 
 
 def _totals(invoice: dict[str, Any]) -> Align:
     """Subtotal, tax per rate, total and balance, right-aligned."""
-    currency = invoice.get("currency", "")
+    currency = str(invoice.get("currency") or "")
     grid = Table.grid(padding=(0, 1))
     grid.add_column(justify="right", style="dim")
     grid.add_column(justify="right")
     grid.add_column()
-    grid.add_row("Subtotal", invoice["subtotal"], currency)
+
+    def row(label: str, amount: Any, style: str = "") -> None:
+        grid.add_row(Text(label, style=style), Text(str(amount), style=style), Text(currency))
+
+    row("Subtotal", invoice["subtotal"])
     breakdown = invoice.get("tax_breakdown") or []
     if len(breakdown) > 1:
         for group in breakdown:
-            grid.add_row(f"Tax {group['rate']}% on {group['net']}", group["tax"], currency)
+            row(f"Tax {group['rate']}% on {group['net']}", group["tax"])
     else:
-        rate = f" {breakdown[0]['rate']}%" if breakdown else ""
-        grid.add_row(f"Tax{rate}", invoice["tax"], currency)
-    grid.add_row(Text("Total", style="bold"), Text(invoice["total"], style="bold"), currency)
-    grid.add_row("Balance due", invoice["balance"], currency)
+        row(f"Tax {breakdown[0]['rate']}%" if breakdown else "Tax", invoice["tax"])
+    row("Total", invoice["total"], "bold")
+    row("Balance due", invoice["balance"])
     return Align.right(grid)
 
 
@@ -89,7 +88,7 @@ class InvoiceScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static(f"Loading invoice {self.invoice_ref}…", id="summary")
+        yield Static(Text(f"Loading invoice {self.invoice_ref}…"), id="summary")
         yield DataTable(id="lines", cursor_type="row", zebra_stripes=True)
         yield Static(id="totals")
         yield Footer()
@@ -97,13 +96,13 @@ class InvoiceScreen(Screen[None]):
     def on_mount(self) -> None:
         lines = self.query_one("#lines", DataTable)
         lines.border_title = "Lines"
-        lines.add_column("Description", key="description", width=max(12, self.size.width - 60))
-        lines.add_column(_right("Qty"), key="quantity", width=7)
-        lines.add_column("Unit", key="unit", width=5)
-        lines.add_column(_right("Price"), key="unit_price", width=10)
-        lines.add_column(_right("Net"), key="net", width=10)
-        lines.add_column(_right("Tax%"), key="tax_rate", width=5)
-        lines.add_column(_right("Tax"), key="tax", width=8)
+        fixed = 8 + 9 + 10 + 4 + 8 + 2 * 6 + 2  # the other columns, cell padding, scrollbar
+        lines.add_column("Description", key="description", width=max(16, self.size.width - fixed))
+        lines.add_column(cell("Qty", right=True), key="quantity", width=8)
+        lines.add_column(cell("Price", right=True), key="unit_price", width=9)
+        lines.add_column(cell("Net", right=True), key="net", width=10)
+        lines.add_column(cell("Tax%", right=True), key="tax_rate", width=4)
+        lines.add_column(cell("Tax", right=True), key="tax", width=8)
         self.action_refresh()
 
     def action_refresh(self) -> None:
@@ -125,14 +124,20 @@ class InvoiceScreen(Screen[None]):
         lines = self.query_one("#lines", DataTable)
         lines.clear()
         for line in invoice.get("lines") or []:
+            quantity = f"{line.get('quantity')} {line.get('unit') or ''}".strip()
             lines.add_row(
-                line.get("description") or "",
-                _right(line.get("quantity")),
-                line.get("unit") or "",
-                _right(line.get("unit_price")),
-                _right(line.get("net")),
-                _right(line.get("tax_rate")),
-                _right(line.get("tax")),
+                Text(str(line.get("description") or "")),  # wraps: the row grows
+                cell(quantity, right=True),
+                cell(line.get("unit_price"), right=True),
+                cell(line.get("net"), right=True),
+                cell(line.get("tax_rate"), right=True),
+                cell(line.get("tax"), right=True),
+                height=None,
             )
-        lines.border_subtitle = f"{lines.row_count} lines"
+        lines.border_title = f"Lines · {lines.row_count}"
         self.query_one("#totals", Static).update(_totals(invoice))
+
+    def on_daemon_refused(self, message: DaemonRefused) -> None:
+        # The app shows the notification too (the message bubbles on).
+        text = Text(f"Invoice {self.invoice_ref}: {message.message}", style="bold")
+        self.query_one("#summary", Static).update(text)

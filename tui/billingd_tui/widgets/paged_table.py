@@ -34,17 +34,20 @@ class PagedTable(DataTable):
     def __init__(
         self,
         *,
-        noun: str,
+        label: str,
         name: str | None = None,
         id: str | None = None,
         classes: str | None = None,
     ) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, name=name, id=id, classes=classes)
-        self.noun = noun
+        self.label = label
         self.query_id = 0
         self.loaded = 0
         self.more = False
         self.fetching = False
+
+    def on_mount(self) -> None:
+        self.note("")
 
     def start_query(self) -> int:
         """Forget the rows; return the number that this query's pages must carry."""
@@ -53,7 +56,7 @@ class PagedTable(DataTable):
         self.loaded = 0
         self.more = False
         self.fetching = True
-        self.border_subtitle = "loading…"
+        self.note("loading…")
         return self.query_id
 
     def add_page(
@@ -67,16 +70,20 @@ class PagedTable(DataTable):
             self.loaded += 1
         self.more = more
         self.fetching = False
-        self.border_subtitle = f"{self.loaded}{'+' if more else ''} {self.noun}"
+        self.note(f"{self.loaded}{'+' if more else ''}" if self.loaded else "none")
         return True
+
+    def note(self, text: str) -> None:
+        """Show ``text`` after the label in the border title."""
+        self.border_title = Text(f"{self.label} · {text}" if text else self.label)
 
     def abandon(self) -> None:
         """The current query failed; allow asking again."""
         self.fetching = False
-        self.border_subtitle = ""
+        self.note("")
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if self.more and not self.fetching and event.cursor_row >= self.row_count - 1:
             self.fetching = True
-            self.border_subtitle = "loading more…"
+            self.note("loading more…")
             self.post_message(self.MoreWanted(self, self.query_id, self.loaded))

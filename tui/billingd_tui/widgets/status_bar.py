@@ -32,4 +32,6 @@ class StatusBar(Static):
             f"as {status['actor']}" if status.get("actor") else "",
             str(self.socket_path),
         ]
-        self.update(Text(" · ".join(part for part in parts if part), no_wrap=True))
+        self.update(
+            Text(" · ".join(part for part in parts if part), no_wrap=True, overflow="ellipsis")
+        )

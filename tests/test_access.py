@@ -1,0 +1,387 @@
+"""Access control on the socket (SPEC §12): the peer's uid decides the role and is the actor.
+
+The end-to-end tests run a real daemon as root and a client as uid 65534
+(``nobody``) in a subprocess, so SO_PEERCRED reports a different user.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from billingd.config import parse_config
+from billingd.control.events import per_connection
+from billingd.control.peer import Peer
+from billingd.control.registry import METHODS, Method
+from billingd.control.server import ControlServer
+from tests.conftest import RunningDaemon
+
+ROOT = Path(__file__).resolve().parent.parent
+NOBODY = 65534
+
+# A stdlib-only client: the frames in argv[2] are sent one by one on one connection;
+# every reply (and event notification, with "wait_events") is printed as a JSON line.
+CLIENT = r"""
+import json, socket, sys
+path, steps = sys.argv[1], json.loads(sys.argv[2])
+sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+sock.settimeout(20)
+sock.connect(path)
+stream = sock.makefile("rb")
+for number, (method, params) in enumerate(steps, 1):
+    if method == "wait_events":
+        for _ in range(params):
+            print(stream.readline().decode().strip(), flush=True)
+        continue
+    frame = {"jsonrpc": "2.0", "id": number, "method": method, "params": params}
+    sock.sendall(json.dumps(frame).encode() + b"\n")
+    while True:
+        reply = json.loads(stream.readline())
+        print(json.dumps(reply), flush=True)
+        if "id" in reply:
+            break
+"""
+
+
+def _as_nobody_prefix() -> list[str] | None:
+    """A command prefix that runs ``sys.executable`` as uid/gid 65534, or None."""
+    probe = ["-I", "-c", "import os; print(os.getuid(), os.getgid())"]
+    setpriv = shutil.which("setpriv")
+    candidates = []
+    if setpriv:
+        candidates.append(
+            [setpriv, "--reuid", str(NOBODY), "--regid", str(NOBODY), "--clear-groups"]
+        )
+    for prefix in candidates:
+        try:
+            done = subprocess.run(
+                [*prefix, sys.executable, *probe], capture_output=True, text=True, timeout=30
+            )
+        except OSError:
+            continue
+        if done.returncode == 0 and done.stdout.split() == [str(NOBODY), str(NOBODY)]:
+            return prefix
+    return None
+
+
+def _nobody_name() -> str:
+    try:
+        return pwd.getpwuid(NOBODY).pw_name
+    except KeyError:
+        return f"uid:{NOBODY}"
+
+
+@pytest.fixture(scope="module")
+def as_nobody() -> list[str]:
+    if os.geteuid() != 0:
+        pytest.skip("needs root: the tests run a client as uid 65534 (nobody)")
+    prefix = _as_nobody_prefix()
+    if prefix is None:
+        pytest.skip("cannot run a process as uid 65534 here (no usable setpriv)")
+    return prefix
+
+
+def _daemon(folder: Path, access: str) -> RunningDaemon:
+    folder.chmod(0o755)  # the client (nobody) must reach the socket
+    return RunningDaemon(
+        folder, f"sqlite:///{folder / 'billing.db'}", f'socket_mode: "0666"\naccess: {access}\n'
+    )
+
+
+def _run_as_nobody(
+    prefix: list[str], daemon: RunningDaemon, steps: list[tuple[str, Any]]
+) -> list[dict[str, Any]]:
+    done = subprocess.run(
+        [*prefix, sys.executable, "-I", "-c", CLIENT, str(daemon.socket), json.dumps(steps)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return [json.loads(line) for line in done.stdout.splitlines()]
+
+
+@pytest.fixture
+def seeded_viewer(short_dir: Path, as_nobody: list[str]) -> Iterator[RunningDaemon]:
+    name = _nobody_name()
+    running = _daemon(short_dir, f"{{admin: [root], viewer: [{json.dumps(name)}]}}")
+    enterprise = running.call("enterprise.add", name="Acme", currency="EUR")
+    running.call("client.add", name="Jane", enterprise=enterprise["id"])
+    yield running
+    running.stop()
+
+
+def _counts(daemon: RunningDaemon) -> tuple[int, int]:
+    return len(daemon.call("client.list")), len(daemon.call("audit.list", limit=5000))
+
+
+def test_viewer_reads_but_cannot_write(seeded_viewer: RunningDaemon, as_nobody: list[str]) -> None:
+    before = _counts(seeded_viewer)
+    status, listed, refused, shown = _run_as_nobody(
+        as_nobody,
+        seeded_viewer,
+        [
+            ("status", {}),
+            ("client.list", {}),
+            ("client.add", {"name": "Mallory", "enterprise": 1}),
+            ("client.show", {"id": 1}),
+        ],
+    )
+    assert status["result"]["actor"] == _nobody_name()
+    assert [c["name"] for c in listed["result"]] == ["Jane"]
+    assert refused["error"]["code"] == 1003
+    assert refused["error"]["data"]["reason"] == "permission_denied"
+    assert refused["error"]["data"]["user"] == _nobody_name()
+    assert _nobody_name() in refused["error"]["message"]
+    assert "viewer" in refused["error"]["message"]
+    assert shown["result"]["name"] == "Jane"  # the connection keeps serving
+    assert _counts(seeded_viewer) == before
+
+
+def test_viewer_may_subscribe_to_events(seeded_viewer: RunningDaemon, as_nobody: list[str]) -> None:
+    process = subprocess.Popen(
+        [
+            *as_nobody,
+            sys.executable,
+            "-I",
+            "-c",
+            CLIENT,
+            str(seeded_viewer.socket),
+            json.dumps([("subscribe", {"events": ["invoice."]}), ("wait_events", 1)]),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        subscribed = json.loads(process.stdout.readline())
+        assert subscribed["result"]["subscribed"] == ["invoice."]
+        seeded_viewer.call("invoice.amount", client=1, date="2026-01-05", amount="119.00")
+        event = json.loads(process.stdout.readline())
+        assert event["method"] == "event"
+        assert event["params"]["name"] == "invoice.issued"
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_user_without_a_role_is_refused_everything(short_dir: Path, as_nobody: list[str]) -> None:
+    daemon = _daemon(short_dir, "{admin: [root]}")
+    try:
+        daemon.call("enterprise.add", name="Acme", currency="EUR")
+        before = len(daemon.call("audit.list"))
+        replies = _run_as_nobody(
+            as_nobody,
+            daemon,
+            [
+                ("status", {}),
+                ("client.list", {}),
+                ("enterprise.add", {"name": "Evil", "currency": "EUR"}),
+                ("subscribe", {}),
+                ("no.such.method", {}),
+            ],
+        )
+        for reply in replies:
+            assert reply["error"]["code"] == 1003, reply
+            assert _nobody_name() in reply["error"]["message"]
+            assert "no role" in reply["error"]["message"]
+        assert len(daemon.call("audit.list")) == before
+        assert [e["name"] for e in daemon.call("enterprise.list")] == ["Acme"]
+    finally:
+        daemon.stop()
+
+
+def test_audit_actor_is_the_peer_user(short_dir: Path, as_nobody: list[str]) -> None:
+    name = _nobody_name()
+    daemon = _daemon(short_dir, f"{{admin: [root], operator: [{json.dumps(name)}]}}")
+    try:
+        enterprise = daemon.call("enterprise.add", name="Acme", currency="EUR")
+        (added,) = _run_as_nobody(
+            as_nobody, daemon, [("client.add", {"name": "Jane", "enterprise": enterprise["id"]})]
+        )
+        assert added["result"]["name"] == "Jane"
+        actors = {e["event"]: e["actor"] for e in daemon.call("audit.list")}
+        assert actors == {"enterprise.created": "root", "client.created": name}
+    finally:
+        daemon.stop()
+
+
+def test_billingctl_as_viewer_exits_1_on_a_write(
+    seeded_viewer: RunningDaemon, as_nobody: list[str]
+) -> None:
+    script = (
+        f"import sys; sys.path.insert(0, {str(ROOT)!r}); from billingd.ctl import main; "
+        "raise SystemExit(main(sys.argv[1:]))"
+    )
+    base = [*as_nobody, sys.executable, "-I", "-c", script, "--socket", str(seeded_viewer.socket)]
+    probe = subprocess.run([*base, "--json", "status"], capture_output=True, text=True, timeout=60)
+    if "ModuleNotFoundError" in probe.stderr:
+        pytest.skip(f"billingd is not importable as uid {NOBODY}: {probe.stderr.strip()}")
+    assert probe.returncode == 0, probe.stderr
+    done = subprocess.run(
+        [*base, "--json", "client", "add", "--name", "M", "--enterprise", "1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert json.loads(done.stdout)["error"]["code"] == 1003
+    assert len(seeded_viewer.call("client.list")) == 1
+
+
+def test_reload_that_revokes_access_drops_the_subscriber(
+    seeded_viewer: RunningDaemon, as_nobody: list[str]
+) -> None:
+    process = subprocess.Popen(
+        [
+            *as_nobody,
+            sys.executable,
+            "-I",
+            "-c",
+            CLIENT,
+            str(seeded_viewer.socket),
+            json.dumps([("subscribe", {}), ("wait_events", 1), ("status", {})]),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        assert "result" in json.loads(process.stdout.readline())
+        config = seeded_viewer.config_path
+        config.write_text(
+            config.read_text().replace(f"viewer: [{json.dumps(_nobody_name())}]", "viewer: []")
+        )
+        seeded_viewer.process.send_signal(signal.SIGHUP)
+        dropped = json.loads(process.stdout.readline())
+        assert dropped["params"]["name"] == "events.dropped"
+        assert dropped["params"]["payload"]["reason"] == "access_revoked"
+        status = json.loads(process.stdout.readline())
+        assert status["error"]["code"] == 1003
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+# --- the role check itself, in process ------------------------------------------------------
+
+
+@pytest.fixture
+def probe_methods() -> Iterator[None]:
+    """Throwaway methods at each access level, answered on the event loop."""
+
+    @per_connection
+    def answer(connection: Any) -> str:
+        return "ok"
+
+    added = {
+        "test.read": Method("test.read", answer, {}, False, "read"),
+        "test.write": Method("test.write", answer, {}, True, "write"),
+        "test.admin": Method("test.admin", answer, {}, True, "admin", admin_only=True),
+    }
+    METHODS.update(added)
+    try:
+        yield
+    finally:
+        for name in added:
+            METHODS.pop(name, None)
+
+
+@pytest.mark.parametrize(
+    ("role", "allowed"),
+    [
+        (None, set()),
+        ("viewer", {"test.read"}),
+        ("operator", {"test.read", "test.write"}),
+        ("admin", {"test.read", "test.write", "test.admin"}),
+    ],
+)
+def test_role_matrix(probe_methods: None, role: str | None, allowed: set[str]) -> None:
+    server = ControlServer(None, None, lambda user, groups: role)  # type: ignore[arg-type]
+    peer = Peer(1, 1000, 1000, "alice", ("staff",), role)
+
+    async def ask(name: str) -> dict[str, Any]:
+        frame = json.dumps({"jsonrpc": "2.0", "id": 1, "method": name}).encode()
+        reply = await server.handle_frame(frame, peer, connection=object())  # type: ignore[arg-type]
+        assert reply is not None
+        return json.loads(reply)
+
+    for name in ("test.read", "test.write", "test.admin"):
+        reply = asyncio.run(ask(name))
+        if name in allowed:
+            assert reply["result"] == "ok", (role, name, reply)
+        else:
+            assert reply["error"]["code"] == 1003, (role, name, reply)
+            assert "alice" in reply["error"]["message"]
+
+
+def test_role_is_checked_per_request_so_a_reload_applies(probe_methods: None) -> None:
+    roles = {"alice": "operator"}
+    server = ControlServer(None, None, lambda user, groups: roles.get(user))  # type: ignore[arg-type]
+    peer = Peer(1, 1000, 1000, "alice", (), "operator")
+    frame = b'{"jsonrpc": "2.0", "id": 1, "method": "test.write"}'
+
+    async def ask() -> dict[str, Any]:
+        return json.loads(await server.handle_frame(frame, peer, connection=object()))  # type: ignore[arg-type]
+
+    assert asyncio.run(ask())["result"] == "ok"
+    roles["alice"] = "viewer"
+    assert asyncio.run(ask())["error"]["code"] == 1003
+
+
+# --- the daemon's own user ------------------------------------------------------------------
+
+
+class _FakeDaemon:
+    """Just what Daemon.resolve_role reads."""
+
+    def __init__(self, config_text: str, own_user: str) -> None:
+        self.config = parse_config(config_text)
+        self.own_user = own_user
+
+
+def _resolve(config_text: str, user: str, euid: int, monkeypatch: pytest.MonkeyPatch) -> Any:
+    from billingd.daemon import Daemon
+
+    monkeypatch.setattr(os, "geteuid", lambda: euid)
+    fake = _FakeDaemon(config_text, own_user="alice")
+    return Daemon.resolve_role(fake, user, ())  # type: ignore[arg-type]
+
+
+def test_own_user_is_admin_of_a_personal_daemon(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert _resolve("", "alice", 1000, monkeypatch) == "admin"
+    assert _resolve("access: {viewer: [alice]}", "alice", 1000, monkeypatch) == "admin"
+    assert _resolve("", "bob", 1000, monkeypatch) is None
+    assert _resolve("", "root", 1000, monkeypatch) == "admin"
+
+
+def test_explicit_admins_override_the_own_user_rule(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert _resolve("access: {admin: [carol]}", "alice", 1000, monkeypatch) is None
+    text = "access: {admin: [carol], operator: [alice]}"
+    assert _resolve(text, "alice", 1000, monkeypatch) == "operator"
+
+
+def test_root_daemon_gives_no_extra_admin(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A root daemon's "own user" is root, already admin by default; nobody else gains.
+    assert _resolve("", "alice", 0, monkeypatch) is None
+
+
+def test_daemon_knows_its_own_user() -> None:
+    from billingd.daemon import _own_user
+
+    assert _own_user() == pwd.getpwuid(os.geteuid()).pw_name
