@@ -31,6 +31,8 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--json", action="store_true", help="print the effective config as JSON")
     command("migrate", "Create or upgrade the database schema, then exit.")
     command("plugins", "List the plugins that load, with their versions.")
+    backup = command("backup", "Write a consistent copy of the database (daemon may run).")
+    backup.add_argument("-o", "--output", type=Path, required=True, help="file to write")
     demo = command("demo", "Create a demo database in your data directory and serve it.")
     demo.add_argument("--tui", action="store_true", help="also open the terminal UI")
     demo.add_argument("--reset", action="store_true", help="start again from fresh demo data")
@@ -59,6 +61,15 @@ def main(argv: list[str] | None = None) -> int:
         from billingd.db.migrations import migrate
 
         print(f"schema version {migrate(open_database(config.database))}")
+        return 0
+    if args.command == "backup":
+        from billingd.backup import BackupError, backup_database
+
+        try:
+            print(f"backup written to {backup_database(config.database, args.output)}")
+        except BackupError as exc:
+            print(f"billingd: {exc}", file=sys.stderr)
+            return 1
         return 0
     if args.command == "plugins":
         from billingd.plugins import load_plugins

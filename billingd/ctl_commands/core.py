@@ -298,4 +298,16 @@ COMMANDS: tuple[Command, ...] = (
         "Loaded plugins and their versions.",
         columns=("name", "version", "builtin", "hooks"),
     ),
+    Command(
+        ("template", "list"),
+        "template.list",
+        "Document templates and where they come from.",
+        columns=("name", "source", "path"),
+    ),
+    Command(
+        ("template", "preview"),
+        "template.preview",
+        "Write a template's preview PDF (placeholders shown unreplaced).",
+        (Arg("NAME", "name"), Arg("-o", "output", required=True, help="file to write")),
+    ),
 )

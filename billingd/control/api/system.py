@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 import os
 from typing import Any
 
 from billingd import __version__
-from billingd.control.params import Int, PositiveInt
+from billingd.control.params import Int, PositiveInt, Str
 from billingd.control.registry import method
 from billingd.db.connection import is_postgres
 from billingd.db.migrations import SCHEMA_VERSION
-from billingd.services import parties
+from billingd.services import parties, templates_admin
 from billingd.services.audit import list_audit
 from billingd.services.context import ServiceContext
 from billingd.views import audit_view, plain
@@ -40,3 +41,20 @@ def audit_list(ctx: ServiceContext, limit: int, client: int | None = None) -> li
 def plugins_list(ctx: ServiceContext) -> list[dict[str, Any]]:
     """Loaded plugins with their versions and hooks."""
     return ctx.plugins.plugin_list() if ctx.plugins else []
+
+
+@method("template.list", writes=False)
+def template_list(ctx: ServiceContext) -> list[dict[str, Any]]:
+    """Document templates by name, and whether the operator overrides ours (R-DEL-2)."""
+    return templates_admin.list_templates(ctx)
+
+
+@method("template.preview", writes=False, name=Str(required=True))
+def template_preview(ctx: ServiceContext, name: str) -> dict[str, Any]:
+    """A template rendered as PDF with its placeholders unreplaced, base64-encoded."""
+    data = templates_admin.preview_template(ctx, name)
+    return {
+        "name": name,
+        "media_type": "application/pdf",
+        "content_base64": base64.b64encode(data).decode(),
+    }
