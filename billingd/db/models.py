@@ -64,8 +64,9 @@ class Enterprise(BaseModel):
     created_at = peewee.DateTimeField(default=utcnow)
 
 
-class Reseller(BaseModel):
-    enterprise = peewee.ForeignKeyField(Enterprise, backref="resellers")
+class Party(BaseModel):
+    """What resellers and clients have in common; no table of its own."""
+
     name = peewee.TextField()
     company = peewee.TextField(default="")
     tax_id = peewee.TextField(default="")
@@ -77,25 +78,20 @@ class Reseller(BaseModel):
     created_at = peewee.DateTimeField(default=utcnow)
 
 
-class Client(BaseModel):
+class Reseller(Party):
+    enterprise = peewee.ForeignKeyField(Enterprise, backref="resellers")
+
+
+class Client(Party):
     enterprise = peewee.ForeignKeyField(Enterprise, backref="clients")
     reseller = peewee.ForeignKeyField(Reseller, null=True, backref="clients")
-    name = peewee.TextField()
     contract_number = peewee.TextField(default="")
-    company = peewee.TextField(default="")
-    tax_id = peewee.TextField(default="")
     business_type = peewee.TextField(default="")
     category_type = peewee.TextField(default="")
     invoice_days = peewee.TextField(default="")
     send_stats = peewee.BooleanField(default=False)
     send_email = peewee.BooleanField(default=False)
     publish = peewee.BooleanField(default=False)
-    email = peewee.TextField(default="")
-    address = peewee.TextField(default="")
-    currency = peewee.TextField()
-    tax_rate = DecimalTextField(null=True)
-    status = peewee.TextField(default="active")
-    created_at = peewee.DateTimeField(default=utcnow)
 
 
 class BillGroup(BaseModel):
