@@ -6,6 +6,7 @@ import ast
 import io
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, Protocol
 
 import pytest
 from rich.console import Console
@@ -18,6 +19,14 @@ from billingd_tui.widgets import PagedTable
 
 TUI = Path(__file__).resolve().parents[1] / "tui" / "billingd_tui"
 SIZE = (80, 24)
+
+
+class RunningDaemon(Protocol):
+    """The shape of the shared ``daemon`` fixture (tests/conftest.py): a real billingd serve."""
+
+    socket: Path
+
+    def call(self, method: str, **params: Any) -> Any: ...
 
 
 async def wait_for(pilot: Pilot, condition: Callable[[], bool], timeout: float = 10) -> None:
@@ -92,18 +101,7 @@ async def test_unreachable_daemon_shows_how_to_start_it(tmp_path: Path) -> None:
     assert app.return_code == 0
 
 
-def _daemon_or_skip(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
-    """The shared ``daemon`` fixture (tests/conftest.py): a real ``billingd serve``."""
-    try:
-        return request.getfixturevalue("daemon")
-    except pytest.FixtureLookupError:
-        pytest.skip("the daemon fixture is not available yet")
-
-
-async def test_retry_reaches_the_daemon_once_its_socket_appears(
-    request: pytest.FixtureRequest,
-) -> None:
-    daemon = _daemon_or_skip(request)
+async def test_retry_reaches_the_daemon_once_its_socket_appears(daemon: RunningDaemon) -> None:
     socket_path = daemon.socket.with_name("later.sock")  # a link made once the UI is up
     app = BillingApp(socket_path=socket_path)
     async with app.run_test(size=SIZE) as pilot:
@@ -116,8 +114,7 @@ async def test_retry_reaches_the_daemon_once_its_socket_appears(
     assert app.return_code == 0
 
 
-async def test_clients_search_invoices_and_invoice_screen(request: pytest.FixtureRequest) -> None:
-    daemon = _daemon_or_skip(request)
+async def test_clients_search_invoices_and_invoice_screen(daemon: RunningDaemon) -> None:
     acme = daemon.call("enterprise.add", name="Acme", currency="EUR")
     jane = daemon.call("client.add", name="Jane Client", enterprise=acme["id"])
     daemon.call("client.add", name="Bob Other", enterprise=acme["id"], company="Other Ltd")
@@ -150,17 +147,20 @@ async def test_clients_search_invoices_and_invoice_screen(request: pytest.Fixtur
         assert "119.00 EUR" in screen_text(pilot)
 
         # Search as you type filters on the daemon.
-        await pilot.press("slash", *"Bob")
+        await pilot.press("slash")
+        await wait_for(pilot, lambda: app.focused is screen.query_one("#search"))
+        await pilot.press(*"Bob")
         await wait_for(pilot, lambda: "Jane" not in table_text(clients) and clients.row_count == 1)
         assert "Bob Other" in table_text(clients)
         await pilot.press("backspace", "backspace", "backspace", *"jane", "enter")
         await wait_for(pilot, lambda: "Bob" not in table_text(clients) and clients.row_count == 1)
-        assert "Jane Client" in screen_text(pilot)
+        await wait_for(pilot, lambda: "Jane Client" in screen_text(pilot))
+        assert app.focused is clients
 
         # Enter on the client goes to its invoices; Enter on the invoice opens it.
         await wait_for(pilot, lambda: invoices.row_count == 1)
         await pilot.press("enter")
-        assert app.focused is invoices
+        await wait_for(pilot, lambda: app.focused is invoices)
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, InvoiceScreen))
         await wait_for(pilot, lambda: app.screen.invoice is not None)
@@ -176,8 +176,7 @@ async def test_clients_search_invoices_and_invoice_screen(request: pytest.Fixtur
     assert app.return_code == 0
 
 
-async def test_clients_are_paged_from_the_daemon(request: pytest.FixtureRequest) -> None:
-    daemon = _daemon_or_skip(request)
+async def test_clients_are_paged_from_the_daemon(daemon: RunningDaemon) -> None:
     acme = daemon.call("enterprise.add", name="Acme", currency="EUR")
     for n in range(7):
         daemon.call("client.add", name=f"Client {n}", enterprise=acme["id"])
@@ -204,13 +203,15 @@ async def test_command_palette_has_readable_commands(tmp_path: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, UnreachableScreen))
         await pilot.press("ctrl+p")
-        await pilot.press(*"quit")
-        await wait_for(pilot, lambda: "app: quit" in screen_text(pilot))
-        await pilot.press("escape")
+        await wait_for(pilot, lambda: "app: quit" in screen_text(pilot))  # offered up front
+        await pilot.press(*"retry")
+        await wait_for(pilot, lambda: "app: quit" not in screen_text(pilot))
+        assert "daemon: retry" in screen_text(pilot)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "after 1 retry" in screen_text(pilot))
 
 
-async def test_a_refused_call_is_reported(request: pytest.FixtureRequest) -> None:
-    daemon = _daemon_or_skip(request)
+async def test_a_refused_call_is_reported(daemon: RunningDaemon) -> None:
     app = BillingApp(socket_path=daemon.socket)
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         await wait_for(pilot, lambda: "0 clients" in screen_text(pilot))

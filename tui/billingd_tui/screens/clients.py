@@ -54,13 +54,14 @@ class ClientsScreen(Screen[None]):
 
     def on_mount(self) -> None:
         clients = self.query_one("#clients", PagedTable)
+        flexible = max(24, self.size.width - 32)  # the rest: cell padding, scrollbar
         clients.add_column("ID", key="id", width=5)
-        clients.add_column("Name", key="name", width=max(12, self.size.width - 48))
-        clients.add_column("Company", key="company", width=16)
+        clients.add_column("Name", key="name", width=flexible * 3 // 5)
+        clients.add_column("Company", key="company", width=flexible - flexible * 3 // 5)
         clients.add_column("Cur", key="currency", width=3)
         clients.add_column("Status", key="status", width=9)
         invoices = self.query_one("#invoices", PagedTable)
-        invoices.add_column("Number", key="number", width=max(8, self.size.width - 68))
+        invoices.add_column("Number", key="number", width=min(24, max(8, self.size.width - 68)))
         invoices.add_column("Status", key="status", width=8)
         invoices.add_column("Issued", key="issued", width=10)
         invoices.add_column("Due", key="due", width=10)
