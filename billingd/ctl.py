@@ -104,22 +104,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-USAGE_IMPORT = Command(
-    ("usage", "import"),
-    "usage.import",
-    "Import usage records from CSV or JSON lines.",
-    (
-        Arg(
-            "FILE",
-            "file",
-            help="columns: client, occurred_at, destination, destination_group, "
-            "quantity, unit, amount, external_id",
-        ),
-        Arg("--format", "format", choices=("csv", "jsonl"), help="default: from the file name"),
-    ),
-)
-
-
 def _usage_batches(path: Path, fmt: str) -> Iterator[tuple[list[int], list[dict]]]:
     """Check the whole file first (a bad row stops everything), then yield batches."""
     with path.open(newline="", encoding="utf-8") as stream:
@@ -138,8 +122,12 @@ def _usage_batches(path: Path, fmt: str) -> Iterator[tuple[list[int], list[dict]
         yield lines, records
 
 
-def import_usage(client: ControlClient, path: Path, fmt: str | None, quiet: bool) -> dict:
-    fmt = fmt or ("jsonl" if path.suffix in (".jsonl", ".ndjson", ".json") else "csv")
+def import_usage(client: ControlClient, params: dict[str, Any]) -> dict:
+    """Check the file, then send it in batches; progress on a terminal."""
+    path = Path(params["file"])
+    fmt = params.get("format") or (
+        "jsonl" if path.suffix in (".jsonl", ".ndjson", ".json") else "csv"
+    )
     totals = {"imported": 0, "duplicates": 0, "batches": 0}
     try:
         for lines, records in _usage_batches(path, fmt):
@@ -147,7 +135,7 @@ def import_usage(client: ControlClient, path: Path, fmt: str | None, quiet: bool
             totals["imported"] += result["imported"]
             totals["duplicates"] += result["duplicates"]
             totals["batches"] += 1
-            if not quiet and sys.stderr.isatty():
+            if sys.stderr.isatty():
                 print(f"\rimported {totals['imported']} records…", end="", file=sys.stderr)
     except RowError as exc:
         raise Refused(
@@ -157,7 +145,7 @@ def import_usage(client: ControlClient, path: Path, fmt: str | None, quiet: bool
                 "data": {"reason": "validation", "line": exc.line, "field": exc.field},
             }
         ) from None
-    if not quiet and sys.stderr.isatty():
+    if sys.stderr.isatty():
         print(file=sys.stderr)
     return totals
 
@@ -185,13 +173,30 @@ def follow_run(client: ControlClient, run_id: int, quiet: bool) -> dict[str, Any
         time.sleep(0.2)
 
 
+USAGE_IMPORT = Command(
+    ("usage", "import"),
+    "usage.import",
+    "Import usage records from CSV or JSON lines.",
+    (
+        Arg(
+            "FILE",
+            "file",
+            help="columns: client, occurred_at, destination, destination_group, "
+            "quantity, unit, amount, external_id",
+        ),
+        Arg("--format", "format", choices=("csv", "jsonl"), help="default: from the file name"),
+    ),
+    run=import_usage,
+)
+
+
 def execute(client: ControlClient, command: Command, args: argparse.Namespace) -> Any:
     """Run one command; return what to print."""
     values = {a.param: getattr(args, a.param, None) for a in command.args}
-    if command is USAGE_IMPORT:
-        return import_usage(client, Path(values["file"]), values["format"], args.json)
     output = values.pop("output", None)
     params = {k: v for k, v in values.items() if v is not None}
+    if command.run is not None:
+        return command.run(client, params)
     method = command.method
     if command.alternate is not None and command.alternate[0] in params:
         method = command.alternate[1]

@@ -56,6 +56,7 @@ class Scheduler:
         self._queue: asyncio.Queue[int] = asyncio.Queue()
         self._loop = asyncio.get_running_loop()
         self.next_run: dt.datetime | None = None
+        self._planned: tuple[str, str] | None = None  # the schedule next_run was computed for
 
     # -- called from socket handlers on the database thread ----------------------------
 
@@ -96,20 +97,25 @@ class Scheduler:
         """Until the daemon stops: run queued runs, and the schedule when it is due."""
         await self._db(runs.mark_interrupted_runs)
         await self._db(resume_pending_charges, self.ctx.acting_as("system"))
-        self.next_run = next_fire(
-            self.settings.schedule, self.ctx.clock.now(), self.settings.timezone
-        )
+        self._plan(self.ctx.clock.now())
         while not self.stopping.is_set():
             if not self._queue.empty():
                 await self.execute(self._queue.get_nowait())
                 continue
             now = self.ctx.clock.now()
-            if now >= self.next_run:
+            if self._planned != (self.settings.schedule, self.settings.timezone):
+                self._plan(now)  # a reload (SIGHUP) changed the schedule or its timezone
+            if self.next_run is not None and now >= self.next_run:
                 if self.settings.invoicing == "auto":
                     await self._start_and_enqueue(None, "schedule", "system")
-                self.next_run = next_fire(self.settings.schedule, now, self.settings.timezone)
+                self._plan(now)
                 continue
             await self._sleep(now)
+
+    def _plan(self, now: dt.datetime) -> None:
+        """The next fire time of the current schedule after ``now`` (R-RUN-1)."""
+        self._planned = (self.settings.schedule, self.settings.timezone)
+        self.next_run = next_fire(self.settings.schedule, now, self.settings.timezone)
 
     async def _sleep(self, now: dt.datetime) -> None:
         """Sleep until the next fire time, a queued run, a wake-up or the stop signal."""

@@ -10,6 +10,7 @@ SQLite (4 x 25) on WAL, ``BEGIN IMMEDIATE`` and the busy timeout.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
@@ -17,12 +18,14 @@ import sys
 import time
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import peewee
+import pytest
 
 from billingd.db.connection import is_postgres
 from billingd.db.models import AuditEvent, Document, Invoice, NumberSequence
-from billingd.services import parties
+from billingd.services import invoicing, parties
 from billingd.services.context import ServiceContext
 from billingd.services.ledger import invariant_problems
 
@@ -30,44 +33,44 @@ REPO = Path(__file__).resolve().parent.parent
 START = 100001
 ROLLBACK_EVERY = 10  # every 10th invoice of a worker is first drawn and rolled back
 
-WORKER = r"""
+PREAMBLE = r"""
 import datetime as dt, json, sys, time
 from decimal import Decimal
 from pathlib import Path
 
 from billingd.db.connection import open_database, write_transaction
+from billingd.errors import BillingError
 from billingd.plugins import load_plugins
-from billingd.services import invoicing
+from billingd.services import credit_notes, invoicing, payments
 from billingd.services.context import ServiceContext
 
-
-class Rollback(Exception):
-    pass
-
-
-url, name = sys.argv[1], sys.argv[6]
-client_id, count, rollback_every = (int(a) for a in sys.argv[2:5])
-folder = Path(sys.argv[5])
+url, folder, name = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
+args = json.loads(sys.argv[4])
 db = open_database(url)
 db.connect()
 ctx = ServiceContext(actor=name, plugins=load_plugins({}, None), data_dir=folder / "data")
-
-
-def issue():
-    return invoicing.invoice_for_amount(
-        ctx, client_id=client_id, issue_date=dt.date(2026, 3, 2), amount=Decimal("10.00")
-    )[0]
-
-
 (folder / f"ready-{name}").touch()
 deadline = time.monotonic() + 120
 while not (folder / "go").exists():
     if time.monotonic() > deadline:
         sys.exit("no start signal within 120 s")
     time.sleep(0.001)
+"""
+
+ISSUE_INVOICES = r"""
+class Rollback(Exception):
+    pass
+
+
+def issue():
+    return invoicing.invoice_for_amount(
+        ctx, client_id=args["client"], issue_date=dt.date(2026, 3, 2), amount=Decimal("10.00")
+    )[0]
+
+
 numbers = []
-for i in range(count):
-    if rollback_every and i % rollback_every == rollback_every - 1:
+for i in range(args["count"]):
+    if i % args["rollback_every"] == args["rollback_every"] - 1:
         try:
             with write_transaction():  # a failure after the number was drawn
                 issue()
@@ -78,30 +81,42 @@ for i in range(count):
 print(json.dumps(numbers))
 """
 
+CREDIT_OR_PAY = r"""
+try:
+    if args["action"] == "credit":
+        credit_notes.issue_credit_note(ctx, invoice=args["invoice"], amount=Decimal(args["amount"]))
+    else:
+        payments.record_payment(
+            ctx, client_id=args["client"], amount=Decimal(args["amount"]), invoice=args["invoice"]
+        )
+    print(json.dumps("ok"))
+except BillingError as exc:
+    print(json.dumps(exc.message))
+"""
 
-def _run_workers(
-    url: str, client_id: int, folder: Path, workers: int, each: int
-) -> list[list[str]]:
-    """Start ``workers`` processes, release them together, return each one's numbers."""
+
+def _run_workers(url: str, folder: Path, snippet: str, args: list[dict[str, Any]]) -> list[Any]:
+    """Run one process per ``args`` entry, release them together, return what each printed."""
+    folder.mkdir(parents=True, exist_ok=True)
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
     }
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", WORKER, url, str(client_id), str(each), str(ROLLBACK_EVERY),
-             str(folder), f"worker-{n}"],
+            [sys.executable, "-c", PREAMBLE + snippet, url, str(folder), f"worker-{n}",
+             json.dumps(worker_args)],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
             cwd=REPO,
             env=env,
         )
-        for n in range(workers)
+        for n, worker_args in enumerate(args)
     ]  # fmt: skip
     try:
         deadline = time.monotonic() + 120
-        while len(list(folder.glob("ready-*"))) < workers:
+        while len(list(folder.glob("ready-*"))) < len(procs):
             failed = [p for p in procs if p.poll() is not None]
             assert not failed, failed[0].communicate()[1]
             assert time.monotonic() < deadline, "workers did not get ready"
@@ -140,7 +155,8 @@ def test_r_num_3_concurrent_issuers_draw_gapless_unique_numbers(
     client = parties.add_client(ctx, name="Jane", enterprise_id=enterprise.id)
     db.close()  # the workers are the only writers now
 
-    results = _run_workers(database_url, client.id, tmp_path, workers, each)
+    args = {"client": client.id, "count": each, "rollback_every": ROLLBACK_EVERY}
+    results = _run_workers(database_url, tmp_path, ISSUE_INVOICES, [args] * workers)
 
     for numbers in results:
         assert len(numbers) == each
@@ -163,4 +179,56 @@ def test_r_num_3_concurrent_issuers_draw_gapless_unique_numbers(
     assert AuditEvent.select().where(AuditEvent.event == "invoice.issued").count() == total
     current_pdfs = Document.select().where(Document.current & (Document.format == "pdf"))
     assert {d.invoice_id for d in current_pdfs} == {i.id for i in invoices}
+    assert invariant_problems(client) == []
+
+
+def _balance_problems(invoice: Invoice) -> list[str]:
+    invoice = Invoice.get_by_id(invoice.id)
+    allocated = sum((a.amount for a in invoice.allocations), Decimal(0))
+    credited = sum((n.amount for n in invoice.credit_notes), Decimal(0))
+    problems = []
+    if invoice.balance != invoice.total - allocated - credited:
+        problems.append(
+            f"balance {invoice.balance} != total {invoice.total} - allocated {allocated} "
+            f"- credited {credited}"
+        )
+    if credited > invoice.total or invoice.balance < 0:
+        problems.append(f"credited {credited} on a total of {invoice.total}")
+    return problems
+
+
+def test_r_cn_1_concurrent_credit_notes_and_payments_never_exceed_the_balance(
+    db: peewee.Database,
+    ctx: ServiceContext,
+    database_url: str,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+) -> None:
+    """Processes at once on one invoice of 100.00 (8 on PostgreSQL, 4 on SQLite): credit
+    notes first, then a mix of credit notes and targeted payments. R-CN-1: never more
+    credit than balance, and balance = total - allocations - credit notes."""
+    workers, amount = (8, Decimal("20.00")) if is_postgres(db) else (4, Decimal("30.00"))
+    enterprise = parties.add_enterprise(ctx, name="Acme", currency="EUR", tax_rate=Decimal("19"))
+    client = parties.add_client(ctx, name="Jane", enterprise_id=enterprise.id)
+    first, second = invoicing.invoice_for_amount(
+        ctx,
+        client_id=client.id,
+        issue_date=dt.date(2026, 3, 2),
+        amount=Decimal("100.00"),
+        count=2,
+    )
+    db.close()
+
+    credit = {"action": "credit", "invoice": first.id, "amount": str(amount), "client": client.id}
+    results = _run_workers(database_url, tmp_path / "credit", CREDIT_OR_PAY, [credit] * workers)
+    assert results.count("ok") == int(Decimal(100) // amount), results
+    assert all("exceeds the balance" in r or "no balance" in r for r in results if r != "ok")
+    assert _balance_problems(first) == []
+
+    mixed = [
+        {**credit, "invoice": second.id, "action": "credit" if n % 2 else "pay"}
+        for n in range(workers)
+    ]
+    _run_workers(database_url, tmp_path / "mixed", CREDIT_OR_PAY, mixed)
+    assert _balance_problems(second) == []
     assert invariant_problems(client) == []

@@ -436,3 +436,18 @@ def test_billingctl_checks_the_file_before_sending(daemon: RunningDaemon, tmp_pa
     path.write_bytes(b"name,enterprise\n\xff\xfe,1\n")
     assert "not UTF-8" in refused(daemon, "client", "import", str(path))["message"]
     assert _state(daemon) == before
+
+
+def test_a_large_file_is_checked_and_written_in_one_go(
+    ctx: ServiceContext, acme: dict[str, int]
+) -> None:
+    """1,200 clients, then a contract for each (more ids than one SQL IN list takes)."""
+    clients = imports.import_clients(ctx, _numbered([_client_row(acme, n) for n in range(1200)]))
+    rows = [_contract_row(acme, n, client=str(c.id)) for n, c in enumerate(clients)]
+    rows[-1]["client"] = "999999"
+    before = _counts()
+    with pytest.raises(ValidationError, match="line 1201, client: no client with id 999999"):
+        imports.import_contracts(ctx, _numbered(rows))
+    assert _counts() == before
+    rows[-1]["client"] = str(acme["client"])
+    assert len(imports.import_contracts(ctx, _numbered(rows))) == 1200

@@ -44,7 +44,6 @@ from billingd.db.connection import open_database
 from billingd.db.migrations import migrate
 from billingd.db.models import (
     ALL_MODELS,
-    Allocation,
     Client,
     CreditNote,
     Enterprise,
@@ -520,3 +519,30 @@ def test_refused_operations_are_billing_errors_that_change_nothing(
     refused(lambda: invoice_actions.void_invoice(ctx, third.id), RuleViolation)
     assert ledger.invariant_problems(client) == []
     database.close()
+
+
+@pytest.mark.parametrize(
+    ("currency", "rate", "amount"),
+    [("EUR", "19", "0.09"), ("EUR", "20.5", "0.15"), ("JPY", "7.7", "21")],
+)
+def test_r_inv_9_reissuing_an_amount_invoice_keeps_its_total(
+    tmp_path: Path, loaded_plugins: Any, currency: str, rate: str, amount: str
+) -> None:
+    database = open_database(f"sqlite:///{tmp_path / 'ledger.db'}")
+    migrate(database)
+    ctx = ServiceContext(actor="t", plugins=loaded_plugins, data_dir=tmp_path / "data")
+    enterprise = parties.add_enterprise(ctx, name="A", currency=currency, tax_rate=Decimal(rate))
+    client = parties.add_client(ctx, name="J", enterprise_id=enterprise.id)
+    [original] = invoicing.invoice_for_amount(
+        ctx, client_id=client.id, issue_date=dt.date(YEAR, 1, 5), amount=Decimal(amount)
+    )
+    assert original.total == Decimal(amount)
+    new = invoice_actions.reissue_invoice(ctx, original.id)
+    try:
+        assert (new.subtotal, new.tax, new.total) == (
+            original.subtotal,
+            original.tax,
+            original.total,
+        )
+    finally:
+        database.close()

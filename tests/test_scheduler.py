@@ -363,7 +363,12 @@ def test_r_run_7_self_checkout_charges_and_stops_on_failure(
     try:
         ok = client(ctx, acme)
         contract(
-            ctx, ok, date(2026, 1, 1), origin="self_checkout", payment_method="sandbox", tax_rate=D("0")
+            ctx,
+            ok,
+            date(2026, 1, 1),
+            origin="self_checkout",
+            payment_method="sandbox",
+            tax_rate=D("0"),
         )
         failing = client(ctx, acme)
         contract(

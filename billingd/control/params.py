@@ -27,9 +27,14 @@ class Param:
     help: str = ""
 
 
+INT_RANGE = (-(2**63), 2**63 - 1)  # what both databases store
+
+
 def _int(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValidationError(f"{name} must be an integer", field=name)
+    if not INT_RANGE[0] <= value <= INT_RANGE[1]:
+        raise ValidationError(f"{name} is out of range: {value}", field=name)
     return value
 
 
@@ -77,6 +82,8 @@ def _decimal(name: str, value: Any) -> Decimal:
 def _ref(name: str, value: Any) -> int | str:
     if isinstance(value, bool) or not isinstance(value, int | str) or value == "":
         raise ValidationError(f"{name} must be an id or an invoice number", field=name)
+    if isinstance(value, int):
+        return _int(name, value)
     return value
 
 

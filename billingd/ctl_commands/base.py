@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,8 @@ class Command:
     fixed: dict[str, Any] = field(default_factory=dict)
     # (parameter, method): call ``method`` instead when ``parameter`` is given
     alternate: tuple[str, str] | None = None
+    # a command that does more than one call: ``run(client, params)`` returns what to print
+    run: Callable[[Any, dict[str, Any]], Any] | None = None
 
 
 def opt(flag: str, kind: str = "str", help: str = "", **kw: Any) -> Arg:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from billingd.ctl_commands.base import Arg, Command
 MAX_ROWS = 20_000  # the daemon's limit too (billingd.services.imports.MAX_ROWS)
 FRAME_TOO_LARGE = 1005
 DEFAULT_MAX_FRAME = 1024 * 1024  # the daemon's default max_frame_bytes
+IMPORT_TIMEOUT = 900.0  # seconds; 20,000 rows take about a minute on PostgreSQL
 VALIDATION = -32602
 
 
@@ -34,13 +34,6 @@ class ImportRefused(RemoteError):
         if field is not None:
             data["field"] = field
         super().__init__({"code": VALIDATION, "message": message, "data": data})
-
-
-@dataclass(frozen=True)
-class FileCommand(Command):
-    """A command that runs itself: ``run(client, params)`` returns what to print."""
-
-    run: Callable[[Any, dict[str, Any]], Any] | None = None
 
 
 def column_key(header: str) -> str:
@@ -131,6 +124,8 @@ def _importer(noun: str) -> Callable[[Any, dict[str, Any]], Any]:
         path = Path(params["file"])
         rows, lines = read_import_file(path, (noun, "add"))
         size = len(json.dumps({"rows": rows, "lines": lines}))
+        if client.timeout is not None:  # one call writes the whole file: give it time
+            client.timeout = max(client.timeout, IMPORT_TIMEOUT)
         client.call("status")  # connection problems surface here, as usual
         try:
             return client.call(f"{noun}.import", rows=rows, lines=lines, source=path.name)
@@ -158,9 +153,9 @@ def _too_large(path: Path, size: int) -> ImportRefused:
     )
 
 
-def _import_command(noun: str) -> FileCommand:
+def _import_command(noun: str) -> Command:
     columns, _ = _add_options((noun, "add"))
-    return FileCommand(
+    return Command(
         (noun, "import"),
         f"{noun}.import",
         f"Import {noun}s from a CSV file: all rows or none.",

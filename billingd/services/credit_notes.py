@@ -22,7 +22,7 @@ def issue_credit_note(
 ) -> CreditNote:
     """Credit part or all of an invoice's balance; numbered, documented, ledgered, audited."""
     with write_transaction():
-        target = find_invoice(invoice)
+        target = find_invoice(invoice, lock=True)
         if target.status == "void":
             raise RuleViolation("R-CN-1", f"invoice {target.number} is void")
         if target.status == "draft":

@@ -246,7 +246,12 @@ def _missing_refs(
         wanted = {row.values[param] for row in parsed if param in row.values}
         if not wanted:
             continue
-        found = {r.id for r in model.select(model.id).where(model.id.in_(sorted(wanted)))}
+        ids = sorted(wanted)
+        found = {
+            r.id
+            for start in range(0, len(ids), 500)  # under SQLite's limit on variables
+            for r in model.select(model.id).where(model.id.in_(ids[start : start + 500]))
+        }
         label = model._meta.table_name.replace("_", " ")
         for row in parsed:
             value = row.values.get(param)

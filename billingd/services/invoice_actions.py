@@ -16,7 +16,7 @@ from billingd.db.models import (
 from billingd.errors import RuleViolation, ValidationError
 from billingd.services import documents, invoicing, ledger
 from billingd.services.audit import record_audit
-from billingd.services.billing_items import BillableItems, DraftLine, collect_items
+from billingd.services.billing_items import collect_items
 from billingd.services.closed_periods import check_open
 from billingd.services.context import ServiceContext
 from billingd.services.lookup import find_invoice
@@ -60,7 +60,7 @@ def _void(ctx: ServiceContext, invoice: Invoice, reason: str) -> None:
 def void_invoice(ctx: ServiceContext, invoice: int | str, reason: str = "") -> Invoice:
     """Void an invoice; it keeps its number and what it billed stays billed (R-INV-8)."""
     with write_transaction():
-        target = find_invoice(invoice)
+        target = find_invoice(invoice, lock=True)
         _void(ctx, target, reason)
     return target
 
@@ -80,32 +80,19 @@ def _release_claims(invoice: Invoice) -> None:
 def reissue_invoice(ctx: ServiceContext, invoice: int | str, reason: str = "") -> Invoice:
     """Void an invoice and regenerate its period from current data as a new invoice (R-INV-9)."""
     with write_transaction():
-        old = find_invoice(invoice)
+        old = find_invoice(invoice, lock=True)
         _void(ctx, old, reason or "reissued")
         _release_claims(old)
         owner = old.client or old.reseller
         issue_date = ctx.today(old.enterprise.timezone)
         if old.period_start is not None:
             items = collect_items(owner, old.period_start, old.period_end, issue_date=issue_date)
+            if not items.lines:
+                raise RuleViolation("R-INV-9", f"nothing to reissue for invoice {old.number}")
+            period = (old.period_start, old.period_end)
+            draft = invoicing.build_draft(owner, items, issue_date, period)
         else:
-            items = BillableItems(
-                lines=[
-                    DraftLine(
-                        kind=line.kind,
-                        description=line.description,
-                        quantity=line.quantity,
-                        unit_price=line.unit_price,
-                        net=line.net,
-                        tax_rate=line.tax_rate,
-                        unit=line.unit,
-                    )
-                    for line in old.lines
-                ]
-            )
-        if not items.lines:
-            raise RuleViolation("R-INV-9", f"nothing to reissue for invoice {old.number}")
-        period = (old.period_start, old.period_end) if old.period_start else None
-        draft = invoicing.build_draft(owner, items, issue_date, period)
+            draft = invoicing.copy_draft(old, issue_date)
         new = invoicing.persist(ctx, draft, origin="reissue", replaces=old)
         record_audit(
             ctx,
@@ -121,7 +108,7 @@ def reissue_invoice(ctx: ServiceContext, invoice: int | str, reason: str = "") -
 def send_invoice(ctx: ServiceContext, invoice: int | str) -> Delivery:
     """Queue the invoice for email to the billing address; every send is recorded (R-INV-10)."""
     with write_transaction():
-        target = find_invoice(invoice)
+        target = find_invoice(invoice, lock=True)
         if target.status in ("void", "draft"):
             raise RuleViolation("R-INV-10", f"a {target.status} invoice cannot be sent")
         recipient = (target.bill_to or {}).get("email") or ""
@@ -149,7 +136,7 @@ def edit_address(ctx: ServiceContext, invoice: int | str, address: str) -> Invoi
     if not address.strip():
         raise ValidationError("address must not be empty", field="address")
     with write_transaction():
-        target = find_invoice(invoice)
+        target = find_invoice(invoice, lock=True)
         if target.status == "void":
             raise RuleViolation("R-INV-12", f"invoice {target.number} is void")
         bill_to = dict(target.bill_to or {})
@@ -178,7 +165,7 @@ def deliveries(invoice: int | str) -> list[Delivery]:
 def approve_invoice(ctx: ServiceContext, invoice: int | str) -> Invoice:
     """Issue a draft from the review window: number, ledger, document (R-RUN-12)."""
     with write_transaction():
-        target = find_invoice(invoice)
+        target = find_invoice(invoice, lock=True)
         if target.status != "draft":
             raise RuleViolation("R-RUN-12", f"invoice {target.number} is not a draft")
         invoicing.issue(ctx, target)

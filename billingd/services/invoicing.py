@@ -37,7 +37,7 @@ from billingd.services.context import ServiceContext
 from billingd.services.lookup import get_or_refuse
 from billingd.services.numbering import INVOICE, next_number
 from billingd.services.parties import default_bill_group
-from billingd.views import plain, tax_breakdown
+from billingd.views import line_view, plain, tax_breakdown
 
 
 @dataclass
@@ -84,6 +84,36 @@ def build_draft(
     )
     start, end = period if period else (None, None)
     return Draft(owner, issue_date, start, end, items.lines, totals, items)
+
+
+def copy_draft(invoice: Invoice, issue_date: dt.date) -> Draft:
+    """The same lines and totals again, for reissuing an invoice that has no period.
+
+    Totals are copied, not recomputed: an invoice for an amount keeps its gross
+    exactly even where its tax was the remainder of the split (R-INV-5).
+    """
+    lines = list(invoice.lines.order_by(InvoiceLine.position))
+    draft_lines = [
+        DraftLine(
+            kind=line.kind,
+            description=line.description,
+            quantity=line.quantity,
+            unit_price=line.unit_price,
+            net=line.net,
+            tax_rate=line.tax_rate,
+            unit=line.unit,
+        )
+        for line in lines
+    ]
+    breakdown = tuple(
+        TaxGroup(Decimal(group["rate"]), Decimal(group["net"]), Decimal(group["tax"]))
+        for group in tax_breakdown([line_view(line) for line in lines])
+    )
+    totals = Totals(
+        invoice.subtotal, invoice.tax, invoice.total, breakdown, tuple(line.tax for line in lines)
+    )
+    owner = invoice.client or invoice.reseller
+    return Draft(owner, issue_date, None, None, draft_lines, totals, BillableItems())
 
 
 def draft_view(draft: Draft) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from typing import TypeVar
 
 import peewee
 
+from billingd.db.connection import is_postgres
 from billingd.db.models import Invoice
 from billingd.errors import NotFound
 
@@ -21,16 +22,29 @@ def get_or_refuse(model: type[M], object_id: int) -> M:
     return row
 
 
-def find_invoice(ref: int | str) -> Invoice:
+def find_invoice(ref: int | str, *, lock: bool = False) -> Invoice:
     """An invoice by id (an int) or by number (a string; an all-digit string that is
-    no number falls back to the id). Numbers are unique per enterprise."""
+    no number falls back to the id). Numbers are unique per enterprise.
+
+    With ``lock`` the row is locked until the transaction ends (``FOR UPDATE`` on
+    PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` already serialises writers), so checks
+    on its balance and the update that follows cannot race another writer.
+    """
+
+    def select(condition):  # type: ignore[no-untyped-def]
+        query = Invoice.select().where(condition)
+        return query.for_update() if lock and is_postgres() else query
+
     if isinstance(ref, int):
-        return get_or_refuse(Invoice, ref)
-    matches = list(Invoice.select().where(Invoice.number == ref).limit(2))
+        row = select(Invoice.id == ref).first()
+        if row is None:
+            raise NotFound(f"no invoice with id {ref}", id=ref)
+        return row
+    matches = list(select(Invoice.number == ref).limit(2))
     if len(matches) > 1:
         raise NotFound(f"invoice number {ref!r} is used by several enterprises; use the id")
     if matches:
         return matches[0]
     if ref.isdigit():
-        return get_or_refuse(Invoice, int(ref))
+        return find_invoice(int(ref), lock=lock)
     raise NotFound(f"no invoice {ref!r}", invoice=ref)

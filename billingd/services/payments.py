@@ -66,6 +66,7 @@ def record_payment(
             raise ValidationError(
                 f"amount has more decimals than {client.currency} allows", field="amount"
             )
+        open_invoices = _open_invoices(client)  # locked in id order: no deadlock between payers
         target = find_invoice(invoice) if invoice is not None else None
         if target is not None:
             if target.client_id != client.id:
@@ -74,7 +75,6 @@ def record_payment(
                 )
             if target.status == "void":
                 raise RuleViolation("R-PAY-2", f"invoice {target.number} is void")
-        open_invoices = _open_invoices(client)
         items = [OpenItem(i.id, i.issue_date, i.due_date, i.balance) for i in open_invoices]
         shares, remainder = allocate_payment(
             amount, items, target.id if target else None, ctx.allocation_policy
@@ -120,6 +120,8 @@ def apply_client_credit(ctx: ServiceContext, invoice: Invoice) -> Decimal:
         .where(Payment.client == invoice.client_id)
         .order_by(Payment.received_at, Payment.id)
     )
+    if is_postgres():
+        query = query.for_update()
     applied = Decimal(0)
     for payment in query:
         if payment.unallocated <= 0:

@@ -18,7 +18,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from billingd.db.connection import write_transaction
-from billingd.db.models import BillGroup, Client, ParkedClient, Run, RunError, utcnow
+from billingd.db.models import (
+    BillGroup,
+    Client,
+    ParkedClient,
+    Run,
+    RunError,
+    ScheduledSlot,
+    utcnow,
+)
 from billingd.errors import NotFound
 from billingd.services import invoice_actions, invoicing
 from billingd.services.audit import record_audit
@@ -28,6 +36,7 @@ from billingd.services.lookup import get_or_refuse
 from billingd.services.scheduling import (
     SlotTaken,
     bill_slot,
+    owner_key,
     pending_slots,
     slot_items,
 )
@@ -102,6 +111,27 @@ def release(ctx: ServiceContext, client_id: int) -> int:
     return len(rows)
 
 
+def released_for_catch_up(client: Client) -> bool:
+    """An operator released the client and nothing was billed since: the run that
+    follows the release bills its whole catch-up, beyond the safety bound (R-RUN-14).
+
+    Later catch-ups are bounded again: the waiver ends with the first slot claimed
+    after the release.
+    """
+    latest = (
+        ParkedClient.select()
+        .where(ParkedClient.client == client.id)
+        .order_by(ParkedClient.id.desc())
+        .first()
+    )
+    if latest is None or latest.released_at is None:
+        return False
+    billed_since = ScheduledSlot.select().where(
+        (ScheduledSlot.owner == owner_key(client)) & (ScheduledSlot.created_at > latest.released_at)
+    )
+    return not billed_since.exists()
+
+
 def list_parked() -> list[ParkedClient]:
     return list(
         ParkedClient.select()
@@ -120,7 +150,7 @@ def bill_client(
         return result
     problems = consistency_problems(client)
     slots = pending_slots(client, as_of) if not problems else []
-    if len(slots) > limit:
+    if len(slots) > limit and not released_for_catch_up(client):
         problems.append(
             f"catch-up of {len(slots)} invoices exceeds the safety bound of {limit} per run"
         )

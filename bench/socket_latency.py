@@ -1,0 +1,213 @@
+"""Control-socket latency: simple reads from concurrent clients against a real daemon.
+
+Starts ``billingd serve`` on SQLite in a temporary directory, seeds it (an
+enterprise, clients, invoices), then runs N client processes at once, each with
+its own connection, each sending R requests that cycle through ``status``,
+``client.list(limit=20)`` and ``invoice.show``. Every request is timed on the
+client from send to reply. Prints the count answered, the throughput, and
+p50/p95/p99/max latency per method.
+
+    python bench/socket_latency.py                  # 8 clients x 1,000 requests
+    python bench/socket_latency.py -c 4 -r 5000 --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from billingd.control.client import ControlClient, RemoteError
+
+METHODS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("status", {}),
+    ("client.list", {"limit": 20}),
+    ("invoice.show", {"invoice": 1}),
+)
+WARM_UP = 50
+
+
+def start_daemon(folder: Path) -> subprocess.Popen[bytes]:
+    config = folder / "billingd.yaml"
+    config.write_text(
+        f"database: sqlite:///{folder / 'billing.db'}\n"
+        f"socket: {folder / 'billingd.sock'}\n"
+        f"data_dir: {folder / 'data'}\n"
+        "log_level: WARNING\n",
+        encoding="utf-8",
+    )
+    log = (folder / "daemon.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "billingd", "serve", "--config", str(config)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"daemon exited:\n{(folder / 'daemon.log').read_text()}")
+        try:
+            with ControlClient(folder / "billingd.sock", timeout=5) as probe:
+                probe.call("status")
+            return process
+        except Exception:
+            time.sleep(0.05)
+    process.kill()
+    raise SystemExit("daemon did not start")
+
+
+def seed(socket_path: Path, clients: int, invoices: int) -> None:
+    with ControlClient(socket_path) as client:
+        enterprise = client.call("enterprise.add", name="Bench GmbH", currency="EUR", start=1)
+        first = None
+        for number in range(clients):
+            added = client.call(
+                "client.add", name=f"Client {number:04d}", enterprise=enterprise["id"]
+            )
+            first = first or added["id"]
+        client.call(
+            "invoice.amount", client=first, date="2026-01-05", amount="119.00", count=invoices
+        )
+
+
+def worker(socket_path: str, requests: int, start: Any, results: Any) -> None:
+    """One client process: warm up, wait for the others, then time every request."""
+    timings: dict[str, list[int]] = {name: [] for name, _ in METHODS}
+    errors = 0
+    with ControlClient(socket_path, timeout=30) as client:
+        for number in range(WARM_UP):
+            name, params = METHODS[number % len(METHODS)]
+            client.call(name, **params)
+        start.wait()
+        for number in range(requests):
+            name, params = METHODS[number % len(METHODS)]
+            began = time.perf_counter_ns()
+            try:
+                client.call(name, **params)
+            except RemoteError:
+                errors += 1
+                continue
+            timings[name].append(time.perf_counter_ns() - began)
+    results.put((timings, errors))
+
+
+def percentile(sorted_values: list[int], fraction: float) -> float:
+    """Nearest-rank percentile, in milliseconds."""
+    if not sorted_values:
+        return float("nan")
+    rank = max(0, min(len(sorted_values) - 1, round(fraction * len(sorted_values)) - 1))
+    return sorted_values[rank] / 1e6
+
+
+def machine() -> dict[str, Any]:
+    model = ""
+    try:
+        for text in Path("/proc/cpuinfo").read_text().splitlines():
+            if text.startswith("model name"):
+                model = text.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpus": os.cpu_count(),
+        "cpu": model or platform.processor(),
+        "python": platform.python_version(),
+        "system": f"{platform.system()} {platform.release()}",
+    }
+
+
+def run(clients: int, requests: int, seed_clients: int, seed_invoices: int) -> dict[str, Any]:
+    folder = Path(tempfile.mkdtemp(prefix="bd-bench-", dir="/tmp"))
+    daemon = start_daemon(folder)
+    try:
+        socket_path = folder / "billingd.sock"
+        seed(socket_path, seed_clients, seed_invoices)
+        context = multiprocessing.get_context("spawn")
+        start = context.Event()
+        results = context.Queue()
+        workers = [
+            context.Process(target=worker, args=(str(socket_path), requests, start, results))
+            for _ in range(clients)
+        ]
+        for process in workers:
+            process.start()
+        time.sleep(1.0)  # let every worker connect and warm up
+        began = time.perf_counter()
+        start.set()
+        collected = [results.get(timeout=600) for _ in workers]
+        elapsed = time.perf_counter() - began
+        for process in workers:
+            process.join()
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=30)
+        shutil.rmtree(folder, ignore_errors=True)
+
+    per_method: dict[str, list[int]] = {name: [] for name, _ in METHODS}
+    errors = 0
+    for timings, failed in collected:
+        errors += failed
+        for name, values in timings.items():
+            per_method[name].extend(values)
+    everything = sorted(v for values in per_method.values() for v in values)
+    report: dict[str, Any] = {
+        "clients": clients,
+        "requests_per_client": requests,
+        "answered": len(everything),
+        "errors": errors,
+        "seconds": round(elapsed, 3),
+        "throughput_per_s": round(len(everything) / elapsed),
+        "methods": {},
+        "machine": machine(),
+    }
+    for name, values in [*per_method.items(), ("all", everything)]:
+        values.sort()
+        report["methods"][name] = {
+            "count": len(values),
+            "p50_ms": round(percentile(values, 0.50), 3),
+            "p95_ms": round(percentile(values, 0.95), 3),
+            "p99_ms": round(percentile(values, 0.99), 3),
+            "max_ms": round(values[-1] / 1e6, 3) if values else None,
+        }
+    return report
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("-c", "--clients", type=int, default=8, help="concurrent client processes")
+    parser.add_argument("-r", "--requests", type=int, default=1000, help="requests per client")
+    parser.add_argument("--seed-clients", type=int, default=200)
+    parser.add_argument("--seed-invoices", type=int, default=20)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    report = run(args.clients, args.requests, args.seed_clients, args.seed_invoices)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    m = report["machine"]
+    print(f"machine: {m['cpus']} CPUs, {m['cpu']}, Python {m['python']}, {m['system']}")
+    print(
+        f"{report['clients']} clients x {report['requests_per_client']} requests: "
+        f"{report['answered']} answered, {report['errors']} errors, "
+        f"{report['seconds']} s, {report['throughput_per_s']} requests/s"
+    )
+    print(f"{'method':<14} {'count':>6} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8}")
+    for name, row in report["methods"].items():
+        print(
+            f"{name:<14} {row['count']:>6} {row['p50_ms']:>8.3f} {row['p95_ms']:>8.3f} "
+            f"{row['p99_ms']:>8.3f} {row['max_ms']:>8.3f}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
