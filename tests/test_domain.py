@@ -87,3 +87,19 @@ def test_bank_details_validated() -> None:
     assert normalise_bic("cobadeffxxx") == "COBADEFFXXX"
     with pytest.raises(ValueError):
         normalise_bic("COBA")
+
+
+def test_r_pay_2_oldest_first_means_issue_date_then_number() -> None:
+    from decimal import Decimal
+
+    from billingd.domain.allocation import OpenItem, allocate_payment
+
+    day = D(2026, 1, 1)
+    items = [
+        OpenItem(1, day, day, Decimal("5"), "10/2026"),
+        OpenItem(2, day, day, Decimal("5"), "9/2026"),
+        OpenItem(3, D(2025, 12, 31), day, Decimal("5"), "11/2026"),
+    ]
+    shares, rest = allocate_payment(Decimal("12"), items, None, "oldest_first")
+    assert shares == [(3, Decimal("5")), (2, Decimal("5")), (1, Decimal("2"))]
+    assert rest == 0

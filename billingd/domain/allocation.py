@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -15,6 +16,14 @@ class OpenItem:
     issue_date: dt.date
     due_date: dt.date
     balance: Decimal
+    number: str = ""
+
+    @property
+    def order(self) -> tuple[object, ...]:
+        """Issue date, then number in natural order (``9/2026`` before ``10/2026``)."""
+        parts = re.split(r"(\d+)", self.number)
+        natural = tuple((0, int(p)) if p.isdigit() else (1, p) for p in parts if p)
+        return (self.issue_date, natural, self.id)
 
 
 def allocate_payment(
@@ -32,9 +41,9 @@ def allocate_payment(
     if policy == "target_only":
         others = []
     elif policy == "due_date":
-        others.sort(key=lambda i: (i.due_date, i.issue_date, i.id))
+        others.sort(key=lambda i: (i.due_date, i.order))
     else:
-        others.sort(key=lambda i: (i.issue_date, i.id))
+        others.sort(key=lambda i: i.order)
     shares = []
     left = amount
     for item in (*target, *others):

@@ -75,7 +75,10 @@ def record_payment(
                 )
             if target.status == "void":
                 raise RuleViolation("R-PAY-2", f"invoice {target.number} is void")
-        items = [OpenItem(i.id, i.issue_date, i.due_date, i.balance) for i in open_invoices]
+        items = [
+            OpenItem(i.id, i.issue_date, i.due_date, i.balance, i.number or "")
+            for i in open_invoices
+        ]
         shares, remainder = allocate_payment(
             amount, items, target.id if target else None, ctx.allocation_policy
         )
