@@ -79,17 +79,23 @@ def seed(socket_path: Path, clients: int, invoices: int) -> None:
         )
 
 
-def worker(socket_path: str, requests: int, start: Any, results: Any) -> None:
+def worker(
+    socket_path: str,
+    requests: int,
+    start: Any,
+    results: Any,
+    methods: tuple[tuple[str, dict[str, Any]], ...] = METHODS,
+) -> None:
     """One client process: warm up, wait for the others, then time every request."""
-    timings: dict[str, list[int]] = {name: [] for name, _ in METHODS}
+    timings: dict[str, list[int]] = {name: [] for name, _ in methods}
     errors = 0
     with ControlClient(socket_path, timeout=30) as client:
         for number in range(WARM_UP):
-            name, params = METHODS[number % len(METHODS)]
+            name, params = methods[number % len(methods)]
             client.call(name, **params)
         start.wait()
         for number in range(requests):
-            name, params = METHODS[number % len(METHODS)]
+            name, params = methods[number % len(methods)]
             began = time.perf_counter_ns()
             try:
                 client.call(name, **params)
@@ -125,7 +131,13 @@ def machine() -> dict[str, Any]:
     }
 
 
-def run(clients: int, requests: int, seed_clients: int, seed_invoices: int) -> dict[str, Any]:
+def run(
+    clients: int,
+    requests: int,
+    seed_clients: int,
+    seed_invoices: int,
+    methods: tuple[tuple[str, dict[str, Any]], ...] = METHODS,
+) -> dict[str, Any]:
     folder = Path(tempfile.mkdtemp(prefix="bd-bench-", dir="/tmp"))
     daemon = start_daemon(folder)
     try:
@@ -135,7 +147,9 @@ def run(clients: int, requests: int, seed_clients: int, seed_invoices: int) -> d
         start = context.Event()
         results = context.Queue()
         workers = [
-            context.Process(target=worker, args=(str(socket_path), requests, start, results))
+            context.Process(
+                target=worker, args=(str(socket_path), requests, start, results, methods)
+            )
             for _ in range(clients)
         ]
         for process in workers:
@@ -152,7 +166,7 @@ def run(clients: int, requests: int, seed_clients: int, seed_invoices: int) -> d
         daemon.wait(timeout=30)
         shutil.rmtree(folder, ignore_errors=True)
 
-    per_method: dict[str, list[int]] = {name: [] for name, _ in METHODS}
+    per_method: dict[str, list[int]] = {name: [] for name, _ in methods}
     errors = 0
     for timings, failed in collected:
         errors += failed
@@ -187,9 +201,13 @@ def main() -> int:
     parser.add_argument("-r", "--requests", type=int, default=1000, help="requests per client")
     parser.add_argument("--seed-clients", type=int, default=200)
     parser.add_argument("--seed-invoices", type=int, default=20)
+    parser.add_argument(
+        "--only", choices=[name for name, _ in METHODS], help="send just this one method"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    report = run(args.clients, args.requests, args.seed_clients, args.seed_invoices)
+    methods = tuple(m for m in METHODS if args.only in (None, m[0]))
+    report = run(args.clients, args.requests, args.seed_clients, args.seed_invoices, methods)
     if args.json:
         print(json.dumps(report, indent=2))
         return 0

@@ -291,13 +291,10 @@ def test_r_run_5_advance_contract_billed_at_creation_arrears_not(
 
 
 # -- the test clock far ahead of the system clock (R-RUN-15) ------------------------------
-# Known bug: clients and contracts stamp ``created_at`` with the system clock, not the
-# daemon's clock, and the scheduler reads it as "when the client/contract began"
-# (billing_start, billing_floor in services/scheduling.py). The scheduler then does
-# not behave "exactly as if that time had passed". Remove the xfail marks when fixed.
+# Clients and contracts are dated by the daemon's clock, so the scheduler behaves
+# exactly as if that time had passed.
 
 
-@pytest.mark.xfail(strict=True, reason="created_at comes from the system clock, not the test clock")
 def test_r_run_15_new_client_years_ahead_on_the_test_clock_is_not_parked(
     spawn: Callable[..., RunningDaemon],
 ) -> None:
@@ -316,7 +313,6 @@ def test_r_run_15_new_client_years_ahead_on_the_test_clock_is_not_parked(
     assert [i["issue_date"] for i in invoices(daemon, client=client)] == [first.isoformat()]
 
 
-@pytest.mark.xfail(strict=True, reason="created_at comes from the system clock, not the test clock")
 def test_r_run_8_imported_contract_on_the_test_clock_is_not_back_billed(
     spawn: Callable[..., RunningDaemon],
 ) -> None:
@@ -332,7 +328,11 @@ def test_r_run_8_imported_contract_on_the_test_clock_is_not_back_billed(
         5,
         "the contract's creation run",
     )
-    assert invoices(daemon, client=client) == []  # today: the cycles since the real today
+    # the five cycles before the import are not back-billed; the one starting today is due
+    billed = invoices(daemon, client=client)
+    assert [(i["period_start"], i["issue_date"]) for i in billed] == [
+        (day.isoformat(), day.isoformat())
+    ]
 
 
 # -- billingctl run / runs / parked (R-RUN-1, R-RUN-11, R-RUN-14) -------------------------

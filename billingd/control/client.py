@@ -57,6 +57,7 @@ class ControlClient:
         self._ids = itertools.count(1)
         self._sock: socket.socket | None = None
         self._buffer = bytearray()
+        self._timeout_now: float | None = timeout
         self._events: deque[dict[str, Any]] = deque()
 
     def _connect(self) -> None:
@@ -79,35 +80,47 @@ class ControlClient:
             sock.close()
             raise ConnectionFailed(f"cannot connect to {self.path}: {exc.strerror}") from None
         self._sock = sock
+        self._timeout_now = self.timeout
         self._buffer.clear()
 
-    def _read_frame(self, timeout: float | None) -> dict[str, Any] | None:
-        """The next frame from the daemon; None when ``timeout`` passes first."""
+    def _set_timeout(self, timeout: float | None) -> None:
+        if timeout != self._timeout_now:
+            assert self._sock is not None
+            self._sock.settimeout(timeout)
+            self._timeout_now = timeout
+
+    def _read_frame(self, timeout: float | None, *, per_read: bool = False) -> dict | None:
+        """The next frame from the daemon; None when ``timeout`` passes first.
+
+        ``timeout`` bounds the whole frame, or with ``per_read`` each wait for data.
+        """
         assert self._sock is not None
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while (end := self._buffer.find(b"\n")) < 0:
-            if deadline is not None:
+        buffer = self._buffer
+        end = buffer.find(b"\n")
+        deadline = None if timeout is None or per_read else time.monotonic() + timeout
+        while end < 0:
+            if deadline is None:
+                self._set_timeout(timeout)
+            else:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return None
-                self._sock.settimeout(left)
-            else:
-                self._sock.settimeout(None)
+                self._set_timeout(left)
             try:
                 chunk = self._sock.recv(65536)
             except TimeoutError:
-                if deadline is not None:
-                    return None
-                raise
+                return None
             except OSError as exc:
                 self.close()
                 raise ConnectionFailed(f"connection to {self.path} lost: {exc}") from None
             if not chunk:
                 self.close()
                 raise ConnectionFailed(f"the daemon closed the connection on {self.path}")
-            self._buffer += chunk
-        line = bytes(self._buffer[: end + 1])
-        del self._buffer[: end + 1]
+            searched = len(buffer)
+            buffer += chunk
+            end = buffer.find(b"\n", searched)
+        line = bytes(buffer[: end + 1])
+        del buffer[: end + 1]
         return json.loads(line)
 
     def call(self, method: str, **params: Any) -> Any:
@@ -118,16 +131,13 @@ class ControlClient:
         request_id = next(self._ids)
         frame = {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}
         try:
-            self._sock.settimeout(self.timeout)
+            self._set_timeout(self.timeout)
             self._sock.sendall(json.dumps(frame).encode() + b"\n")
         except OSError as exc:
             self.close()
             raise ConnectionFailed(f"connection to {self.path} lost: {exc}") from None
         while True:
-            try:
-                reply = self._read_frame(self.timeout)
-            except TimeoutError:
-                reply = None
+            reply = self._read_frame(self.timeout, per_read=True)
             if reply is None:
                 self.close()
                 raise ConnectionFailed(f"no reply from the daemon on {self.path} in time")

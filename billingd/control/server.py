@@ -330,7 +330,33 @@ class ControlServer:
         ctx = self.ctx.acting_as(peer.user)
         handler = entry.handler
         loop = asyncio.get_running_loop()
-        result = await loop.run_in_executor(self.executor, lambda: handler(ctx, **params))
+        done = loop.create_future()
+
+        def work() -> None:  # on the database worker thread
+            try:
+                outcome: tuple[Any, BaseException | None] = (handler(ctx, **params), None)
+            except Exception as exc:  # handed to the awaiting request
+                outcome = (None, exc)
+            except BaseException as exc:
+                outcome = (None, RuntimeError(f"database worker interrupted: {exc!r}"))
+                raise
+            finally:
+                with contextlib.suppress(RuntimeError):  # the loop is gone (shutdown)
+                    loop.call_soon_threadsafe(_settle, done, outcome)
+
+        # (lighter than loop.run_in_executor: one thread hand-off each way, no future chaining)
+        self.executor.submit(work)
+        result = await done
         for name, payload in ctx.events:
             self.publish(name, payload)
         return result
+
+
+def _settle(future: asyncio.Future[Any], outcome: tuple[Any, BaseException | None]) -> None:
+    if future.cancelled():
+        return
+    result, error = outcome
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)

@@ -32,6 +32,10 @@ class ServiceContext:
     def emit(self, name: str, payload: dict[str, Any]) -> None:
         self.events.append((name, payload))
 
+    def now_utc(self) -> dt.datetime:
+        """The clock's now as stored (naive UTC): the test clock's when it is on."""
+        return self.clock.now().astimezone(dt.UTC).replace(tzinfo=None)
+
     def today(self, timezone: str) -> dt.date:
         return today(self.clock, timezone)
 

@@ -95,6 +95,7 @@ def add_contract(
         if end_date is not None and end_date < start_date:
             raise ValidationError("end date is before the start date", field="end")
         contract = Contract.create(
+            created_at=ctx.now_utc(),
             client=owner if isinstance(owner, Client) else None,
             reseller=owner if isinstance(owner, Reseller) else None,
             bill_group=bill_group,

@@ -205,7 +205,9 @@ def add_client(ctx: ServiceContext, *, name: str, enterprise_id: int, **fields: 
         if reseller is not None and reseller.enterprise_id != enterprise.id:
             raise ValidationError("the reseller belongs to another enterprise", field="reseller_id")
         values.setdefault("currency", enterprise.currency)
-        client = Client.create(enterprise=enterprise, reseller=reseller, **values)
+        client = Client.create(
+            enterprise=enterprise, reseller=reseller, created_at=ctx.now_utc(), **values
+        )
         BillGroup.create(client=client, name="Default", address=client.address, is_default=True)
         record_audit(ctx, "client.created", client_id=client.id, subject=client, name=client.name)
     return client
