@@ -475,3 +475,16 @@ def test_r_time_2_whole_end_day_on_a_dst_day(ctx: ServiceContext, jane) -> None:
         ctx, client_id=jane.id, period_start=dt.date(2026, 3, 1), period_end=dt.date(2026, 3, 29)
     ).invoice
     assert invoice.subtotal == D("1.00")
+
+
+def test_r_tx_1_rolled_back_issue_leaves_no_document_file(ctx: ServiceContext, jane) -> None:
+    from billingd.db.connection import write_transaction
+
+    with pytest.raises(RuntimeError), write_transaction():
+        amount_invoice(ctx, jane, 1, "10.00")
+        assert list((ctx.data_dir / "documents").rglob("*.pdf"))
+        raise RuntimeError("something later in the same transaction failed")
+    assert Invoice.select().count() == 0
+    assert list((ctx.data_dir / "documents").rglob("*.pdf")) == []
+    kept = amount_invoice(ctx, jane, 2, "10.00")
+    assert Path(Document.get(Document.invoice == kept).path).exists()

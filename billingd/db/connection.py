@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -62,18 +63,38 @@ def is_postgres(database: peewee.Database | None = None) -> bool:
     return isinstance(db, peewee.PostgresqlDatabase)
 
 
+_undo = threading.local()
+
+
+def on_rollback(undo: Callable[[], None]) -> None:
+    """Run ``undo`` if the current write transaction rolls back (e.g. remove a file it wrote)."""
+    stack = getattr(_undo, "stack", None)
+    if stack is not None:
+        stack.append(undo)
+
+
 @contextlib.contextmanager
 def write_transaction() -> Iterator[None]:
     """One all-or-nothing write (R-TX-1).
 
     On SQLite the transaction starts ``IMMEDIATE`` so that writers queue up front
     instead of failing on upgrade; PostgreSQL serialises on row locks instead.
-    Nested calls become savepoints.
+    Nested calls become savepoints. Files written inside undo themselves through
+    :func:`on_rollback` when the whole transaction fails.
     """
     db = database_proxy.obj
-    if db.transaction_depth() == 0 and not is_postgres(db):
-        with db.atomic("IMMEDIATE"):
-            yield
-    else:
+    if db.transaction_depth() > 0:
         with db.atomic():
             yield
+        return
+    _undo.stack = []
+    try:
+        with db.atomic() if is_postgres(db) else db.atomic("IMMEDIATE"):
+            yield
+    except BaseException:
+        for undo in reversed(_undo.stack):
+            with contextlib.suppress(OSError):
+                undo()
+        raise
+    finally:
+        _undo.stack = None

@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from billingd.db.connection import on_rollback
 from billingd.db.models import CreditNote, Document, Invoice, UsageRecord
 from billingd.errors import RuleViolation
 from billingd.money import quantize
@@ -63,6 +64,7 @@ def _store(
     suffix = FILE_SUFFIXES[fmt]
     path = folder / (f"{stem}{suffix}" if version == 0 else f"{stem}.v{version + 1}{suffix}")
     path.write_bytes(data)
+    on_rollback(path.unlink)
     Document.update(current=False).where(Document.id.in_([d.id for d in same])).execute()
     return Document.create(
         invoice=invoice,
