@@ -19,6 +19,7 @@ from pathlib import Path
 import platformdirs
 
 from billingd.config import Config, load_config
+from billingd.control.client import ConnectionFailed, ControlClient
 from billingd.db.connection import open_database
 from billingd.db.migrations import migrate
 from billingd.db.models import Enterprise
@@ -182,17 +183,34 @@ def run_demo(config_path: Path | None, open_tui: bool, reset: bool) -> int:
         from billingd.daemon import serve
 
         return serve(config)
-    daemon = subprocess.Popen([sys.executable, "-m", "billingd", "serve", "--config", source])
+    log_path = config.data_dir / "daemon.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("a") as log:
+        daemon = subprocess.Popen(
+            [sys.executable, "-m", "billingd", "serve", "--config", source],
+            stdout=log,
+            stderr=log,
+        )
     try:
-        deadline = time.monotonic() + 30
-        while not config.socket.exists() and daemon.poll() is None:
-            if time.monotonic() > deadline:
-                print("billingd: the demo daemon did not start", file=sys.stderr)
-                return 2
-            time.sleep(0.1)
+        if not wait_until_serving(config.socket, daemon):
+            print(f"billingd: the demo daemon did not start; see {log_path}", file=sys.stderr)
+            return 2
         from billingd_tui.app import main as tui_main
 
         return tui_main(["--socket", str(config.socket)])
     finally:
         daemon.terminate()
         daemon.wait(timeout=30)
+
+
+def wait_until_serving(socket_path: Path, daemon: subprocess.Popen, timeout: float = 30) -> bool:
+    """True once the daemon answers on its socket (a stale socket file does not count)."""
+    deadline = time.monotonic() + timeout
+    while daemon.poll() is None and time.monotonic() < deadline:
+        try:
+            with ControlClient(socket_path, timeout=2) as client:
+                client.call("status")
+            return True
+        except (ConnectionFailed, OSError):
+            time.sleep(0.1)
+    return False
