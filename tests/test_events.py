@@ -120,6 +120,19 @@ def test_subscriber_receives_committed_events(seeded: RunningDaemon) -> None:
     dt.datetime.fromisoformat(first["at"])
 
 
+def test_run_progress_reaches_subscribers(seeded: RunningDaemon) -> None:
+    with ControlClient(seeded.socket, timeout=10) as watcher:
+        watcher.subscribe(["run."])
+        started = seeded.call("run.start", until="2026-01-31")
+        names = []
+        while not names or names[-1] != "run.finished":
+            event = watcher.next_event(timeout=30)
+            assert event is not None, names
+            names.append(event["name"])
+    assert event["payload"]["id"] == started["id"]
+    assert set(names) <= {"run.progress", "run.finished", "run.started"}
+
+
 def test_filter_keeps_other_events_away(seeded: RunningDaemon) -> None:
     with (
         ControlClient(seeded.socket, timeout=10) as invoices,
@@ -320,3 +333,23 @@ def test_billingctl_events_without_daemon_is_a_connection_error(short_dir: Path)
     out, _ = process.communicate(timeout=30)
     assert process.returncode == 2
     assert "no daemon socket" in json.loads(out)["error"]["message"]
+
+
+async def test_daemon_publish_feeds_subscribers_and_plugin_listeners() -> None:
+    from billingd.daemon import Daemon
+
+    heard: list[tuple[str, dict[str, Any]]] = []
+
+    class Plugins:
+        def emit(self, name: str, payload: dict[str, Any]) -> None:
+            heard.append((name, payload))
+
+    class Stub:
+        events = EventHub()
+        plugins = Plugins()
+        scheduler = None
+
+    subscription = Stub.events.subscribe()
+    Daemon.publish(Stub(), "invoice.issued", {"id": 1})  # type: ignore[arg-type]
+    assert heard == [("invoice.issued", {"id": 1})]
+    assert _decode(subscription.queue[0])["name"] == "invoice.issued"

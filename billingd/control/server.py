@@ -97,7 +97,9 @@ class Connection:
             self.subscription.prefixes = prefixes
         else:
             self.subscription = hub.subscribe(prefixes)
-            self._pump = asyncio.get_running_loop().create_task(self._deliver(self.subscription))
+            self._pump = asyncio.get_running_loop().create_task(
+                self._deliver(self.subscription, after=self._pump)
+            )
         return {"subscribed": list(prefixes), "seq": hub.seq, "queue_limit": hub.queue_limit}
 
     def unsubscribe(self) -> dict[str, Any]:
@@ -113,7 +115,12 @@ class Connection:
         if self.subscription is not None:
             self.server.events.drop(self.subscription, reason)
 
-    async def _deliver(self, subscription: Subscription) -> None:
+    async def _deliver(
+        self, subscription: Subscription, after: asyncio.Task[None] | None = None
+    ) -> None:
+        """Write the subscription's frames; a new stream waits until an ended one is flushed."""
+        if after is not None:
+            await asyncio.wait([after])
         with contextlib.suppress(ConnectionError):
             while (frame := await subscription.next_frame()) is not None:
                 self.writer.write(frame)
