@@ -47,6 +47,9 @@ class Daemon:
     events: EventHub = field(default_factory=EventHub)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     reload_requested: bool = False
+    listeners: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="billingd-listeners")
+    )
     scheduler: Scheduler | None = None
     scheduler_task: asyncio.Task[None] | None = None
     own_user: str = field(default_factory=lambda: _own_user())
@@ -68,9 +71,13 @@ class Daemon:
         return role
 
     def publish(self, name: str, payload: dict[str, Any]) -> None:
-        """Hand a committed event to the socket's subscribers and the plugins' listeners."""
+        """Hand a committed event to the socket's subscribers and the plugins' listeners.
+
+        Listeners run on their own thread, in order, so a slow plugin never stalls
+        the event loop.
+        """
         self.events.publish(name, payload)
-        self.plugins.emit(name, payload)
+        self.listeners.submit(self.plugins.emit, name, payload)
         if name == "contract.created" and self.scheduler is not None and payload.get("client_id"):
             self.scheduler.request_client_run(payload["client_id"])
 
@@ -116,6 +123,9 @@ async def run(daemon: Daemon) -> None:
     wake = asyncio.Event()
 
     def request_stop() -> None:
+        if daemon.stop.is_set():  # the second signal forces
+            log.warning("second stop signal: exiting at once")
+            os._exit(1)
         daemon.stop.set()
         wake.set()
 
@@ -192,6 +202,7 @@ async def shutdown(daemon: Daemon) -> None:
     loop = asyncio.get_running_loop()
     await loop.run_in_executor(daemon.executor, daemon.database.close)
     daemon.executor.shutdown(wait=True)
+    daemon.listeners.shutdown(wait=True)
     log.info("stopped")
 
 

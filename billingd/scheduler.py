@@ -153,5 +153,5 @@ class Scheduler:
         run = await self._db(runs.finish_run, closing, run_id, status)
         for name, payload in closing.events:
             self.publish(name, payload)
-        self.publish("run.finished", runs.run_view(run))
+        self.publish("run.finished", await self._db(runs.run_view, run))
         log.info("run %s %s: %s invoices, %s failures", run_id, status, run.invoices, run.failures)

@@ -335,21 +335,32 @@ def test_billingctl_events_without_daemon_is_a_connection_error(short_dir: Path)
     assert "no daemon socket" in json.loads(out)["error"]["message"]
 
 
-async def test_daemon_publish_feeds_subscribers_and_plugin_listeners() -> None:
-    from billingd.daemon import Daemon
+def test_daemon_publish_feeds_subscribers_and_plugin_listeners(tmp_path: Path) -> None:
+    """A committed event reaches socket subscribers and, on their own thread, plugins."""
+    from billingd.config import parse_config
+    from billingd.daemon import start
+    from billingd.hookspecs import hookimpl
 
-    heard: list[tuple[str, dict[str, Any]]] = []
+    heard: list[tuple[str, dict[str, Any], str]] = []
 
-    class Plugins:
-        def emit(self, name: str, payload: dict[str, Any]) -> None:
-            heard.append((name, payload))
+    class Listener:
+        @hookimpl
+        def event_emitted(self, name: str, payload: dict[str, Any]) -> None:
+            heard.append((name, payload, threading.current_thread().name))
 
-    class Stub:
-        events = EventHub()
-        plugins = Plugins()
-        scheduler = None
-
-    subscription = Stub.events.subscribe()
-    Daemon.publish(Stub(), "invoice.issued", {"id": 1})  # type: ignore[arg-type]
-    assert heard == [("invoice.issued", {"id": 1})]
+    config = parse_config(
+        f"database: sqlite:///{tmp_path / 'b.db'}\nsocket: {tmp_path / 's'}\n"
+        f"data_dir: {tmp_path / 'data'}\n"
+    )
+    daemon = start(config)
+    daemon.plugins.register(Listener(), "listener")
+    subscription = daemon.events.subscribe()
+    try:
+        daemon.publish("invoice.issued", {"id": 1})
+        daemon.listeners.shutdown(wait=True)
+    finally:
+        daemon.executor.shutdown(wait=True)
+        daemon.database.close()
+    assert [(name, payload) for name, payload, _ in heard] == [("invoice.issued", {"id": 1})]
+    assert heard[0][2].startswith("billingd-listeners")
     assert _decode(subscription.queue[0])["name"] == "invoice.issued"

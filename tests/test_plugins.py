@@ -111,7 +111,12 @@ def test_builtin_entry_point_is_registered_last_as_builtin(fake_entry_points):
     extra = renderer_module("billingd_test_extra", "extra")
     fake_entry_points(pdf=billingd_plugins.pdf, extra=extra)
     host = load_plugins()
-    assert [name for name, _ in host.manager.list_name_plugin()] == ["extra", "pdf"]
+    assert [name for name, _ in host.manager.list_name_plugin()] == [
+        "extra",
+        "pdf",
+        "manual",
+        "sandbox",
+    ]
     listing = {p["name"]: p for p in host.plugin_list()}
     assert listing["pdf"]["builtin"] is True
     assert listing["extra"]["builtin"] is False
@@ -409,3 +414,34 @@ def test_every_hook_has_a_docstring_with_its_result_contract(hook):
     assert ":return:" in doc
     for parameter in inspect.signature(function).parameters:
         assert f":param {parameter}:" in doc
+
+
+def test_third_party_package_is_loaded_through_its_real_entry_point(tmp_path, monkeypatch):
+    """A distribution on sys.path with a ``billingd`` entry point, found by importlib.metadata."""
+    package = tmp_path / "acme_billing_plugin"
+    package.mkdir()
+    (package / "__init__.py").write_text(
+        "from billingd.hookspecs import hookimpl\n\n"
+        "class Csv:\n"
+        "    name = 'acme-csv'\n"
+        "    media_type = 'text/csv'\n"
+        "    file_extension = '.csv'\n\n"
+        "    def render(self, document, context):\n"
+        "        return f\"{document['number']},{document['total']}\".encode()\n\n"
+        "@hookimpl\n"
+        "def register_renderers(register):\n"
+        "    register(Csv())\n"
+    )
+    info = tmp_path / "acme_billing_plugin-2.3.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: acme-billing-plugin\nVersion: 2.3.0\n"
+    )
+    (info / "entry_points.txt").write_text("[billingd]\nacme = acme_billing_plugin\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delenv(plugins.ALLOWLIST_ENV, raising=False)
+    host = load_plugins()
+    listing = {p["name"]: p for p in host.plugin_list()}
+    assert listing["acme"]["version"] == "2.3.0" and listing["acme"]["builtin"] is False
+    rendered = host.renderer("acme-csv").render({"number": "7", "total": "1.00"}, None)
+    assert rendered == b"7,1.00"
