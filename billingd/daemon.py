@@ -47,6 +47,9 @@ class Daemon:
     events: EventHub = field(default_factory=EventHub)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     reload_requested: bool = False
+    readers: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(2, thread_name_prefix="billingd-read")
+    )
     listeners: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="billingd-listeners")
     )
@@ -146,6 +149,7 @@ async def run(daemon: Daemon) -> None:
         max_connections=config.max_connections,
         publish=daemon.publish,
         events=daemon.events,
+        readers=daemon.readers,
     )
     inherited = systemd.listen_fds()
     await daemon.server.listen(
@@ -202,6 +206,7 @@ async def shutdown(daemon: Daemon) -> None:
     loop = asyncio.get_running_loop()
     await loop.run_in_executor(daemon.executor, daemon.database.close)
     daemon.executor.shutdown(wait=True)
+    daemon.readers.shutdown(wait=True)
     daemon.listeners.shutdown(wait=True)
     log.info("stopped")
 

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import ast
+import datetime as dt
 import io
+import subprocess
+import sys
+import textwrap
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -14,8 +19,15 @@ from textual.pilot import Pilot
 from textual.widgets import Static
 
 from billingd_tui.app import BillingApp, main
-from billingd_tui.screens import ClientsScreen, InvoiceScreen, UnreachableScreen
-from billingd_tui.widgets import PagedTable
+from billingd_tui.screens import (
+    ClientsScreen,
+    ConfirmScreen,
+    DashboardScreen,
+    InvoiceScreen,
+    RunsScreen,
+    UnreachableScreen,
+)
+from billingd_tui.widgets import PagedTable, RunProgress, RunsTable
 
 TUI = Path(__file__).resolve().parents[1] / "tui" / "billingd_tui"
 SIZE = (80, 24)
@@ -220,3 +232,190 @@ async def test_a_refused_call_is_reported(daemon: RunningDaemon) -> None:
         assert "Invoice 4242:" in screen_text(pilot)  # the reason, on the screen itself
         await pilot.press("escape")
         await wait_for(pilot, lambda: isinstance(app.screen, ClientsScreen))
+
+
+# -- dashboard and runs --------------------------------------------------------
+
+
+def seed_monthly_clients(daemon: RunningDaemon, count: int) -> int:
+    """``count`` clients with a monthly contract that began a few months ago.
+
+    Returns how many invoices a run today makes (the daemon's own dry run says).
+    """
+    acme = daemon.call("enterprise.add", name="Acme", currency="EUR")
+    start = (dt.date.today().replace(day=1) - dt.timedelta(days=70)).replace(day=1)
+    for n in range(count):
+        client = daemon.call("client.add", name=f"Client {n:02}", enterprise=acme["id"])
+        daemon.call(
+            "contract.add",
+            client=client["id"],
+            description="Hosted PBX",
+            price="10.00",
+            cycle="month",
+            start=start.isoformat(),
+        )
+    planned = daemon.call("run.start", dry_run=True)["invoices"]
+    assert len(planned) >= count  # at least the current month for everyone
+    return len(planned)
+
+
+def open_balance(daemon: RunningDaemon) -> Decimal:
+    invoices = daemon.call("invoice.list", status="open", limit=1000)
+    return sum((Decimal(i["balance"]) for i in invoices), Decimal(0))
+
+
+async def test_runs_screen_starts_a_run_after_confirmation(daemon: RunningDaemon) -> None:
+    expected = seed_monthly_clients(daemon, 30)
+
+    app = BillingApp(socket_path=daemon.socket)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: "clients" in screen_text(pilot))
+        await pilot.press("u")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen) and app.screen.following)
+        runs = app.screen
+        assert isinstance(runs, RunsScreen)
+        table = runs.query_one("#runs", RunsTable)
+        await wait_for(pilot, lambda: "Runs · none yet" in screen_text(pilot))
+
+        # It bills clients: it asks first, and "no" starts nothing.
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert "Start a billing run now?" in screen_text(pilot)
+        await pilot.press("n")
+        await wait_for(pilot, lambda: app.screen is runs)
+        await pilot.pause(0.2)
+        assert daemon.call("run.list") == []
+
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: app.screen is runs and table.row_count == 1)
+        [run_id] = table.runs
+        assert runs.run_id == run_id  # the new run is the one shown
+
+        # Its row, bar and counts follow the run's events until it is done.
+        progress = runs.query_one("#progress", RunProgress)
+        await wait_for(pilot, lambda: table.runs[run_id]["status"] == "done", timeout=60)
+        await wait_for(pilot, lambda: (progress.current or {}).get("status") == "done")
+        assert table.runs[run_id]["invoices"] == expected
+        assert progress.bar.total == 30
+        assert progress.bar.progress == 30
+        text = screen_text(pilot)
+        assert f"30/30 clients · {expected} invoices · 0 failed" in text
+        assert "manual" in text and "done" in text
+        assert "Errors · none" in text
+        assert daemon.call("run.show", id=run_id)["invoices"] == expected
+        await pilot.press("q")
+    assert app.return_code == 0
+
+
+async def test_dashboard_follows_a_run_live(daemon: RunningDaemon) -> None:
+    expected = seed_monthly_clients(daemon, 30)
+
+    app = BillingApp(socket_path=daemon.socket)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen))
+        dashboard = app.screen
+        assert isinstance(dashboard, DashboardScreen)
+        await wait_for(pilot, lambda: dashboard.following)
+        await wait_for(pilot, lambda: "Open    0 invoices" in screen_text(pilot))
+        text = screen_text(pilot)
+        assert "billingd" in text and "sqlite" in text and "30 clients" in text
+        assert "next run" in text
+        assert "Parked  0 clients" in text
+        assert "No run yet" in text
+
+        # A run started elsewhere (as billingctl would): the bar moves with its events.
+        run = daemon.call("run.start")
+        progress = dashboard.query_one("#progress", RunProgress)
+        bar = progress.bar
+        await wait_for(pilot, lambda: progress.run_id == run["id"] and 0 < bar.progress < 30)
+        assert dashboard.progress_events > 0
+        assert bar.total == 30
+        assert "/30 clients" in screen_text(pilot)
+        assert f"Run {run['id']}" in screen_text(pilot)
+
+        table = dashboard.query_one("#runs", RunsTable)
+        await wait_for(pilot, lambda: (progress.current or {}).get("status") == "done", 60)
+        assert bar.progress == 30
+        await wait_for(pilot, lambda: table.runs.get(run["id"], {}).get("status") == "done")
+        assert table.runs[run["id"]]["invoices"] == expected
+        assert dashboard.progress_events >= 30  # one per client, none missed
+
+        # run.finished and invoice.issued refresh the totals.
+        balance = open_balance(daemon)
+        assert balance > 0
+        await wait_for(pilot, lambda: f"Open    {expected} invoices" in screen_text(pilot))
+        assert f"{balance:.2f} EUR" in screen_text(pilot)
+        assert f"30/30 clients · {expected} invoices" in screen_text(pilot)
+        await pilot.press("q")
+    assert app.return_code == 0
+
+
+async def test_screens_are_reached_by_key_and_from_the_palette(daemon: RunningDaemon) -> None:
+    app = BillingApp(socket_path=daemon.socket)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: "0 clients" in screen_text(pilot))
+        await pilot.press("ctrl+p")
+        await pilot.press(*"dashboard")
+        await wait_for(pilot, lambda: "dashboard: open" in screen_text(pilot))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen))
+        await pilot.press("u")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen))
+        await pilot.press("d")  # back to the dashboard below, not a second one
+        await wait_for(pilot, lambda: isinstance(app.screen, DashboardScreen))
+        assert [type(s) for s in app.screen_stack] == [ClientsScreen, DashboardScreen]
+        await pilot.press("ctrl+p")
+        await pilot.press(*"run: start")
+        await wait_for(pilot, lambda: "run: start now" in screen_text(pilot))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen))
+        await pilot.press("c")
+        await wait_for(pilot, lambda: isinstance(app.screen, ClientsScreen))
+        assert len(app.screen_stack) == 1
+        await pilot.press("q")
+    assert daemon.call("run.list") == []
+
+
+QUIT_FROM_DASHBOARD = textwrap.dedent(
+    """
+    import asyncio, sys, time
+    from billingd_tui.app import BillingApp
+    from billingd_tui.screens import DashboardScreen
+
+    pressed_q = 0.0
+
+    async def main() -> None:
+        global pressed_q
+        app = BillingApp(socket_path=sys.argv[1])
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("d")
+            for _ in range(400):
+                if isinstance(app.screen, DashboardScreen) and app.screen.following:
+                    break
+                await pilot.pause(0.05)
+            else:
+                sys.exit("the dashboard never subscribed")
+            await pilot.pause(0.5)  # the worker is waiting for an event now
+            pressed_q = time.monotonic()
+            await pilot.press("q")
+
+    asyncio.run(main())  # returns only once every thread worker has ended
+    print(f"{time.monotonic() - pressed_q:.3f}")
+    """
+)
+
+
+def test_quitting_from_the_dashboard_while_subscribed_is_prompt(daemon: RunningDaemon) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", QUIT_FROM_DASHBOARD, str(daemon.socket)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert float(done.stdout.split()[-1]) < 2.0

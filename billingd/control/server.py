@@ -147,9 +147,13 @@ class ControlServer:
         max_connections: int = 64,
         publish: Callable[[str, dict[str, Any]], None] | None = None,
         events: EventHub | None = None,
+        readers: Executor | None = None,
     ) -> None:
         self.ctx = ctx
         self.executor = executor
+        # reads run beside the writer (SQLite WAL and PostgreSQL let them), so a long
+        # billing run on the writer never holds up a status or a list
+        self.readers = readers or executor
         self.resolve_role = resolve_role
         self.max_frame = max_frame
         self.max_connections = max_connections
@@ -332,7 +336,10 @@ class ControlServer:
         return None if request.is_notification else result_frame(request.id, result)
 
     async def _call(self, entry: Method, peer: Peer, raw: dict[str, Any]) -> Any:
-        """Run a service method on the database worker, then publish its committed events."""
+        """Run a service method on a database thread, then publish its committed events.
+
+        Writes queue on the one writer thread; reads go to the reader threads.
+        """
         params = validate_params(entry.params, raw)
         ctx = self.ctx.acting_as(peer.user)
         handler = entry.handler
@@ -352,7 +359,7 @@ class ControlServer:
                     loop.call_soon_threadsafe(_settle, done, outcome)
 
         # (lighter than loop.run_in_executor: one thread hand-off each way, no future chaining)
-        self.executor.submit(work)
+        (self.executor if entry.writes else self.readers).submit(work)
         result = await done
         for name, payload in ctx.events:
             self.publish(name, payload)

@@ -173,7 +173,7 @@ class Invoice(BaseModel):
     enterprise = peewee.ForeignKeyField(Enterprise, backref="invoices")
     client = peewee.ForeignKeyField(Client, null=True, backref="invoices")
     reseller = peewee.ForeignKeyField(Reseller, null=True, backref="invoices")
-    number = peewee.TextField(null=True)
+    number = peewee.TextField(null=True, index=True)
     status = peewee.TextField()
     issue_date = peewee.DateField(null=True)
     due_date = peewee.DateField(null=True)

@@ -16,7 +16,21 @@ from textual.screen import Screen
 from billingd_tui.commands import BillingCommands
 from billingd_tui.connection import Daemon
 from billingd_tui.messages import DaemonRefused, DaemonUnreachable
-from billingd_tui.screens import ClientsScreen, InvoiceScreen, UnreachableScreen
+from billingd_tui.screens import (
+    ClientsScreen,
+    DashboardScreen,
+    InvoiceScreen,
+    RunsScreen,
+    UnreachableScreen,
+)
+
+SECTIONS: dict[str, type[ClientsScreen | DashboardScreen | RunsScreen]] = {
+    "clients": ClientsScreen,
+    "dashboard": DashboardScreen,
+    "runs": RunsScreen,
+}
+"""The screens that ``open`` goes to; each takes ``daemon=`` and nothing else."""
+REFRESHABLE = (ClientsScreen, InvoiceScreen, DashboardScreen, RunsScreen)
 
 
 class BillingApp(App[None]):
@@ -25,7 +39,12 @@ class BillingApp(App[None]):
     TITLE = "billingd"
     CSS_PATH = "app.tcss"
     COMMANDS = App.COMMANDS | {BillingCommands}
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("q", "quit", "Quit", id="app.quit")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "quit", "Quit", id="app.quit"),
+        Binding("d", "open('dashboard')", "Dashboard", id="app.dashboard"),
+        Binding("u", "open('runs')", "Runs", id="app.runs"),
+        Binding("c", "open('clients')", "Clients", id="app.clients"),
+    ]
 
     def __init__(self, *, socket_path: Path) -> None:
         super().__init__()
@@ -34,6 +53,31 @@ class BillingApp(App[None]):
 
     def get_default_screen(self) -> Screen:
         return ClientsScreen(daemon=self.daemon)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "open":  # from the main screens, not over a dialog or the unreachable one
+            return isinstance(self.screen, REFRESHABLE) and not isinstance(
+                self.screen, SECTIONS.get(str(parameters[0]), ())
+            )
+        return True
+
+    def action_open(self, section: str) -> Screen:
+        """Go to ``section``: back to its screen when it is open below, else open it on top."""
+        kind = SECTIONS[section]
+        for depth, screen in enumerate(reversed(self.screen_stack)):
+            if isinstance(screen, kind):
+                for _ in range(depth):
+                    self.pop_screen()
+                return screen
+        screen = kind(daemon=self.daemon)
+        self.push_screen(screen)
+        return screen
+
+    def action_start_run(self) -> None:
+        """The Runs screen, asking whether to start a run now."""
+        runs = self.action_open("runs")
+        assert isinstance(runs, RunsScreen)
+        runs.action_start_run()
 
     def on_daemon_unreachable(self, message: DaemonUnreachable) -> None:
         if message.started < self._reconnected_at:
@@ -48,7 +92,7 @@ class BillingApp(App[None]):
     def _reconnected(self, _: bool | None) -> None:
         self._reconnected_at = time.monotonic()
         for screen in self.screen_stack:
-            if isinstance(screen, ClientsScreen | InvoiceScreen):
+            if isinstance(screen, REFRESHABLE):
                 screen.action_refresh()
 
     def on_daemon_refused(self, message: DaemonRefused) -> None:

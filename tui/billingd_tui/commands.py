@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-from billingd_tui.screens import ClientsScreen, InvoiceScreen, UnreachableScreen
+from billingd_tui.screens import (
+    ClientsScreen,
+    DashboardScreen,
+    InvoiceScreen,
+    RunsScreen,
+    UnreachableScreen,
+)
 
 Command = tuple[str, str, Callable[[], Any]]
+SECTIONS = (
+    ("dashboard", DashboardScreen, "Daemon status, open totals and runs, live"),
+    ("clients", ClientsScreen, "Search clients and see their invoices"),
+    ("runs", RunsScreen, "Recent billing runs, their counts and errors"),
+)
 
 
 class BillingCommands(Provider):
@@ -31,9 +43,24 @@ class BillingCommands(Provider):
         elif isinstance(screen, InvoiceScreen):
             yield "invoice: refresh", "Reload this invoice", screen.action_refresh
             yield "invoice: back", "Back to the clients", screen.action_back
+        elif isinstance(screen, DashboardScreen):
+            yield "dashboard: refresh", "Reload the dashboard", screen.action_refresh
+        elif isinstance(screen, RunsScreen):
+            yield "runs: refresh", "Reload the runs", screen.action_refresh
         elif isinstance(screen, UnreachableScreen):
             yield "daemon: retry", "Try to reach the daemon again", screen.action_retry
+        if not isinstance(screen, UnreachableScreen):
+            yield from self.sections()
         yield "app: quit", "Quit billing-tui (the daemon keeps running)", self.app.action_quit
+
+    def sections(self) -> Iterator[Command]:
+        """Going to the other main screens, and billing now."""
+        run = self.app.run_action
+        for name, kind, help_text in SECTIONS:
+            if not isinstance(self.screen, kind):
+                yield f"{name}: open", help_text, partial(run, f"open({name!r})")
+        start = partial(run, "start_run")
+        yield "run: start now", "Bill every client up to today (asks first)", start
 
     async def discover(self) -> Hits:
         for name, help_text, callback in self.commands():

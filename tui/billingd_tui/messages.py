@@ -66,3 +66,102 @@ class Reconnected(Message, bubble=False):
     """The daemon answers again (its ``status``)."""
 
     status: dict[str, Any]
+
+
+# -- the event subscription (see Daemon.follow) -------------------------------
+
+
+@dataclass
+class Following(Message, bubble=False):
+    """The subscription is (again) in place: re-read what the screen shows."""
+
+
+@dataclass
+class RunProgressed(Message, bubble=False):
+    """A ``run.progress`` event: one more client of run ``run_id`` is done."""
+
+    run_id: int
+    done: int
+    total: int
+    invoices: int
+    failures: int
+    parked: int
+
+
+@dataclass
+class RunFinished(Message, bubble=False):
+    """A ``run.finished`` event, with the run's view (counts and errors)."""
+
+    run: dict[str, Any]
+
+
+@dataclass
+class LedgerChanged(Message, bubble=False):
+    """An ``invoice.…``, ``payment.…`` or ``credit_note.…`` event: totals are stale."""
+
+    event: str
+
+
+def event_message(event: dict[str, Any]) -> Message | None:
+    """The message for one event notification ``{name, payload, at, seq}``; None to skip."""
+    name = str(event.get("name") or "")
+    payload = event.get("payload")
+    if not isinstance(payload, dict):
+        payload = {}
+    if name == "run.progress":
+        counts = ("done", "total", "invoices", "failures", "parked")
+        try:
+            figures = [int(payload.get(c) or 0) for c in counts]
+            return RunProgressed(int(payload["run_id"]), *figures)
+        except (KeyError, TypeError, ValueError):  # not a payload we can show
+            return None
+    if name == "run.finished":
+        return RunFinished(payload) if "id" in payload else None
+    if name.startswith(("invoice.", "payment.", "credit_note.")):
+        return LedgerChanged(name)
+    return None
+
+
+# -- dashboard and runs --------------------------------------------------------
+
+
+@dataclass
+class OverviewLoaded(Message, bubble=False):
+    """The daemon's ``status``, ``clock.show`` and the number of parked clients."""
+
+    status: dict[str, Any]
+    clock: dict[str, Any]
+    parked: int
+
+
+@dataclass
+class TotalsLoaded(Message, bubble=False):
+    """Open and partly paid invoices: how many, and the balance due per currency."""
+
+    count: int
+    balances: dict[str, str]
+    complete: bool
+    """False when there were more than the TUI reads; the figures are a lower bound."""
+
+
+@dataclass
+class RunsLoaded(Message, bubble=False):
+    """The most recent runs from ``run.list``, newest first."""
+
+    runs: list[dict[str, Any]]
+    select: int | None = None
+    """A run to put the cursor on (one just started)."""
+
+
+@dataclass
+class RunLoaded(Message, bubble=False):
+    """One run from ``run.show``, with its errors."""
+
+    run: dict[str, Any]
+
+
+@dataclass
+class RunStarted(Message, bubble=False):
+    """``run.start`` answered: the run is queued (its view, status ``running``)."""
+
+    run: dict[str, Any]
