@@ -125,6 +125,8 @@ BARE_DIRECTIVES = frozenset({"lines", "tax-breakdown", "totals", "rule"})
 _NAME = re.compile(r"[a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)*\Z")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?\Z")
 
+Length = float  # a layout size in points or millimetres; never money
+
 
 class TemplateError(ValidationError):
     """A template that cannot be used; the message starts with ``file:line:``."""
@@ -176,7 +178,7 @@ class Directive:
     line: int
     text: Text | None = None
     argument: str | None = None
-    number: float | None = None
+    number: Length | None = None
     optional: bool = False
 
     def skipped(self, document: Mapping[str, Any], *, preview: bool = False) -> bool:
@@ -277,12 +279,14 @@ def parse_text(text: str, source: str = "<text>", line: int = 1) -> Text:
     return Text(tuple(segments))
 
 
-def _number(keyword: str, argument: str, low: float, high: float, source: str, line: int) -> float:
-    if not _NUMBER.match(argument) or not low <= float(argument) <= high:
+def _number(
+    keyword: str, argument: str, low: Length, high: Length, source: str, line: int
+) -> Length:
+    if not _NUMBER.match(argument) or not low <= Length(argument) <= high:
         raise TemplateError(
             source, line, f"{keyword} needs a number from {low:g} to {high:g}, not {argument!r}"
         )
-    return float(argument)
+    return Length(argument)
 
 
 def _parse_line(keyword: str, argument: str, source: str, line: int) -> Directive:

@@ -19,6 +19,8 @@ from textual.pilot import Pilot
 from textual.widgets import Static
 
 from billingd_tui.app import BillingApp, main
+from billingd_tui.messages import RunProgressed, event_message
+from billingd_tui.run_view import from_progress, merge_run
 from billingd_tui.screens import (
     ClientsScreen,
     ConfirmScreen,
@@ -237,6 +239,22 @@ async def test_a_refused_call_is_reported(daemon: RunningDaemon) -> None:
 # -- dashboard and runs --------------------------------------------------------
 
 
+def test_run_figures_never_go_backwards() -> None:
+    event = {"name": "run.progress", "payload": {"run_id": 3, "done": 5, "total": 9, "invoices": 7}}
+    message = event_message({**event, "at": "2026-01-01T00:00:00Z", "seq": 1})
+    assert message == RunProgressed(3, 5, 9, 7, 0, 0)
+    assert event_message({"name": "run.progress", "payload": {"done": "x"}}) is None
+    assert event_message({"name": "client.parked", "payload": {}}) is None
+
+    live = merge_run(None, from_progress(event["payload"]))
+    older_reply = {"id": 3, "as_of": "2026-01-31", "status": "running", "done": 2, "invoices": 3}
+    merged = merge_run(live, older_reply)
+    assert (merged["as_of"], merged["done"], merged["invoices"]) == ("2026-01-31", 5, 7)
+    finished = merge_run(merged, {**merged, "status": "done", "done": 9, "invoices": 12})
+    late_event = from_progress({"run_id": 3, "done": 8, "total": 9, "invoices": 11})
+    assert merge_run(finished, late_event) == finished
+
+
 def seed_monthly_clients(daemon: RunningDaemon, count: int) -> int:
     """``count`` clients with a monthly contract that began a few months ago.
 
@@ -415,7 +433,7 @@ def test_quitting_from_the_dashboard_while_subscribed_is_prompt(daemon: RunningD
         [sys.executable, "-c", QUIT_FROM_DASHBOARD, str(daemon.socket)],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=30,  # a worker that never ends hangs the interpreter's exit
     )
     assert done.returncode == 0, done.stderr
     assert float(done.stdout.split()[-1]) < 2.0

@@ -21,7 +21,7 @@ from fpdf.enums import XPos, YPos
 
 from billingd.hookspecs import hookimpl
 from billingd.rendering import RenderContext
-from billingd.templates import Template, field_text, find_template, load_template
+from billingd.templates import Length, Template, field_text, find_template, load_template
 
 ENCODING = "cp1252"  # what fpdf2's core fonts can show (WinAnsiEncoding)
 FONT = "helvetica"
@@ -188,7 +188,7 @@ class _Layout:
     # -- directives ------------------------------------------------------------------------
 
     @property
-    def line_height(self) -> float:
+    def line_height(self) -> Length:
         return self.size * 0.5
 
     def paragraph(
@@ -197,7 +197,7 @@ class _Layout:
         *,
         style: str = "",
         align: str = "L",
-        size: float | None = None,
+        size: Length | None = None,
         colour: tuple[int, int, int] = (0, 0, 0),
     ) -> None:
         size = size or self.size
@@ -231,8 +231,8 @@ class _Layout:
         self,
         headings: list[str],
         rows: list[list[str]],
-        widths: tuple[float, ...],
-        width: float | None = None,
+        widths: tuple[Length, ...],
+        width: Length | None = None,
     ) -> None:
         pdf = self.pdf
         pdf.set_font(FONT, "", self.size * 0.9)

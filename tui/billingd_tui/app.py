@@ -61,8 +61,13 @@ class BillingApp(App[None]):
             )
         return True
 
-    def action_open(self, section: str) -> Screen:
-        """Go to ``section``: back to its screen when it is open below, else open it on top."""
+    def action_open(self, section: str) -> Screen | None:
+        """Go to ``section``: back to its screen when it is open below, else open it on top.
+
+        Only from a main screen (None otherwise): not over a dialog or the unreachable one.
+        """
+        if not isinstance(self.screen, REFRESHABLE):
+            return None
         kind = SECTIONS[section]
         for depth, screen in enumerate(reversed(self.screen_stack)):
             if isinstance(screen, kind):
@@ -76,8 +81,8 @@ class BillingApp(App[None]):
     def action_start_run(self) -> None:
         """The Runs screen, asking whether to start a run now."""
         runs = self.action_open("runs")
-        assert isinstance(runs, RunsScreen)
-        runs.action_start_run()
+        if isinstance(runs, RunsScreen):
+            runs.action_start_run()
 
     def on_daemon_unreachable(self, message: DaemonUnreachable) -> None:
         if message.started < self._reconnected_at:

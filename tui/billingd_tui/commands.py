@@ -49,7 +49,7 @@ class BillingCommands(Provider):
             yield "runs: refresh", "Reload the runs", screen.action_refresh
         elif isinstance(screen, UnreachableScreen):
             yield "daemon: retry", "Try to reach the daemon again", screen.action_retry
-        if not isinstance(screen, UnreachableScreen):
+        if isinstance(screen, ClientsScreen | InvoiceScreen | DashboardScreen | RunsScreen):
             yield from self.sections()
         yield "app: quit", "Quit billing-tui (the daemon keeps running)", self.app.action_quit
 

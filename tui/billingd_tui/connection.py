@@ -61,7 +61,7 @@ class Daemon:
                 sender.post_message(Following())
                 while not worker.is_cancelled:
                     started = time.monotonic()
-                    event = client.next_event(timeout=None)
+                    event = client.next_event(timeout=FOLLOW_POLL)
                     if event is None or worker.is_cancelled:
                         continue
                     if event.get("name") == DROPPED_EVENT:

@@ -13,7 +13,7 @@ class DaemonUnreachable(Message):
     """The control socket did not answer; bubbles to the app, which shows why."""
 
     reason: str
-    started: float
+    started: float  # time.monotonic() seconds
     """``time.monotonic()`` when the failed call began, to tell stale failures apart."""
 
 

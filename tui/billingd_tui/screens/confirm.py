@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Static
+from textual.widgets import Button, Footer, Static
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -34,7 +34,6 @@ class ConfirmScreen(ModalScreen[bool]):
         padding: 1 2;
         border: thick $warning;
         border-title-align: center;
-        border-subtitle-align: right;
         background: $surface;
     }
     ConfirmScreen #question {
@@ -61,11 +60,11 @@ class ConfirmScreen(ModalScreen[bool]):
             with Horizontal(id="buttons"):
                 yield Button(self.confirm_label, variant="warning", id="confirm", compact=True)
                 yield Button("Cancel", id="cancel", compact=True)
+        yield Footer()
 
     def on_mount(self) -> None:
         dialog = self.query_one("#dialog")
         dialog.border_title = self.title_text
-        dialog.border_subtitle = "y: yes · n, Esc: no"
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()

@@ -183,9 +183,7 @@ class DashboardScreen(Screen[None]):
         """Reload ``parts`` now: "overview", "totals", "runs"."""
         for part in parts:
             self._stale.discard(part)
-            {"overview": self.load_overview, "totals": self.load_totals, "runs": self.load_runs}[
-                part
-            ]()
+            getattr(self, f"load_{part}")()
 
     def load_later(self, *parts: str) -> None:
         """Reload ``parts`` shortly, once for a burst of events."""
@@ -211,29 +209,24 @@ class DashboardScreen(Screen[None]):
         worker = get_current_worker()
         seen: set[int] = set()  # pages can shift while payments arrive
         balances: dict[str, Decimal] = {}
-        complete = True
-        for status in ("open", "partial"):
-            offset = 0
-            while True:
-                page = self.daemon.request(
-                    self, "invoice.list", status=status, limit=TOTALS_PAGE, offset=offset
-                )
-                if page is None or worker.is_cancelled:
-                    return
-                for invoice in page:
-                    if invoice["id"] not in seen:
-                        seen.add(invoice["id"])
-                        currency = str(invoice["currency"])
-                        balance = Decimal(str(invoice["balance"]))
-                        balances[currency] = balances.get(currency, Decimal(0)) + balance
-                offset += len(page)
-                if len(page) < TOTALS_PAGE:
-                    break
-                if len(seen) >= TOTALS_MAX:
-                    complete = False
-                    break
+        pages = [("open", 0), ("partial", 0)]  # (status, offset) still to read
+        while pages and len(seen) < TOTALS_MAX:
+            status, offset = pages.pop(0)
+            page = self.daemon.request(
+                self, "invoice.list", status=status, limit=TOTALS_PAGE, offset=offset
+            )
+            if page is None or worker.is_cancelled:
+                return
+            for invoice in page:
+                if invoice["id"] not in seen:
+                    seen.add(invoice["id"])
+                    currency = str(invoice["currency"])
+                    balance = Decimal(str(invoice["balance"]))
+                    balances[currency] = balances.get(currency, Decimal(0)) + balance
+            if len(page) == TOTALS_PAGE:
+                pages.insert(0, (status, offset + len(page)))
         texts = {currency: money_text(amount, currency) for currency, amount in balances.items()}
-        self.post_message(TotalsLoaded(len(seen), texts, complete))
+        self.post_message(TotalsLoaded(len(seen), texts, complete=not pages))
 
     @work(thread=True, exclusive=True, group="runs")
     def load_runs(self) -> None:
