@@ -10,6 +10,7 @@ import socket
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pypdf
@@ -166,3 +167,44 @@ def test_restart_keeps_data(daemon: RunningDaemon) -> None:
             again.call("invoice.period", client=1, **PERIOD)
     finally:
         again.stop()
+
+
+def test_socket_activation_serves_the_inherited_socket(short_dir: Path) -> None:
+    """systemd's billingd.socket hands the daemon a listening socket as fd 3 (LISTEN_FDS)."""
+    path = short_dir / "activated.sock"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))
+    listener.listen()
+    config = short_dir / "billingd.yaml"
+    config.write_text(
+        f"database: sqlite:///{short_dir / 'b.db'}\nsocket: {short_dir / 'unused.sock'}\n"
+        f"data_dir: {short_dir / 'data'}\ninvoicing: manual\n"
+    )
+    launcher = (
+        "import os, sys\n"
+        f"os.dup2({listener.fileno()}, 3)\n"
+        "os.environ.update(LISTEN_PID=str(os.getpid()), LISTEN_FDS='1')\n"
+        "os.execv(sys.executable, [sys.executable, '-m', 'billingd', 'serve', '--config', "
+        f"{str(config)!r}])\n"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", launcher],
+        pass_fds=(listener.fileno(),),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    listener.close()
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with ControlClient(path, timeout=5) as client:
+                    assert client.call("status")["database"] == "sqlite"
+                break
+            except Exception:
+                assert time.monotonic() < deadline, "the daemon did not answer on fd 3"
+                time.sleep(0.05)
+        assert not (short_dir / "unused.sock").exists()
+    finally:
+        process.terminate()
+        assert process.wait(timeout=20) == 0

@@ -196,3 +196,31 @@ def test_usage_external_id_makes_reimport_a_no_op(ctx: ServiceContext) -> None:
     again = usage.import_usage(ctx, [(2, row), (3, row)])
     assert (again.imported, again.duplicates) == (0, 2)
     assert UsageRecord.get().occurred_at == dt.datetime(2026, 1, 5, 9, 0)
+
+
+def test_migration_steps_upgrade_an_existing_database(
+    db: peewee.Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A later release adds a step; an existing database is upgraded in place, data kept."""
+    from playhouse.migrate import PostgresqlMigrator, SqliteMigrator
+    from playhouse.migrate import migrate as apply
+
+    from billingd.db import migrations
+    from billingd.db.models import Brand
+
+    Brand.create(name="Kept")
+    migrator = (PostgresqlMigrator if "Postgres" in type(db).__name__ else SqliteMigrator)(db)
+
+    def add_brand_slogan(database: peewee.Database) -> None:
+        apply(migrator.add_column("brand", "slogan", peewee.TextField(null=True)))
+
+    monkeypatch.setattr(migrations, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
+    monkeypatch.setitem(migrations.MIGRATIONS, SCHEMA_VERSION + 1, add_brand_slogan)
+    try:
+        assert migrations.migrate(db) == SCHEMA_VERSION + 1
+        assert current_version(db) == SCHEMA_VERSION + 1
+        assert "slogan" in {c.name for c in db.get_columns("brand")}
+        assert Brand.get(Brand.name == "Kept")
+        assert migrations.migrate(db) == SCHEMA_VERSION + 1  # idempotent once upgraded
+    finally:  # the PostgreSQL test database is shared by the whole session
+        apply(migrator.drop_column("brand", "slogan"))
