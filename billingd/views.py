@@ -66,6 +66,20 @@ INVOICE_FIELDS = (
 )  # fmt: skip
 LINE_FIELDS = ("kind", "description", "quantity", "unit", "unit_price", "net", "tax_rate", "tax")
 
+# The hot reads (client.list, invoice.show) fetch just the columns their view shows, as
+# tuples: no model objects are built. ``*_COLUMNS`` are model attribute (= column) names,
+# ``*_KEYS`` the view's names in the same order; ``*_SELECT`` the fields to select.
+CLIENT_COLUMNS = (*CLIENT_FIELDS, "enterprise_id", "reseller_id")
+CLIENT_SELECT = tuple(Client._meta.columns[name] for name in CLIENT_COLUMNS)
+INVOICE_COLUMNS = (*INVOICE_FIELDS, "enterprise_id", "client_id", "reseller_id", "replaces_id")
+INVOICE_KEYS = (*INVOICE_FIELDS, "enterprise_id", "client_id", "reseller_id", "replaces")
+INVOICE_SELECT = tuple(Invoice._meta.columns[name] for name in INVOICE_COLUMNS)
+LINE_SELECT = tuple(InvoiceLine._meta.columns[name] for name in LINE_FIELDS)
+
+
+def _keyed(keys: tuple[str, ...], values: Any) -> dict[str, Any]:
+    return {name: plain(value) for name, value in zip(keys, values, strict=True)}
+
 
 def enterprise_view(e: Enterprise) -> dict[str, Any]:
     return {**_fields(e, ENTERPRISE_FIELDS), "brand": e.brand.name if e.brand else None}
@@ -76,11 +90,12 @@ def reseller_view(r: Reseller) -> dict[str, Any]:
 
 
 def client_view(c: Client) -> dict[str, Any]:
-    return {
-        **_fields(c, CLIENT_FIELDS),
-        "enterprise_id": c.enterprise_id,
-        "reseller_id": c.reseller_id,
-    }
+    return _fields(c, CLIENT_COLUMNS)
+
+
+def client_row_view(row: tuple[Any, ...]) -> dict[str, Any]:
+    """:func:`client_view` of a row selected as ``CLIENT_SELECT`` tuples."""
+    return _keyed(CLIENT_COLUMNS, row)
 
 
 def bill_group_view(g: BillGroup) -> dict[str, Any]:
@@ -115,15 +130,21 @@ def tax_breakdown(lines: list[dict[str, Any]]) -> list[dict[str, str]]:
 
 
 def invoice_view(inv: Invoice, *, with_lines: bool = True) -> dict[str, Any]:
-    view = {
-        **_fields(inv, INVOICE_FIELDS),
-        "enterprise_id": inv.enterprise_id,
-        "client_id": inv.client_id,
-        "reseller_id": inv.reseller_id,
-        "replaces": inv.replaces_id,
-    }
+    return invoice_row_view(
+        tuple(getattr(inv, name) for name in INVOICE_COLUMNS), with_lines=with_lines
+    )
+
+
+def invoice_row_view(row: tuple[Any, ...], *, with_lines: bool = True) -> dict[str, Any]:
+    """:func:`invoice_view` of a row selected as ``INVOICE_SELECT`` tuples."""
+    view = _keyed(INVOICE_KEYS, row)
     if with_lines:
-        lines = [line_view(line) for line in inv.lines.order_by(InvoiceLine.position)]
+        query = (
+            InvoiceLine.select(*LINE_SELECT)
+            .where(InvoiceLine.invoice == view["id"])
+            .order_by(InvoiceLine.position)
+        )
+        lines = [_keyed(LINE_FIELDS, line) for line in query.tuples()]
         view["lines"] = lines
         view["tax_breakdown"] = tax_breakdown(lines)
     return view

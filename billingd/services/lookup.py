@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
+from collections.abc import Sequence
+from typing import Any, TypeVar
 
 import peewee
 
@@ -30,21 +31,26 @@ def find_invoice(ref: int | str, *, lock: bool = False) -> Invoice:
     PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` already serialises writers), so checks
     on its balance and the update that follows cannot race another writer.
     """
+    query = Invoice.select()
+    return _find_invoice(ref, query.for_update() if lock and is_postgres() else query)
 
-    def select(condition):  # type: ignore[no-untyped-def]
-        query = Invoice.select().where(condition)
-        return query.for_update() if lock and is_postgres() else query
 
+def find_invoice_row(ref: int | str, columns: Sequence[peewee.Field]) -> tuple[Any, ...]:
+    """:func:`find_invoice` as a tuple of just ``columns`` (a read: no model object, no lock)."""
+    return _find_invoice(ref, Invoice.select(*columns).tuples())
+
+
+def _find_invoice(ref: int | str, query: peewee.ModelSelect) -> Any:
     if isinstance(ref, int):
-        row = select(Invoice.id == ref).first()
+        row = query.where(Invoice.id == ref).first()
         if row is None:
             raise NotFound(f"no invoice with id {ref}", id=ref)
         return row
-    matches = list(select(Invoice.number == ref).limit(2))
+    matches = list(query.where(Invoice.number == ref).limit(2))
     if len(matches) > 1:
         raise NotFound(f"invoice number {ref!r} is used by several enterprises; use the id")
     if matches:
         return matches[0]
     if ref.isdigit():
-        return find_invoice(int(ref), lock=lock)
+        return _find_invoice(int(ref), query)
     raise NotFound(f"no invoice {ref!r}", invoice=ref)

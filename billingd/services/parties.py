@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import peewee
 
 from billingd.db.connection import write_transaction
 from billingd.db.models import BillGroup, Brand, Client, Enterprise, Reseller
@@ -227,14 +230,16 @@ def update_client(ctx: ServiceContext, client_id: int, **fields: Any) -> Client:
     return client
 
 
-def list_clients(
+def list_client_rows(
+    columns: Sequence[peewee.Field],
     enterprise_id: int | None = None,
     search: str | None = None,
     limit: int = 100,
     offset: int = 0,
-) -> list[Client]:
-    """Clients by id, optionally filtered by enterprise and a name/company search."""
-    query = Client.select().order_by(Client.id)
+) -> list[tuple[Any, ...]]:
+    """Clients by id as tuples of ``columns`` (no model objects: listings are hot reads),
+    optionally filtered by enterprise and a name/company/contract-number search."""
+    query = Client.select(*columns).order_by(Client.id)
     if enterprise_id is not None:
         query = query.where(Client.enterprise == enterprise_id)
     if search:
@@ -244,14 +249,15 @@ def list_clients(
             | Client.company.ilike(pattern)
             | Client.contract_number.ilike(pattern)
         )
-    return list(query.limit(limit).offset(offset))
+    return list(query.limit(limit).offset(offset).tuples())
 
 
 def count_clients(enterprise_id: int | None = None) -> int:
-    query = Client.select()
+    # a plain COUNT: ``.count()`` wraps the query in a subquery that costs more to build
+    query = Client.select(peewee.fn.COUNT(Client.id))
     if enterprise_id is not None:
         query = query.where(Client.enterprise == enterprise_id)
-    return query.count()
+    return query.scalar()
 
 
 def default_bill_group(client: Client) -> BillGroup:

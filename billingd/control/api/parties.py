@@ -12,7 +12,9 @@ from billingd.services import contracts, parties, usage
 from billingd.services.context import ServiceContext
 from billingd.services.lookup import get_or_refuse
 from billingd.views import (
+    CLIENT_SELECT,
     bill_group_view,
+    client_row_view,
     client_view,
     contract_view,
     enterprise_view,
@@ -174,7 +176,8 @@ def client_list(
     """Clients, paged, optionally filtered by enterprise and a search text."""
     if limit > 1000:
         raise ValidationError("limit must be at most 1000", field="limit")
-    return [client_view(c) for c in parties.list_clients(enterprise, search, limit, offset)]
+    rows = parties.list_client_rows(CLIENT_SELECT, enterprise, search, limit, offset)
+    return [client_row_view(row) for row in rows]
 
 
 @method("client.show", writes=False, id=Int(required=True))
