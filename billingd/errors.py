@@ -72,3 +72,28 @@ class PermissionDenied(BillingError):
 class Conflict(BillingError):
     code = CONFLICT
     reason = "conflict"
+
+
+# -- refusals of the control socket itself ------------------------------------------------
+
+
+class MethodNotFound(BillingError):
+    code = METHOD_NOT_FOUND
+    reason = "method_not_found"
+
+
+class FrameTooLarge(BillingError):
+    code = FRAME_TOO_LARGE
+    reason = "frame_too_large"
+
+
+class TooManyConnections(BillingError):
+    code = CONFLICT
+    reason = "too_many_connections"
+
+
+class InternalError(BillingError):
+    """An unexpected failure; the transaction was rolled back, the daemon keeps serving."""
+
+    code = INTERNAL_ERROR
+    reason = "internal"

@@ -38,13 +38,13 @@ from billingd.control.protocol import (
 )
 from billingd.control.registry import METHODS, Method
 from billingd.errors import (
-    CONFLICT,
-    FRAME_TOO_LARGE,
-    INTERNAL_ERROR,
-    METHOD_NOT_FOUND,
     BillingError,
     Conflict,
+    FrameTooLarge,
+    InternalError,
+    MethodNotFound,
     PermissionDenied,
+    TooManyConnections,
 )
 from billingd.services.context import ServiceContext
 
@@ -53,26 +53,6 @@ log = logging.getLogger("billingd.control")
 RoleResolver = Callable[[str, tuple[str, ...]], str | None]
 CLOSE_GRACE = 2.0
 """Seconds a closing connection gets to flush its last frames before it is cut."""
-
-
-class _MethodNotFound(BillingError):
-    code = METHOD_NOT_FOUND
-    reason = "method_not_found"
-
-
-class _FrameTooLarge(BillingError):
-    code = FRAME_TOO_LARGE
-    reason = "frame_too_large"
-
-
-class _TooManyConnections(BillingError):
-    code = CONFLICT
-    reason = "too_many_connections"
-
-
-class _InternalError(BillingError):
-    code = INTERNAL_ERROR
-    reason = "internal"
 
 
 def required_role(entry: Method) -> str:
@@ -242,7 +222,7 @@ class ControlServer:
                 writer.write(
                     error_frame(
                         None,
-                        _TooManyConnections(
+                        TooManyConnections(
                             f"too many connections ({self.max_connections} open); try again",
                             limit=self.max_connections,
                         ),
@@ -256,7 +236,7 @@ class ControlServer:
                     frame = await reader.readline()
                 except ValueError:
                     writer.write(
-                        error_frame(None, _FrameTooLarge(f"frame over {self.max_frame} bytes"))
+                        error_frame(None, FrameTooLarge(f"frame over {self.max_frame} bytes"))
                     )
                     return
                 if not frame:
@@ -306,7 +286,7 @@ class ControlServer:
                 )
             entry = METHODS.get(request.method)
             if entry is None:
-                raise _MethodNotFound(f"unknown method {request.method!r}")
+                raise MethodNotFound(f"unknown method {request.method!r}")
             required = required_role(entry)
             if not role_reaches(role, required):
                 raise PermissionDenied(
@@ -318,7 +298,7 @@ class ControlServer:
                 )
             if getattr(entry.handler, "per_connection", False):
                 if connection is None:
-                    raise _MethodNotFound(f"{request.method} needs a socket connection")
+                    raise MethodNotFound(f"{request.method} needs a socket connection")
                 params = validate_params(entry.params, request.params)
                 result = entry.handler(connection, **params)
             else:
@@ -331,7 +311,7 @@ class ControlServer:
             return None if request.is_notification else error_frame(request.id, error)
         except Exception as exc:
             log.exception("internal error in %s", request.method)
-            error = _InternalError(f"internal error ({type(exc).__name__}); nothing written")
+            error = InternalError(f"internal error ({type(exc).__name__}); nothing written")
             return None if request.is_notification else error_frame(request.id, error)
         return None if request.is_notification else result_frame(request.id, result)
 
