@@ -488,3 +488,42 @@ def test_r_tx_1_rolled_back_issue_leaves_no_document_file(ctx: ServiceContext, j
     assert list((ctx.data_dir / "documents").rglob("*.pdf")) == []
     kept = amount_invoice(ctx, jane, 2, "10.00")
     assert Path(Document.get(Document.invoice == kept).path).exists()
+
+
+def test_r_inv_4_preview_does_not_wait_for_the_write_lock(
+    ctx: ServiceContext, jane, database_url: str
+) -> None:
+    """While another writer holds SQLite's write lock, a preview still answers."""
+    import sqlite3
+    import threading
+
+    from billingd.db.models import database_proxy
+
+    if not database_url.startswith("sqlite"):
+        pytest.skip("SQLite's single write lock; PostgreSQL previews never take one")
+    contracts.add_contract(
+        ctx,
+        client_id=jane.id,
+        description="PBX",
+        unit_price=D("10.00"),
+        cycle="month",
+        start_date=dt.date(2026, 1, 1),
+    )
+    writer = sqlite3.connect(database_url.removeprefix("sqlite:///"))
+    writer.execute("BEGIN IMMEDIATE")
+    results: list[dict] = []
+
+    def preview() -> None:
+        results.append(
+            invoicing.invoice_for_period(ctx, client_id=jane.id, preview=True, **JAN).preview
+        )
+        database_proxy.close()  # this thread's own connection
+
+    try:
+        worker = threading.Thread(target=preview)
+        worker.start()
+        worker.join(timeout=10)  # a write transaction would wait 30 s for the lock
+        assert not worker.is_alive() and results[0]["total"] == "11.90"
+    finally:
+        writer.rollback()
+        writer.close()

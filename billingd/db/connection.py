@@ -6,6 +6,7 @@ import contextlib
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 import peewee
@@ -98,3 +99,8 @@ def write_transaction() -> Iterator[None]:
         raise
     finally:
         _undo.stack = None
+
+
+def read_transaction() -> contextlib.AbstractContextManager[Any]:
+    """A consistent snapshot for a read of several queries; takes no write lock."""
+    return database_proxy.obj.atomic()

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from billingd.db.connection import write_transaction
+from billingd.db.connection import read_transaction, write_transaction
 from billingd.db.models import (
     BilledCycle,
     Client,
@@ -342,7 +342,8 @@ def invoice_for_period(
         raise RuleViolation("R-INV-1", "choose at least one of stats and document")
     if period_end < period_start:
         raise ValidationError("the period ends before it starts", field="to")
-    with write_transaction():
+    # a preview only reads: it does not queue behind writers for the write lock
+    with read_transaction() if preview else write_transaction():
         owner = find_owner(client_id, reseller_id)
         issue = issue_date or ctx.today(owner.enterprise.timezone)
         items = collect_items(owner, period_start, period_end, issue_date=issue)
