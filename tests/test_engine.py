@@ -76,6 +76,18 @@ def amount_invoice(ctx: ServiceContext, client, day: int, amount: str) -> Invoic
     )[0]
 
 
+def monthly_contract(ctx: ServiceContext, owner, price: str):  # type: ignore[no-untyped-def]
+    """A monthly "PBX" contract from 2026-01-01."""
+    return contracts.add_contract(
+        ctx,
+        client_id=owner.id,
+        description="PBX",
+        unit_price=D(price),
+        cycle="month",
+        start_date=dt.date(2026, 1, 1),
+    )
+
+
 def reload(row):  # type: ignore[no-untyped-def]
     return type(row).get_by_id(row.id)
 
@@ -203,14 +215,7 @@ def test_r_inv_8_void_rules(ctx: ServiceContext, jane) -> None:
 
 
 def test_r_inv_9_reissue_after_contract_amendment(ctx: ServiceContext, jane) -> None:
-    contract = contracts.add_contract(
-        ctx,
-        client_id=jane.id,
-        description="PBX",
-        unit_price=D("20.00"),
-        cycle="month",
-        start_date=dt.date(2026, 1, 1),
-    )
+    contract = monthly_contract(ctx, jane, "20.00")
     wrong = invoicing.invoice_for_period(ctx, client_id=jane.id, **JAN).invoice
     assert wrong.total == D("23.80")
     contracts.update_contract(ctx, contract.id, unit_price=D("10.00"))
@@ -305,14 +310,7 @@ def test_r_inv_5_count_gives_consecutive_numbers(ctx: ServiceContext, jane) -> N
 
 
 def test_r_inv_4_preview_writes_nothing_and_uses_no_number(ctx: ServiceContext, jane) -> None:
-    contracts.add_contract(
-        ctx,
-        client_id=jane.id,
-        description="PBX",
-        unit_price=D("10.00"),
-        cycle="month",
-        start_date=dt.date(2026, 1, 1),
-    )
+    monthly_contract(ctx, jane, "10.00")
     before = counts()
     preview = invoicing.invoice_for_period(ctx, client_id=jane.id, preview=True, **JAN).preview
     assert preview["number"] is None and preview["total"] == "11.90"
@@ -366,14 +364,7 @@ def test_r_inv_3_reseller_invoice_groups_its_clients_usage(ctx: ServiceContext, 
 
 
 def test_pending_charges_and_price_overrides(ctx: ServiceContext, jane) -> None:
-    contract = contracts.add_contract(
-        ctx,
-        client_id=jane.id,
-        description="PBX",
-        unit_price=D("50.00"),
-        cycle="month",
-        start_date=dt.date(2026, 1, 1),
-    )
+    contract = monthly_contract(ctx, jane, "50.00")
     now = charges.add_charge(ctx, client_id=jane.id, description="Setup", amount=D("25.00"))
     later = charges.add_charge(
         ctx,
@@ -501,14 +492,7 @@ def test_r_inv_4_preview_does_not_wait_for_the_write_lock(
 
     if not database_url.startswith("sqlite"):
         pytest.skip("SQLite's single write lock; PostgreSQL previews never take one")
-    contracts.add_contract(
-        ctx,
-        client_id=jane.id,
-        description="PBX",
-        unit_price=D("10.00"),
-        cycle="month",
-        start_date=dt.date(2026, 1, 1),
-    )
+    monthly_contract(ctx, jane, "10.00")
     writer = sqlite3.connect(database_url.removeprefix("sqlite:///"))
     writer.execute("BEGIN IMMEDIATE")
     results: list[dict] = []
