@@ -7,6 +7,7 @@ R-MONEY-3: arithmetic across currencies raises.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
@@ -50,6 +51,18 @@ def D(value: Decimal | int | str) -> Decimal:
     if not result.is_finite():
         raise MoneyError(f"not a finite number: {value!r}")
     return result
+
+
+_PLAIN_DECIMAL = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)\s*")
+
+
+def parse_decimal(value: object) -> Decimal:
+    """A decimal arriving from outside (socket, CSV, JSON lines): a plain decimal string
+    such as ``"12.50"``, or an integer. Floats, exponents, NaN and infinity are refused."""
+    plain = isinstance(value, str) and _PLAIN_DECIMAL.fullmatch(value)
+    if not plain and (isinstance(value, bool) or not isinstance(value, int)):
+        raise MoneyError(f'must be a decimal such as "12.50", got {value!r}')
+    return D(value)  # type: ignore[arg-type]
 
 
 def check_currency(code: str) -> str:

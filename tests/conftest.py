@@ -192,3 +192,10 @@ def billingctl(socket_path: Path, *args: str) -> subprocess.CompletedProcess[str
         text=True,
         timeout=60,
     )
+
+
+def billingctl_ok(daemon: RunningDaemon, *args: str) -> Any:
+    """``billingctl --json …`` that must succeed; its parsed output."""
+    result = billingctl(daemon.socket, *args)
+    assert result.returncode == 0, (result.returncode, result.stdout, result.stderr)
+    return json.loads(result.stdout)

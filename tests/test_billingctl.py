@@ -11,12 +11,7 @@ from pathlib import Path
 import pypdf
 
 from tests.conftest import RunningDaemon, billingctl
-
-
-def ok(daemon: RunningDaemon, *args: str):  # type: ignore[no-untyped-def]
-    result = billingctl(daemon.socket, *args)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return json.loads(result.stdout)
+from tests.conftest import billingctl_ok as ok
 
 
 def test_billing_flow_through_billingctl_json(daemon: RunningDaemon, tmp_path: Path) -> None:

@@ -6,12 +6,7 @@ import json
 from typing import Any
 
 from tests.conftest import RunningDaemon, billingctl
-
-
-def ok(daemon: RunningDaemon, *args: str) -> Any:
-    result = billingctl(daemon.socket, *args)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return json.loads(result.stdout)
+from tests.conftest import billingctl_ok as ok
 
 
 def refused(daemon: RunningDaemon, rule: str | None, *args: str) -> dict[str, Any]:

@@ -103,3 +103,24 @@ def test_r_pay_2_oldest_first_means_issue_date_then_number() -> None:
     shares, rest = allocate_payment(Decimal("12"), items, None, "oldest_first")
     assert shares == [(3, Decimal("5")), (2, Decimal("5")), (1, Decimal("2"))]
     assert rest == 0
+
+
+@pytest.mark.parametrize(
+    ("unit", "interval"),
+    [("day", 3), ("week", 2), ("month", 1), ("month", 5), ("year", 1), ("year", 2)],
+)
+def test_r_run_4_cycles_since_start_at_the_cycle_containing_that_day(
+    unit: str, interval: int
+) -> None:
+    anchor = D(2024, 1, 31)
+    every = list(cycles(anchor, unit, interval, D(2030, 12, 31)))
+    for since in (
+        D(2023, 5, 1),
+        anchor,
+        D(2024, 2, 29),
+        D(2025, 3, 30),
+        D(2028, 2, 29),
+        D(2030, 12, 31),
+    ):
+        expected = [c for c in every if c.end >= since]
+        assert list(cycles(anchor, unit, interval, D(2030, 12, 31), since=since)) == expected

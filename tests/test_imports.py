@@ -19,6 +19,7 @@ from billingd.errors import ValidationError
 from billingd.services import imports, parties
 from billingd.services.context import ServiceContext
 from tests.conftest import RunningDaemon, billingctl
+from tests.conftest import billingctl_ok as ok
 
 
 def _counts() -> tuple[int, int, int, int]:
@@ -352,12 +353,6 @@ def test_import_columns_are_the_add_commands_options() -> None:
 
 
 # ---------------------------------------------------------------- through billingctl
-
-
-def ok(daemon: RunningDaemon, *args: str) -> Any:
-    result = billingctl(daemon.socket, *args)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return json.loads(result.stdout)
 
 
 def refused(daemon: RunningDaemon, *args: str) -> dict[str, Any]:

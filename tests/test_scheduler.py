@@ -55,6 +55,28 @@ def contract(ctx: ServiceContext, owner, start: date, **fields):  # type: ignore
     )
 
 
+def record_usage(  # type: ignore[no-untyped-def]
+    ctx: ServiceContext,
+    owner,
+    stamps: list[str],
+    amount: str,
+    group: str = "G",
+    quantity: str = "1",
+) -> None:
+    """One usage record per UTC timestamp, all of one group, quantity and amount."""
+    rows = [
+        {
+            "client": owner.id,
+            "occurred_at": at,
+            "destination_group": group,
+            "quantity": quantity,
+            "amount": amount,
+        }
+        for at in stamps
+    ]
+    usage.import_usage(ctx, enumerate(rows, start=2))
+
+
 def run(ctx: ServiceContext, as_of: date, limit: int = 24):  # type: ignore[no-untyped-def]
     return runs.run_all(ctx, as_of=as_of, limit=limit)
 
@@ -119,23 +141,8 @@ def test_r_run_4_weekly_yearly_daily_cycles(
 def test_r_run_4_arrears_invoiced_after_cycle_end_with_its_usage(ctx: ServiceContext, acme) -> None:
     c = client(ctx, acme)
     contract(ctx, c, date(2026, 1, 1), timing="arrears")
-    usage.import_usage(
-        ctx,
-        [
-            (
-                n,
-                {
-                    "client": c.id,
-                    "occurred_at": at,
-                    "destination_group": "G",
-                    "quantity": "1",
-                    "amount": "1.00",
-                },
-            )
-            for n, at in enumerate(
-                ["2026-01-31T22:59:59Z", "2026-01-31T23:00:00Z", "2026-02-15T12:00:00Z"], start=2
-            )
-        ],
+    record_usage(
+        ctx, c, ["2026-01-31T22:59:59Z", "2026-01-31T23:00:00Z", "2026-02-15T12:00:00Z"], "1.00"
     )
     run(ctx, date(2026, 1, 31))
     assert issued(c) == []  # R-RUN-5: not at creation, not before the cycle ended
@@ -160,22 +167,7 @@ def test_r_run_3_invoice_days_periods(ctx: ServiceContext, acme, days: str) -> N
     c = client(ctx, acme, invoice_days=days)
     contract(ctx, c, date(2026, 1, 1))
     stamps = [f"2026-{m:02d}-{d:02d}T11:00:00Z" for m in range(1, 13) for d in (1, 14, 15, 28)]
-    usage.import_usage(
-        ctx,
-        [
-            (
-                n,
-                {
-                    "client": c.id,
-                    "occurred_at": at,
-                    "destination_group": "G",
-                    "quantity": "1",
-                    "amount": "0.50",
-                },
-            )
-            for n, at in enumerate(stamps, start=2)
-        ],
-    )
+    record_usage(ctx, c, stamps, "0.50")
     for as_of in monthly_as_of(date(2026, 1, 1), 14):
         run(ctx, as_of + dt.timedelta(days=16))
     invoices = issued(c)
@@ -212,22 +204,7 @@ def test_r_time_2_usage_around_dst_weekends_billed_once(ctx: ServiceContext, tim
     ):
         for hour in range(0, 24, 3):
             stamps.append(f"{day}T{hour:02d}:59:59Z")
-    usage.import_usage(
-        ctx,
-        [
-            (
-                n,
-                {
-                    "client": c.id,
-                    "occurred_at": at,
-                    "destination_group": "G",
-                    "quantity": "1",
-                    "amount": "0.01",
-                },
-            )
-            for n, at in enumerate(stamps, start=2)
-        ],
-    )
+    record_usage(ctx, c, stamps, "0.01")
     for as_of in monthly_as_of(date(2026, 2, 1), 12):
         run(ctx, as_of)
     assert UsageRecord.select().where(UsageRecord.invoice.is_null()).count() == 0
@@ -244,22 +221,8 @@ def test_r_time_2_usage_around_dst_weekends_billed_once(ctx: ServiceContext, tim
 def test_r_run_2_outage_bills_each_missed_period_separately(ctx: ServiceContext, acme) -> None:
     c = client(ctx, acme, invoice_days="1,15")
     contract(ctx, c, date(2026, 1, 1))
-    usage.import_usage(
-        ctx,
-        [
-            (
-                n,
-                {
-                    "client": c.id,
-                    "occurred_at": f"{date(2026, 1, 3) + dt.timedelta(days=5 * n)}T12:00Z",
-                    "destination_group": "G",
-                    "quantity": "1",
-                    "amount": "0.10",
-                },
-            )
-            for n in range(18)
-        ],
-    )
+    stamps = [f"{date(2026, 1, 3) + dt.timedelta(days=5 * n)}T12:00Z" for n in range(18)]
+    record_usage(ctx, c, stamps, "0.10")
     run(ctx, date(2026, 1, 1))
     run(ctx, date(2026, 1, 1) + dt.timedelta(days=92))
     periods = [(i.issue_date, i.period_start, i.period_end) for i in issued(c)]
@@ -465,21 +428,7 @@ def test_r_run_13_late_usage_goes_on_next_invoice_labelled(ctx: ServiceContext, 
     c = client(ctx, acme, invoice_days="1")
     contract(ctx, c, date(2026, 1, 1))
     run(ctx, date(2026, 2, 1))
-    usage.import_usage(
-        ctx,
-        [
-            (
-                2,
-                {
-                    "client": c.id,
-                    "occurred_at": "2026-01-20T10:00:00Z",
-                    "destination_group": "Mobile DE",
-                    "quantity": "60",
-                    "amount": "0.60",
-                },
-            )
-        ],
-    )
+    record_usage(ctx, c, ["2026-01-20T10:00:00Z"], "0.60", group="Mobile DE", quantity="60")
     run(ctx, date(2026, 3, 1))
     late = [line for line in issued(c)[-1].lines if line.kind == "usage"]
     assert [line.description for line in late] == ["Mobile DE (1 records, late usage 2026-01)"]

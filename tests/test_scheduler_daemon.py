@@ -28,6 +28,7 @@ import pytest
 
 from billingd.control.client import ControlClient
 from tests.conftest import RunningDaemon, billingctl
+from tests.conftest import billingctl_ok as ctl
 from tests.test_crash_recovery import seed_clients, wait_for
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -54,13 +55,6 @@ def berlin(day: dt.date, hour: int, minute: int = 0) -> str:
 
 def instant(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def ctl(daemon: RunningDaemon, *args: str) -> Any:
-    """``billingctl --json …`` that must succeed; its parsed output."""
-    result = billingctl(daemon.socket, *args)
-    assert result.returncode == 0, (result.returncode, result.stdout, result.stderr)
-    return json.loads(result.stdout)
 
 
 def refused(daemon: RunningDaemon, *args: str) -> dict[str, Any]:

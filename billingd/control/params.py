@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from billingd.errors import ValidationError
-from billingd.money import D, MoneyError
+from billingd.money import MoneyError, parse_decimal
 
 
 @dataclass(frozen=True)
@@ -71,12 +71,10 @@ def _decimal(name: str, value: Any) -> Decimal:
         raise ValidationError(
             f'{name} must be a decimal string such as "12.50", not a JSON number', field=name
         )
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        raise ValidationError(f"{name} must be a decimal string", field=name)
     try:
-        return D(value)
+        return parse_decimal(value)
     except MoneyError as exc:
-        raise ValidationError(f"{name}: {exc}", field=name) from None
+        raise ValidationError(f"{name} {exc}", field=name) from None
 
 
 def _ref(name: str, value: Any) -> int | str:

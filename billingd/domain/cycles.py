@@ -44,9 +44,25 @@ def cycle_boundary(anchor: dt.date, cycle: str, interval: int, index: int) -> dt
     raise ValueError(f"unknown cycle {cycle!r}; expected one of {', '.join(CYCLES)}")
 
 
-def cycles(anchor: dt.date, cycle: str, interval: int, until: dt.date) -> Iterator[Cycle]:
-    """Every cycle from the anchor whose start is on or before ``until``."""
-    index = 0
+def index_at(anchor: dt.date, cycle: str, interval: int, day: dt.date) -> int:
+    """The number of the cycle that contains ``day`` (0 on or before the anchor)."""
+    if day <= anchor:
+        return 0
+    if cycle in ("day", "week"):
+        return (day - anchor).days // (interval * (1 if cycle == "day" else 7))
+    months = (day.year - anchor.year) * 12 + day.month - anchor.month
+    index = months // (interval * (12 if cycle == "year" else 1))
+    while index > 0 and cycle_boundary(anchor, cycle, interval, index) > day:
+        index -= 1  # the anchor's day falls later in the month than ``day``
+    return index
+
+
+def cycles(
+    anchor: dt.date, cycle: str, interval: int, until: dt.date, since: dt.date | None = None
+) -> Iterator[Cycle]:
+    """Every cycle from the anchor whose start is on or before ``until``; with ``since``,
+    from the cycle containing that day (the ones before it end earlier)."""
+    index = index_at(anchor, cycle, interval, since) if since is not None else 0
     while True:
         start = cycle_boundary(anchor, cycle, interval, index)
         if start > until:

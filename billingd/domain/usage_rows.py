@@ -9,12 +9,12 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import IO, Any
 
-from billingd.money import D, MoneyError
+from billingd.money import MoneyError, parse_decimal
 
 COLUMNS = (
     "client",
@@ -77,10 +77,8 @@ def read_rows(stream: IO[str], fmt: str) -> Iterator[tuple[int, dict[str, Any]]]
 
 
 def _decimal(line: int, field: str, value: Any) -> Decimal:
-    if isinstance(value, float):
-        raise RowError(line, field, "a number with a fraction must be a decimal string")
     try:
-        return D(value if isinstance(value, int) else str(value))
+        return parse_decimal(value)
     except MoneyError as exc:
         raise RowError(line, field, str(exc)) from None
 
@@ -131,8 +129,3 @@ def validate_row(line: int, raw: dict[str, Any]) -> UsageRow:
         amount=amount,
         external_id=str(external_id) if external_id not in (None, "") else None,
     )
-
-
-def validate_all(rows: Iterable[tuple[int, dict[str, Any]]]) -> Iterator[UsageRow]:
-    for line, raw in rows:
-        yield validate_row(line, raw)

@@ -92,7 +92,7 @@ def due_cycles(
     }
     found = []
     first = anchor or contract.anchor_date
-    for whole in cycles(first, contract.cycle, contract.interval, end):
+    for whole in cycles(first, contract.cycle, contract.interval, end, since=start):
         part = clip(whole, anchor or contract.start_date, contract.end_date)
         if part is None:
             continue

@@ -9,7 +9,6 @@ first outcome instead of charging twice.
 from __future__ import annotations
 
 import logging
-from decimal import Decimal
 from typing import Any
 
 from billingd.db.connection import write_transaction
@@ -114,8 +113,3 @@ def resume_pending_charges(ctx: ServiceContext) -> int:
     for attempt in pending:
         _record_outcome(ctx, attempt, _ask_gateway(ctx, attempt))
     return len(pending)
-
-
-def charged_total(invoice: Invoice) -> Decimal:
-    attempts = invoice.charge_attempts.where(ChargeAttempt.status == "succeeded")
-    return sum((a.amount for a in attempts), Decimal(0))

@@ -21,7 +21,7 @@ import peewee
 from billingd.db.connection import write_transaction
 from billingd.db.models import BillGroup, Client, Contract, Enterprise, Reseller
 from billingd.errors import BillingError, ValidationError
-from billingd.money import D, MoneyError
+from billingd.money import parse_decimal
 from billingd.services import contracts, parties
 from billingd.services.audit import record_audit
 from billingd.services.context import ServiceContext
@@ -120,13 +120,7 @@ def _bool(value: Any) -> bool:
 
 
 def _decimal(value: Any) -> Decimal:
-    plain = isinstance(value, str) and re.fullmatch(r"\s*[+-]?(\d+\.?\d*|\.\d+)\s*", value)
-    if not plain and (isinstance(value, bool) or not isinstance(value, int)):
-        raise ValueError(f'must be a decimal such as "12.50", got {value!r}')
-    try:
-        return D(value)
-    except MoneyError as exc:
-        raise ValueError(str(exc)) from None
+    return parse_decimal(value)  # MoneyError is a ValueError, reported with the row
 
 
 def _date(value: Any) -> dt.date:

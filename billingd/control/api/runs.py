@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from billingd.clock import parse_duration
 from billingd.control.params import Bool, Date, Int, PositiveInt, Ref, Str
 from billingd.control.registry import method
 from billingd.db.models import Run
@@ -75,8 +74,7 @@ def parked_list(ctx: ServiceContext) -> list[dict[str, Any]]:
 def parked_release(ctx: ServiceContext, client: int) -> dict[str, Any]:
     """Release a parked client; the next run bills it."""
     released = runs.release(ctx, client)
-    if ctx.runner is not None:
-        ctx.runner.wake()
+    _wake(ctx)
     return {"client_id": client, "released": released}
 
 
@@ -103,6 +101,17 @@ def _clock_view(ctx: ServiceContext) -> dict[str, Any]:
     }
 
 
+def _wake(ctx: ServiceContext) -> None:
+    """Let the scheduler re-check what is due: the clock or the data changed."""
+    if ctx.runner is not None:
+        ctx.runner.wake()
+
+
+def _clock_moved(ctx: ServiceContext) -> dict[str, Any]:
+    _wake(ctx)
+    return _clock_view(ctx)
+
+
 @method("clock.show", writes=False)
 def clock_show(ctx: ServiceContext) -> dict[str, Any]:
     """The daemon's now and the next scheduled run (R-RUN-15)."""
@@ -114,13 +123,10 @@ def clock_set(ctx: ServiceContext, to: str) -> dict[str, Any]:
     """Move the test clock to an instant (ISO 8601, UTC if no offset); never backwards."""
     clock = _test_clock(ctx)
     try:
-        instant = dt.datetime.fromisoformat(to.replace("Z", "+00:00"))
-        clock.set(instant)
+        clock.set(dt.datetime.fromisoformat(to.replace("Z", "+00:00")))
     except ValueError as exc:
         raise ValidationError(str(exc), field="to") from None
-    if ctx.runner is not None:
-        ctx.runner.wake()
-    return _clock_view(ctx)
+    return _clock_moved(ctx)
 
 
 @method("clock.advance", writes=True, admin_only=True, by=Str(required=True))
@@ -128,9 +134,7 @@ def clock_advance(ctx: ServiceContext, by: str) -> dict[str, Any]:
     """Move the test clock forward by a duration such as 31d, 12h, 2w."""
     clock = _test_clock(ctx)
     try:
-        clock.set(clock.now() + parse_duration(by))
+        clock.advance(by)
     except ValueError as exc:
         raise ValidationError(str(exc), field="by") from None
-    if ctx.runner is not None:
-        ctx.runner.wake()
-    return _clock_view(ctx)
+    return _clock_moved(ctx)
