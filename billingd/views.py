@@ -22,10 +22,16 @@ from billingd.db.models import (
     Payment,
     Reseller,
 )
+from billingd.db.prepared import PreparedSelect, Slot
+
+
+JSON_NATIVE = frozenset({str, int, bool, type(None)})
 
 
 def plain(value: Any) -> Any:
     """A JSON-safe form of one value."""
+    if type(value) in JSON_NATIVE:  # most values, answered first: listings call this a lot
+        return value
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, dt.datetime):
@@ -67,14 +73,18 @@ INVOICE_FIELDS = (
 LINE_FIELDS = ("kind", "description", "quantity", "unit", "unit_price", "net", "tax_rate", "tax")
 
 # The hot reads (client.list, invoice.show) fetch just the columns their view shows, as
-# tuples: no model objects are built. ``*_COLUMNS`` are model attribute (= column) names,
-# ``*_KEYS`` the view's names in the same order; ``*_SELECT`` the fields to select.
+# tuples, with SQL compiled once: no model objects are built. ``*_COLUMNS`` are model
+# attribute (= column) names, ``*_KEYS`` the view's names in the same order.
 CLIENT_COLUMNS = (*CLIENT_FIELDS, "enterprise_id", "reseller_id")
-CLIENT_SELECT = tuple(Client._meta.columns[name] for name in CLIENT_COLUMNS)
 INVOICE_COLUMNS = (*INVOICE_FIELDS, "enterprise_id", "client_id", "reseller_id", "replaces_id")
 INVOICE_KEYS = (*INVOICE_FIELDS, "enterprise_id", "client_id", "reseller_id", "replaces")
-INVOICE_SELECT = tuple(Invoice._meta.columns[name] for name in INVOICE_COLUMNS)
-LINE_SELECT = tuple(InvoiceLine._meta.columns[name] for name in LINE_FIELDS)
+INVOICE_LINES = PreparedSelect(
+    lambda: (
+        InvoiceLine.select(*(InvoiceLine._meta.columns[name] for name in LINE_FIELDS))
+        .where(InvoiceLine.invoice == Slot("invoice"))
+        .order_by(InvoiceLine.position)
+    )
+)
 
 
 def _keyed(keys: tuple[str, ...], values: Any) -> dict[str, Any]:
@@ -94,7 +104,7 @@ def client_view(c: Client) -> dict[str, Any]:
 
 
 def client_row_view(row: tuple[Any, ...]) -> dict[str, Any]:
-    """:func:`client_view` of a row selected as ``CLIENT_SELECT`` tuples."""
+    """:func:`client_view` of a row of ``CLIENT_COLUMNS``."""
     return _keyed(CLIENT_COLUMNS, row)
 
 
@@ -136,15 +146,10 @@ def invoice_view(inv: Invoice, *, with_lines: bool = True) -> dict[str, Any]:
 
 
 def invoice_row_view(row: tuple[Any, ...], *, with_lines: bool = True) -> dict[str, Any]:
-    """:func:`invoice_view` of a row selected as ``INVOICE_SELECT`` tuples."""
+    """:func:`invoice_view` of a row of ``INVOICE_COLUMNS``."""
     view = _keyed(INVOICE_KEYS, row)
     if with_lines:
-        query = (
-            InvoiceLine.select(*LINE_SELECT)
-            .where(InvoiceLine.invoice == view["id"])
-            .order_by(InvoiceLine.position)
-        )
-        lines = [_keyed(LINE_FIELDS, line) for line in query.tuples()]
+        lines = [_keyed(LINE_FIELDS, line) for line in INVOICE_LINES.tuples(invoice=view["id"])]
         view["lines"] = lines
         view["tax_breakdown"] = tax_breakdown(lines)
     return view

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import peewee
 
 from billingd.db.connection import is_postgres
 from billingd.db.models import Invoice
+from billingd.db.prepared import PreparedSelect, Slot
 from billingd.errors import NotFound
 
 M = TypeVar("M", bound=peewee.Model)
@@ -35,22 +36,44 @@ def find_invoice(ref: int | str, *, lock: bool = False) -> Invoice:
     return _find_invoice(ref, query.for_update() if lock and is_postgres() else query)
 
 
-def find_invoice_row(ref: int | str, columns: Sequence[peewee.Field]) -> tuple[Any, ...]:
-    """:func:`find_invoice` as a tuple of just ``columns`` (a read: no model object, no lock)."""
-    return _find_invoice(ref, Invoice.select(*columns).tuples())
+def _invoice_rows(columns: tuple[str, ...], by_number: bool) -> peewee.Select:
+    query = Invoice.select(*(Invoice._meta.columns[name] for name in columns))
+    if by_number:
+        return query.where(Invoice.number == Slot("ref")).limit(2)
+    return query.where(Invoice.id == Slot("ref"))
 
 
-def _find_invoice(ref: int | str, query: peewee.ModelSelect) -> Any:
+INVOICE_ROWS = PreparedSelect(_invoice_rows)
+
+
+def find_invoice_row(ref: int | str, columns: tuple[str, ...]) -> tuple[Any, ...]:
+    """:func:`find_invoice` as a tuple of the named ``columns`` (a read: no model object,
+    no lock)."""
     if isinstance(ref, int):
-        row = query.where(Invoice.id == ref).first()
-        if row is None:
-            raise NotFound(f"no invoice with id {ref}", id=ref)
-        return row
+        return _found(INVOICE_ROWS.first((columns, False), ref=ref), ref)
+    matches = INVOICE_ROWS.tuples((columns, True), ref=ref)
+    return _one_by_number(ref, matches, lambda by_id: find_invoice_row(by_id, columns))
+
+
+def _find_invoice(ref: int | str, query: peewee.ModelSelect) -> Invoice:
+    if isinstance(ref, int):
+        return _found(query.where(Invoice.id == ref).first(), ref)
     matches = list(query.where(Invoice.number == ref).limit(2))
+    return _one_by_number(ref, matches, lambda by_id: _find_invoice(by_id, query))
+
+
+def _found(row: Any, invoice_id: int) -> Any:
+    if row is None:
+        raise NotFound(f"no invoice with id {invoice_id}", id=invoice_id)
+    return row
+
+
+def _one_by_number(ref: str, matches: list[Any], find_by_id: Callable[[int], Any]) -> Any:
+    """The one invoice numbered ``ref``; an all-digit ``ref`` that is no number is an id."""
     if len(matches) > 1:
         raise NotFound(f"invoice number {ref!r} is used by several enterprises; use the id")
     if matches:
         return matches[0]
     if ref.isdigit():
-        return _find_invoice(int(ref), query)
+        return find_by_id(int(ref))
     raise NotFound(f"no invoice {ref!r}", invoice=ref)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -11,6 +10,7 @@ import peewee
 
 from billingd.db.connection import write_transaction
 from billingd.db.models import BillGroup, Brand, Client, Enterprise, Reseller
+from billingd.db.prepared import PreparedSelect, Slot
 from billingd.domain import numbering
 from billingd.domain.bank import normalise_bic, normalise_iban
 from billingd.domain.invoice_days import parse_invoice_days
@@ -230,34 +230,53 @@ def update_client(ctx: ServiceContext, client_id: int, **fields: Any) -> Client:
     return client
 
 
-def list_client_rows(
-    columns: Sequence[peewee.Field],
-    enterprise_id: int | None = None,
-    search: str | None = None,
-    limit: int = 100,
-    offset: int = 0,
-) -> list[tuple[Any, ...]]:
-    """Clients by id as tuples of ``columns`` (no model objects: listings are hot reads),
-    optionally filtered by enterprise and a name/company/contract-number search."""
-    query = Client.select(*columns).order_by(Client.id)
-    if enterprise_id is not None:
-        query = query.where(Client.enterprise == enterprise_id)
-    if search:
-        pattern = f"%{search}%"
+def _client_page(columns: tuple[str, ...], by_enterprise: bool, by_search: bool) -> peewee.Select:
+    query = Client.select(*(Client._meta.columns[name] for name in columns)).order_by(Client.id)
+    if by_enterprise:
+        query = query.where(Client.enterprise == Slot("enterprise"))
+    if by_search:
+        pattern = Slot("pattern")
         query = query.where(
             Client.name.ilike(pattern)
             | Client.company.ilike(pattern)
             | Client.contract_number.ilike(pattern)
         )
-    return list(query.limit(limit).offset(offset).tuples())
+    return query.limit(Slot("limit")).offset(Slot("offset"))
+
+
+CLIENT_PAGE = PreparedSelect(_client_page)
+
+
+def list_client_rows(
+    columns: tuple[str, ...],
+    enterprise_id: int | None = None,
+    search: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[tuple[Any, ...]]:
+    """Clients by id as tuples of the named ``columns`` (no model objects: listings are
+    hot reads), optionally filtered by enterprise and a name/company/contract-number search."""
+    return CLIENT_PAGE.tuples(
+        (columns, enterprise_id is not None, bool(search)),
+        enterprise=enterprise_id,
+        pattern=f"%{search}%",
+        limit=limit,
+        offset=offset,
+    )
+
+
+def _client_count(by_enterprise: bool) -> peewee.Select:
+    # a plain COUNT: ``.count()`` wraps the query in a subquery
+    query = Client.select(peewee.fn.COUNT(Client.id))
+    return query.where(Client.enterprise == Slot("enterprise")) if by_enterprise else query
+
+
+CLIENT_COUNT = PreparedSelect(_client_count)
 
 
 def count_clients(enterprise_id: int | None = None) -> int:
-    # a plain COUNT: ``.count()`` wraps the query in a subquery that costs more to build
-    query = Client.select(peewee.fn.COUNT(Client.id))
-    if enterprise_id is not None:
-        query = query.where(Client.enterprise == enterprise_id)
-    return query.scalar()
+    """How many clients (of one enterprise)."""
+    return CLIENT_COUNT.tuples((enterprise_id is not None,), enterprise=enterprise_id)[0][0]
 
 
 def default_bill_group(client: Client) -> BillGroup:

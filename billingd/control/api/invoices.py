@@ -11,7 +11,7 @@ from billingd.errors import NotFound, ValidationError
 from billingd.services import documents, invoice_actions, invoicing
 from billingd.services.context import ServiceContext
 from billingd.services.lookup import find_invoice, find_invoice_row
-from billingd.views import INVOICE_SELECT, delivery_view, invoice_row_view, invoice_view
+from billingd.views import INVOICE_COLUMNS, delivery_view, invoice_row_view, invoice_view
 
 PERIOD_PARAMS = dict(
     client=Int(),
@@ -132,7 +132,7 @@ def invoice_list(
 @method("invoice.show", writes=False, invoice=Ref(required=True))
 def invoice_show(ctx: ServiceContext, invoice: int | str) -> dict[str, Any]:
     """One invoice with its lines, by id or number."""
-    return invoice_row_view(find_invoice_row(invoice, INVOICE_SELECT))
+    return invoice_row_view(find_invoice_row(invoice, INVOICE_COLUMNS))
 
 
 @method("invoice.pdf", writes=False, invoice=Ref(required=True), format=Str(default="pdf"))

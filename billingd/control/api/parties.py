@@ -12,7 +12,7 @@ from billingd.services import contracts, parties, usage
 from billingd.services.context import ServiceContext
 from billingd.services.lookup import get_or_refuse
 from billingd.views import (
-    CLIENT_SELECT,
+    CLIENT_COLUMNS,
     bill_group_view,
     client_row_view,
     client_view,
@@ -176,7 +176,7 @@ def client_list(
     """Clients, paged, optionally filtered by enterprise and a search text."""
     if limit > 1000:
         raise ValidationError("limit must be at most 1000", field="limit")
-    rows = parties.list_client_rows(CLIENT_SELECT, enterprise, search, limit, offset)
+    rows = parties.list_client_rows(CLIENT_COLUMNS, enterprise, search, limit, offset)
     return [client_row_view(row) for row in rows]
 
 

@@ -1,0 +1,109 @@
+"""SELECTs compiled to SQL once, then run with bound values: the hot reads' fast path.
+
+Building a peewee query and compiling it to SQL costs far more than SQLite takes to
+answer it (a paged client list: ~0.25 ms of compiling for ~0.03 ms of SQLite). A
+:class:`PreparedSelect` builds its query once per database kind and variant with
+:class:`Slot` placeholders where the values go, keeps the SQL text, and on each
+call binds the values and converts the columns the way peewee's ``.tuples()``
+would (decimals, dates, ...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from typing import Any
+
+import peewee
+
+from billingd.db.models import database_proxy
+
+
+@dataclass(frozen=True, slots=True)
+class _Bound:
+    """The marker a :class:`Slot` leaves in the compiled parameter list."""
+
+    name: str
+
+
+class Slot(peewee.ColumnBase):
+    """A named placeholder for a value bound when a :class:`PreparedSelect` runs."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+
+    def __sql__(self, ctx: peewee.Context) -> peewee.Context:
+        return ctx.value(_Bound(self.name), converter=False)
+
+
+Converter = Callable[[Any], Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    sql: str
+    params: tuple[Any, ...]
+    converters: tuple[Converter, ...]
+
+    def bind(self, values: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple(values[p.name] if isinstance(p, _Bound) else p for p in self.params)
+
+
+NATIVE_FIELDS = (peewee.AutoField, peewee.IntegerField, peewee.CharField, peewee.TextField)
+"""Field classes whose values both drivers already return as the Python type."""
+
+
+def _converter(node: peewee.Node) -> Converter:
+    field = node.unwrap()
+    if isinstance(field, peewee.ForeignKeyField):
+        field = field.rel_field
+    if not isinstance(field, peewee.Field) or type(field) in NATIVE_FIELDS:
+        return None
+    return field.python_value
+
+
+def _converters(query: peewee.Select) -> tuple[Converter, ...]:
+    """The selected fields' ``python_value``, as ``.tuples()`` applies them; None where
+    the stored value is the value (integers, text, and what is not a field)."""
+    return tuple(_converter(column) for column in query.selected_columns)
+
+
+def _to_python(converters: tuple[Converter, ...], row: tuple[Any, ...]) -> tuple[Any, ...]:
+    return tuple(
+        v if to_python is None else to_python(v)
+        for to_python, v in zip(converters, row, strict=True)
+    )
+
+
+class PreparedSelect:
+    """``build(*variant)`` returns a SELECT using :class:`Slot`; its SQL is kept per
+    database class and variant (e.g. whether an optional filter is present)."""
+
+    def __init__(self, build: Callable[..., peewee.Select]) -> None:
+        self._build = build
+        self._compiled: dict[tuple[type, Hashable], _Compiled] = {}
+
+    def _for(self, database: peewee.Database, variant: tuple[Hashable, ...]) -> _Compiled:
+        key = (type(database), variant)
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            query = self._build(*variant)
+            sql, params = query.sql()
+            compiled = _Compiled(sql, tuple(params), _converters(query))
+            self._compiled[key] = compiled
+        return compiled
+
+    def tuples(self, variant: tuple[Hashable, ...] = (), **values: Any) -> list[tuple[Any, ...]]:
+        """Every row, each converted column by column."""
+        database = database_proxy.obj
+        compiled = self._for(database, variant)
+        rows = database.execute_sql(compiled.sql, compiled.bind(values)).fetchall()
+        converters = compiled.converters
+        if not any(converters):
+            return rows
+        return [_to_python(converters, row) for row in rows]
+
+    def first(self, variant: tuple[Hashable, ...] = (), **values: Any) -> tuple[Any, ...] | None:
+        rows = self.tuples(variant, **values)
+        return rows[0] if rows else None
