@@ -27,7 +27,6 @@ import shutil
 import sys
 import tempfile
 import time
-import uuid
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -38,6 +37,7 @@ from billingd.db.models import Document, Invoice
 from billingd.plugins import load_plugins
 from billingd.services import contracts, parties, runs
 from billingd.services.context import ServiceContext
+from scratch import scratch_database
 
 AS_OF = dt.date(2026, 3, 1)
 
@@ -117,13 +117,6 @@ def bench(url: str, clients: int, data_dir: Path) -> dict[str, Any]:
     }
 
 
-def _admin(url: str, sql: str) -> None:
-    database = open_database(url)
-    database.connect()
-    database.execute_sql(sql)
-    database.close()
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-n", "--clients", type=int, default=2000, help="default 2000")
@@ -131,23 +124,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-sqlite", action="store_true", help="only PostgreSQL")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args(argv)
+    targets = ([] if args.no_sqlite else [None]) + ([args.pg] if args.pg else [])
     results = []
-    if not args.no_sqlite:
+    for postgres in targets:
         folder = Path(tempfile.mkdtemp(prefix="billingd-bench-"))
         try:
-            results.append(bench(f"sqlite:///{folder / 'bench.db'}", args.clients, folder / "data"))
+            with scratch_database(folder, postgres) as url:
+                results.append(bench(url, args.clients, folder / "data"))
         finally:
             shutil.rmtree(folder, ignore_errors=True)
-    if args.pg:
-        name = f"billingd_bench_{uuid.uuid4().hex[:8]}"
-        base = args.pg.rsplit("/", 1)[0]
-        _admin(args.pg, f"CREATE DATABASE {name}")
-        folder = Path(tempfile.mkdtemp(prefix="billingd-bench-"))
-        try:
-            results.append(bench(f"{base}/{name}", args.clients, folder / "data"))
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
-            _admin(args.pg, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     if args.json:
         print(json.dumps(results, indent=2))
         return 0

@@ -1,6 +1,7 @@
 """Control-socket latency: simple reads from concurrent clients against a real daemon.
 
-Starts ``billingd serve`` on SQLite in a temporary directory, seeds it (an
+Starts ``billingd serve`` on SQLite in a temporary directory (or on a scratch
+PostgreSQL database with ``--pg``), seeds it (an
 enterprise, clients, invoices), then runs N client processes at once, each with
 its own connection, each sending R requests that cycle through ``status``,
 ``client.list(limit=20)`` and ``invoice.show``. Every request is timed on the
@@ -9,6 +10,7 @@ p50/p95/p99/max latency per method.
 
     python bench/socket_latency.py                  # 8 clients x 1,000 requests
     python bench/socket_latency.py -c 4 -r 5000 --json
+    python bench/socket_latency.py --pg postgresql://postgres@127.0.0.1:5432/postgres
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from billingd.control.client import ControlClient, RemoteError
+from scratch import scratch_database
 
 METHODS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("status", {}),
@@ -36,10 +39,10 @@ METHODS: tuple[tuple[str, dict[str, Any]], ...] = (
 WARM_UP = 50
 
 
-def start_daemon(folder: Path) -> subprocess.Popen[bytes]:
+def start_daemon(folder: Path, database: str) -> subprocess.Popen[bytes]:
     config = folder / "billingd.yaml"
     config.write_text(
-        f"database: sqlite:///{folder / 'billing.db'}\n"
+        f"database: {database}\n"
         f"socket: {folder / 'billingd.sock'}\n"
         f"data_dir: {folder / 'data'}\n"
         "log_level: WARNING\n",
@@ -131,18 +134,20 @@ def machine() -> dict[str, Any]:
     }
 
 
-def run(
+def measure(
+    folder: Path,
+    database: str,
     clients: int,
     requests: int,
-    seed_clients: int,
-    seed_invoices: int,
-    methods: tuple[tuple[str, dict[str, Any]], ...] = METHODS,
-) -> dict[str, Any]:
-    folder = Path(tempfile.mkdtemp(prefix="bd-bench-", dir="/tmp"))
-    daemon = start_daemon(folder)
+    seeding: tuple[int, int],
+    methods: tuple[tuple[str, dict[str, Any]], ...],
+) -> tuple[list[Any], float]:
+    """Start the daemon on ``database``, seed it, run the client processes; their
+    timings and the seconds from the start signal to the last answer."""
+    daemon = start_daemon(folder, database)
     try:
         socket_path = folder / "billingd.sock"
-        seed(socket_path, seed_clients, seed_invoices)
+        seed(socket_path, *seeding)
         context = multiprocessing.get_context("spawn")
         start = context.Event()
         results = context.Queue()
@@ -164,6 +169,21 @@ def run(
     finally:
         daemon.terminate()
         daemon.wait(timeout=30)
+    return collected, elapsed
+
+
+def run(
+    clients: int,
+    requests: int,
+    seeding: tuple[int, int],
+    methods: tuple[tuple[str, dict[str, Any]], ...] = METHODS,
+    postgres: str | None = None,
+) -> dict[str, Any]:
+    folder = Path(tempfile.mkdtemp(prefix="bd-bench-", dir="/tmp"))
+    try:
+        with scratch_database(folder, postgres) as database:
+            collected, elapsed = measure(folder, database, clients, requests, seeding, methods)
+    finally:
         shutil.rmtree(folder, ignore_errors=True)
 
     per_method: dict[str, list[int]] = {name: [] for name, _ in methods}
@@ -174,6 +194,7 @@ def run(
             per_method[name].extend(values)
     everything = sorted(v for values in per_method.values() for v in values)
     report: dict[str, Any] = {
+        "database": "postgresql" if postgres else "sqlite",
         "clients": clients,
         "requests_per_client": requests,
         "answered": len(everything),
@@ -204,17 +225,22 @@ def main() -> int:
     parser.add_argument(
         "--only", choices=[name for name, _ in METHODS], help="send just this one method"
     )
+    parser.add_argument(
+        "--pg", metavar="URL", help="run on a scratch PostgreSQL database on this server"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     methods = tuple(m for m in METHODS if args.only in (None, m[0]))
-    report = run(args.clients, args.requests, args.seed_clients, args.seed_invoices, methods)
+    seeding = (args.seed_clients, args.seed_invoices)
+    report = run(args.clients, args.requests, seeding, methods, args.pg)
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
     m = report["machine"]
     print(f"machine: {m['cpus']} CPUs, {m['cpu']}, Python {m['python']}, {m['system']}")
     print(
-        f"{report['clients']} clients x {report['requests_per_client']} requests: "
+        f"{report['database']}: {report['clients']} clients"
+        f" x {report['requests_per_client']} requests: "
         f"{report['answered']} answered, {report['errors']} errors, "
         f"{report['seconds']} s, {report['throughput_per_s']} requests/s"
     )

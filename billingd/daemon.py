@@ -150,6 +150,9 @@ async def run(daemon: Daemon) -> None:
         publish=daemon.publish,
         events=daemon.events,
         readers=daemon.readers,
+        # SQLite reads are local and never wait for the writer (WAL); PostgreSQL's
+        # go over a connection and keep to the reader threads
+        quick_reads_inline=isinstance(daemon.database, peewee.SqliteDatabase),
     )
     inherited = systemd.listen_fds()
     await daemon.server.listen(

@@ -24,7 +24,6 @@ from billingd.db.models import (
 )
 from billingd.db.prepared import PreparedSelect, Slot
 
-
 JSON_NATIVE = frozenset({str, int, bool, type(None)})
 
 

@@ -19,13 +19,22 @@ class Method:
     writes: bool
     summary: str
     admin_only: bool = False
+    quick: bool = False
+    """A bounded, indexed read with no file or network work of its own: on an embedded
+    database it is answered on the event loop itself, without a thread hand-off."""
 
 
 METHODS: dict[str, Method] = {}
 
 
 def method(
-    method_name: str, /, *, writes: bool, admin_only: bool = False, **params: Param
+    method_name: str,
+    /,
+    *,
+    writes: bool,
+    admin_only: bool = False,
+    quick: bool = False,
+    **params: Param,
 ) -> Callable[[Handler], Handler]:
     """Register ``handler(ctx, **params)`` as socket method ``method_name``.
 
@@ -35,8 +44,12 @@ def method(
     def register(handler: Handler) -> Handler:
         if method_name in METHODS:
             raise ValueError(f"method {method_name} registered twice")
+        if quick and writes:
+            raise ValueError(f"method {method_name}: only reads can be quick")
         summary = (handler.__doc__ or "").strip().splitlines()[0] if handler.__doc__ else ""
-        METHODS[method_name] = Method(method_name, handler, params, writes, summary, admin_only)
+        METHODS[method_name] = Method(
+            method_name, handler, params, writes, summary, admin_only, quick
+        )
         return handler
 
     return register

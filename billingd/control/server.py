@@ -1,8 +1,12 @@
 """The control socket server: JSON-RPC 2.0 lines over a Unix socket.
 
-Each request runs its service call on the database worker thread, so the event
-loop never blocks; a refused call is one rolled-back transaction and an error
-frame, and the connection keeps serving.
+Writes run their service call on the one database writer thread and reads on
+reader threads beside it, so the event loop never waits for the database; a
+refused call is one rolled-back transaction and an error frame, and the
+connection keeps serving. On an embedded database (SQLite in WAL mode, where a
+read never waits for a writer) the quick reads (a status, a page of clients, one
+invoice: bounded, indexed, tens of microseconds) are answered on the loop
+itself: a hand-off to a thread and back costs more than the read.
 
 Every connection is its own task: a client that sends half a frame, never reads
 its replies or falls behind on events only ever stalls itself. The peer's uid
@@ -128,12 +132,14 @@ class ControlServer:
         publish: Callable[[str, dict[str, Any]], None] | None = None,
         events: EventHub | None = None,
         readers: Executor | None = None,
+        quick_reads_inline: bool = False,
     ) -> None:
         self.ctx = ctx
         self.executor = executor
         # reads run beside the writer (SQLite WAL and PostgreSQL let them), so a long
         # billing run on the writer never holds up a status or a list
         self.readers = readers or executor
+        self.quick_reads_inline = quick_reads_inline
         self.resolve_role = resolve_role
         self.max_frame = max_frame
         self.max_connections = max_connections
@@ -318,11 +324,14 @@ class ControlServer:
     async def _call(self, entry: Method, peer: Peer, raw: dict[str, Any]) -> Any:
         """Run a service method on a database thread, then publish its committed events.
 
-        Writes queue on the one writer thread; reads go to the reader threads.
+        Writes queue on the one writer thread; reads go to the reader threads, quick
+        reads stay on the loop when ``quick_reads_inline``.
         """
         params = validate_params(entry.params, raw)
         ctx = self.ctx.acting_as(peer.user)
         handler = entry.handler
+        if entry.quick and self.quick_reads_inline:
+            return handler(ctx, **params)  # a read: no events to publish
         loop = asyncio.get_running_loop()
         done = loop.create_future()
 

@@ -129,7 +129,7 @@ def invoice_list(
     return [invoice_view(i, with_lines=False) for i in invoices]
 
 
-@method("invoice.show", writes=False, invoice=Ref(required=True))
+@method("invoice.show", writes=False, quick=True, invoice=Ref(required=True))
 def invoice_show(ctx: ServiceContext, invoice: int | str) -> dict[str, Any]:
     """One invoice with its lines, by id or number."""
     return invoice_row_view(find_invoice_row(invoice, INVOICE_COLUMNS))

@@ -81,7 +81,7 @@ def enterprise_list(ctx: ServiceContext) -> list[dict[str, Any]]:
     return [enterprise_view(e) for e in parties.list_enterprises()]
 
 
-@method("enterprise.show", writes=False, id=Int(required=True))
+@method("enterprise.show", writes=False, quick=True, id=Int(required=True))
 def enterprise_show(ctx: ServiceContext, id: int) -> dict[str, Any]:
     """One enterprise."""
     return enterprise_view(get_or_refuse(Enterprise, id))
@@ -161,6 +161,7 @@ def client_update(ctx: ServiceContext, id: int, **params: Any) -> dict[str, Any]
 @method(
     "client.list",
     writes=False,
+    quick=True,
     enterprise=Int(),
     search=Str(),
     limit=PositiveInt(default=100),
@@ -180,7 +181,7 @@ def client_list(
     return [client_row_view(row) for row in rows]
 
 
-@method("client.show", writes=False, id=Int(required=True))
+@method("client.show", writes=False, quick=True, id=Int(required=True))
 def client_show(ctx: ServiceContext, id: int) -> dict[str, Any]:
     """One client with its bill groups."""
     client = get_or_refuse(Client, id)
@@ -297,7 +298,7 @@ def contract_list(
     return [contract_view(c) for c in contracts.list_contracts(client, reseller)]
 
 
-@method("contract.show", writes=False, id=Int(required=True))
+@method("contract.show", writes=False, quick=True, id=Int(required=True))
 def contract_show(ctx: ServiceContext, id: int) -> dict[str, Any]:
     """One contract."""
     return contract_view(get_or_refuse(Contract, id))

@@ -17,7 +17,7 @@ from billingd.services.context import ServiceContext
 from billingd.views import audit_view, plain
 
 
-@method("status", writes=False)
+@method("status", writes=False, quick=True)
 def status(ctx: ServiceContext) -> dict[str, Any]:
     """Daemon version, database, clock, client count."""
     return {
