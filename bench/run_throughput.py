@@ -37,7 +37,7 @@ from billingd.db.models import Document, Invoice
 from billingd.plugins import load_plugins
 from billingd.services import contracts, parties, runs
 from billingd.services.context import ServiceContext
-from scratch import scratch_database
+from fixtures import scratch_database
 
 AS_OF = dt.date(2026, 3, 1)
 

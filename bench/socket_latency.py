@@ -29,13 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from billingd.control.client import ControlClient, RemoteError
-from scratch import scratch_database
+from fixtures import HOT_READS, scratch_database, seed_hot_reads
 
-METHODS: tuple[tuple[str, dict[str, Any]], ...] = (
-    ("status", {}),
-    ("client.list", {"limit": 20}),
-    ("invoice.show", {"invoice": 1}),
-)
 WARM_UP = 50
 
 
@@ -68,26 +63,12 @@ def start_daemon(folder: Path, database: str) -> subprocess.Popen[bytes]:
     raise SystemExit("daemon did not start")
 
 
-def seed(socket_path: Path, clients: int, invoices: int) -> None:
-    with ControlClient(socket_path) as client:
-        enterprise = client.call("enterprise.add", name="Bench GmbH", currency="EUR", start=1)
-        first = None
-        for number in range(clients):
-            added = client.call(
-                "client.add", name=f"Client {number:04d}", enterprise=enterprise["id"]
-            )
-            first = first or added["id"]
-        client.call(
-            "invoice.amount", client=first, date="2026-01-05", amount="119.00", count=invoices
-        )
-
-
 def worker(
     socket_path: str,
     requests: int,
     start: Any,
     results: Any,
-    methods: tuple[tuple[str, dict[str, Any]], ...] = METHODS,
+    methods: tuple[tuple[str, dict[str, Any]], ...] = HOT_READS,
 ) -> None:
     """One client process: warm up, wait for the others, then time every request."""
     timings: dict[str, list[int]] = {name: [] for name, _ in methods}
@@ -147,7 +128,8 @@ def measure(
     daemon = start_daemon(folder, database)
     try:
         socket_path = folder / "billingd.sock"
-        seed(socket_path, *seeding)
+        with ControlClient(socket_path) as client:
+            seed_hot_reads(client.call, *seeding)
         context = multiprocessing.get_context("spawn")
         start = context.Event()
         results = context.Queue()
@@ -176,7 +158,7 @@ def run(
     clients: int,
     requests: int,
     seeding: tuple[int, int],
-    methods: tuple[tuple[str, dict[str, Any]], ...] = METHODS,
+    methods: tuple[tuple[str, dict[str, Any]], ...] = HOT_READS,
     postgres: str | None = None,
 ) -> dict[str, Any]:
     folder = Path(tempfile.mkdtemp(prefix="bd-bench-", dir="/tmp"))
@@ -223,14 +205,14 @@ def main() -> int:
     parser.add_argument("--seed-clients", type=int, default=200)
     parser.add_argument("--seed-invoices", type=int, default=20)
     parser.add_argument(
-        "--only", choices=[name for name, _ in METHODS], help="send just this one method"
+        "--only", choices=[name for name, _ in HOT_READS], help="send just this one method"
     )
     parser.add_argument(
         "--pg", metavar="URL", help="run on a scratch PostgreSQL database on this server"
     )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    methods = tuple(m for m in METHODS if args.only in (None, m[0]))
+    methods = tuple(m for m in HOT_READS if args.only in (None, m[0]))
     seeding = (args.seed_clients, args.seed_invoices)
     report = run(args.clients, args.requests, seeding, methods, args.pg)
     if args.json:

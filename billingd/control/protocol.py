@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from billingd.errors import INVALID_REQUEST, PARSE_ERROR, BillingError
 
 DEFAULT_MAX_FRAME = 1024 * 1024
@@ -62,8 +64,19 @@ def decode_request(frame: bytes) -> Request:
     return Request(request_id, method, params)
 
 
+# dates and times go through ``str`` as with ``json``, so a value reads the same either way
+ORJSON_OPTIONS = (
+    orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+)
+
+
 def encode(message: dict[str, Any]) -> bytes:
-    return json.dumps(message, separators=(",", ":"), default=str).encode() + b"\n"
+    """One frame. orjson writes a page of clients ~10x faster than ``json``; what it
+    refuses (an integer over 64 bits, say an echoed request id) takes the slow path."""
+    try:
+        return orjson.dumps(message, default=str, option=ORJSON_OPTIONS)
+    except TypeError:  # orjson.JSONEncodeError
+        return json.dumps(message, separators=(",", ":"), default=str).encode() + b"\n"
 
 
 def result_frame(request_id: Any, result: Any) -> bytes:
