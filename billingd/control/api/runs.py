@@ -50,7 +50,7 @@ def run_list(ctx: ServiceContext, limit: int) -> list[dict[str, Any]]:
     return [runs.run_view(r) for r in Run.select().order_by(Run.id.desc()).limit(min(limit, 500))]
 
 
-@method("run.show", writes=False, quick=True, id=Int(required=True))
+@method("run.show", writes=False, id=Int(required=True))
 def run_show(ctx: ServiceContext, id: int) -> dict[str, Any]:
     """One run with its counts and errors."""
     return runs.run_view(get_or_refuse(Run, id))
