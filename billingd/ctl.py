@@ -18,7 +18,7 @@ from typing import Any
 
 from billingd.control.client import ConnectionFailed, ControlClient, RemoteError
 from billingd.ctl_commands import COMMANDS, Arg, Command
-from billingd.ctl_output import render
+from billingd.ctl_output import ProgressLine, render
 from billingd.domain.usage_rows import RowError, read_rows, validate_row
 from billingd.errors import INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR
 
@@ -104,11 +104,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _usage_batches(path: Path, fmt: str) -> Iterator[tuple[list[int], list[dict]]]:
-    """Check the whole file first (a bad row stops everything), then yield batches."""
+def _count_checked_rows(path: Path, fmt: str) -> int:
+    """Check every row of a usage file (a bad row stops everything); how many there are."""
+    count = 0
     with path.open(newline="", encoding="utf-8") as stream:
         for line, raw in read_rows(stream, fmt):
             validate_row(line, raw)
+            count += 1
+    return count
+
+
+def _usage_batches(path: Path, fmt: str) -> Iterator[tuple[list[int], list[dict]]]:
     lines: list[int] = []
     records: list[dict] = []
     with path.open(newline="", encoding="utf-8") as stream:
@@ -123,20 +129,23 @@ def _usage_batches(path: Path, fmt: str) -> Iterator[tuple[list[int], list[dict]
 
 
 def import_usage(client: ControlClient, params: dict[str, Any]) -> dict:
-    """Check the file, then send it in batches; progress on a terminal."""
+    """Check the whole file, then send it in batches; progress on a terminal."""
     path = Path(params["file"])
     fmt = params.get("format") or (
         "jsonl" if path.suffix in (".jsonl", ".ndjson", ".json") else "csv"
     )
     totals = {"imported": 0, "duplicates": 0, "batches": 0}
+    progress = ProgressLine(f"importing {path.name}")
     try:
+        total = _count_checked_rows(path, fmt)
+        sent = 0
         for lines, records in _usage_batches(path, fmt):
             result = client.call("usage.import", records=records, lines=lines)
             totals["imported"] += result["imported"]
             totals["duplicates"] += result["duplicates"]
             totals["batches"] += 1
-            if sys.stderr.isatty():
-                print(f"\rimported {totals['imported']} records…", end="", file=sys.stderr)
+            sent += len(records)
+            progress.show(sent, total, f"{sent}/{total} records sent")
     except RowError as exc:
         raise Refused(
             {
@@ -145,32 +154,28 @@ def import_usage(client: ControlClient, params: dict[str, Any]) -> dict:
                 "data": {"reason": "validation", "line": exc.line, "field": exc.field},
             }
         ) from None
-    if sys.stderr.isatty():
-        print(file=sys.stderr)
+    finally:
+        progress.end()
     return totals
 
 
 def follow_run(client: ControlClient, run_id: int, quiet: bool) -> dict[str, Any]:
     """Wait for a run to end, with a progress bar on a terminal (R-RUN-11)."""
-    show = not quiet and sys.stderr.isatty()
-    while True:
-        run = client.call("run.show", id=run_id)
-        if show:
-            total = max(run["total"], 1)
-            filled = int(30 * run["done"] / total)
-            bar = "#" * filled + "." * (30 - filled)
-            print(
-                f"\rrun {run_id} [{bar}] {run['done']}/{run['total']} clients, "
+    line = ProgressLine(f"run {run_id}", enabled=None if not quiet else False)
+    try:
+        while True:
+            run = client.call("run.show", id=run_id)
+            line.show(
+                run["done"],
+                run["total"],
+                f"{run['done']}/{run['total']} clients, "
                 f"{run['invoices']} invoices, {run['failures']} failures",
-                end="",
-                file=sys.stderr,
-                flush=True,
             )
-        if run["status"] != "running":
-            if show:
-                print(file=sys.stderr)
-            return run
-        time.sleep(0.2)
+            if run["status"] != "running":
+                return run
+            time.sleep(0.2)
+    finally:
+        line.end()
 
 
 USAGE_IMPORT = Command(

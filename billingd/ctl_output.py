@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sys
 from typing import Any
 
 NESTED_TABLES = {
@@ -54,3 +55,31 @@ def render(result: Any, columns: tuple[str, ...]) -> str:
     if isinstance(result, dict):
         return record(result)
     return _cell(result)
+
+
+class ProgressLine:
+    """One line on a terminal's stderr, redrawn in place: ``label [####....] text``.
+
+    Silent when stderr is not a terminal (scripts, pipes, ``--json`` captures).
+    """
+
+    WIDTH = 30
+
+    def __init__(self, label: str, *, enabled: bool | None = None) -> None:
+        self.label = label
+        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+        self.shown = False
+
+    def show(self, done: int, total: int, text: str) -> None:
+        if not self.enabled:
+            return
+        filled = self.WIDTH * done // max(total, 1)
+        bar = "#" * filled + "." * (self.WIDTH - filled)
+        print(f"\r{self.label} [{bar}] {text}", end="", file=sys.stderr, flush=True)
+        self.shown = True
+
+    def end(self) -> None:
+        """Leave the last state on screen and move to the next line."""
+        if self.shown:
+            print(file=sys.stderr)
+            self.shown = False

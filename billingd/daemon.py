@@ -166,6 +166,7 @@ async def run(daemon: Daemon) -> None:
         daemon.ctx, daemon.executor, scheduler_settings(config), daemon.publish, daemon.stop
     )
     daemon.ctx.runner = daemon.scheduler
+    daemon.ctx.live = daemon.events.publish  # progress of long calls, to subscribers only
     daemon.scheduler_task = asyncio.create_task(daemon.scheduler.serve())
     systemd.ready()
     watchdog = systemd.watchdog_interval()

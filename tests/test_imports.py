@@ -16,7 +16,7 @@ import pytest
 from billingd.ctl_commands import COMMANDS
 from billingd.db.models import AuditEvent, BillGroup, Client, Contract
 from billingd.errors import ValidationError
-from billingd.services import imports, parties
+from billingd.services import imports, parties, progress
 from billingd.services.context import ServiceContext
 from tests.conftest import RunningDaemon, billingctl
 from tests.conftest import billingctl_ok as ok
@@ -446,3 +446,44 @@ def test_a_large_file_is_checked_and_written_in_one_go(
     assert _counts() == before
     rows[-1]["client"] = str(acme["client"])
     assert len(imports.import_contracts(ctx, _numbered(rows))) == 1200
+
+
+# ---------------------------------------------------------------- progress
+
+
+def test_import_progress_is_published_live_from_start_to_end(
+    ctx: ServiceContext, acme: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(progress, "INTERVAL", 0.0)  # every row, to see each step
+    seen: list[tuple[str, dict[str, Any]]] = []
+    ctx.live = lambda name, payload: seen.append((name, payload))
+    rows = _numbered([_client_row(acme, n) for n in range(300)])
+    imports.import_clients(ctx, rows, source="clients.csv")
+    assert {name for name, _ in seen} == {"import.progress"}
+    done = [payload["done"] for _, payload in seen]
+    assert done == list(range(301))
+    assert seen[-1][1] == {
+        "kind": "client",
+        "source": "clients.csv",
+        "actor": "tester",
+        "done": 300,
+        "total": 300,
+    }
+    assert ctx.events == [], "progress is live, never queued with the committed events"
+
+
+def test_import_progress_is_throttled_but_always_shows_start_and_end(
+    ctx: ServiceContext, acme: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(progress, "INTERVAL", 3600.0)
+    seen: list[dict[str, Any]] = []
+    ctx.live = lambda name, payload: seen.append(payload)
+    clients = imports.import_clients(ctx, _numbered([_client_row(acme, n) for n in range(50)]))
+    rows = [_contract_row(acme, n, client=str(c.id)) for n, c in enumerate(clients)]
+    imports.import_contracts(ctx, _numbered(rows), source="contracts.csv")
+    assert [(p["kind"], p["done"], p["total"]) for p in seen] == [
+        ("client", 0, 50),
+        ("client", 50, 50),
+        ("contract", 0, 50),
+        ("contract", 50, 50),
+    ]

@@ -8,7 +8,7 @@ import os
 import socket
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -125,6 +125,16 @@ class ControlClient:
 
     def call(self, method: str, **params: Any) -> Any:
         """Call ``method`` and return its result; raise RemoteError when refused."""
+        return self.request(method, params)
+
+    def request(
+        self,
+        method: str,
+        params: dict[str, Any],
+        on_event: Callable[[dict[str, Any]], None] | None = None,
+    ) -> Any:
+        """:meth:`call` with the parameters as a dict; events that arrive before the
+        reply go to ``on_event`` as they come (e.g. progress) instead of being kept."""
         if self._sock is None:
             self._connect()
         assert self._sock is not None
@@ -142,7 +152,11 @@ class ControlClient:
                 self.close()
                 raise ConnectionFailed(f"no reply from the daemon on {self.path} in time")
             if "id" not in reply and reply.get("method") == EVENT_METHOD:
-                self._events.append(reply.get("params") or {})
+                event = reply.get("params") or {}
+                if on_event is None:
+                    self._events.append(event)
+                else:
+                    on_event(event)
                 continue
             if "error" in reply:
                 raise RemoteError(reply["error"])

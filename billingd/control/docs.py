@@ -143,6 +143,11 @@ to the connection as a notification:
   "at": "2026-02-01T02:00:03.127+00:00", "seq": 41}}}}
 ```
 
+- Progress of long work is published while it runs, not after a commit, and promises
+  nothing about the outcome: `run.progress` (the figures of a running billing run)
+  and `import.progress` (`{{"kind": "client", "source": "clients.csv", "actor": "ops",
+  "done": 600, "total": 1200}}`, rows added so far in a client or contract import;
+  the import may still be refused as a whole).
 - `params.events` of `subscribe` is a list of name prefixes (`["invoice.", "run."]`);
   leave it out (or pass `[]`) for every event. Calling `subscribe` again replaces
   the filter. `unsubscribe` stops the stream; no event follows its reply.

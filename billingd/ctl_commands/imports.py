@@ -16,12 +16,14 @@ from typing import Any
 from billingd.control.client import ConnectionFailed, RemoteError
 from billingd.ctl_commands import core
 from billingd.ctl_commands.base import Arg, Command
+from billingd.ctl_output import ProgressLine
 
 MAX_ROWS = 20_000  # the daemon's limit too (billingd.services.imports.MAX_ROWS)
 FRAME_TOO_LARGE = 1005
 DEFAULT_MAX_FRAME = 1024 * 1024  # the daemon's default max_frame_bytes
 IMPORT_TIMEOUT = 900.0  # seconds; 20,000 rows take about a minute on PostgreSQL
 VALIDATION = -32602
+PROGRESS_EVENT = "import.progress"
 
 
 class ImportRefused(RemoteError):
@@ -126,9 +128,21 @@ def _importer(noun: str) -> Callable[[Any, dict[str, Any]], Any]:
         size = len(json.dumps({"rows": rows, "lines": lines}))
         if client.timeout is not None:  # one call writes the whole file: give it time
             client.timeout = max(client.timeout, IMPORT_TIMEOUT)
-        client.call("status")  # connection problems surface here, as usual
+        me = client.call("status")["actor"]  # connection problems surface here, as usual
+        progress = ProgressLine(f"importing {path.name}")
+        if progress.enabled:
+            client.call("subscribe", events=[PROGRESS_EVENT])
+
+        def show(event: dict[str, Any]) -> None:  # this file's import by this user only
+            payload = event.get("payload") or {}
+            mine = (payload.get("source"), payload.get("actor")) == (path.name, me)
+            if event.get("name") == PROGRESS_EVENT and mine:
+                done, total = payload["done"], payload["total"]
+                progress.show(done, total, f"{done}/{total} rows added")
+
+        params = {"rows": rows, "lines": lines, "source": path.name}
         try:
-            return client.call(f"{noun}.import", rows=rows, lines=lines, source=path.name)
+            return client.request(f"{noun}.import", params, on_event=show)
         except RemoteError as exc:
             if exc.code == FRAME_TOO_LARGE:
                 raise _too_large(path, size) from None
@@ -141,6 +155,8 @@ def _importer(noun: str) -> Callable[[Any, dict[str, Any]], Any]:
             if size > DEFAULT_MAX_FRAME:
                 raise _too_large(path, size) from None
             raise
+        finally:
+            progress.end()
 
     return run
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,7 +19,9 @@ class ServiceContext:
     """The caller of a service: its actor name (R-AUD-1), clock, plugins and files.
 
     Events raised during a call are queued on ``events`` and published by the
-    caller only after the transaction committed.
+    caller only after the transaction committed. Progress of long work is different:
+    it is published at once through ``live`` (when there is a listener), because it
+    reports work under way and promises nothing.
     """
 
     actor: str = "system"
@@ -28,9 +31,15 @@ class ServiceContext:
     allocation_policy: str = "oldest_first"
     runner: Any = None  # the daemon's Scheduler, when there is one
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    live: Callable[[str, dict[str, Any]], None] | None = None
 
     def emit(self, name: str, payload: dict[str, Any]) -> None:
         self.events.append((name, payload))
+
+    def progress(self, name: str, payload: dict[str, Any]) -> None:
+        """Publish a progress event now (from any thread), not after the commit."""
+        if self.live is not None:
+            self.live(name, payload)
 
     def now_utc(self) -> dt.datetime:
         """The clock's now as stored (naive UTC): the test clock's when it is on."""
@@ -48,4 +57,5 @@ class ServiceContext:
             data_dir=self.data_dir,
             allocation_policy=self.allocation_policy,
             runner=self.runner,
+            live=self.live,
         )

@@ -25,6 +25,7 @@ from billingd.money import parse_decimal
 from billingd.services import contracts, parties
 from billingd.services.audit import record_audit
 from billingd.services.context import ServiceContext
+from billingd.services.progress import Progress
 
 MAX_ROWS = 20_000
 MAX_REPORTED = 50  # row errors carried in the error's data; the count covers all
@@ -261,6 +262,7 @@ def _write_all(
     refs: dict[str, tuple[str, type[peewee.Model]]],
     add: Callable[[dict[str, Any]], peewee.Model],
     what: str,
+    progress: Progress,
 ) -> list[peewee.Model]:
     """Inside the caller's transaction: add every row, collecting errors by line.
 
@@ -275,7 +277,9 @@ def _write_all(
     column_of.update({c.name.replace("-", "_"): c.name for c in columns})
     created = []
     stopped = False
-    for row in parsed:
+    progress.update(0)
+    for done, row in enumerate(parsed, start=1):
+        progress.update(done)
         if len(errors) >= MAX_REPORTED:
             stopped = True
             break
@@ -295,25 +299,41 @@ def _write_all(
     return created
 
 
+def _import(
+    ctx: ServiceContext,
+    rows: Iterable[tuple[int, Any]],
+    source: str,
+    kind: str,
+    columns: tuple[Column, ...],
+    refs: dict[str, tuple[str, type[peewee.Model]]],
+    add: Callable[[dict[str, Any]], peewee.Model],
+) -> list[Any]:
+    """Parse every row, then add them all in one transaction with its audit event;
+    ``import.progress`` events report the rows written so far."""
+    what = f"{kind} import"
+    parsed = _parse_all(rows, columns, what)
+    if not parsed:
+        return []
+    progress = Progress(
+        ctx, "import.progress", len(parsed), kind=kind, source=source, actor=ctx.actor
+    )
+    with write_transaction():
+        created = _write_all(parsed, columns, refs, add, what, progress)
+        record_audit(ctx, f"{kind}s.imported", rows=len(created), source=source)
+    return created
+
+
 def import_clients(
     ctx: ServiceContext, rows: Iterable[tuple[int, Any]], *, source: str = ""
 ) -> list[Client]:
     """Create one client (with its default bill group) per ``(line, row)``; all or nothing."""
-    parsed = _parse_all(rows, CLIENT_COLUMNS, "client import")
     refs = {
         "enterprise_id": ("enterprise", Enterprise),
         "reseller_id": ("reseller", Reseller),
     }
-
-    def add(values: dict[str, Any]) -> Client:
-        return parties.add_client(ctx, **values)
-
-    if not parsed:
-        return []
-    with write_transaction():
-        created = _write_all(parsed, CLIENT_COLUMNS, refs, add, "client import")
-        record_audit(ctx, "clients.imported", rows=len(created), source=source)
-    return created  # type: ignore[return-value]
+    return _import(
+        ctx, rows, source, "client", CLIENT_COLUMNS, refs, lambda v: parties.add_client(ctx, **v)
+    )
 
 
 def import_contracts(
@@ -321,7 +341,6 @@ def import_contracts(
 ) -> list[Contract]:
     """Create one contract per ``(line, row)``, origin ``imported`` unless the row says
     otherwise (R-RUN-8); all or nothing."""
-    parsed = _parse_all(rows, CONTRACT_COLUMNS, "contract import")
     refs = {
         "client_id": ("client", Client),
         "reseller_id": ("reseller", Reseller),
@@ -331,9 +350,4 @@ def import_contracts(
     def add(values: dict[str, Any]) -> Contract:
         return contracts.add_contract(ctx, **{"origin": "imported", **values})
 
-    if not parsed:
-        return []
-    with write_transaction():
-        created = _write_all(parsed, CONTRACT_COLUMNS, refs, add, "contract import")
-        record_audit(ctx, "contracts.imported", rows=len(created), source=source)
-    return created  # type: ignore[return-value]
+    return _import(ctx, rows, source, "contract", CONTRACT_COLUMNS, refs, add)
