@@ -56,6 +56,8 @@ class Daemon:
     scheduler: Scheduler | None = None
     scheduler_task: asyncio.Task[None] | None = None
     own_user: str = field(default_factory=lambda: _own_user())
+    roles: dict[tuple[str, tuple[str, ...]], str | None] = field(default_factory=dict)
+    """Resolved roles under the current config (asked on every request; emptied on reload)."""
 
     def resolve_role(self, user: str, groups: tuple[str, ...]) -> str | None:
         """The peer's role from ``access:`` (SPEC §12).
@@ -63,6 +65,12 @@ class Daemon:
         A daemon a user runs for themselves (not as root) makes that user admin,
         unless the config lists its admins explicitly.
         """
+        key = (user, groups)
+        if key not in self.roles:
+            self.roles[key] = self._role_from_config(user, groups)
+        return self.roles[key]
+
+    def _role_from_config(self, user: str, groups: tuple[str, ...]) -> str | None:
         role = self.config.access.role_for(user, groups)
         if (
             user == self.own_user
@@ -190,6 +198,7 @@ def reload_config(daemon: Daemon) -> None:
         log.error("config reload refused, keeping the running config: %s", exc)
     else:
         daemon.config = fresh
+        daemon.roles.clear()
         logging.getLogger().setLevel(fresh.log_level.upper())
         if daemon.server is not None:
             daemon.server.access_changed()

@@ -87,7 +87,11 @@ INVOICE_LINES = PreparedSelect(
 
 
 def _keyed(keys: tuple[str, ...], values: Any) -> dict[str, Any]:
-    return {name: plain(value) for name, value in zip(keys, values, strict=True)}
+    native = JSON_NATIVE  # (checked inline: listings call this for every cell)
+    return {
+        name: value if type(value) in native else plain(value)
+        for name, value in zip(keys, values, strict=True)
+    }
 
 
 def enterprise_view(e: Enterprise) -> dict[str, Any]:

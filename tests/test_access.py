@@ -347,20 +347,17 @@ def test_role_is_checked_per_request_so_a_reload_applies(probe_methods: None) ->
 # --- the daemon's own user ------------------------------------------------------------------
 
 
-class _FakeDaemon:
-    """Just what Daemon.resolve_role reads."""
+def _unstarted_daemon(config_text: str, own_user: str = "alice", source: str = "<string>") -> Any:
+    """A Daemon with just a config (nothing opened or started): enough to resolve roles."""
+    from billingd.daemon import Daemon
 
-    def __init__(self, config_text: str, own_user: str) -> None:
-        self.config = parse_config(config_text)
-        self.own_user = own_user
+    config = parse_config(config_text, source)
+    return Daemon(config, None, None, None, None, own_user=own_user)  # type: ignore[arg-type]
 
 
 def _resolve(config_text: str, user: str, euid: int, monkeypatch: pytest.MonkeyPatch) -> Any:
-    from billingd.daemon import Daemon
-
     monkeypatch.setattr(os, "geteuid", lambda: euid)
-    fake = _FakeDaemon(config_text, own_user="alice")
-    return Daemon.resolve_role(fake, user, ())  # type: ignore[arg-type]
+    return _unstarted_daemon(config_text).resolve_role(user, ())
 
 
 def test_own_user_is_admin_of_a_personal_daemon(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -379,6 +376,25 @@ def test_explicit_admins_override_the_own_user_rule(monkeypatch: pytest.MonkeyPa
 def test_root_daemon_gives_no_extra_admin(monkeypatch: pytest.MonkeyPatch) -> None:
     # A root daemon's "own user" is root, already admin by default; nobody else gains.
     assert _resolve("", "alice", 0, monkeypatch) is None
+
+
+def test_roles_are_resolved_again_after_a_reload(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from billingd.daemon import reload_config
+
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    file = tmp_path / "billingd.yaml"
+    file.write_text("access: {operator: [bob]}\n")
+    daemon = _unstarted_daemon(file.read_text(), source=str(file))
+    assert daemon.resolve_role("bob", ()) == "operator"
+    assert daemon.resolve_role("bob", ()) == "operator"  # (answered from the cache)
+    file.write_text("access: {viewer: [bob]}\n")
+    reload_config(daemon)
+    assert daemon.resolve_role("bob", ()) == "viewer"
+    file.write_text("access: {viewer: [bob\n")  # a bad file: the running config stays
+    reload_config(daemon)
+    assert daemon.resolve_role("bob", ()) == "viewer"
 
 
 def test_daemon_knows_its_own_user() -> None:

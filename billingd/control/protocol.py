@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -33,17 +34,16 @@ class Request:
         return self.id is None
 
 
-def _reject_float(text: str) -> Any:
-    """Keep JSON numbers with a fraction exact, so money sent as a number can be refused."""
-    from decimal import Decimal
-
-    return Decimal(text)
+# JSON numbers with a fraction stay exact (Decimal), so money sent as a number can be
+# refused by name; one decoder for every frame (``json.loads`` with options builds one
+# per call)
+_DECODER = json.JSONDecoder(parse_float=Decimal)
 
 
 def decode_request(frame: bytes) -> Request:
     """Parse one frame; raise ProtocolError (-32700 or -32600) for anything else."""
     try:
-        message = json.loads(frame.decode("utf-8"), parse_float=_reject_float)
+        message = _DECODER.decode(frame.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ProtocolError(PARSE_ERROR, f"parse error: {exc}") from None
     if not isinstance(message, dict):

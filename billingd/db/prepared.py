@@ -37,14 +37,16 @@ class Slot(peewee.ColumnBase):
         return ctx.value(_Bound(self.name), converter=False)
 
 
-Converter = Callable[[Any], Any] | None
+Converter = Callable[[Any], Any]
+Conversions = tuple[tuple[int, Converter], ...]
+"""(column index, ``python_value``) for the columns whose stored value needs converting."""
 
 
 @dataclass(frozen=True, slots=True)
 class _Compiled:
     sql: str
     params: tuple[Any, ...]
-    converters: tuple[Converter, ...]
+    conversions: Conversions
 
     def bind(self, values: dict[str, Any]) -> tuple[Any, ...]:
         return tuple(values[p.name] if isinstance(p, _Bound) else p for p in self.params)
@@ -54,7 +56,7 @@ NATIVE_FIELDS = (peewee.AutoField, peewee.IntegerField, peewee.CharField, peewee
 """Field classes whose values both drivers already return as the Python type."""
 
 
-def _converter(node: peewee.Node) -> Converter:
+def _converter(node: peewee.Node) -> Converter | None:
     field = node.unwrap()
     if isinstance(field, peewee.ForeignKeyField):
         field = field.rel_field
@@ -63,17 +65,20 @@ def _converter(node: peewee.Node) -> Converter:
     return field.python_value
 
 
-def _converters(query: peewee.Select) -> tuple[Converter, ...]:
-    """The selected fields' ``python_value``, as ``.tuples()`` applies them; None where
-    the stored value is the value (integers, text, and what is not a field)."""
-    return tuple(_converter(column) for column in query.selected_columns)
+def _conversions(query: peewee.Select) -> Conversions:
+    """The selected fields' ``python_value``, as ``.tuples()`` applies them, skipping the
+    columns whose stored value is the value (integers, text, and what is not a field)."""
+    converters = (_converter(column) for column in query.selected_columns)
+    return tuple((i, to_python) for i, to_python in enumerate(converters) if to_python)
 
 
-def _to_python(converters: tuple[Converter, ...], row: tuple[Any, ...]) -> tuple[Any, ...]:
-    return tuple(
-        v if to_python is None else to_python(v)
-        for to_python, v in zip(converters, row, strict=True)
-    )
+def _to_python(conversions: Conversions, row: tuple[Any, ...]) -> tuple[Any, ...]:
+    values = list(row)
+    for index, to_python in conversions:
+        value = values[index]
+        if value is not None:
+            values[index] = to_python(value)
+    return tuple(values)
 
 
 class PreparedSelect:
@@ -90,7 +95,7 @@ class PreparedSelect:
         if compiled is None:
             query = self._build(*variant)
             sql, params = query.sql()
-            compiled = _Compiled(sql, tuple(params), _converters(query))
+            compiled = _Compiled(sql, tuple(params), _conversions(query))
             self._compiled[key] = compiled
         return compiled
 
@@ -99,10 +104,9 @@ class PreparedSelect:
         database = database_proxy.obj
         compiled = self._for(database, variant)
         rows = database.execute_sql(compiled.sql, compiled.bind(values)).fetchall()
-        converters = compiled.converters
-        if not any(converters):
+        if not compiled.conversions:
             return rows
-        return [_to_python(converters, row) for row in rows]
+        return [_to_python(compiled.conversions, row) for row in rows]
 
     def first(self, variant: tuple[Hashable, ...] = (), **values: Any) -> tuple[Any, ...] | None:
         rows = self.tuples(variant, **values)
