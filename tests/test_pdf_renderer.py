@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,9 @@ from billingd.templates import (
     load_template,
     parse_template,
 )
-from billingd_plugins.pdf import PdfRenderer, pdf_text
+from billingd_plugins import pdf_fonts
+from billingd_plugins.pdf import PdfRenderer
+from billingd_plugins.pdf_fonts import UnicodeFont, find_unicode_font, pdf_text
 
 pytest_plugins = ["billingd.testing"]
 
@@ -70,14 +73,91 @@ def test_r_del_1_same_document_same_pdf(renderer, sample_document):
     assert render(renderer, sample_document) == render(renderer, dict(sample_document))
 
 
-def test_r_del_1_unicode_names_do_not_crash(renderer, sample_document):
-    sample_document["bill_to"]["company"] = "Łódź Ωmega 株式会社 😀"
-    sample_document["seller"]["name"] = "Ærø Café\u200b"
-    sample_document["lines"][0]["description"] = "Calls → Zürich ≥ 5 min"
-    text = pdf_text_of(render(renderer, sample_document))
-    assert "Lódz ?mega ????" in text
+def _international(document: dict[str, Any]) -> dict[str, Any]:
+    document["bill_to"]["company"] = "Łódź Ωmega Москва 株式会社"
+    document["seller"]["name"] = "Ærø Café\u200b"
+    document["lines"][0]["description"] = "Calls → Zürich ≥ 5 min"
+    return document
+
+
+@pytest.fixture
+def unicode_font() -> UnicodeFont:
+    """The Unicode family the renderer finds on this machine (DejaVu Sans)."""
+    find_unicode_font.cache_clear()
+    font = find_unicode_font(None, None)
+    if font is None:
+        pytest.skip(
+            "no Unicode TrueType font on this machine (DejaVu Sans under /usr/share/fonts); "
+            "install fonts-dejavu-core or set plugins.settings.pdf.unicode_font"
+        )
+    return font
+
+
+@pytest.fixture
+def without_system_fonts(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setattr(pdf_fonts, "SYSTEM_FONTS", ())
+    find_unicode_font.cache_clear()
+    yield
+    find_unicode_font.cache_clear()
+
+
+def _embedded_fonts(data: bytes) -> set[str]:
+    reader = pypdf.PdfReader(io.BytesIO(data))
+    return {
+        str(font["/BaseFont"]).lstrip("/").split("+")[-1]
+        for page in reader.pages
+        for font in page["/Resources"]["/Font"].values()
+    }
+
+
+def test_r_del_1_names_in_any_script_are_shown_with_a_unicode_font(
+    renderer, sample_document, unicode_font
+):
+    data = render(renderer, _international(sample_document))
+    text = pdf_text_of(data)
+    assert "Łódź Ωmega Москва" in text
+    assert "Ærø Café" in text and "\u200b" not in text
+    assert "Calls → Zürich ≥ 5 min" in text
+    assert "株式会社" not in text and "????" in text  # no glyphs in DejaVu: shown as ?
+    assert _embedded_fonts(data) == {"DejaVuSansBook", "DejaVuSansBold"}
+    assert data == render(renderer, dict(sample_document))  # still byte for byte
+
+
+def test_r_del_1_latin_documents_keep_the_core_fonts(renderer, sample_document, unicode_font):
+    sample_document["bill_to"]["company"] = "Müller & Søn – “Café” €"
+    data = render(renderer, sample_document)
+    assert "Müller & Søn – “Café” €" in pdf_text_of(data)
+    assert _embedded_fonts(data) == {"Helvetica", "Helvetica-Bold"}
+
+
+def test_r_del_1_unicode_page_counter_on_long_invoices(renderer, sample_document, unicode_font):
+    _international(sample_document)["lines"] = sample_document["lines"] * 80
+    reader = pypdf.PdfReader(io.BytesIO(render(renderer, sample_document)))
+    pages = len(reader.pages)
+    assert pages > 1
+    assert f"Page {pages}/{pages}" in reader.pages[-1].extract_text()
+    assert "Łódź" in reader.pages[0].extract_text()
+
+
+def test_r_del_1_configured_unicode_font_is_used(
+    renderer, sample_document, unicode_font, tmp_path, without_system_fonts
+):
+    own = tmp_path / "Corporate.ttf"
+    own.write_bytes(unicode_font.regular.read_bytes())
+    data = render(renderer, _international(sample_document), settings={"unicode_font": str(own)})
+    assert "Łódź Ωmega Москва" in pdf_text_of(data)
+    assert _embedded_fonts(data) == {"DejaVuSansBook"}  # the one file, regular and bold
+
+
+def test_r_del_1_without_a_unicode_font_text_is_transliterated(
+    renderer, sample_document, without_system_fonts, caplog
+):
+    settings = {"unicode_font": "/nonexistent/Font.ttf"}
+    text = pdf_text_of(render(renderer, _international(sample_document), settings=settings))
+    assert "Lódz ?mega ?????? ????" in text
     assert "Ærø Café" in text
     assert "Calls -> Zürich >= 5 min" in text
+    assert "no font file /nonexistent/Font.ttf;" in caplog.text
 
 
 def test_r_del_1_empty_and_null_fields_are_rendered(renderer, sample_document):

@@ -100,7 +100,7 @@ def test_builtin_pdf_renderer_found(plugin_host):
     assert {
         "name": "pdf",
         "version": billingd.__version__,
-        "hooks": ["register_renderers"],
+        "hooks": ["plugin_settings_schema", "register_renderers"],
         "builtin": True,
     } in plugin_host.plugin_list()
 

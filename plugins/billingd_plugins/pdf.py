@@ -2,15 +2,14 @@
 
 Pages are A4. The template comes from the render context, else the brand
 (``brand.invoice_template``), else ``invoice.tpl`` / ``credit_note.tpl``; see
-:mod:`billingd.templates` for the language. fpdf2's core fonts cover Windows-1252
-only, so other characters are transliterated where possible and shown as ``?``
-otherwise (:func:`pdf_text`). The same issued document always gives the same PDF,
-byte for byte (its creation date is the issue date).
+:mod:`billingd.templates` for the language. Text is set in Helvetica, or in a Unicode
+TrueType family when the document has characters Helvetica cannot show (see
+:mod:`billingd_plugins.pdf_fonts`). The same issued document always gives the same
+PDF, byte for byte (its creation date is the issue date).
 """
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,66 +21,13 @@ from fpdf.enums import XPos, YPos
 from billingd.hookspecs import hookimpl
 from billingd.rendering import RenderContext
 from billingd.templates import Length, Template, field_text, find_template, load_template
+from billingd_plugins.pdf_fonts import ENCODING, Typeface, strings_in, typeface_for
 
-ENCODING = "cp1252"  # what fpdf2's core fonts can show (WinAnsiEncoding)
-FONT = "helvetica"
 MARGIN = 20.0  # mm
 FOOTER_LINE = 3.6  # mm per footer line
 PAGES_ALIAS = "\x1f\x1f"  # total page count; pdf_text() strips control characters
 DEFAULT_ACCENT = (0, 0, 0)
 RULE_GREY = 170
-# Letters NFKD cannot take apart, and dashes and spaces Windows-1252 lacks.
-_FALLBACKS = str.maketrans(
-    {
-        "Ł": "L",
-        "ł": "l",
-        "Đ": "D",
-        "đ": "d",
-        "Ħ": "H",
-        "ħ": "h",
-        "ı": "i",
-        "Ŧ": "T",
-        "ŧ": "t",
-        "Ŋ": "N",
-        "ŋ": "n",
-        "‐": "-",
-        "‑": "-",
-        "‒": "-",
-        "−": "-",
-        "→": "->",
-        "←": "<-",
-        "≤": "<=",
-        "≥": ">=",
-        "\u2009": " ",
-        "\u202f": " ",
-        "\t": " ",
-    }
-)
-
-
-def pdf_text(text: str) -> str:
-    """Text the core fonts can show: unencodable characters transliterated, else ``?``.
-
-    Control and formatting characters (other than newlines) are dropped.
-    """
-    text = text.replace("\r\n", "\n").translate(_FALLBACKS)
-    out = []
-    for char in text:
-        if char != "\n" and unicodedata.category(char) in ("Cc", "Cf"):
-            continue
-        try:
-            char.encode(ENCODING)
-        except UnicodeEncodeError:
-            decomposed = "".join(
-                c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c)
-            )
-            try:
-                decomposed.encode(ENCODING)
-            except UnicodeEncodeError:
-                decomposed = ""
-            char = decomposed or "?"
-        out.append(char)
-    return "".join(out)
 
 
 def _colour(value: Any) -> tuple[int, int, int]:
@@ -107,9 +53,11 @@ def _creation_date(document: Mapping[str, Any]) -> datetime | None:
 class _Pdf(FPDF):
     """An A4 page with the template's footer lines and a page counter on each page."""
 
-    def __init__(self, footer: list[str], page_label: str) -> None:
+    def __init__(self, footer: list[str], page_label: str, typeface: Typeface) -> None:
         super().__init__(orientation="portrait", unit="mm", format="A4")
         self.core_fonts_encoding = ENCODING
+        self.family = typeface.family
+        typeface.install(self)
         self.footer_lines = footer
         self.page_label = page_label
         self.alias_nb_pages(PAGES_ALIAS)
@@ -118,7 +66,7 @@ class _Pdf(FPDF):
 
     def footer(self) -> None:
         self.set_y(-(12 + FOOTER_LINE * len(self.footer_lines)))
-        self.set_font(FONT, "", 7.5)
+        self.set_font(self.family, "", 7.5)
         self.set_text_color(110)
         for line in self.footer_lines:
             self.cell(0, FOOTER_LINE, line, align="C", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
@@ -128,18 +76,24 @@ class _Pdf(FPDF):
 class _Layout:
     """Lays out one template for one document, directive by directive."""
 
-    def __init__(self, template: Template, document: Mapping[str, Any], preview: bool) -> None:
+    def __init__(
+        self,
+        template: Template,
+        document: Mapping[str, Any],
+        preview: bool,
+        settings: Mapping[str, Any],
+    ) -> None:
         self.template = template
         self.document = document
         self.preview = preview
-        self.labels = {
-            k: pdf_text(v) for k, v in template.labels(document, preview=preview).items()
-        }
-        footer = [
-            pdf_text(line).replace("\n", ", ")
-            for line in template.footer(document, preview=preview)
-        ]
-        self.pdf = _Pdf(footer, self.labels["page"])
+        labels = template.labels(document, preview=preview)
+        footer = template.footer(document, preview=preview)
+        texts = [*labels.values(), *footer, *self.filled_texts(), *strings_in(document)]
+        self.typeface = typeface_for(texts, settings)
+        text = self.typeface.text
+        self.labels = {key: text(label) for key, label in labels.items()}
+        footer = [text(line).replace("\n", ", ") for line in footer]
+        self.pdf = _Pdf(footer, self.labels["page"], self.typeface)
         self.accent = _colour((document.get("brand") or {}).get("accent_color"))
         self.size = 10.0
 
@@ -185,6 +139,14 @@ class _Layout:
                     self.size = directive.number or self.size
         return bytes(pdf.output())
 
+    def filled_texts(self) -> list[str]:
+        """The text of every directive laid out, with its placeholders filled."""
+        return [
+            d.text.fill(self.document, preview=self.preview)
+            for d in self.template.body
+            if d.text and not d.skipped(self.document, preview=self.preview)
+        ]
+
     # -- directives ------------------------------------------------------------------------
 
     @property
@@ -201,11 +163,10 @@ class _Layout:
         colour: tuple[int, int, int] = (0, 0, 0),
     ) -> None:
         size = size or self.size
-        self.pdf.set_font(FONT, style, size)
+        self.pdf.set_font(self.typeface.family, style, size)
         self.pdf.set_text_color(*colour)
-        self.pdf.multi_cell(
-            0, size * 0.5, pdf_text(text), align=align, new_x=XPos.LMARGIN, new_y=YPos.NEXT
-        )
+        shown = self.typeface.text(text)
+        self.pdf.multi_cell(0, size * 0.5, shown, align=align, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         self.pdf.set_text_color(0)
 
     def address(self, party: str) -> None:
@@ -235,7 +196,7 @@ class _Layout:
         width: Length | None = None,
     ) -> None:
         pdf = self.pdf
-        pdf.set_font(FONT, "", self.size * 0.9)
+        pdf.set_font(self.typeface.family, "", self.size * 0.9)
         pdf.set_draw_color(RULE_GREY)
         with pdf.table(
             col_widths=widths,
@@ -248,7 +209,7 @@ class _Layout:
             padding=(1, 1.5),
         ) as table:
             for values in (headings, *rows):
-                table.row([pdf_text(value) for value in values])
+                table.row([self.typeface.text(value) for value in values])
         pdf.set_draw_color(0)
 
     def lines(self) -> None:
@@ -289,13 +250,13 @@ class _Layout:
                 pdf.set_draw_color(RULE_GREY)
                 pdf.line(left, pdf.get_y(), pdf.w - pdf.r_margin, pdf.get_y())
                 pdf.set_draw_color(0)
-            pdf.set_font(FONT, "B" if key == "total" else "", self.size)
+            pdf.set_font(self.typeface.family, "B" if key == "total" else "", self.size)
             pdf.set_x(left)
             pdf.cell(label_width, self.line_height * 1.2, self.labels[key], align="R")
             pdf.cell(
                 amount_width,
                 self.line_height * 1.2,
-                pdf_text(f"{amount} {currency}".strip()),
+                self.typeface.text(f"{amount} {currency}".strip()),
                 align="R",
                 new_x=XPos.LMARGIN,
                 new_y=YPos.NEXT,
@@ -311,10 +272,15 @@ class _Layout:
 
 
 def render_template(
-    template: Template, document: Mapping[str, Any], *, preview: bool = False
+    template: Template,
+    document: Mapping[str, Any],
+    *,
+    preview: bool = False,
+    settings: Mapping[str, Any] | None = None,
 ) -> bytes:
-    """Lay out a parsed template for a document as PDF bytes."""
-    return _Layout(template, document, preview).render()
+    """Lay out a parsed template for a document as PDF bytes; ``settings`` are the
+    plugin's (``unicode_font``, ``unicode_font_bold``)."""
+    return _Layout(template, document, preview, settings or {}).render()
 
 
 class PdfRenderer:
@@ -326,9 +292,16 @@ class PdfRenderer:
 
     def render(self, document: dict[str, Any], context: RenderContext) -> bytes:
         path = find_template(context.template_name(document), context.template_dirs)
-        return render_template(load_template(path), document, preview=context.preview)
+        return render_template(
+            load_template(path), document, preview=context.preview, settings=context.settings
+        )
 
 
 @hookimpl
 def register_renderers(register: Any) -> None:
     register(PdfRenderer())
+
+
+@hookimpl
+def plugin_settings_schema() -> dict[str, str]:
+    return {"unicode_font": "str", "unicode_font_bold": "str"}
