@@ -159,9 +159,9 @@ def import_usage(client: ControlClient, params: dict[str, Any]) -> dict:
     return totals
 
 
-def follow_run(client: ControlClient, run_id: int, quiet: bool) -> dict[str, Any]:
+def follow_run(client: ControlClient, run_id: int) -> dict[str, Any]:
     """Wait for a run to end, with a progress bar on a terminal (R-RUN-11)."""
-    line = ProgressLine(f"run {run_id}", enabled=None if not quiet else False)
+    line = ProgressLine(f"run {run_id}")
     try:
         while True:
             run = client.call("run.show", id=run_id)
@@ -207,7 +207,7 @@ def execute(client: ControlClient, command: Command, args: argparse.Namespace) -
         method = command.alternate[1]
     result = client.call(method, **params, **command.fixed)
     if method == "run.start" and not params.get("dry_run"):
-        return follow_run(client, result["id"], quiet=args.json)
+        return follow_run(client, result["id"])
     if output is not None:
         Path(output).write_bytes(base64.b64decode(result.pop("content_base64")))
         result["written"] = output

@@ -60,14 +60,15 @@ def render(result: Any, columns: tuple[str, ...]) -> str:
 class ProgressLine:
     """One line on a terminal's stderr, redrawn in place: ``label [####....] text``.
 
-    Silent when stderr is not a terminal (scripts, pipes, ``--json`` captures).
+    Silent when stderr is not a terminal (scripts, pipes, cron); ``--json`` output on
+    stdout is never touched.
     """
 
     WIDTH = 30
 
-    def __init__(self, label: str, *, enabled: bool | None = None) -> None:
+    def __init__(self, label: str) -> None:
         self.label = label
-        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+        self.enabled = sys.stderr.isatty()
         self.shown = False
 
     def show(self, done: int, total: int, text: str) -> None:

@@ -6,6 +6,7 @@ when a script captures the result.
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import shutil
@@ -106,6 +107,7 @@ def test_run_shows_clients_done_on_a_terminal(daemon: RunningDaemon, enterprise:
             cycle="month",
             start="2026-01-01",
         )
-    code, out, screen = billingctl_on_a_terminal(daemon, "run", "--until", "2026-01-01")
+    code, out, screen = billingctl_on_a_terminal(daemon, "--json", "run", "--until", "2026-01-01")
     assert code == 0, (out, screen)
     assert "2/2 clients, 2 invoices, 0 failures" in screen and screen.startswith("\rrun ")
+    assert json.loads(out)["invoices"] == 2  # stdout is the JSON alone
