@@ -39,12 +39,15 @@ def table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> str:
 
 
 def record(obj: dict[str, Any]) -> str:
-    """Key: value lines, with known nested lists as tables."""
+    """Key: value lines; nested objects indented under their key, nested lists of objects
+    as tables."""
     scalar = {k: v for k, v in obj.items() if not isinstance(v, list | dict)}
     width = max((len(k) for k in scalar), default=0)
     out = [f"{k.ljust(width)}  {_cell(v)}" for k, v in scalar.items()]
     for key, value in obj.items():
-        if isinstance(value, list) and value and isinstance(value[0], dict):
+        if isinstance(value, dict):
+            out += ["", f"{key}:", *("  " + line for line in record(value).splitlines())]
+        elif isinstance(value, list) and value and isinstance(value[0], dict):
             out += ["", f"{key}:", table(value, NESTED_TABLES.get(key, tuple(value[0])))]
     return "\n".join(out)
 

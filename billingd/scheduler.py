@@ -22,6 +22,7 @@ from billingd.domain.schedule import next_fire
 from billingd.services import runs
 from billingd.services.context import ServiceContext
 from billingd.services.gateway_charges import resume_pending_charges
+from billingd.views import run_view
 
 log = logging.getLogger("billingd.scheduler")
 
@@ -153,5 +154,5 @@ class Scheduler:
         run = await self._db(runs.finish_run, closing, run_id, status)
         for name, payload in closing.events:
             self.publish(name, payload)
-        self.publish("run.finished", await self._db(runs.run_view, run))
+        self.publish("run.finished", await self._db(run_view, run))
         log.info("run %s %s: %s invoices, %s failures", run_id, status, run.invoices, run.failures)

@@ -21,6 +21,8 @@ from billingd.db.models import (
     InvoiceLine,
     Payment,
     Reseller,
+    Run,
+    RunError,
 )
 from billingd.db.prepared import PreparedSelect, Slot
 
@@ -70,6 +72,29 @@ INVOICE_FIELDS = (
     "currency", "subtotal", "tax", "total", "balance", "origin", "actor",
 )  # fmt: skip
 LINE_FIELDS = ("kind", "description", "quantity", "unit", "unit_price", "net", "tax_rate", "tax")
+TAX_BREAKDOWN_FIELDS = ("rate", "net", "tax")
+PAYMENT_FIELDS = (
+    "id", "amount", "currency", "method", "reference", "notes", "unallocated", "client_id",
+    "received_at",
+)  # fmt: skip
+CREDIT_NOTE_FIELDS = (
+    "id", "number", "amount", "currency", "reason", "issue_date", "actor", "invoice_id",
+)  # fmt: skip
+AUDIT_FIELDS = (
+    "id", "created_at", "event", "actor", "client_id", "subject_type", "subject_id", "details",
+)  # fmt: skip
+CHARGE_FIELDS = (
+    "id", "description", "amount", "schedule_date", "notes", "status", "client_id",
+    "contract_id", "invoice_id",
+)  # fmt: skip
+DELIVERY_FIELDS = (
+    "id", "channel", "recipient", "status", "attempts", "created_at", "invoice_id",
+)  # fmt: skip
+RUN_FIELDS = (
+    "id", "as_of", "client_id", "dry_run", "trigger", "actor", "status", "started_at",
+    "finished_at", "total", "done", "invoices", "documents", "emails", "charges", "failures",
+    "parked",
+)  # fmt: skip
 
 # The hot reads (client.list, invoice.show) fetch just the columns their view shows, as
 # tuples, with SQL compiled once: no model objects are built. ``*_COLUMNS`` are model
@@ -160,9 +185,7 @@ def invoice_row_view(row: tuple[Any, ...], *, with_lines: bool = True) -> dict[s
 
 def payment_view(p: Payment) -> dict[str, Any]:
     return {
-        **_fields(p, ("id", "amount", "currency", "method", "reference", "notes", "unallocated")),
-        "client_id": p.client_id,
-        "received_at": plain(p.received_at),
+        **_fields(p, PAYMENT_FIELDS),
         "allocations": [
             {"invoice_id": a.invoice_id, "amount": str(a.amount)} for a in p.allocations
         ],
@@ -170,31 +193,45 @@ def payment_view(p: Payment) -> dict[str, Any]:
 
 
 def credit_note_view(cn: CreditNote) -> dict[str, Any]:
-    return {
-        **_fields(cn, ("id", "number", "amount", "currency", "reason", "issue_date", "actor")),
-        "invoice_id": cn.invoice_id,
-    }
+    return _fields(cn, CREDIT_NOTE_FIELDS)
 
 
 def audit_view(a: AuditEvent) -> dict[str, Any]:
-    return {
-        **_fields(a, ("id", "created_at", "event", "actor", "client_id", "subject_type")),
-        "subject_id": a.subject_id,
-        "details": a.details,
-    }
+    return _fields(a, AUDIT_FIELDS)
 
 
 def charge_view(c: Any) -> dict[str, Any]:
-    return {
-        **_fields(c, ("id", "description", "amount", "schedule_date", "notes", "status")),
-        "client_id": c.client_id,
-        "contract_id": c.contract_id,
-        "invoice_id": c.invoice_id,
-    }
+    return _fields(c, CHARGE_FIELDS)
 
 
 def delivery_view(d: Any) -> dict[str, Any]:
-    return {
-        **_fields(d, ("id", "channel", "recipient", "status", "attempts", "created_at")),
-        "invoice_id": d.invoice_id,
-    }
+    return _fields(d, DELIVERY_FIELDS)
+
+
+def run_view(run: Run) -> dict[str, Any]:
+    """A run with its figures and the errors of the clients that failed (R-RUN-10, R-RUN-11)."""
+    view = _fields(run, RUN_FIELDS)
+    view["errors"] = [
+        {"client_id": e.client_id, "message": e.message} for e in run.errors.order_by(RunError.id)
+    ]
+    return view
+
+
+OBJECTS: dict[str, tuple[str, ...]] = {
+    "Enterprise": (*ENTERPRISE_FIELDS, "brand"),
+    "Reseller": (*RESELLER_FIELDS, "enterprise_id"),
+    "Client": CLIENT_COLUMNS,
+    "BillGroup": (*BILL_GROUP_FIELDS, "client_id"),
+    "Contract": (*CONTRACT_FIELDS, "client_id", "reseller_id", "bill_group_id", "price"),
+    "Invoice": (*INVOICE_KEYS, "lines", "tax_breakdown"),
+    "InvoiceLine": LINE_FIELDS,
+    "TaxBreakdown": TAX_BREAKDOWN_FIELDS,
+    "Payment": (*PAYMENT_FIELDS, "allocations"),
+    "CreditNote": CREDIT_NOTE_FIELDS,
+    "Charge": CHARGE_FIELDS,
+    "Delivery": DELIVERY_FIELDS,
+    "AuditEvent": AUDIT_FIELDS,
+    "Run": (*RUN_FIELDS, "errors"),
+}
+"""The protocol's objects by name, with their keys: docs/protocol.md lists them and names
+them in each method's result; a test checks every view returns exactly these keys."""

@@ -290,9 +290,9 @@ def probe_methods() -> Iterator[None]:
         return "ok"
 
     added = {
-        "test.read": Method("test.read", answer, {}, False, "read"),
-        "test.write": Method("test.write", answer, {}, True, "write"),
-        "test.admin": Method("test.admin", answer, {}, True, "admin", admin_only=True),
+        "test.read": Method("test.read", answer, {}, False, "read", "ok"),
+        "test.write": Method("test.write", answer, {}, True, "write", "ok"),
+        "test.admin": Method("test.admin", answer, {}, True, "admin", "ok", admin_only=True),
     }
     METHODS.update(added)
     try:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pypdf
 
+from billingd.ctl_output import render
 from tests.conftest import RunningDaemon, billingctl
 from tests.conftest import billingctl_ok as ok
 
@@ -222,3 +223,15 @@ def test_human_output_is_a_table(daemon: RunningDaemon) -> None:
     assert set(rule.replace(" ", "")) == {"-"}
     assert header.split()[:3] == ["id", "name", "currency"]
     assert row.split()[:3] == ["1", "Acme", "EUR"]
+
+
+def test_human_output_indents_nested_objects_under_their_key() -> None:
+    status = {"version": "0.1.0", "last_run": {"id": 7, "status": "done"}, "next_run": None}
+    assert render(status, ()).splitlines() == [
+        "version   0.1.0",
+        "next_run  ",
+        "",
+        "last_run:",
+        "  id      7",
+        "  status  done",
+    ]

@@ -114,5 +114,5 @@ def test_quick_methods_are_reads_and_a_quick_write_is_refused() -> None:
     assert {"status", "client.list", "invoice.show"} <= quick
     assert not any(METHODS[name].writes for name in quick)
     with pytest.raises(ValueError, match="only reads can be quick"):
-        method("test.quick_write", writes=True, quick=True)(lambda ctx: None)
+        method("test.quick_write", writes=True, result="nothing", quick=True)(lambda ctx: None)
     assert "test.quick_write" not in METHODS

@@ -169,6 +169,7 @@ def test_r_run_1_schedule_fires_by_itself_at_two_in_the_night(
     spawn: Callable[..., RunningDaemon],
 ) -> None:
     daemon = spawn()
+    assert ctl(daemon, "status")["last_run"] is None
     first = first_of_month(2)
     eve = first - dt.timedelta(days=1)
     ctl(daemon, "clock", "set", berlin(eve, 23))
@@ -195,6 +196,18 @@ def test_r_run_1_schedule_fires_by_itself_at_two_in_the_night(
         5,
         "the next night's fire time",
     )
+    # what monitoring polls: billingctl status names the clock, the next and the last run
+    assert wait_for(lambda: ctl(daemon, "status")["last_run"]["status"] == "done", 5, "run end")
+    status = ctl(daemon, "status")
+    assert status["clock"] == "test"
+    assert status["next_run"] == berlin(first + dt.timedelta(days=1), 2)
+    last = status["last_run"]
+    assert (last["id"], last["trigger"], last["as_of"]) == (
+        scheduled[0]["id"],
+        "schedule",
+        first.isoformat(),
+    )
+    assert (last["invoices"], last["failures"], last["done"], last["total"]) == (1, 0, 1, 1)
 
 
 def test_r_run_2_outage_of_92_days_bills_each_missed_period(

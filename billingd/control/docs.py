@@ -6,8 +6,9 @@ Regenerate after adding or changing a socket method::
 
 ``tests/test_protocol_doc.py`` fails while the file differs from what this
 prints. The introduction (framing, errors, access, events, limits) is written
-here by hand; every method section comes from its registration: the handler's
-docstring, its parameters with their types, and the role it needs.
+here by hand; the objects come from ``billingd.views.OBJECTS``, and every method
+section from its registration: the handler's docstring, its parameters with their
+types, what it returns, the errors it can give and the role it needs.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from billingd.control import api  # noqa: F401  (registers the methods)
 from billingd.control.events import DEFAULT_QUEUE_LIMIT, DROPPED_EVENT, EVENT_METHOD
 from billingd.control.protocol import DEFAULT_MAX_FRAME
 from billingd.control.registry import METHODS, Method
+from billingd.views import OBJECTS
 
 REGENERATE = "python -m billingd.control.docs > docs/protocol.md"
 
@@ -174,12 +176,38 @@ to the connection as a notification:
   read its replies, or sits idle, only ever holds up itself. Idle connections are
   not closed.
 
+## Objects
+
+Results name these objects; each is a JSON object with exactly these keys. Money and
+quantities are decimal strings, dates `YYYY-MM-DD`, times ISO 8601 in UTC (`Z`), ids
+integers; a key whose value is unknown or does not apply is `null`.
+
+{objects}
+
 ## Methods
+
+Each method lists its parameters, its result and the errors it can give besides
+-32700/-32600/-32601 (any frame) and 1003 `permission_denied` (any method, see
+Access).
 
 | method | access | summary |
 |---|---|---|
 {index}
 """
+
+OBJECT_NOTES = {
+    "Invoice": "`lines`: list of `InvoiceLine`; `tax_breakdown`: list of `TaxBreakdown`; "
+    "`replaces`: the id of the voided invoice this one reissues.",
+    "Payment": "`allocations`: list of `{invoice_id, amount}`; `unallocated` stays as the "
+    "client's credit.",
+    "Run": "`errors`: list of `{client_id, message}`, one per client that failed.",
+    "Enterprise": "`brand`: the brand's name or null.",
+    "Contract": "`price` repeats `unit_price` (the scripting contract's name).",
+}
+OBJECT_PARAMS = frozenset(
+    {"id", "client", "reseller", "enterprise", "contract", "invoice", "bill_group"}
+)
+"""Parameters that name an existing object: a wrong one is 1001 ``not_found``."""
 
 
 def _cell(text: Any) -> str:
@@ -211,6 +239,27 @@ def _error_rows() -> str:
     return "\n".join(rows)
 
 
+def _objects() -> str:
+    rows = ["| object | keys |", "|---|---|"]
+    for name, keys in OBJECTS.items():
+        note = OBJECT_NOTES.get(name)
+        listed = ", ".join(f"`{key}`" for key in keys)
+        rows.append(f"| `{name}` | {listed}{'<br>' + note if note else ''} |")
+    return "\n".join(rows)
+
+
+def errors_of(entry: Method) -> list[str]:
+    """The error codes a method can give, from what it does: every call validates its
+    parameters; one naming an object may find none; a write may break a rule or collide."""
+    codes = ["-32602 `validation`"]
+    names = {name for name, param in entry.params.items() if param.required or entry.writes}
+    if names & OBJECT_PARAMS:
+        codes.append("1001 `not_found`")
+    if entry.writes:
+        codes += ["1002 `rule_violation`", "1004 `conflict`"]
+    return codes
+
+
 def _default(value: Any) -> str:
     return "" if value is None else f"`{json.dumps(value, default=str)}`"
 
@@ -232,6 +281,7 @@ def method_section(entry: Method) -> str:
             )
     else:
         lines.append("No parameters.")
+    lines += ["", f"Result: {entry.result}.", "", f"Errors: {', '.join(errors_of(entry))}."]
     return "\n".join(lines) + "\n"
 
 
@@ -249,6 +299,7 @@ def generate() -> str:
         dropped=DROPPED_EVENT,
         queue_limit=DEFAULT_QUEUE_LIMIT,
         max_frame=DEFAULT_MAX_FRAME,
+        objects=_objects(),
         index=index,
     )
     return intro + "".join("\n" + method_section(m) for m in methods)

@@ -18,6 +18,8 @@ class Method:
     params: dict[str, Param]
     writes: bool
     summary: str
+    result: str
+    """What a call returns, naming the objects of ``billingd.views.OBJECTS`` in backticks."""
     admin_only: bool = False
     quick: bool = False
     """A bounded, indexed read with no file or network work of its own: on an embedded
@@ -32,13 +34,15 @@ def method(
     /,
     *,
     writes: bool,
+    result: str,
     admin_only: bool = False,
     quick: bool = False,
     **params: Param,
 ) -> Callable[[Handler], Handler]:
     """Register ``handler(ctx, **params)`` as socket method ``method_name``.
 
-    The handler's docstring's first line is the method's summary in docs/protocol.md.
+    The handler's docstring's first line is the method's summary in docs/protocol.md;
+    ``result`` describes what it returns there.
     """
 
     def register(handler: Handler) -> Handler:
@@ -48,7 +52,7 @@ def method(
             raise ValueError(f"method {method_name}: only reads can be quick")
         summary = (handler.__doc__ or "").strip().splitlines()[0] if handler.__doc__ else ""
         METHODS[method_name] = Method(
-            method_name, handler, params, writes, summary, admin_only, quick
+            method_name, handler, params, writes, summary, result, admin_only, quick
         )
         return handler
 

@@ -67,7 +67,7 @@ INVOICE_COLUMNS = (
 INVOICE = Arg("INV", "invoice", help="invoice id or number")
 
 COMMANDS: tuple[Command, ...] = (
-    Command(("status",), "status", "Daemon, clock, database, client count."),
+    Command(("status",), "status", "Daemon, database, clock, client count, next and last run."),
     Command(
         ("enterprise", "add"),
         "enterprise.add",

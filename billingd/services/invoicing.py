@@ -117,7 +117,7 @@ def copy_draft(invoice: Invoice, issue_date: dt.date) -> Draft:
 
 
 def draft_view(draft: Draft) -> dict[str, Any]:
-    """A draft in the invoice's JSON shape, with no number (R-INV-4)."""
+    """A draft in the invoice's JSON shape (every key), with no id and no number (R-INV-4)."""
     lines = [
         {
             "kind": line.kind,
@@ -136,9 +136,6 @@ def draft_view(draft: Draft) -> dict[str, Any]:
         "id": None,
         "number": None,
         "status": "preview",
-        "client_id": owner.id if isinstance(owner, Client) else None,
-        "reseller_id": owner.id if isinstance(owner, Reseller) else None,
-        "enterprise_id": owner.enterprise_id,
         "issue_date": plain(draft.issue_date),
         "due_date": plain(draft.due_date),
         "period_start": plain(draft.period_start),
@@ -149,6 +146,11 @@ def draft_view(draft: Draft) -> dict[str, Any]:
         "total": str(draft.totals.total),
         "balance": str(draft.totals.total),
         "origin": None,
+        "actor": None,
+        "enterprise_id": owner.enterprise_id,
+        "client_id": owner.id if isinstance(owner, Client) else None,
+        "reseller_id": owner.id if isinstance(owner, Reseller) else None,
+        "replaces": None,
         "lines": lines,
         "tax_breakdown": tax_breakdown(lines),
     }

@@ -27,6 +27,7 @@ from billingd.db.models import (
     ScheduledSlot,
     utcnow,
 )
+from billingd.db.prepared import PreparedSelect
 from billingd.errors import NotFound
 from billingd.services import invoice_actions, invoicing
 from billingd.services.audit import record_audit
@@ -305,28 +306,31 @@ def progress(run: Run) -> dict[str, Any]:
     }
 
 
-def run_view(run: Run) -> dict[str, Any]:
-    fields = (
-        "id",
-        "as_of",
-        "client_id",
-        "dry_run",
-        "trigger",
-        "actor",
-        "status",
-        "started_at",
-        "finished_at",
-        "total",
-        "done",
-        "invoices",
-        "documents",
-        "emails",
-        "charges",
-        "failures",
-        "parked",
+LAST_RUN_COLUMNS = (
+    "id",
+    "as_of",
+    "trigger",
+    "status",
+    "started_at",
+    "finished_at",
+    "total",
+    "done",
+    "invoices",
+    "failures",
+    "parked",
+)
+LAST_RUN = PreparedSelect(
+    lambda: (
+        Run.select(*(Run._meta.columns[name] for name in LAST_RUN_COLUMNS))
+        .order_by(Run.id.desc())
+        .limit(1)
     )
-    view = {name: plain(getattr(run, name)) for name in fields}
-    view["errors"] = [
-        {"client_id": e.client_id, "message": e.message} for e in run.errors.order_by(RunError.id)
-    ]
-    return view
+)
+
+
+def last_run_summary() -> dict[str, Any] | None:
+    """The newest run's figures (status reports it to monitoring), or None before the first."""
+    row = LAST_RUN.first()
+    if row is None:
+        return None
+    return {name: plain(value) for name, value in zip(LAST_RUN_COLUMNS, row, strict=True)}

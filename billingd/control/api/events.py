@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 @method(
     "subscribe",
     writes=False,
+    result="`{subscribed, seq, queue_limit}`; then `event` notifications",
     events=List(help='event-name prefixes such as "invoice." or "run."; omitted or [] = all'),
 )
 @per_connection
@@ -23,7 +24,9 @@ def subscribe(connection: Connection, events: list[Any] | None = None) -> dict[s
     return connection.subscribe(check_prefixes(events))
 
 
-@method("unsubscribe", writes=False)
+@method(
+    "unsubscribe", writes=False, result="`{unsubscribed}`: false when there was no subscription"
+)
 @per_connection
 def unsubscribe(connection: Connection) -> dict[str, Any]:
     """Stop this connection's events; none arrives after the reply."""

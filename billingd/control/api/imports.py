@@ -33,7 +33,12 @@ IMPORT_PARAMS = dict(
 )
 
 
-@method("client.import", writes=True, **IMPORT_PARAMS)
+@method(
+    "client.import",
+    writes=True,
+    result="`{imported, ids}`: how many clients were created and their ids, in file order",
+    **IMPORT_PARAMS,
+)
 def client_import(
     ctx: ServiceContext, rows: list[Any], lines: list[Any] | None = None, source: str = ""
 ) -> dict[str, Any]:
@@ -42,7 +47,12 @@ def client_import(
     return {"imported": len(created), "ids": [c.id for c in created]}
 
 
-@method("contract.import", writes=True, **IMPORT_PARAMS)
+@method(
+    "contract.import",
+    writes=True,
+    result="`{imported, ids}`: how many contracts were created and their ids, in file order",
+    **IMPORT_PARAMS,
+)
 def contract_import(
     ctx: ServiceContext, rows: list[Any], lines: list[Any] | None = None, source: str = ""
 ) -> dict[str, Any]:

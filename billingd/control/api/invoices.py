@@ -35,7 +35,15 @@ def _period(ctx: ServiceContext, params: dict[str, Any], **flags: bool) -> invoi
     )
 
 
-@method("invoice.preview", writes=False, **PERIOD_PARAMS)
+@method(
+    "invoice.preview",
+    writes=False,
+    result=(
+        "the `Invoice` that would be issued: `id` and `number` null, status preview; nothing is "
+        "written"
+    ),
+    **PERIOD_PARAMS,
+)
 def invoice_preview(ctx: ServiceContext, **params: Any) -> dict[str, Any]:
     """Calculate a period's invoice without writing anything or using a number (R-INV-4)."""
     result = _period(ctx, params, preview=True)
@@ -46,6 +54,10 @@ def invoice_preview(ctx: ServiceContext, **params: Any) -> dict[str, Any]:
 @method(
     "invoice.period",
     writes=True,
+    result=(
+        "the new `Invoice`; with `preview`, the `Invoice` that would be issued (`id` and `number` "
+        "null, status preview, nothing written); with `stats`, `{statistics_csv}`"
+    ),
     stats=Bool(default=False),
     document=Bool(default=True),
     preview=Bool(default=False),
@@ -67,6 +79,7 @@ def invoice_period(
 @method(
     "invoice.amount",
     writes=True,
+    result="list of `Invoice`: the `count` invoices, consecutively numbered",
     client=Int(),
     reseller=Int(),
     date=Date(required=True),
@@ -101,6 +114,7 @@ def invoice_amount(
 @method(
     "invoice.list",
     writes=False,
+    result="list of `Invoice` without `lines` and `tax_breakdown`",
     client=Int(),
     reseller=Int(),
     enterprise=Int(),
@@ -129,13 +143,21 @@ def invoice_list(
     return [invoice_view(i, with_lines=False) for i in invoices]
 
 
-@method("invoice.show", writes=False, quick=True, invoice=Ref(required=True))
+@method(
+    "invoice.show", writes=False, result="the `Invoice`", quick=True, invoice=Ref(required=True)
+)
 def invoice_show(ctx: ServiceContext, invoice: int | str) -> dict[str, Any]:
     """One invoice with its lines, by id or number."""
     return invoice_row_view(find_invoice_row(invoice, INVOICE_COLUMNS))
 
 
-@method("invoice.pdf", writes=False, invoice=Ref(required=True), format=Str(default="pdf"))
+@method(
+    "invoice.pdf",
+    writes=False,
+    result="`{invoice_id, number, format, media_type, content_base64}`: the stored document",
+    invoice=Ref(required=True),
+    format=Str(default="pdf"),
+)
 def invoice_pdf(ctx: ServiceContext, invoice: int | str, format: str) -> dict[str, Any]:
     """The stored document of an invoice, base64-encoded."""
     if format not in DOCUMENT_FORMATS:
@@ -156,25 +178,43 @@ def invoice_pdf(ctx: ServiceContext, invoice: int | str, format: str) -> dict[st
     }
 
 
-@method("invoice.void", writes=True, invoice=Ref(required=True), reason=Str(default=""))
+@method(
+    "invoice.void",
+    writes=True,
+    result="the `Invoice` (status void)",
+    invoice=Ref(required=True),
+    reason=Str(default=""),
+)
 def invoice_void(ctx: ServiceContext, invoice: Any, reason: str) -> dict[str, Any]:
     """Void an invoice without payments or credit notes; it keeps its number (R-INV-8)."""
     return invoice_view(invoice_actions.void_invoice(ctx, invoice, reason))
 
 
-@method("invoice.reissue", writes=True, invoice=Ref(required=True), reason=Str(default=""))
+@method(
+    "invoice.reissue",
+    writes=True,
+    result="the new `Invoice` (its `replaces` is the voided one)",
+    invoice=Ref(required=True),
+    reason=Str(default=""),
+)
 def invoice_reissue(ctx: ServiceContext, invoice: Any, reason: str) -> dict[str, Any]:
     """Void an invoice and regenerate its period from current data (R-INV-9)."""
     return invoice_view(invoice_actions.reissue_invoice(ctx, invoice, reason))
 
 
-@method("invoice.send", writes=True, invoice=Ref(required=True))
+@method("invoice.send", writes=True, result="the queued `Delivery`", invoice=Ref(required=True))
 def invoice_send(ctx: ServiceContext, invoice: Any) -> dict[str, Any]:
     """Queue the invoice for email to the client's billing address (R-INV-10)."""
     return delivery_view(invoice_actions.send_invoice(ctx, invoice))
 
 
-@method("invoice.edit_address", writes=True, invoice=Ref(required=True), address=Str(required=True))
+@method(
+    "invoice.edit_address",
+    writes=True,
+    result="the `Invoice` with the new address (its document re-rendered)",
+    invoice=Ref(required=True),
+    address=Str(required=True),
+)
 def invoice_edit_address(ctx: ServiceContext, invoice: Any, address: str) -> dict[str, Any]:
     """Change the billing address on an issued invoice and re-render it (R-INV-12)."""
     return invoice_view(invoice_actions.edit_address(ctx, invoice, address))

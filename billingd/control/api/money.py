@@ -16,6 +16,7 @@ from billingd.views import charge_view, credit_note_view, payment_view, plain
 @method(
     "payment.record",
     writes=True,
+    result="the new `Payment` with its allocations",
     client=Int(required=True),
     amount=Money(required=True),
     invoice=Ref(),
@@ -45,7 +46,13 @@ def payment_record(
     return payment_view(payment)
 
 
-@method("payment.list", writes=False, client=Int(), limit=PositiveInt(default=200))
+@method(
+    "payment.list",
+    writes=False,
+    result="list of `Payment`, newest first",
+    client=Int(),
+    limit=PositiveInt(default=200),
+)
 def payment_list(ctx: ServiceContext, limit: int, client: int | None = None) -> list[dict]:
     """Payments, newest first."""
     return [payment_view(p) for p in payments.list_payments(client, min(limit, 1000))]
@@ -54,6 +61,7 @@ def payment_list(ctx: ServiceContext, limit: int, client: int | None = None) -> 
 @method(
     "credit_note.issue",
     writes=True,
+    result="the new `CreditNote`",
     invoice=Ref(required=True),
     amount=Money(required=True),
     reason=Str(default=""),
@@ -64,7 +72,9 @@ def credit_note_issue(ctx: ServiceContext, invoice: Any, amount: Any, reason: st
     return credit_note_view(note)
 
 
-@method("credit_note.list", writes=False, client=Int(), invoice=Ref())
+@method(
+    "credit_note.list", writes=False, result="list of `CreditNote`", client=Int(), invoice=Ref()
+)
 def credit_note_list(
     ctx: ServiceContext, client: int | None = None, invoice: Any = None
 ) -> list[dict]:
@@ -75,6 +85,7 @@ def credit_note_list(
 @method(
     "charge.add",
     writes=True,
+    result="the new `Charge` (status pending)",
     client=Int(required=True),
     description=Str(required=True),
     amount=Money(required=True),
@@ -107,33 +118,55 @@ def charge_add(
     return charge_view(charge)
 
 
-@method("charge.list", writes=False, client=Int(required=True), status=Str())
+@method(
+    "charge.list", writes=False, result="list of `Charge`", client=Int(required=True), status=Str()
+)
 def charge_list(ctx: ServiceContext, client: int, status: str | None = None) -> list[dict]:
     """A client's pending charges (and invoiced or cancelled ones)."""
     return [charge_view(c) for c in charges.list_charges(client, status)]
 
 
-@method("charge.cancel", writes=True, id=Int(required=True))
+@method(
+    "charge.cancel", writes=True, result="the `Charge` (status cancelled)", id=Int(required=True)
+)
 def charge_cancel(ctx: ServiceContext, id: int) -> dict[str, Any]:
     """Cancel a pending charge."""
     return charge_view(charges.cancel_charge(ctx, id))
 
 
-@method("price_override.set", writes=True, contract=Int(required=True), amount=Money(required=True))
+@method(
+    "price_override.set",
+    writes=True,
+    result="`{contract_id, final_amount, active}`",
+    contract=Int(required=True),
+    amount=Money(required=True),
+)
 def price_override_set(ctx: ServiceContext, contract: int, amount: Any) -> dict[str, Any]:
     """Set a contract's final amount on its next invoice (equal to the base clears it)."""
     override = charges.set_price_override(ctx, contract_id=contract, final_amount=amount)
     return {"contract_id": contract, "final_amount": str(amount), "active": override is not None}
 
 
-@method("price_override.clear", writes=True, contract=Int(required=True))
+@method(
+    "price_override.clear",
+    writes=True,
+    result="`{contract_id, active}` (active false)",
+    contract=Int(required=True),
+)
 def price_override_clear(ctx: ServiceContext, contract: int) -> dict[str, Any]:
     """Remove a contract's price override."""
     charges.clear_price_override(ctx, contract)
     return {"contract_id": contract, "active": False}
 
 
-@method("summary", writes=False, client=Int(required=True))
+@method(
+    "summary",
+    writes=False,
+    result=(
+        "`{client_id, currency, total_invoiced, total_paid, balance_due, ledger_balance, credit}`"
+    ),
+    client=Int(required=True),
+)
 def summary(ctx: ServiceContext, client: int) -> dict[str, Any]:
     """A client's summary cards: invoiced, paid, balance due, ledger balance (R-LED-2)."""
     row = get_or_refuse(Client, client)
@@ -146,14 +179,25 @@ def summary(ctx: ServiceContext, client: int) -> dict[str, Any]:
     }
 
 
-@method("period.close", writes=True, enterprise=Int(required=True), month=Str(required=True))
+@method(
+    "period.close",
+    writes=True,
+    result="`{enterprise_id, month, actor}`",
+    enterprise=Int(required=True),
+    month=Str(required=True),
+)
 def period_close(ctx: ServiceContext, enterprise: int, month: str) -> dict[str, Any]:
     """Close a month: nothing may be issued, voided or credited in it (R-INV-13)."""
     closed = closed_periods.close_period(ctx, enterprise_id=enterprise, month=month)
     return {"enterprise_id": enterprise, "month": closed.month, "actor": closed.actor}
 
 
-@method("period.list", writes=False, enterprise=Int())
+@method(
+    "period.list",
+    writes=False,
+    result="list of `{enterprise_id, month, actor, closed_at}`",
+    enterprise=Int(),
+)
 def period_list(ctx: ServiceContext, enterprise: int | None = None) -> list[dict[str, Any]]:
     """Closed months."""
     return [

@@ -53,6 +53,7 @@ def _enterprise_fields(params: dict[str, Any]) -> dict[str, Any]:
 @method(
     "enterprise.add",
     writes=True,
+    result="the new `Enterprise`",
     name=Str(required=True),
     currency=Str(required=True),
     **ENTERPRISE_PARAMS,
@@ -65,6 +66,7 @@ def enterprise_add(ctx: ServiceContext, **params: Any) -> dict[str, Any]:
 @method(
     "enterprise.update",
     writes=True,
+    result="the changed `Enterprise`",
     id=Int(required=True),
     name=Str(),
     currency=Str(),
@@ -75,13 +77,15 @@ def enterprise_update(ctx: ServiceContext, id: int, **params: Any) -> dict[str, 
     return enterprise_view(parties.update_enterprise(ctx, id, **_enterprise_fields(params)))
 
 
-@method("enterprise.list", writes=False)
+@method("enterprise.list", writes=False, result="list of `Enterprise`")
 def enterprise_list(ctx: ServiceContext) -> list[dict[str, Any]]:
     """All enterprises."""
     return [enterprise_view(e) for e in parties.list_enterprises()]
 
 
-@method("enterprise.show", writes=False, quick=True, id=Int(required=True))
+@method(
+    "enterprise.show", writes=False, result="the `Enterprise`", quick=True, id=Int(required=True)
+)
 def enterprise_show(ctx: ServiceContext, id: int) -> dict[str, Any]:
     """One enterprise."""
     return enterprise_view(get_or_refuse(Enterprise, id))
@@ -90,6 +94,7 @@ def enterprise_show(ctx: ServiceContext, id: int) -> dict[str, Any]:
 @method(
     "reseller.add",
     writes=True,
+    result="the new `Reseller`",
     name=Str(required=True),
     enterprise=Int(required=True),
     email=Str(),
@@ -104,7 +109,7 @@ def reseller_add(ctx: ServiceContext, name: str, enterprise: int, **params: Any)
     return reseller_view(parties.add_reseller(ctx, name=name, enterprise_id=enterprise, **params))
 
 
-@method("reseller.list", writes=False, enterprise=Int())
+@method("reseller.list", writes=False, result="list of `Reseller`", enterprise=Int())
 def reseller_list(ctx: ServiceContext, enterprise: int | None = None) -> list[dict[str, Any]]:
     """Resellers, optionally of one enterprise."""
     return [reseller_view(r) for r in parties.list_resellers(enterprise)]
@@ -135,6 +140,7 @@ def _client_fields(params: dict[str, Any]) -> dict[str, Any]:
 @method(
     "client.add",
     writes=True,
+    result="the new `Client`",
     name=Str(required=True),
     enterprise=Int(required=True),
     **CLIENT_PARAMS,
@@ -148,6 +154,7 @@ def client_add(ctx: ServiceContext, name: str, enterprise: int, **params: Any) -
 @method(
     "client.update",
     writes=True,
+    result="the changed `Client`",
     id=Int(required=True),
     name=Str(),
     status=Str(),
@@ -161,6 +168,7 @@ def client_update(ctx: ServiceContext, id: int, **params: Any) -> dict[str, Any]
 @method(
     "client.list",
     writes=False,
+    result="list of `Client`, by id",
     quick=True,
     enterprise=Int(),
     search=Str(),
@@ -181,7 +189,13 @@ def client_list(
     return [client_row_view(row) for row in rows]
 
 
-@method("client.show", writes=False, quick=True, id=Int(required=True))
+@method(
+    "client.show",
+    writes=False,
+    result="the `Client` with `bill_groups`: list of `BillGroup`",
+    quick=True,
+    id=Int(required=True),
+)
 def client_show(ctx: ServiceContext, id: int) -> dict[str, Any]:
     """One client with its bill groups."""
     client = get_or_refuse(Client, id)
@@ -205,6 +219,7 @@ BILL_GROUP_PARAMS = dict(
 @method(
     "billgroup.add",
     writes=True,
+    result="the new `BillGroup`",
     client=Int(required=True),
     name=Str(required=True),
     **BILL_GROUP_PARAMS,
@@ -214,13 +229,20 @@ def billgroup_add(ctx: ServiceContext, client: int, name: str, **params: Any) ->
     return bill_group_view(parties.add_bill_group(ctx, client_id=client, name=name, **params))
 
 
-@method("billgroup.update", writes=True, id=Int(required=True), name=Str(), **BILL_GROUP_PARAMS)
+@method(
+    "billgroup.update",
+    writes=True,
+    result="the changed `BillGroup`",
+    id=Int(required=True),
+    name=Str(),
+    **BILL_GROUP_PARAMS,
+)
 def billgroup_update(ctx: ServiceContext, id: int, **params: Any) -> dict[str, Any]:
     """Change a bill group; a new address applies to invoices issued afterwards."""
     return bill_group_view(parties.update_bill_group(ctx, id, **params))
 
 
-@method("billgroup.list", writes=False, client=Int(required=True))
+@method("billgroup.list", writes=False, result="list of `BillGroup`", client=Int(required=True))
 def billgroup_list(ctx: ServiceContext, client: int) -> list[dict[str, Any]]:
     """A client's bill groups."""
     return [bill_group_view(g) for g in parties.list_bill_groups(client)]
@@ -256,6 +278,7 @@ def _contract_fields(params: dict[str, Any]) -> dict[str, Any]:
 @method(
     "contract.add",
     writes=True,
+    result="the new `Contract`",
     client=Int(),
     reseller=Int(),
     description=Str(required=True),
@@ -272,6 +295,7 @@ def contract_add(ctx: ServiceContext, **params: Any) -> dict[str, Any]:
 @method(
     "contract.update",
     writes=True,
+    result="the changed `Contract`",
     id=Int(required=True),
     description=Str(),
     price=Money(),
@@ -284,13 +308,19 @@ def contract_update(ctx: ServiceContext, id: int, **params: Any) -> dict[str, An
     return contract_view(contracts.update_contract(ctx, id, **_contract_fields(params)))
 
 
-@method("contract.cancel", writes=True, id=Int(required=True), end=Date(required=True))
+@method(
+    "contract.cancel",
+    writes=True,
+    result="the `Contract` (status cancelled, with its end date)",
+    id=Int(required=True),
+    end=Date(required=True),
+)
 def contract_cancel(ctx: ServiceContext, id: int, end: Any) -> dict[str, Any]:
     """Cancel a contract after its end date (R-RUN-8)."""
     return contract_view(contracts.cancel_contract(ctx, id, end))
 
 
-@method("contract.list", writes=False, client=Int(), reseller=Int())
+@method("contract.list", writes=False, result="list of `Contract`", client=Int(), reseller=Int())
 def contract_list(
     ctx: ServiceContext, client: int | None = None, reseller: int | None = None
 ) -> list[dict[str, Any]]:
@@ -298,13 +328,22 @@ def contract_list(
     return [contract_view(c) for c in contracts.list_contracts(client, reseller)]
 
 
-@method("contract.show", writes=False, quick=True, id=Int(required=True))
+@method("contract.show", writes=False, result="the `Contract`", quick=True, id=Int(required=True))
 def contract_show(ctx: ServiceContext, id: int) -> dict[str, Any]:
     """One contract."""
     return contract_view(get_or_refuse(Contract, id))
 
 
-@method("usage.import", writes=True, records=List(required=True), lines=List())
+@method(
+    "usage.import",
+    writes=True,
+    result=(
+        "`{imported, duplicates}`: records stored, and records skipped as already stored (same "
+        "`external_id`)"
+    ),
+    records=List(required=True),
+    lines=List(),
+)
 def usage_import(
     ctx: ServiceContext, records: list[Any], lines: list[Any] | None = None
 ) -> dict[str, Any]:

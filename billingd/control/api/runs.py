@@ -12,7 +12,7 @@ from billingd.errors import RuleViolation, ValidationError
 from billingd.services import invoice_actions, runs
 from billingd.services.context import ServiceContext
 from billingd.services.lookup import get_or_refuse
-from billingd.views import invoice_view, plain
+from billingd.views import invoice_view, plain, run_view
 
 
 def _as_of(ctx: ServiceContext, until: dt.date | None) -> dt.date:
@@ -25,6 +25,11 @@ def _as_of(ctx: ServiceContext, until: dt.date | None) -> dt.date:
 @method(
     "run.start",
     writes=True,
+    result=(
+        "the started `Run` (follow it with `run.show` or `run.` events); with `dry_run`, `{dry_run,"
+        " as_of, invoices}`: the list of `Invoice` it would issue (`id` and `number` null), nothing"
+        " written"
+    ),
     until=Date(help="bill everything due on or before this day"),
     client=Int(),
     dry_run=Bool(default=False),
@@ -41,22 +46,24 @@ def run_start(
         raise RuleViolation("R-RUN-1", "no scheduler is running in this daemon")
     run = runs.start_run(ctx, as_of=as_of, client_id=client, trigger="manual")
     ctx.runner.enqueue(run.id)
-    return runs.run_view(run)
+    return run_view(run)
 
 
-@method("run.list", writes=False, limit=PositiveInt(default=20))
+@method(
+    "run.list", writes=False, result="list of `Run`, newest first", limit=PositiveInt(default=20)
+)
 def run_list(ctx: ServiceContext, limit: int) -> list[dict[str, Any]]:
     """Recent runs, newest first (R-RUN-11)."""
-    return [runs.run_view(r) for r in Run.select().order_by(Run.id.desc()).limit(min(limit, 500))]
+    return [run_view(r) for r in Run.select().order_by(Run.id.desc()).limit(min(limit, 500))]
 
 
-@method("run.show", writes=False, id=Int(required=True))
+@method("run.show", writes=False, result="the `Run`", id=Int(required=True))
 def run_show(ctx: ServiceContext, id: int) -> dict[str, Any]:
     """One run with its counts and errors."""
-    return runs.run_view(get_or_refuse(Run, id))
+    return run_view(get_or_refuse(Run, id))
 
 
-@method("parked.list", writes=False)
+@method("parked.list", writes=False, result="list of `{client_id, client, reason, parked_at}`")
 def parked_list(ctx: ServiceContext) -> list[dict[str, Any]]:
     """Clients the scheduler will not bill until released, with the reason (R-RUN-14)."""
     return [
@@ -70,7 +77,12 @@ def parked_list(ctx: ServiceContext) -> list[dict[str, Any]]:
     ]
 
 
-@method("parked.release", writes=True, client=Int(required=True))
+@method(
+    "parked.release",
+    writes=True,
+    result="`{client_id, released}`: released is false when the client was not parked",
+    client=Int(required=True),
+)
 def parked_release(ctx: ServiceContext, client: int) -> dict[str, Any]:
     """Release a parked client; the next run bills it."""
     released = runs.release(ctx, client)
@@ -78,7 +90,7 @@ def parked_release(ctx: ServiceContext, client: int) -> dict[str, Any]:
     return {"client_id": client, "released": released}
 
 
-@method("invoice.approve", writes=True, invoice=Ref(required=True))
+@method("invoice.approve", writes=True, result="the issued `Invoice`", invoice=Ref(required=True))
 def invoice_approve(ctx: ServiceContext, invoice: Any) -> dict[str, Any]:
     """Issue a draft from the review window (R-RUN-12)."""
     return invoice_view(invoice_actions.approve_invoice(ctx, invoice))
@@ -90,7 +102,8 @@ def _test_clock(ctx: ServiceContext):  # type: ignore[no-untyped-def]
     return ctx.clock
 
 
-def _clock_view(ctx: ServiceContext) -> dict[str, Any]:
+def clock_view(ctx: ServiceContext) -> dict[str, Any]:
+    """Which clock, its now, and when the scheduler runs next (None: not scheduled)."""
     runner = ctx.runner
     return {
         "clock": "test" if getattr(ctx.clock, "is_test", False) else "system",
@@ -109,16 +122,30 @@ def _wake(ctx: ServiceContext) -> None:
 
 def _clock_moved(ctx: ServiceContext) -> dict[str, Any]:
     _wake(ctx)
-    return _clock_view(ctx)
+    return clock_view(ctx)
 
 
-@method("clock.show", writes=False, quick=True)
+@method(
+    "clock.show",
+    writes=False,
+    result=(
+        "`{clock, now, next_run}`: `system` or `test`, the daemon's now (UTC), the next scheduled "
+        "run or null"
+    ),
+    quick=True,
+)
 def clock_show(ctx: ServiceContext) -> dict[str, Any]:
     """The daemon's now and the next scheduled run (R-RUN-15)."""
-    return _clock_view(ctx)
+    return clock_view(ctx)
 
 
-@method("clock.set", writes=True, admin_only=True, to=Str(required=True))
+@method(
+    "clock.set",
+    writes=True,
+    result="`{clock, now, next_run}` after the move",
+    admin_only=True,
+    to=Str(required=True),
+)
 def clock_set(ctx: ServiceContext, to: str) -> dict[str, Any]:
     """Move the test clock to an instant (ISO 8601, UTC if no offset); never backwards."""
     clock = _test_clock(ctx)
@@ -129,7 +156,13 @@ def clock_set(ctx: ServiceContext, to: str) -> dict[str, Any]:
     return _clock_moved(ctx)
 
 
-@method("clock.advance", writes=True, admin_only=True, by=Str(required=True))
+@method(
+    "clock.advance",
+    writes=True,
+    result="`{clock, now, next_run}` after the move",
+    admin_only=True,
+    by=Str(required=True),
+)
 def clock_advance(ctx: ServiceContext, by: str) -> dict[str, Any]:
     """Move the test clock forward by a duration such as 31d, 12h, 2w."""
     clock = _test_clock(ctx)
