@@ -139,6 +139,13 @@ def test_billing_flow_through_billingctl_json(daemon: RunningDaemon, tmp_path: P
     ok(daemon, "invoice", "pdf", "100001/2026", "-o", str(out))
     text = pypdf.PdfReader(io.BytesIO(out.read_bytes())).pages[0].extract_text()
     assert "100001/2026" in text and "Example Ltd" in text and "119.14" in text
+    ubl = tmp_path / "invoice.xml"
+    no_plugin = billingctl(
+        daemon.socket, "invoice", "pdf", "100001/2026", "-o", str(ubl), "--format", "ubl"
+    )
+    assert no_plugin.returncode == 1  # refused, not a usage error: a plugin could provide it
+    assert "'ubl' needs a renderer plugin" in json.loads(no_plugin.stdout)["error"]["message"]
+    assert not ubl.exists()
     amounts = ok(
         daemon,
         "invoice",

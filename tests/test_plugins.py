@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import datetime as dt
 import inspect
 import logging
 import re
@@ -16,10 +18,14 @@ import pytest
 
 import billingd
 from billingd import hookspecs, plugins
+from billingd.control.params import validate_params
+from billingd.control.server import METHODS
 from billingd.errors import NotFound, ValidationError
 from billingd.hookspecs import hookimpl
 from billingd.plugins import PluginError, PluginHost, load_plugins
 from billingd.rendering import Renderer
+from billingd.services import invoicing, parties
+from billingd.services.context import ServiceContext
 
 pytest_plugins = ["billingd.testing", "pytester"]
 
@@ -445,3 +451,48 @@ def test_third_party_package_is_loaded_through_its_real_entry_point(tmp_path, mo
     assert listing["acme"]["version"] == "2.3.0" and listing["acme"]["builtin"] is False
     rendered = host.renderer("acme-csv").render({"number": "7", "total": "1.00"}, None)
     assert rendered == b"7,1.00"
+
+
+# -- e-invoice formats come from renderer plugins (SPEC §9: invoice pdf --format ubl) -------
+
+
+class UblRenderer:
+    name = "ubl"
+    media_type = "application/xml"
+    file_extension = "xml"
+
+    def render(self, document: dict, context: Any) -> bytes:
+        lines = "".join(f"<line>{line['net']}</line>" for line in document["lines"])
+        return f"<Invoice number='{document['number']}'>{lines}</Invoice>".encode()
+
+
+def _invoice_pdf(ctx: ServiceContext, **params: Any) -> dict[str, Any]:
+    entry = METHODS["invoice.pdf"]
+    return entry.handler(ctx, **validate_params(entry.params, params))
+
+
+def test_invoice_pdf_renders_a_format_a_renderer_plugin_provides(
+    db: Any, tmp_path: Path, plugin_host: Any, register_plugin: Any
+) -> None:
+    ctx = ServiceContext(actor="tester", plugins=plugin_host, data_dir=tmp_path / "data")
+    enterprise = parties.add_enterprise(ctx, name="Acme", currency="EUR", tax_rate=Decimal("19"))
+    client = parties.add_client(ctx, name="Jane", enterprise_id=enterprise.id)
+    (invoice,) = invoicing.invoice_for_amount(
+        ctx, client_id=client.id, issue_date=dt.date(2026, 1, 5), amount=Decimal("119")
+    )
+    with pytest.raises(ValidationError, match="'ubl' needs a renderer plugin") as refused:
+        _invoice_pdf(ctx, invoice=invoice.id, format="ubl")
+    assert refused.value.data["field"] == "format"
+    assert "pdf, stats-csv" in refused.value.message
+
+    register_plugin(RendererPlugin(UblRenderer()))
+    ubl = _invoice_pdf(ctx, invoice=invoice.number, format="ubl")
+    assert (ubl["format"], ubl["media_type"], ubl["number"]) == (
+        "ubl",
+        "application/xml",
+        invoice.number,
+    )
+    xml = base64.b64decode(ubl["content_base64"]).decode()
+    assert xml == f"<Invoice number='{invoice.number}'><line>100.00</line></Invoice>"
+    stored = _invoice_pdf(ctx, invoice=invoice.id)  # the stored PDF is still the PDF
+    assert base64.b64decode(stored["content_base64"]).startswith(b"%PDF-")

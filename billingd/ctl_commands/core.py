@@ -282,7 +282,11 @@ COMMANDS: tuple[Command, ...] = (
         (
             INVOICE,
             Arg("-o", "output", required=True, help="file to write"),
-            opt("--format", choices=("pdf", "stats-csv")),
+            opt(
+                "--format",
+                choices=("pdf", "facturx", "ubl", "stats-csv"),
+                help="facturx and ubl need an e-invoice renderer plugin",
+            ),
         ),
     ),
     Command(

@@ -75,19 +75,24 @@ def _store(
     )
 
 
-def _render_pdf(ctx: ServiceContext, document: dict[str, Any]) -> bytes:
+def _render(ctx: ServiceContext, renderer_name: str, document: dict[str, Any]) -> bytes:
     if ctx.plugins is None:
         raise RuleViolation("R-DEL-1", "no renderer plugins are loaded")
     context = RenderContext(
         template_dirs=default_template_dirs(ctx.data_dir / "templates"),
-        settings=ctx.plugins.settings_for("pdf"),
+        settings=ctx.plugins.settings_for(renderer_name),
     )
-    return ctx.plugins.renderer("pdf").render(document, context)
+    return ctx.plugins.renderer(renderer_name).render(document, context)
+
+
+def render_invoice_as(ctx: ServiceContext, invoice: Invoice, renderer_name: str) -> bytes:
+    """The invoice rendered by a renderer plugin (e.g. a Factur-X or UBL one), not stored."""
+    return _render(ctx, renderer_name, invoice_document(invoice))
 
 
 def render_invoice_pdf(ctx: ServiceContext, invoice: Invoice) -> Document:
     """Render the invoice with the PDF renderer plugin and store it."""
-    data = _render_pdf(ctx, invoice_document(invoice))
+    data = _render(ctx, "pdf", invoice_document(invoice))
     return _store(
         ctx, invoice.enterprise_id, _stem(invoice.number, invoice.id), "pdf", data, invoice=invoice
     )
@@ -130,7 +135,7 @@ def credit_note_document(note: CreditNote) -> dict[str, Any]:
 
 
 def render_credit_note_pdf(ctx: ServiceContext, note: CreditNote) -> Document:
-    data = _render_pdf(ctx, credit_note_document(note))
+    data = _render(ctx, "pdf", credit_note_document(note))
     return _store(
         ctx, note.enterprise_id, _stem(note.number, note.id), "pdf", data, credit_note=note
     )

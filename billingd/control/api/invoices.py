@@ -154,21 +154,33 @@ def invoice_show(ctx: ServiceContext, invoice: int | str) -> dict[str, Any]:
 @method(
     "invoice.pdf",
     writes=False,
-    result="`{invoice_id, number, format, media_type, content_base64}`: the stored document",
+    result="`{invoice_id, number, format, media_type, content_base64}`: the document",
     invoice=Ref(required=True),
-    format=Str(default="pdf"),
+    format=Str(
+        default="pdf",
+        help="pdf or stats-csv (stored at issue), or the name of a loaded renderer plugin "
+        "such as facturx or ubl (rendered on request)",
+    ),
 )
 def invoice_pdf(ctx: ServiceContext, invoice: int | str, format: str) -> dict[str, Any]:
-    """The stored document of an invoice, base64-encoded."""
-    if format not in DOCUMENT_FORMATS:
+    """An invoice's document, base64-encoded: a stored one, or one a renderer plugin makes."""
+    renderers = ctx.plugins.renderers() if ctx.plugins else {}
+    if format not in DOCUMENT_FORMATS and format not in renderers:
+        known = ", ".join(sorted({*DOCUMENT_FORMATS, *renderers}))
         raise ValidationError(
-            f"format must be one of {', '.join(DOCUMENT_FORMATS)}", field="format"
+            f"format must be one of {known}; {format!r} needs a renderer plugin of that name "
+            "(e-invoice formats such as facturx and ubl come from plugins)",
+            field="format",
         )
     row = find_invoice(invoice)
-    stored_format, media_type = DOCUMENT_FORMATS[format]
-    data = documents.read_document(row, stored_format)
-    if data is None:
-        raise NotFound(f"invoice {row.number} has no {format} document", format=format)
+    if format in DOCUMENT_FORMATS:
+        stored_format, media_type = DOCUMENT_FORMATS[format]
+        data = documents.read_document(row, stored_format)
+        if data is None:
+            raise NotFound(f"invoice {row.number} has no {format} document", format=format)
+    else:
+        data = documents.render_invoice_as(ctx, row, format)
+        media_type = renderers[format].media_type
     return {
         "invoice_id": row.id,
         "number": row.number,
