@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from billingd.control.api.parties import QUICK_OFFSET
 from billingd.control.registry import METHODS, method
 from billingd.control.server import ControlServer
 from billingd.db.connection import open_database
@@ -84,6 +85,8 @@ async def test_quick_reads_are_answered_while_every_database_thread_is_busy(
 ) -> None:
     other_read = await inline_server.ask("audit.list")
     write = await inline_server.ask("enterprise.add", name="Acme", currency="EUR")
+    search = await inline_server.ask("client.list", search="acme")  # scans: not quick
+    deep_page = await inline_server.ask("client.list", offset=QUICK_OFFSET)
 
     async def answer(name: str, **params: Any) -> dict[str, Any]:
         return await asyncio.wait_for(await inline_server.ask(name, **params), 5)
@@ -93,10 +96,13 @@ async def test_quick_reads_are_answered_while_every_database_thread_is_busy(
     assert (await answer("client.show", id=7))["error"]["code"] == 1001
     # the others wait for their threads, then are answered
     await asyncio.sleep(0.3)
-    assert not other_read.done() and not write.done()
+    waiting = (other_read, write, search, deep_page)
+    assert not any(task.done() for task in waiting)
     inline_server.release.set()
     assert isinstance((await asyncio.wait_for(other_read, 10))["result"], list)
     assert (await asyncio.wait_for(write, 10))["result"]["name"] == "Acme"
+    assert (await asyncio.wait_for(search, 10))["result"] == []
+    assert (await asyncio.wait_for(deep_page, 10))["result"] == []
 
 
 async def test_without_inline_quick_reads_keep_to_the_reader_threads(
@@ -112,6 +118,12 @@ async def test_without_inline_quick_reads_keep_to_the_reader_threads(
 def test_quick_methods_are_reads_and_a_quick_write_is_refused() -> None:
     quick = {name for name, entry in METHODS.items() if entry.quick}
     assert {"status", "client.list", "invoice.show"} <= quick
+    page = METHODS["client.list"]
+    assert page.is_quick({"limit": 20, "offset": 0})
+    assert not page.is_quick({"limit": 20, "offset": 0, "search": "acme"})
+    assert not page.is_quick({"limit": 20, "offset": QUICK_OFFSET})
+    assert METHODS["invoice.show"].is_quick({"invoice": 1})
+    assert not METHODS["audit.list"].is_quick({"limit": 200})
     assert not any(METHODS[name].writes for name in quick)
     with pytest.raises(ValueError, match="only reads can be quick"):
         method("test.quick_write", writes=True, result="nothing", quick=True)(lambda ctx: None)

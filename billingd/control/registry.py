@@ -9,6 +9,7 @@ from typing import Any
 from billingd.control.params import Param
 
 Handler = Callable[..., Any]
+QuickWhen = Callable[[dict[str, Any]], bool]
 
 
 @dataclass(frozen=True)
@@ -21,9 +22,13 @@ class Method:
     result: str
     """What a call returns, naming the objects of ``billingd.views.OBJECTS`` in backticks."""
     admin_only: bool = False
-    quick: bool = False
+    quick: bool | QuickWhen = False
     """A bounded, indexed read with no file or network work of its own: on an embedded
-    database it is answered on the event loop itself, without a thread hand-off."""
+    database it is answered on the event loop itself, without a thread hand-off. A
+    callable decides per call from the checked parameters (a text search scans rows)."""
+
+    def is_quick(self, params: dict[str, Any]) -> bool:
+        return self.quick(params) if callable(self.quick) else self.quick
 
 
 METHODS: dict[str, Method] = {}
@@ -36,7 +41,7 @@ def method(
     writes: bool,
     result: str,
     admin_only: bool = False,
-    quick: bool = False,
+    quick: bool | QuickWhen = False,
     **params: Param,
 ) -> Callable[[Handler], Handler]:
     """Register ``handler(ctx, **params)`` as socket method ``method_name``.

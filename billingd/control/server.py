@@ -330,7 +330,7 @@ class ControlServer:
         params = validate_params(entry.params, raw)
         ctx = self.ctx.acting_as(peer.user)
         handler = entry.handler
-        if entry.quick and self.quick_reads_inline:
+        if self.quick_reads_inline and entry.is_quick(params):
             return handler(ctx, **params)  # a read: no events to publish
         loop = asyncio.get_running_loop()
         done = loop.create_future()
