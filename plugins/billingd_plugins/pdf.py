@@ -88,7 +88,14 @@ class _Layout:
         self.preview = preview
         labels = template.labels(document, preview=preview)
         footer = template.footer(document, preview=preview)
-        texts = [*labels.values(), *footer, *self.filled_texts(), *strings_in(document)]
+        # the directives laid out, with their text filled once (the typeface depends on it)
+        self.body = [
+            (d, d.text.fill(document, preview=preview) if d.text else "")
+            for d in template.body
+            if not d.skipped(document, preview=preview)
+        ]
+        filled = (text for _, text in self.body)
+        texts = [*labels.values(), *footer, *filled, *strings_in(document)]
         self.typeface = typeface_for(texts, settings)
         text = self.typeface.text
         self.labels = {key: text(label) for key, label in labels.items()}
@@ -108,12 +115,7 @@ class _Layout:
         if created is not None:  # else fpdf2's default, now
             pdf.set_creation_date(created)
         pdf.add_page()
-        for directive in self.template.body:
-            if directive.skipped(self.document, preview=self.preview):
-                continue
-            text = (
-                directive.text.fill(self.document, preview=self.preview) if directive.text else ""
-            )
+        for directive, text in self.body:
             match directive.keyword:
                 case "heading":
                     self.paragraph(text, style="B", size=self.size * 1.6, colour=self.accent)
@@ -138,14 +140,6 @@ class _Layout:
                 case "font-size":
                     self.size = directive.number or self.size
         return bytes(pdf.output())
-
-    def filled_texts(self) -> list[str]:
-        """The text of every directive laid out, with its placeholders filled."""
-        return [
-            d.text.fill(self.document, preview=self.preview)
-            for d in self.template.body
-            if d.text and not d.skipped(self.document, preview=self.preview)
-        ]
 
     # -- directives ------------------------------------------------------------------------
 

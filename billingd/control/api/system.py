@@ -15,7 +15,7 @@ from billingd.db.migrations import SCHEMA_VERSION
 from billingd.services import parties, runs, templates_admin
 from billingd.services.audit import list_audit
 from billingd.services.context import ServiceContext
-from billingd.views import audit_view, plain
+from billingd.views import audit_view
 
 
 @method(
@@ -36,7 +36,7 @@ def status(ctx: ServiceContext) -> dict[str, Any]:
         "pid": os.getpid(),
         "database": "postgresql" if is_postgres() else "sqlite",
         "schema_version": SCHEMA_VERSION,
-        "now": plain(ctx.clock.now().replace(tzinfo=None)),
+        "now": clock["now"],
         "clients": parties.count_clients(),
         "actor": ctx.actor,
         "clock": clock["clock"],
