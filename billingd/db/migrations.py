@@ -11,14 +11,66 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import peewee
+from playhouse import migrate as pm
 
 from billingd.db.connection import is_postgres
-from billingd.db.models import ALL_MODELS, SchemaVersion
+from billingd.db.models import (
+    ALL_MODELS,
+    CreditNote,
+    Enterprise,
+    Invoice,
+    Reseller,
+    Run,
+    SchemaVersion,
+    UsageRecord,
+)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+
+def _migrator(database: peewee.Database) -> pm.SchemaMigrator:
+    kind = pm.PostgresqlMigrator if is_postgres(database) else pm.SqliteMigrator
+    return kind(database)
+
+
+def _add_columns(database: peewee.Database, *fields: peewee.Field) -> None:
+    """Add each model field's column to its table, as the model declares it."""
+    migrator = _migrator(database)
+    for f in fields:
+        table = f.model._meta.table_name
+        if f.column_name in {c.name for c in database.get_columns(table)}:
+            continue
+        pm.migrate(migrator.add_column(table, f.column_name, f))
+
+
+def _v2_billing_correctness(database: peewee.Database) -> None:
+    """Per-item billing: bill groups and billing dates on invoices, reseller schedules,
+    usage claimed per party, credit-note VAT breakdown and reset, run leases."""
+    _add_columns(
+        database,
+        Enterprise.credit_note_reset,
+        Reseller.invoice_days,
+        UsageRecord.contract,
+        UsageRecord.reseller_invoice,
+        Invoice.billing_date,
+        Invoice.bill_group,
+        CreditNote.net,
+        CreditNote.tax,
+        CreditNote.tax_breakdown,
+        Run.heartbeat_at,
+    )
+    table = UsageRecord._meta.table_name
+    indexes = {index.name: index for index in database.get_indexes(table)}
+    migrator = _migrator(database)
+    for name, index in indexes.items():
+        if index.columns == ["external_id"] and index.unique:
+            pm.migrate(migrator.drop_index(table, name))
+    if not any(i.columns == ["client_id", "external_id"] for i in indexes.values()):
+        pm.migrate(migrator.add_index(table, ("client_id", "external_id"), unique=True))
+
 
 # version N -> function that upgrades a database from N-1 to N
-MIGRATIONS: dict[int, Callable[[peewee.Database], None]] = {}
+MIGRATIONS: dict[int, Callable[[peewee.Database], None]] = {2: _v2_billing_correctness}
 
 _SQLITE_APPEND_ONLY = [
     """CREATE TRIGGER IF NOT EXISTS audit_event_no_update BEFORE UPDATE ON audit_event

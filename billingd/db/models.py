@@ -60,6 +60,7 @@ class Enterprise(BaseModel):
     invoice_reset = peewee.TextField(default="never")
     credit_note_pattern = peewee.TextField(default="CN-%num%")
     credit_note_start = peewee.IntegerField(default=1)
+    credit_note_reset = peewee.TextField(default="never")
     brand = peewee.ForeignKeyField(Brand, null=True, backref="enterprises")
     created_at = peewee.DateTimeField(default=utcnow)
 
@@ -80,6 +81,7 @@ class Party(BaseModel):
 
 class Reseller(Party):
     enterprise = peewee.ForeignKeyField(Enterprise, backref="resellers")
+    invoice_days = peewee.TextField(default="")
 
 
 class Client(Party):
@@ -141,9 +143,15 @@ class UsageRecord(BaseModel):
     quantity = DecimalTextField()
     unit = peewee.TextField(default="")
     amount = DecimalTextField()
-    external_id = peewee.TextField(null=True, unique=True)
+    external_id = peewee.TextField(null=True)
+    contract = peewee.ForeignKeyField(Contract, null=True, backref="usage")
     invoice = peewee.DeferredForeignKey("Invoice", null=True, backref="usage")
+    reseller_invoice = peewee.DeferredForeignKey("Invoice", null=True, backref="reseller_usage")
     imported_at = peewee.DateTimeField(default=utcnow)
+
+    class Meta:
+        # an external id is unique per client: two clients may both have "cdr-1"
+        indexes = ((("client", "external_id"), True),)
 
 
 class PendingCharge(BaseModel):
@@ -179,6 +187,8 @@ class Invoice(BaseModel):
     due_date = peewee.DateField(null=True)
     period_start = peewee.DateField(null=True)
     period_end = peewee.DateField(null=True)
+    billing_date = peewee.DateField(null=True)  # the scheduled date it was due for (R-NUM-6)
+    bill_group = peewee.ForeignKeyField(BillGroup, null=True, backref="invoices")
     currency = peewee.TextField()
     subtotal = DecimalTextField()
     tax = DecimalTextField()
@@ -259,6 +269,9 @@ class CreditNote(BaseModel):
     invoice = peewee.ForeignKeyField(Invoice, backref="credit_notes")
     number = peewee.TextField()
     amount = DecimalTextField()
+    net = DecimalTextField(null=True)
+    tax = DecimalTextField(null=True)
+    tax_breakdown = JSONTextField(default=list)
     currency = peewee.TextField()
     reason = peewee.TextField(default="")
     issue_date = peewee.DateField()
@@ -347,6 +360,7 @@ class Run(BaseModel):
     pid = peewee.IntegerField(default=0)
     status = peewee.TextField(default="running")
     started_at = peewee.DateTimeField(default=utcnow)
+    heartbeat_at = peewee.DateTimeField(null=True)  # the lease of the process running it
     finished_at = peewee.DateTimeField(null=True)
     total = peewee.IntegerField(default=0)
     done = peewee.IntegerField(default=0)
