@@ -12,26 +12,16 @@ import base64
 import json
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from billingd.control.client import ConnectionFailed, ControlClient, RemoteError
 from billingd.ctl_commands import COMMANDS, Arg, Command
+from billingd.ctl_commands.runs import DRY_RUN_COLUMNS, dry_run_rows
 from billingd.ctl_output import ProgressLine, render
-from billingd.domain.usage_rows import RowError, read_rows, validate_row
 from billingd.errors import INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR
 
-USAGE_BATCH = 2000
 PROTOCOL_ERRORS = (PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND)
-
-
-class Refused(Exception):
-    """Refused before anything was sent (e.g. a bad row in an import file)."""
-
-    def __init__(self, error: dict[str, Any]) -> None:
-        super().__init__(error["message"])
-        self.error = error
 
 
 def _common(parser: argparse.ArgumentParser, default: Any) -> None:
@@ -88,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(parser, None)
     groups: dict[tuple[str, ...], Any] = {(): parser.add_subparsers(dest="cmd0", required=True)}
-    for command in (*COMMANDS, USAGE_IMPORT):
+    for command in COMMANDS:
         for depth in range(1, len(command.words)):
             prefix = command.words[:depth]
             if prefix not in groups:
@@ -102,61 +92,6 @@ def build_parser() -> argparse.ArgumentParser:
             _add_arg(leaf, arg)
         leaf.set_defaults(command=command)
     return parser
-
-
-def _count_checked_rows(path: Path, fmt: str) -> int:
-    """Check every row of a usage file (a bad row stops everything); how many there are."""
-    count = 0
-    with path.open(newline="", encoding="utf-8") as stream:
-        for line, raw in read_rows(stream, fmt):
-            validate_row(line, raw)
-            count += 1
-    return count
-
-
-def _usage_batches(path: Path, fmt: str) -> Iterator[tuple[list[int], list[dict]]]:
-    lines: list[int] = []
-    records: list[dict] = []
-    with path.open(newline="", encoding="utf-8") as stream:
-        for line, raw in read_rows(stream, fmt):
-            lines.append(line)
-            records.append(raw)
-            if len(records) == USAGE_BATCH:
-                yield lines, records
-                lines, records = [], []
-    if records:
-        yield lines, records
-
-
-def import_usage(client: ControlClient, params: dict[str, Any]) -> dict:
-    """Check the whole file, then send it in batches; progress on a terminal."""
-    path = Path(params["file"])
-    fmt = params.get("format") or (
-        "jsonl" if path.suffix in (".jsonl", ".ndjson", ".json") else "csv"
-    )
-    totals = {"imported": 0, "duplicates": 0, "batches": 0}
-    progress = ProgressLine(f"importing {path.name}")
-    try:
-        total = _count_checked_rows(path, fmt)
-        sent = 0
-        for lines, records in _usage_batches(path, fmt):
-            result = client.call("usage.import", records=records, lines=lines)
-            totals["imported"] += result["imported"]
-            totals["duplicates"] += result["duplicates"]
-            totals["batches"] += 1
-            sent += len(records)
-            progress.show(sent, total, f"{sent}/{total} records sent")
-    except RowError as exc:
-        raise Refused(
-            {
-                "code": -32602,
-                "message": f"{path.name}: {exc}",
-                "data": {"reason": "validation", "line": exc.line, "field": exc.field},
-            }
-        ) from None
-    finally:
-        progress.end()
-    return totals
 
 
 def follow_run(client: ControlClient, run_id: int) -> dict[str, Any]:
@@ -176,23 +111,6 @@ def follow_run(client: ControlClient, run_id: int) -> dict[str, Any]:
             time.sleep(0.2)
     finally:
         line.end()
-
-
-USAGE_IMPORT = Command(
-    ("usage", "import"),
-    "usage.import",
-    "Import usage records from CSV or JSON lines.",
-    (
-        Arg(
-            "FILE",
-            "file",
-            help="columns: client, occurred_at, destination, destination_group, "
-            "quantity, unit, amount, external_id",
-        ),
-        Arg("--format", "format", choices=("csv", "jsonl"), help="default: from the file name"),
-    ),
-    run=import_usage,
-)
 
 
 def execute(client: ControlClient, command: Command, args: argparse.Namespace) -> Any:
@@ -242,12 +160,12 @@ def main(argv: list[str] | None = None) -> int:
         return _fail({"code": -32000, "message": str(exc)}, args.json, 2)
     except RemoteError as exc:
         return _fail(exc.to_error(), args.json, 2 if exc.code in PROTOCOL_ERRORS else 1)
-    except Refused as exc:
-        return _fail(exc.error, args.json, 1)
     except OSError as exc:
         return _fail({"code": -32000, "message": f"{exc.filename}: {exc.strerror}"}, args.json, 2)
     if args.json:
         print(json.dumps(result, indent=2))
+    elif command.method == "run.start" and getattr(args, "dry_run", False):
+        print(render(dry_run_rows(result), DRY_RUN_COLUMNS))
     else:
         print(render(result, command.columns))
     return 0

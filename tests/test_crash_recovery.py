@@ -28,7 +28,7 @@ import pytest
 
 from billingd.db.connection import open_database, write_transaction
 from billingd.db.migrations import migrate
-from billingd.db.models import Client, Document, Invoice, InvoiceLine, ScheduledSlot
+from billingd.db.models import BilledCycle, Client, Document, Invoice, InvoiceLine
 from billingd.services import contracts, ledger, parties
 from billingd.services.context import ServiceContext
 from tests.conftest import RunningDaemon, _empty_postgres
@@ -155,9 +155,10 @@ def assert_exactly_once(url: str, expected: dict[int, list[dt.date]], number_sta
         )
         assert all(Path(d.path).stat().st_size > 0 for d in pdfs)
         assert all(Path(d.path).read_bytes()[:5] == b"%PDF-" for d in pdfs[:: len(pdfs) // 20])
-        slots = list(ScheduledSlot.select())
-        assert len(slots) == len(wanted) and all(s.invoice_id is not None for s in slots), (
-            "a claimed slot without its invoice (a skipped invoice)"
+        claims = list(BilledCycle.select(BilledCycle.invoice))
+        assert len(claims) == len(wanted), "a cycle claimed twice, or one billed without its claim"
+        assert Counter(c.invoice_id for c in claims) == Counter({i.id: 1 for i in invoices}), (
+            "an invoice without its cycle claim, or a claim without its invoice"
         )
         ids = sorted(expected)
         for client_id in ids[:: max(1, len(ids) // 40)]:

@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 
 from billingd.db.models import (
+    BilledCycle,
     ChargeAttempt,
     Invoice,
     InvoiceLine,
@@ -78,13 +79,21 @@ def record_usage(  # type: ignore[no-untyped-def]
 
 
 def run(ctx: ServiceContext, as_of: date, limit: int = 24):  # type: ignore[no-untyped-def]
-    return runs.run_all(ctx, as_of=as_of, limit=limit)
+    """A run performed on the day it bills (the nightly run of ``as_of``)."""
+    at = dt.datetime.combine(as_of, dt.time(10), tzinfo=dt.UTC)
+    return runs.run_all(ctx.at(at), as_of=as_of, limit=limit)
+
+
+def billed_on(invoice: Invoice) -> date:
+    """The date an invoice was due for: its billing date, or a manual invoice's issue date.
+
+    A run that bills late issues on the day it runs and keeps the billing date (R-NUM-6)."""
+    return invoice.billing_date or invoice.issue_date
 
 
 def issued(owner) -> list[Invoice]:  # type: ignore[no-untyped-def]
-    return list(
-        Invoice.select().where(Invoice.client == owner).order_by(Invoice.issue_date, Invoice.id)
-    )
+    invoices = Invoice.select().where(Invoice.client == owner)
+    return sorted(invoices, key=lambda i: (billed_on(i), i.id))
 
 
 def cycle_spans(owner) -> list[tuple[date, date]]:  # type: ignore[no-untyped-def]
@@ -117,7 +126,7 @@ def test_r_run_4_month_end_anchor_over_24_months(ctx: ServiceContext, acme) -> N
     contract(ctx, c, date(2026, 1, 31))
     for as_of in monthly_as_of(date(2026, 2, 1), 25):
         run(ctx, as_of + dt.timedelta(days=30))
-    days = [i.issue_date for i in issued(c)]
+    days = [billed_on(i) for i in issued(c)]
     assert days[:4] == [date(2026, 1, 31), date(2026, 2, 28), date(2026, 3, 31), date(2026, 4, 30)]
     assert date(2028, 2, 29) in days
     assert len(days) == len(set(days)) >= 24
@@ -148,7 +157,7 @@ def test_r_run_4_arrears_invoiced_after_cycle_end_with_its_usage(ctx: ServiceCon
     assert issued(c) == []  # R-RUN-5: not at creation, not before the cycle ended
     run(ctx, date(2026, 2, 1))
     first = issued(c)[0]
-    assert (first.issue_date, first.period_start, first.period_end) == (
+    assert (billed_on(first), first.period_start, first.period_end) == (
         date(2026, 2, 1),
         date(2026, 1, 1),
         date(2026, 1, 31),
@@ -176,10 +185,10 @@ def test_r_run_3_invoice_days_periods(ctx: ServiceContext, acme, days: str) -> N
         [(i.period_start, i.period_end) for i in invoices if i.period_end <= date(2026, 12, 31)]
     )
     for invoice in invoices:
-        assert invoice.issue_date == invoice.period_end + dt.timedelta(days=1)
-        assert invoice.issue_date.day in ({1, 15} if days == "1,15" else {15, 28, 29, 30, 31})
+        assert billed_on(invoice) == invoice.period_end + dt.timedelta(days=1)
+        assert billed_on(invoice).day in ({1, 15} if days == "1,15" else {15, 28, 29, 30, 31})
     if days == "15,31":
-        assert date(2026, 2, 28) in [i.issue_date for i in invoices]
+        assert date(2026, 2, 28) in [billed_on(i) for i in invoices]
     assert UsageRecord.select().where(UsageRecord.invoice.is_null()).count() == 0
     assert len(cycle_spans(c)) == 14  # January 2026 through February 2027, each once
     assert_contiguous(cycle_spans(c))
@@ -225,7 +234,7 @@ def test_r_run_2_outage_bills_each_missed_period_separately(ctx: ServiceContext,
     record_usage(ctx, c, stamps, "0.10")
     run(ctx, date(2026, 1, 1))
     run(ctx, date(2026, 1, 1) + dt.timedelta(days=92))
-    periods = [(i.issue_date, i.period_start, i.period_end) for i in issued(c)]
+    periods = [(billed_on(i), i.period_start, i.period_end) for i in issued(c)]
     assert periods == [
         (date(2026, 1, 15), date(2026, 1, 1), date(2026, 1, 14)),
         (date(2026, 2, 1), date(2026, 1, 15), date(2026, 1, 31)),
@@ -244,7 +253,7 @@ def test_r_run_9_rerun_creates_nothing_twice(ctx: ServiceContext, acme) -> None:
     run(ctx, date(2026, 6, 1))
     run(ctx, date(2026, 6, 1))
     assert [i.number for i in issued(c)] == before and len(before) == 6
-    assert ScheduledSlot.select().count() == 6
+    assert BilledCycle.select().count() == 6  # one claim per cycle (R-RUN-9)
 
 
 # ---------------------------------------------------------------- failures and parking
@@ -312,7 +321,7 @@ def test_r_run_6_manual_order_anchored_on_first_invoice(ctx: ServiceContext, acm
     ).invoice
     assert first.issue_date == date(2026, 6, 3)
     run(ctx, date(2026, 8, 5))
-    assert [i.issue_date for i in issued(c)] == [
+    assert [billed_on(i) for i in issued(c)] == [
         date(2026, 6, 3),
         date(2026, 7, 3),
         date(2026, 8, 3),
@@ -415,7 +424,7 @@ def test_r_run_12_review_window_drafts_then_issues(ctx: ServiceContext, acme) ->
     run(ctx, date(2026, 1, 1))
     (draft,) = issued(c)
     assert (draft.status, draft.number) == ("draft", None)
-    invoice_actions.approve_invoice(ctx, draft.id)
+    invoice_actions.approve_invoice(ctx.at(dt.datetime(2026, 1, 2, 10, tzinfo=dt.UTC)), draft.id)
     assert Invoice.get_by_id(draft.id).number is not None
     run(ctx, date(2026, 2, 1))
     february = issued(c)[-1]
@@ -433,4 +442,4 @@ def test_r_run_13_late_usage_goes_on_next_invoice_labelled(ctx: ServiceContext, 
     late = [line for line in issued(c)[-1].lines if line.kind == "usage"]
     assert [line.description for line in late] == ["Mobile DE (1 records, late usage 2026-01)"]
     run(ctx, date(2026, 4, 1))
-    assert UsageRecord.get().invoice.issue_date == date(2026, 3, 1)
+    assert billed_on(UsageRecord.get().invoice) == date(2026, 3, 1)

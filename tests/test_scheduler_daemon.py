@@ -29,7 +29,7 @@ import pytest
 from billingd.control.client import ControlClient
 from tests.conftest import RunningDaemon, billingctl
 from tests.conftest import billingctl_ok as ctl
-from tests.test_crash_recovery import seed_clients, wait_for
+from tests.test_crash_recovery import seed_clients, wait_for, wait_run_done
 
 BERLIN = ZoneInfo("Europe/Berlin")
 AUTO = "clock: test\ninvoicing: auto\ntimezone: Europe/Berlin\n"
@@ -135,10 +135,17 @@ def test_r_run_15_clock_show_set_advance(spawn: Callable[..., RunningDaemon]) ->
     assert instant(ctl(daemon, "clock", "show")["now"]) == instant(target) + dt.timedelta(
         days=31, hours=12
     )
-    # The test clock never goes backwards, and a bad duration is a clear refusal.
+    # A bad duration is a clear refusal.
+    assert "duration" in refused(daemon, "clock", "advance", "soon")["message"]
+    # Once a document is issued the test clock never goes backwards (R-RUN-15); before,
+    # it may (test_r_run_15_fresh_database_clock_moves_backwards_until_a_document).
+    company = enterprise(daemon)
+    client = daemon.call("client.add", name="Jane Doe", enterprise=company)
+    day = instant(advanced["now"]).date().isoformat()
+    daemon.call("invoice.amount", client=client["id"], date=day, amount="119.00")
     backwards = refused(daemon, "clock", "set", target)
     assert "only moves forward" in backwards["message"]
-    assert "duration" in refused(daemon, "clock", "advance", "soon")["message"]
+    assert backwards["data"]["rule"] == "R-RUN-15"
     # The daemon's notion of now is the test clock, and it survives a restart.
     assert daemon.call("status")["now"].startswith(advanced["now"][:10])
     daemon.stop()
@@ -218,7 +225,13 @@ def test_r_run_2_outage_of_92_days_bills_each_missed_period(
     ctl(daemon, "clock", "set", berlin(first - dt.timedelta(days=1), 23))
     company = enterprise(daemon)
     client = client_with_contract(daemon, company, add_months(first, -1), invoice_days="1")
-    before = {r["id"] for r in daemon.call("run.list")}
+    created = wait_for(  # the nightly runs up to the clock's move, then the contract's run
+        lambda: [r for r in daemon.call("run.list") if r["trigger"] == "contract"],
+        10,
+        "the contract's run",
+    )
+    wait_run_done(daemon, created[0]["id"], 10)
+    before = {r["id"] for r in daemon.call("run.list", limit=500)}
 
     moved = ctl(daemon, "clock", "advance", "92d")
     today = instant(moved["now"]).astimezone(BERLIN).date()
@@ -239,20 +252,33 @@ def test_r_run_2_outage_of_92_days_bills_each_missed_period(
     for invoice in issued:
         lines = daemon.call("invoice.show", invoice=invoice["id"])["lines"]
         assert [(line["kind"], line["net"]) for line in lines] == [("contract", "100.00")]
-    run = wait_for(
-        lambda: [
-            r
-            for r in daemon.call("run.list")
-            if r["id"] not in before and r["trigger"] == "schedule" and r["status"] == "done"
-        ],
-        5,
-        "the catch-up run",
-    )[0]
-    assert run["as_of"] == today.isoformat()
-    assert (run["invoices"], run["documents"]) == (len(due), len(due))
-    assert (run["failures"], run["parked"]) == (0, 0)
-    assert (run["done"], run["total"]) == (1, 1)
-    assert ctl(daemon, "runs", str(run["id"]))["invoices"] == len(due)
+    # The test clock moved past 92 nightly fire times: each was performed at its own
+    # instant (R-RUN-15), so each invoice came from the run of its own issue day.
+    nightly = wait_for(
+        lambda: (
+            found
+            if len(
+                found := [r for r in daemon.call("run.list", limit=500) if r["id"] not in before]
+            )
+            == 92
+            and all(r["status"] == "done" for r in found)
+            else None
+        ),
+        30,
+        "the 92 nightly runs",
+    )
+    nightly.reverse()  # oldest first
+    assert {r["trigger"] for r in nightly} == {"schedule"}
+    assert [r["as_of"] for r in nightly] == [
+        (first + dt.timedelta(days=n)).isoformat() for n in range(92)
+    ]
+    assert {r["as_of"]: r["invoices"] for r in nightly if r["invoices"]} == {
+        day.isoformat(): 1 for day in due
+    }
+    assert sum(r["failures"] + r["parked"] for r in nightly) == 0
+    assert all((r["done"], r["total"]) == (1, 1) for r in nightly)
+    billing = next(r for r in nightly if r["invoices"])
+    assert ctl(daemon, "runs", str(billing["id"]))["documents"] == 1
 
 
 # -- the first invoice at contract creation (R-RUN-5) -------------------------------------
@@ -359,8 +385,10 @@ def test_billingctl_run_dry_run_writes_nothing_then_run_waits(
     planned = ctl(daemon, "run", "--until", until.isoformat(), "--dry-run")
     assert planned["dry_run"] is True and planned["as_of"] == until.isoformat()
     shape = sorted(
-        (i["client_id"], i["issue_date"], i["period_start"]) for i in planned["invoices"]
+        (i["client_id"], i["billing_date"], i["period_start"]) for i in planned["invoices"]
     )
+    # a backlog is issued on the day it is generated; the billing date stays (R-NUM-6)
+    assert len({i["issue_date"] for i in planned["invoices"]}) == 1
     assert shape == [
         (clients[0], "2026-01-01", "2026-01-01"),
         (clients[0], "2026-02-01", "2026-02-01"),
@@ -376,7 +404,8 @@ def test_billingctl_run_dry_run_writes_nothing_then_run_waits(
     counts = ("total", "done", "invoices", "documents", "failures")
     assert {k: run[k] for k in counts} == dict(zip(counts, (3, 3, 4, 4, 0), strict=True))
     issued = daemon.call("invoice.list")
-    assert sorted((i["client_id"], i["issue_date"], i["period_start"]) for i in issued) == shape
+    assert sorted((i["client_id"], i["billing_date"], i["period_start"]) for i in issued) == shape
+    assert {i["issue_date"] for i in issued} == {i["issue_date"] for i in planned["invoices"]}
     assert sorted(int(i["number"]) for i in issued) == [700, 701, 702, 703]  # nothing consumed
     listed = ctl(daemon, "runs")
     assert [(r["id"], r["status"], r["invoices"]) for r in listed] == [(run["id"], "done", 4)]
@@ -455,14 +484,18 @@ def test_sighup_bad_config_kept_good_config_changes_the_schedule(
     )
     assert daemon.call("status")["pid"] == daemon.process.pid
     # And the scheduler fires by the new schedule, not the old one.
-    scheduled = len([r for r in daemon.call("run.list") if r["trigger"] == "schedule"])
+    scheduled = len([r for r in daemon.call("run.list", limit=500) if r["trigger"] == "schedule"])
     ctl(daemon, "clock", "set", berlin(first, 2, 30))
     time.sleep(0.3)  # the old 02:00 had its chance to (wrongly) fire
-    assert len([r for r in daemon.call("run.list") if r["trigger"] == "schedule"]) == scheduled
+    assert (
+        len([r for r in daemon.call("run.list", limit=500) if r["trigger"] == "schedule"])
+        == scheduled
+    )
     ctl(daemon, "clock", "set", berlin(first, 5, 31))
     wait_for(
         lambda: (
-            len([r for r in daemon.call("run.list") if r["trigger"] == "schedule"]) == scheduled + 1
+            len([r for r in daemon.call("run.list", limit=500) if r["trigger"] == "schedule"])
+            == scheduled + 1
         ),
         5,
         "the run at 05:30",

@@ -197,10 +197,16 @@ Access).
 
 OBJECT_NOTES = {
     "Invoice": "`lines`: list of `InvoiceLine`; `tax_breakdown`: list of `TaxBreakdown`; "
-    "`replaces`: the id of the voided invoice this one reissues.",
+    "`replaces`: the id of the voided invoice this one reissues; `billing_date`: the "
+    "scheduled date a run generated it for (null for invoices made by hand; a backlog "
+    "invoice is issued later, R-NUM-6); `bill_group_id` and `bill_to`: its bill group and "
+    "that group's address and recipients at issue (`{name, company, address, tax_id, "
+    "contract_number, email, bill_group}`, R-RUN-17).",
     "Payment": "`allocations`: list of `{invoice_id, amount}`; `unallocated` stays as the "
     "client's credit.",
     "Run": "`errors`: list of `{client_id, message}`, one per client that failed.",
+    "CreditNote": "`tax_breakdown`: list of `TaxBreakdown`, the credited `amount` split over "
+    "the invoice's VAT rates (`net` + `tax` = `amount`).",
     "Enterprise": "`brand`: the brand's name or null.",
     "Contract": "`price` repeats `unit_price` (the scripting contract's name).",
 }

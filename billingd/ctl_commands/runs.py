@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from billingd.ctl_commands.base import Arg, Command, opt
 
 RUN_COLUMNS = (
@@ -16,6 +18,31 @@ RUN_COLUMNS = (
     "parked",
     "started_at",
 )
+
+DRY_RUN_COLUMNS = ("owner", "bill_to", "billing_date", "issue_date", "period", "total")
+
+
+def dry_run_rows(result: dict[str, Any]) -> list[dict[str, str]]:
+    """A dry run's invoices as a table that names whom each bills (R-RUN-16)."""
+    rows = []
+    for invoice in result["invoices"]:
+        owner = (
+            f"client {invoice['client_id']}"
+            if invoice["client_id"] is not None
+            else f"reseller {invoice['reseller_id']}"
+        )
+        rows.append(
+            {
+                "owner": owner,
+                "bill_to": invoice["bill_to"]["name"],
+                "billing_date": invoice["billing_date"],
+                "issue_date": invoice["issue_date"],
+                "period": f"{invoice['period_start']}..{invoice['period_end']}",
+                "total": f"{invoice['total']} {invoice['currency']}",
+            }
+        )
+    return rows
+
 
 COMMANDS: tuple[Command, ...] = (
     Command(

@@ -25,6 +25,7 @@ from billingd.domain.cycles import Cycle, clip, cycles
 from billingd.domain.periods import local_date, period_bounds
 from billingd.domain.totals import line_net
 from billingd.money import quantize
+from billingd.services.parties import default_bill_group
 
 BILLABLE_CONTRACT_STATUSES = ("active", "cancelled")
 
@@ -40,7 +41,6 @@ class DraftLine:
     unit: str = ""
     contract_id: int | None = None
     cycle: Cycle | None = None
-    reanchor: bool = False
 
 
 @dataclass
@@ -63,23 +63,16 @@ def default_tax_rate(owner: Client | Reseller) -> Decimal:
     return owner.tax_rate if owner.tax_rate is not None else owner.enterprise.tax_rate
 
 
-def owner_contracts(owner: Client | Reseller) -> list[Contract]:
+def owner_contracts(owner: Client | Reseller, *, every: bool = False) -> list[Contract]:
+    """The owner's billable contracts (active or cancelled), or ``every`` one."""
     column = Contract.client if isinstance(owner, Client) else Contract.reseller
-    return list(
-        Contract.select()
-        .where((column == owner) & Contract.status.in_(BILLABLE_CONTRACT_STATUSES))
-        .order_by(Contract.id)
-    )
+    condition = column == owner
+    if not every:
+        condition &= Contract.status.in_(BILLABLE_CONTRACT_STATUSES)
+    return list(Contract.select().where(condition).order_by(Contract.id))
 
 
-def is_unanchored_manual(contract: Contract) -> bool:
-    """A manual order before its first invoice (R-RUN-6)."""
-    return contract.origin == "manual" and not contract.billed_cycles.exists()
-
-
-def due_cycles(
-    contract: Contract, start: dt.date, end: dt.date, *, anchor: dt.date | None = None
-) -> list[tuple[Cycle, Cycle]]:
+def due_cycles(contract: Contract, start: dt.date, end: dt.date) -> list[tuple[Cycle, Cycle]]:
     """Cycles of a contract whose billing day falls in ``start..end``, not billed yet.
 
     The billing day is the cycle start for ``advance`` and the cycle end for
@@ -91,9 +84,8 @@ def due_cycles(
         for b in BilledCycle.select(BilledCycle.cycle_start).where(BilledCycle.contract == contract)
     }
     found = []
-    first = anchor or contract.anchor_date
-    for whole in cycles(first, contract.cycle, contract.interval, end, since=start):
-        part = clip(whole, anchor or contract.start_date, contract.end_date)
+    for whole in cycles(contract.anchor_date, contract.cycle, contract.interval, end, since=start):
+        part = clip(whole, contract.start_date, contract.end_date)
         if part is None:
             continue
         day = part.start if contract.timing == "advance" else part.end
@@ -154,22 +146,14 @@ def contract_items(
     contracts: Iterable[Contract],
     window: Callable[[Contract], tuple[dt.date, dt.date]],
     currency: str,
-    *,
-    issue_date: dt.date | None = None,
 ) -> BillableItems:
-    """Cycle lines (and price overrides) of the contracts' cycles due in each window.
-
-    A manual order's first invoice re-anchors its cycles on the issue date (R-RUN-6).
-    """
+    """Cycle lines (and price overrides) of the contracts' cycles due in each window."""
     items = BillableItems()
     for contract in contracts:
-        reanchor = issue_date is not None and is_unanchored_manual(contract)
         start, end = window(contract)
-        due = due_cycles(contract, start, end, anchor=issue_date if reanchor else None)
+        due = due_cycles(contract, start, end)
         for whole, part in due:
-            line = cycle_line(contract, whole, part, currency)
-            line.reanchor = reanchor
-            items.lines.append(line)
+            items.lines.append(cycle_line(contract, whole, part, currency))
         if due:
             override = override_line(contract, currency)
             if override is not None:
@@ -178,35 +162,73 @@ def contract_items(
     return items
 
 
-def usage_items(
-    client_ids: list[int],
-    lo: dt.datetime,
-    hi: dt.datetime,
-    rate: Decimal,
-    currency: str,
-    timezone: str,
-    *,
-    late: bool = False,
+@dataclass(frozen=True, slots=True)
+class UsageRow:
+    """The columns of an unbilled usage record that billing needs."""
+
+    id: int
+    occurred_at: dt.datetime
+    contract_id: int | None
+    destination_group: str
+    unit: str
+    quantity: Decimal
+    amount: Decimal
+
+    def local_day(self, timezone: str) -> dt.date:
+        return local_date(self.occurred_at, timezone)
+
+
+def usage_rows(
+    owner: Client | Reseller, lo: dt.datetime | None = None, hi: dt.datetime | None = None
+) -> list[UsageRow]:
+    """The owner's usage not yet billed to it, optionally in ``[lo, hi)``.
+
+    A client's records are claimed by its invoices, a reseller's clients' records by
+    the reseller's invoices: each party bills a record at most once (R-INV-3).
+    """
+    if isinstance(owner, Client):
+        condition = (UsageRecord.client == owner) & UsageRecord.invoice.is_null()
+    else:
+        clients = Client.select(Client.id).where(Client.reseller == owner)
+        condition = UsageRecord.client.in_(clients) & UsageRecord.reseller_invoice.is_null()
+    if lo is not None:
+        condition &= UsageRecord.occurred_at >= lo
+    if hi is not None:
+        condition &= UsageRecord.occurred_at < hi
+    query = (
+        UsageRecord.select(
+            UsageRecord.id,
+            UsageRecord.occurred_at,
+            UsageRecord.contract,
+            UsageRecord.destination_group,
+            UsageRecord.unit,
+            UsageRecord.quantity,
+            UsageRecord.amount,
+        )
+        .where(condition)
+        .order_by(UsageRecord.id)
+    )
+    return [
+        UsageRow(
+            r.id, r.occurred_at, r.contract_id, r.destination_group, r.unit, r.quantity, r.amount
+        )
+        for r in query
+    ]
+
+
+def usage_lines(
+    rows: Iterable[UsageRow], late_before: dt.date, rate: Decimal, currency: str, timezone: str
 ) -> BillableItems:
     """One line per destination group (and unit): count, quantity, amount (R-INV-2).
 
-    With ``late``, unbilled records from before ``lo`` come too, as their own lines
-    labelled with their month (R-RUN-13).
+    Records from before ``late_before`` get lines of their own, labelled with their
+    month (late usage, R-RUN-13).
     """
-    condition = (
-        UsageRecord.client.in_(client_ids)
-        & UsageRecord.invoice.is_null()
-        & (UsageRecord.occurred_at < hi)
-    )
-    if not late:
-        condition &= UsageRecord.occurred_at >= lo
-    records = UsageRecord.select().where(condition).order_by(UsageRecord.id)
     groups: dict[tuple[str, str, str], list[Decimal]] = {}
     items = BillableItems()
-    for record in records:
-        month = ""
-        if record.occurred_at < lo:
-            month = local_date(record.occurred_at, timezone).strftime("%Y-%m")
+    for record in rows:
+        day = record.local_day(timezone)
+        month = day.strftime("%Y-%m") if day < late_before else ""
         count_qty_amount = groups.setdefault(
             (month, record.destination_group, record.unit), [Decimal(0)] * 3
         )
@@ -232,8 +254,27 @@ def usage_items(
     return items
 
 
-def charge_items(client: Client, until: dt.date, rate: Decimal) -> BillableItems:
-    """Pending charges eligible on or before ``until`` (seed 003 schedule date)."""
+def charge_line(charge: PendingCharge, rate: Decimal) -> DraftLine:
+    """A pending charge's line, at its contract's tax rate or the owner's."""
+    return DraftLine(
+        kind="charge",
+        description=charge.description,
+        quantity=Decimal(1),
+        unit_price=charge.amount,
+        net=charge.amount,
+        tax_rate=charge.contract.tax_rate if charge.contract else rate,
+        contract_id=charge.contract_id,
+    )
+
+
+def charge_items(
+    client: Client,
+    until: dt.date,
+    rate: Decimal,
+    belongs: Callable[[PendingCharge], bool] = lambda _charge: True,
+) -> BillableItems:
+    """Pending charges eligible on or before ``until`` (seed 003 schedule date) that
+    ``belongs`` keeps (a bill group's)."""
     charges = (
         PendingCharge.select()
         .where(
@@ -244,18 +285,8 @@ def charge_items(client: Client, until: dt.date, rate: Decimal) -> BillableItems
         .order_by(PendingCharge.id)
     )
     items = BillableItems()
-    for charge in charges:
-        items.lines.append(
-            DraftLine(
-                kind="charge",
-                description=charge.description,
-                quantity=Decimal(1),
-                unit_price=charge.amount,
-                net=charge.amount,
-                tax_rate=charge.contract.tax_rate if charge.contract else rate,
-                contract_id=charge.contract_id,
-            )
-        )
+    for charge in filter(belongs, charges):
+        items.lines.append(charge_line(charge, rate))
         items.charge_ids.append(charge.id)
     return items
 
@@ -266,22 +297,39 @@ def client_ids_of(owner: Client | Reseller) -> list[int]:
     return [c.id for c in Client.select(Client.id).where(Client.reseller == owner)]
 
 
+def group_of(item_group: int | None, default: int | None) -> int | None:
+    """An item's bill group: its contract's, else the owner's default (R-RUN-17)."""
+    return item_group if item_group is not None else default
+
+
 def collect_items(
-    owner: Client | Reseller,
-    start: dt.date,
-    end: dt.date,
-    *,
-    issue_date: dt.date | None = None,
+    owner: Client | Reseller, start: dt.date, end: dt.date, group: int | None = None
 ) -> BillableItems:
-    """Everything billable for ``owner`` in ``start..end`` (whole end day, R-TIME-2)."""
+    """Everything billable for ``owner`` in ``start..end`` (whole end day, R-TIME-2):
+    the cycles whose billing day lies in the period, the charges eligible by its end
+    and the usage in it (R-INV-1), of one bill group (``None``: the client's default
+    group; a reseller has none). A manual order's first invoice bills its cycles in
+    the period it names; the cycles stay on the contract's anchor (R-RUN-6)."""
     currency = owner.currency
     rate = default_tax_rate(owner)
     timezone = owner.enterprise.timezone
-    items = contract_items(
-        owner_contracts(owner), lambda _c: (start, end), currency, issue_date=issue_date
-    )
+    default = group
     if isinstance(owner, Client):
-        items.extend(charge_items(owner, end, rate))
+        default = default_bill_group(owner).id
+        group = group if group is not None else default
+    every = owner_contracts(owner, every=True)
+    contract_groups = {c.id: group_of(c.bill_group_id, default) for c in every}
+    contracts = [c for c in owner_contracts(owner) if contract_groups[c.id] == group]
+    items = contract_items(contracts, lambda _c: (start, end), currency)
+    if isinstance(owner, Client):
+        items.extend(
+            charge_items(
+                owner, end, rate, lambda c: contract_groups.get(c.contract_id, default) == group
+            )
+        )
     lo, hi = period_bounds(start, end, timezone)
-    items.extend(usage_items(client_ids_of(owner), lo, hi, rate, currency, timezone))
+    rows = [
+        r for r in usage_rows(owner, lo, hi) if contract_groups.get(r.contract_id, default) == group
+    ]
+    items.extend(usage_lines(rows, dt.date.min, rate, currency, timezone))
     return items

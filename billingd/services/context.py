@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from billingd.clock import Clock, SystemClock, today
+from billingd.clock import Clock, FixedClock, SystemClock, today
 
 if TYPE_CHECKING:
     from billingd.plugins import PluginHost
@@ -47,6 +47,12 @@ class ServiceContext:
 
     def today(self, timezone: str) -> dt.date:
         return today(self.clock, timezone)
+
+    def at(self, instant: dt.datetime) -> ServiceContext:
+        """A copy whose clock reads ``instant`` (a run performed at its own fire time)."""
+        copy = self.acting_as(self.actor)
+        copy.clock = FixedClock(instant)
+        return copy
 
     def acting_as(self, actor: str) -> ServiceContext:
         """A copy for one request, with its own actor and event queue."""

@@ -20,6 +20,7 @@ from billingd.services.billing_items import collect_items
 from billingd.services.closed_periods import check_open
 from billingd.services.context import ServiceContext
 from billingd.services.lookup import find_invoice
+from billingd.services.numbering import INVOICE, latest_issue_date
 from billingd.services.parties import default_bill_group
 
 
@@ -69,6 +70,9 @@ def _release_claims(invoice: Invoice) -> None:
     """Make what a voided invoice billed billable again, for its replacement."""
     BilledCycle.delete().where(BilledCycle.invoice == invoice).execute()
     UsageRecord.update(invoice=None).where(UsageRecord.invoice == invoice).execute()
+    UsageRecord.update(reseller_invoice=None).where(
+        UsageRecord.reseller_invoice == invoice
+    ).execute()
     PendingCharge.update(status="pending", invoice=None).where(
         PendingCharge.invoice == invoice
     ).execute()
@@ -86,13 +90,15 @@ def reissue_invoice(ctx: ServiceContext, invoice: int | str, reason: str = "") -
         owner = old.client or old.reseller
         issue_date = ctx.today(old.enterprise.timezone)
         if old.period_start is not None:
-            items = collect_items(owner, old.period_start, old.period_end, issue_date=issue_date)
+            items = collect_items(owner, old.period_start, old.period_end, old.bill_group_id)
             if not items.lines:
                 raise RuleViolation("R-INV-9", f"nothing to reissue for invoice {old.number}")
             period = (old.period_start, old.period_end)
             draft = invoicing.build_draft(owner, items, issue_date, period)
         else:
             draft = invoicing.copy_draft(old, issue_date)
+        draft.bill_group = old.bill_group
+        draft.billing_date = old.billing_date
         new = invoicing.persist(ctx, draft, origin="reissue", replaces=old)
         record_audit(
             ctx,
@@ -168,6 +174,13 @@ def approve_invoice(ctx: ServiceContext, invoice: int | str) -> Invoice:
         target = find_invoice(invoice, lock=True)
         if target.status != "draft":
             raise RuleViolation("R-RUN-12", f"invoice {target.number} is not a draft")
+        enterprise = target.enterprise
+        issued_on = max(target.issue_date, ctx.today(enterprise.timezone))
+        latest = latest_issue_date(enterprise, INVOICE, issued_on)
+        if latest is not None and latest > issued_on:
+            issued_on = latest  # numbers follow issue dates (R-NUM-6)
+        target.due_date += issued_on - target.issue_date
+        target.issue_date = issued_on
         invoicing.issue(ctx, target)
     return target
 
@@ -176,7 +189,8 @@ def approve_due_drafts(ctx: ServiceContext, today: dt.date) -> list[Invoice]:
     """Issue the drafts whose bill group's review window has ended (R-RUN-12)."""
     issued = []
     for draft in Invoice.select().where(Invoice.status == "draft").order_by(Invoice.id):
-        window = default_bill_group(draft.client).review_days if draft.client else 0
+        group = draft.bill_group or (default_bill_group(draft.client) if draft.client else None)
+        window = group.review_days if group is not None else 0
         if draft.issue_date + dt.timedelta(days=window) <= today:
             issued.append(approve_invoice(ctx, draft.id))
     return issued

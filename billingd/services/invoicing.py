@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from billingd.db.connection import read_transaction, write_transaction
 from billingd.db.models import (
     BilledCycle,
+    BillGroup,
     Client,
-    Contract,
     Invoice,
     InvoiceLine,
     PendingCharge,
@@ -51,15 +51,22 @@ class Draft:
     lines: list[DraftLine]
     totals: Totals
     items: BillableItems
+    billing_date: dt.date | None = None  # the scheduled date it is due for (R-NUM-6)
+    bill_group: BillGroup | None = None  # R-RUN-17; None: the client's default group
 
     @property
     def due_date(self) -> dt.date:
         return self.issue_date + dt.timedelta(days=self.owner.enterprise.payment_terms)
 
 
+class ClaimConflict(Exception):
+    """An item the invoice bills was billed by another invoice first (R-RUN-9)."""
+
+
 @dataclass
 class PeriodResult:
     invoice: Invoice | None = None
+    invoices: list[Invoice] = field(default_factory=list)
     preview: dict[str, Any] | None = None
     statistics: bytes | None = None
 
@@ -132,6 +139,7 @@ def draft_view(draft: Draft) -> dict[str, Any]:
         for line, tax in zip(draft.lines, draft.totals.line_taxes, strict=True)
     ]
     owner = draft.owner
+    group = bill_group_of(draft)
     return {
         "id": None,
         "number": None,
@@ -151,9 +159,19 @@ def draft_view(draft: Draft) -> dict[str, Any]:
         "client_id": owner.id if isinstance(owner, Client) else None,
         "reseller_id": owner.id if isinstance(owner, Reseller) else None,
         "replaces": None,
+        "billing_date": plain(draft.billing_date),
+        "bill_group_id": group.id if group is not None else None,
+        "bill_to": bill_to_snapshot(owner, group),
         "lines": lines,
         "tax_breakdown": tax_breakdown(lines),
     }
+
+
+def bill_group_of(draft: Draft) -> BillGroup | None:
+    """The draft's bill group: its own, else the client's default (R-RUN-17)."""
+    if draft.bill_group is not None or not isinstance(draft.owner, Client):
+        return draft.bill_group
+    return default_bill_group(draft.owner)
 
 
 def seller_snapshot(owner: Client | Reseller) -> dict[str, str]:
@@ -169,18 +187,21 @@ def seller_snapshot(owner: Client | Reseller) -> dict[str, str]:
     }
 
 
-def bill_to_snapshot(owner: Client | Reseller) -> dict[str, str]:
-    """The billing address at issue; later bill group edits do not change it (R-INV-12)."""
-    address = owner.address
-    if isinstance(owner, Client):
-        address = default_bill_group(owner).address or address
+def bill_to_snapshot(owner: Client | Reseller, group: BillGroup | None) -> dict[str, str]:
+    """The billing address and recipients at issue, from the invoice's bill group; later
+    bill group edits do not change it (R-INV-12, R-RUN-17)."""
+    address, emails = owner.address, owner.email
+    if group is not None:
+        address = group.address or address
+        emails = group.emails or emails
     return {
         "name": owner.name,
         "company": owner.company,
         "address": address,
         "tax_id": owner.tax_id,
         "contract_number": getattr(owner, "contract_number", ""),
-        "email": owner.email,
+        "email": emails,
+        "bill_group": group.name if group is not None else "",
     }
 
 
@@ -193,6 +214,7 @@ def _write(
     """
     owner = draft.owner
     total = draft.totals.total
+    group = bill_group_of(draft)
     invoice = Invoice.create(
         enterprise=owner.enterprise,
         client=owner if isinstance(owner, Client) else None,
@@ -203,6 +225,8 @@ def _write(
         due_date=draft.due_date,
         period_start=draft.period_start,
         period_end=draft.period_end,
+        billing_date=draft.billing_date,
+        bill_group=group,
         currency=owner.currency,
         subtotal=draft.totals.subtotal,
         tax=draft.totals.tax,
@@ -211,7 +235,7 @@ def _write(
         origin=origin,
         actor=ctx.actor,
         seller=seller_snapshot(owner),
-        bill_to=bill_to_snapshot(owner),
+        bill_to=bill_to_snapshot(owner, group),
         replaces=replaces,
     )
     for position, (line, tax) in enumerate(
@@ -232,10 +256,6 @@ def _write(
             cycle_start=line.cycle.start if line.cycle else None,
             cycle_end=line.cycle.end if line.cycle else None,
         )
-        if line.reanchor and line.cycle is not None:
-            Contract.update(anchor_date=line.cycle.start).where(
-                Contract.id == line.contract_id
-            ).execute()
         if line.cycle is not None:
             BilledCycle.create(
                 contract=line.contract_id,
@@ -315,16 +335,37 @@ def persist_draft(ctx: ServiceContext, draft: Draft, *, origin: str) -> Invoice:
 
 
 def _claim(items: BillableItems, invoice: Invoice) -> None:
-    if items.usage_ids:
-        UsageRecord.update(invoice=invoice).where(UsageRecord.id.in_(items.usage_ids)).execute()
-    if items.charge_ids:
-        PendingCharge.update(status="invoiced", invoice=invoice).where(
-            PendingCharge.id.in_(items.charge_ids)
-        ).execute()
-    if items.override_ids:
-        PriceOverride.update(status="consumed", invoice=invoice).where(
-            PriceOverride.id.in_(items.override_ids)
-        ).execute()
+    """Mark what the invoice bills as billed; an item taken already rolls it back.
+
+    Usage is claimed per party: a reseller's invoice claims its clients' records in a
+    column of its own, so client and reseller invoices never take them from each other.
+    """
+    column = UsageRecord.reseller_invoice if invoice.reseller_id else UsageRecord.invoice
+    claims = (
+        (UsageRecord, items.usage_ids, {column.name: invoice}, column.is_null()),
+        (
+            PendingCharge,
+            items.charge_ids,
+            {"status": "invoiced", "invoice": invoice},
+            PendingCharge.status == "pending",
+        ),
+        (
+            PriceOverride,
+            items.override_ids,
+            {"status": "consumed", "invoice": invoice},
+            PriceOverride.status == "active",
+        ),
+    )
+    for model, ids, values, free in claims:
+        for chunk in _chunks(ids):
+            claimed = model.update(**values).where(model.id.in_(chunk) & free).execute()
+            if claimed != len(chunk):
+                raise ClaimConflict(f"a {model.__name__} of this invoice was billed already")
+
+
+def _chunks(ids: list[int], size: int = 900) -> list[list[int]]:
+    """Id lists small enough for one statement's parameters on every backend."""
+    return [ids[i : i + size] for i in range(0, len(ids), size)]
 
 
 def invoice_for_period(
@@ -334,12 +375,18 @@ def invoice_for_period(
     period_end: dt.date,
     client_id: int | None = None,
     reseller_id: int | None = None,
+    bill_group_id: int | None = None,
     issue_date: dt.date | None = None,
     stats: bool = False,
     document: bool = True,
     preview: bool = False,
 ) -> PeriodResult:
-    """Create (or preview) the invoice of a period for a client or reseller (R-INV-1..4)."""
+    """Create (or preview) the invoices of a period for a client or reseller (R-INV-1..4).
+
+    A client's items are invoiced per bill group (R-RUN-17): one invoice for each group
+    with something to bill, or only ``bill_group_id``'s. The result names the first;
+    ``invoices`` lists them all.
+    """
     if not (stats or document or preview):
         raise RuleViolation("R-INV-1", "choose at least one of stats and document")
     if period_end < period_start:
@@ -348,26 +395,66 @@ def invoice_for_period(
     with read_transaction() if preview else write_transaction():
         owner = find_owner(client_id, reseller_id)
         issue = issue_date or ctx.today(owner.enterprise.timezone)
-        items = collect_items(owner, period_start, period_end, issue_date=issue)
-        draft = build_draft(owner, items, issue, (period_start, period_end))
+        if not document and not preview:
+            return PeriodResult(statistics=_period_statistics(owner, period_start, period_end))
+        drafts = []
+        for group in bill_groups_to_invoice(owner, bill_group_id):
+            items = collect_items(owner, period_start, period_end, group.id if group else None)
+            draft = build_draft(owner, items, issue, (period_start, period_end))
+            draft.bill_group = group
+            if draft.lines:
+                drafts.append(draft)
         if preview:
-            return PeriodResult(preview=draft_view(draft))
-        if not document:
-            lo, hi = period_bounds(period_start, period_end, owner.enterprise.timezone)
-            records = list(
-                UsageRecord.select()
-                .where(
-                    UsageRecord.client.in_(client_ids_of(owner))
-                    & (UsageRecord.occurred_at >= lo)
-                    & (UsageRecord.occurred_at < hi)
-                )
-                .order_by(UsageRecord.occurred_at, UsageRecord.id)
+            shown = (
+                drafts[0]
+                if drafts
+                else build_draft(owner, BillableItems(), issue, (period_start, period_end))
             )
-            return PeriodResult(statistics=documents.statistics_csv(records))
-        if not draft.lines:
+            return PeriodResult(preview=draft_view(shown))
+        if not drafts:
             raise RuleViolation("R-INV-1", f"nothing to invoice for {period_start}..{period_end}")
-        invoice = persist(ctx, draft, origin="manual", document=document, stats=stats)
-    return PeriodResult(invoice=invoice)
+        invoices = [
+            persist(ctx, draft, origin="manual", document=document, stats=stats) for draft in drafts
+        ]
+    return PeriodResult(invoice=invoices[0], invoices=invoices)
+
+
+def bill_groups_to_invoice(
+    owner: Client | Reseller, bill_group_id: int | None
+) -> list[BillGroup | None]:
+    """A client's bill groups, the default first, or the one asked for; a reseller: none."""
+    if isinstance(owner, Reseller):
+        if bill_group_id is not None:
+            raise ValidationError("a reseller has no bill groups", field="bill_group")
+        return [None]
+    groups = list(
+        BillGroup.select()
+        .where(BillGroup.client == owner)
+        .order_by(BillGroup.is_default.desc(), BillGroup.id)
+    )
+    if bill_group_id is None:
+        return groups
+    chosen = [g for g in groups if g.id == bill_group_id]
+    if not chosen:
+        raise ValidationError(
+            f"bill group {bill_group_id} is not one of client {owner.id}'s", field="bill_group"
+        )
+    return chosen
+
+
+def _period_statistics(owner: Client | Reseller, start: dt.date, end: dt.date) -> bytes:
+    """The statistics file of a period's usage records (R-INV-1 ``stats`` alone)."""
+    lo, hi = period_bounds(start, end, owner.enterprise.timezone)
+    records = list(
+        UsageRecord.select()
+        .where(
+            UsageRecord.client.in_(client_ids_of(owner))
+            & (UsageRecord.occurred_at >= lo)
+            & (UsageRecord.occurred_at < hi)
+        )
+        .order_by(UsageRecord.occurred_at, UsageRecord.id)
+    )
+    return documents.statistics_csv(records)
 
 
 def invoice_for_amount(

@@ -13,15 +13,21 @@ import datetime as dt
 import logging
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from peewee import fn
+
+from billingd.clock import SystemClock
+from billingd.clock import today as clock_today
 from billingd.db.connection import write_transaction
 from billingd.db.models import (
     BillGroup,
     Client,
+    Invoice,
     ParkedClient,
+    Reseller,
     Run,
     RunError,
     ScheduledSlot,
@@ -35,15 +41,19 @@ from billingd.services.context import ServiceContext
 from billingd.services.gateway_charges import charge_self_checkout
 from billingd.services.lookup import get_or_refuse
 from billingd.services.scheduling import (
+    IssueDates,
+    OwnerPlan,
     SlotTaken,
-    bill_slot,
+    bill_planned,
+    claim_period,
     owner_key,
-    pending_slots,
-    slot_items,
+    plan_owner,
 )
 from billingd.views import plain
 
 log = logging.getLogger("billingd.runs")
+
+OwnerKey = int | str  # a client id, or ``reseller:ID``
 
 
 @dataclass
@@ -56,14 +66,18 @@ class ClientResult:
     error: str | None = None
 
 
-def billable_client_ids(client_id: int | None = None) -> list[int]:
-    """Active clients not parked, or just the one asked for."""
+def billable_client_ids(client_id: int | None = None) -> list[OwnerKey]:
+    """Active clients not parked, then active resellers (``reseller:ID``, R-RUN-16); or
+    just the client asked for."""
     if client_id is not None:
         get_or_refuse(Client, client_id)
         return [client_id]
     parked = ParkedClient.select(ParkedClient.client).where(ParkedClient.released_at.is_null())
     query = Client.select(Client.id).where((Client.status == "active") & Client.id.not_in(parked))
-    return [c.id for c in query.order_by(Client.id)]
+    resellers = Reseller.select(Reseller.id).where(Reseller.status == "active")
+    return [c.id for c in query.order_by(Client.id)] + [
+        f"reseller:{r.id}" for r in resellers.order_by(Reseller.id)
+    ]
 
 
 def is_parked(client_id: int) -> bool:
@@ -116,8 +130,8 @@ def released_for_catch_up(client: Client) -> bool:
     """An operator released the client and nothing was billed since: the run that
     follows the release bills its whole catch-up, beyond the safety bound (R-RUN-14).
 
-    Later catch-ups are bounded again: the waiver ends with the first slot claimed
-    after the release.
+    Later catch-ups are bounded again: the waiver ends with the first slot claimed or
+    invoice created after the release.
     """
     latest = (
         ParkedClient.select()
@@ -127,10 +141,13 @@ def released_for_catch_up(client: Client) -> bool:
     )
     if latest is None or latest.released_at is None:
         return False
-    billed_since = ScheduledSlot.select().where(
+    claimed_since = ScheduledSlot.select().where(
         (ScheduledSlot.owner == owner_key(client)) & (ScheduledSlot.created_at > latest.released_at)
     )
-    return not billed_since.exists()
+    invoiced_since = Invoice.select(Invoice.id).where(
+        (Invoice.client == client.id) & (Invoice.created_at > latest.released_at)
+    )
+    return not claimed_since.exists() and not invoiced_since.exists()
 
 
 def list_parked() -> list[ParkedClient]:
@@ -141,59 +158,102 @@ def list_parked() -> list[ParkedClient]:
     )
 
 
+def find_owner(key: OwnerKey) -> Client | Reseller:
+    """The client or reseller a run's step bills: a client id, or ``reseller:ID``."""
+    if isinstance(key, int):
+        return Client.get_by_id(key)
+    kind, _, number = key.partition(":")
+    return (Client if kind == "client" else Reseller).get_by_id(int(number))
+
+
 def bill_client(
-    ctx: ServiceContext, client_id: int, as_of: dt.date, run_id: int | None, limit: int
+    ctx: ServiceContext, client_id: OwnerKey, as_of: dt.date, run_id: int | None, limit: int
 ) -> ClientResult:
-    """Bill one client's pending slots, oldest first, each in its own transaction."""
+    """Bill one owner's plan, oldest billing date first, one transaction per invoice."""
     result = ClientResult()
-    client = Client.get_by_id(client_id)
-    if is_parked(client_id):
+    owner = find_owner(client_id)
+    client = owner if isinstance(owner, Client) else None
+    if client is not None and is_parked(client.id):
         return result
-    problems = consistency_problems(client)
-    slots = pending_slots(client, as_of) if not problems else []
-    if len(slots) > limit and not released_for_catch_up(client):
+    problems = consistency_problems(client) if client is not None else []
+    plan = plan_owner(owner, as_of) if not problems else OwnerPlan([], [])
+    dates = {d.billing_date for d in plan.drafts}
+    if client is not None and len(dates) > limit and not released_for_catch_up(client):
         problems.append(
-            f"catch-up of {len(slots)} invoices exceeds the safety bound of {limit} per run"
+            f"catch-up of {len(dates)} invoices exceeds the safety bound of {limit} per run"
         )
-    if problems:
+    if problems and client is not None:
         park(ctx, client, "; ".join(problems))
         result.parked = True
         return result
-    for slot in slots:
-        try:
-            outcome = bill_slot(ctx, client, slot, run_id)
-        except SlotTaken:
-            continue
-        invoice = outcome.invoice
-        if invoice is None or invoice.status == "draft":
-            continue
-        result.invoices += 1
-        result.documents += 1
-        result.charges += charge_self_checkout(ctx, invoice)
-        if client.send_email and client.email:
-            invoice_actions.send_invoice(ctx, invoice.id)
-            result.emails += 1
+    issue_dates = IssueDates(ctx.today)
+    # a self-checkout charge decides whether its contract's next cycle is due (R-RUN-7)
+    while _bill_plan(ctx, owner, plan, issue_dates, run_id, result):
+        plan = plan_owner(owner, as_of)
     return result
 
 
-def plan_client(client_id: int, as_of: dt.date) -> list[dict[str, Any]]:
-    """What a run would bill for a client: previews, nothing written (dry run)."""
-    client = Client.get_by_id(client_id)
-    if is_parked(client_id):
+def _bill_plan(
+    ctx: ServiceContext,
+    owner: Client | Reseller,
+    plan: OwnerPlan,
+    issue_dates: IssueDates,
+    run_id: int | None,
+    result: ClientResult,
+) -> bool:
+    """Issue a plan's invoices in order; stop after a self-checkout charge (True)."""
+    client = owner if isinstance(owner, Client) else None
+    periods = {claim[0]: claim for claim in plan.periods_to_claim}
+    for planned in plan.drafts:
+        period = periods.pop(planned.billing_date, None)
+        try:
+            invoice = bill_planned(
+                ctx, planned, issue_dates.date_for(owner, planned.billing_date), run_id, period
+            )
+        except SlotTaken:
+            return False  # another daemon is billing this owner: the next run re-plans
+        if invoice.status == "draft":
+            continue
+        result.invoices += 1
+        result.documents += 1
+        if client is not None and client.send_email and invoice.bill_to.get("email"):
+            invoice_actions.send_invoice(ctx, invoice.id)
+            result.emails += 1
+        if charge_self_checkout(ctx, invoice):
+            result.charges += 1
+            return True
+    for period in periods.values():  # periods with nothing to bill are claimed too
+        with write_transaction():
+            claim_period(owner, period, run_id)
+    return False
+
+
+def plan_client(client_id: OwnerKey, as_of: dt.date, dating: IssueDates) -> list[dict[str, Any]]:
+    """What a run would bill for an owner: previews, nothing written (dry run).
+
+    The same plan the run issues, dated the same way (R-RUN-16).
+    """
+    owner = find_owner(client_id)
+    if isinstance(owner, Client) and is_parked(owner.id):
         return []
     planned = []
-    days = bool(client.invoice_days.strip())
-    for slot in pending_slots(client, as_of):
-        items = slot_items(client, slot, days)
-        if items.lines:
-            draft = invoicing.build_draft(
-                client, items, slot.issue_date, (slot.period_start, slot.period_end)
-            )
-            planned.append(invoicing.draft_view(draft))
+    for draft_plan in plan_owner(owner, as_of).drafts:
+        draft = invoicing.build_draft(
+            owner,
+            draft_plan.items,
+            dating.date_for(owner, draft_plan.billing_date),
+            draft_plan.period,
+        )
+        draft.billing_date = draft_plan.billing_date
+        draft.bill_group = draft_plan.group
+        planned.append(invoicing.draft_view(draft))
     return planned
 
 
-def start_run(ctx: ServiceContext, *, as_of: dt.date, client_id: int | None, trigger: str) -> Run:
+def start_run(
+    ctx: ServiceContext, *, as_of: dt.date, client_id: int | None, trigger: str, **details: Any
+) -> Run:
+    """Record a run (status running, its lease taken now); ``details`` go to the audit."""
     with write_transaction():
         run = Run.create(
             as_of=as_of,
@@ -202,20 +262,36 @@ def start_run(ctx: ServiceContext, *, as_of: dt.date, client_id: int | None, tri
             actor=ctx.actor,
             host=socket.gethostname(),
             pid=os.getpid(),
+            heartbeat_at=utcnow(),
             total=len(billable_client_ids(client_id)),
         )
-        record_audit(ctx, "run.started", subject=run, as_of=as_of.isoformat(), trigger=trigger)
+        record_audit(
+            ctx, "run.started", subject=run, as_of=as_of.isoformat(), trigger=trigger, **details
+        )
     return run
 
 
-def run_step(ctx: ServiceContext, run_id: int, client_id: int, limit: int) -> Run:
-    """Bill one client of a run and record the outcome on the run (R-RUN-10, R-RUN-11)."""
+def describe_error(exc: BaseException) -> str:
+    """How a failure is recorded on a run: the exception's type and message."""
+    return f"{type(exc).__name__}: {exc}"
+
+
+def run_step(ctx: ServiceContext, run_id: int, client_id: OwnerKey, limit: int) -> Run:
+    """Bill one client of a run and record the outcome on the run (R-RUN-10, R-RUN-11).
+
+    A client whose billing fails in this run and failed in the previous run that
+    included it is parked with the error as the reason (R-RUN-14), instead of failing
+    at every run.
+    """
     run = Run.get_by_id(run_id)
     try:
         result = bill_client(ctx, client_id, run.as_of, run_id, limit)
     except Exception as exc:  # one client never stops the run (R-RUN-10)
         log.exception("run %s: client %s failed", run_id, client_id)
-        result = ClientResult(error=f"{type(exc).__name__}: {exc}")
+        result = ClientResult(error=describe_error(exc))
+    # a reseller's step (``reseller:ID``) is named in the message: the column is a client's
+    client = client_id if isinstance(client_id, int) else None
+    message = result.error if client is not None else f"{client_id}: {result.error}"
     with write_transaction():
         run = Run.get_by_id(run_id)
         run.done += 1
@@ -224,14 +300,57 @@ def run_step(ctx: ServiceContext, run_id: int, client_id: int, limit: int) -> Ru
         run.emails += result.emails
         run.charges += result.charges
         run.parked += int(result.parked)
+        run.heartbeat_at = utcnow()
         if result.error:
             run.failures += 1
-            RunError.create(run=run, client_id=client_id, message=result.error)
+            RunError.create(run=run, client_id=client, message=message)
+            if client is not None and failed_in_previous_run(client, run):
+                reason = f"billing failed in two consecutive runs: {result.error}"
+                park(ctx, Client.get_by_id(client), reason)
+                run.parked += 1
         run.save()
     return run
 
 
+def failed_in_previous_run(client_id: int, run: Run) -> bool:
+    """Whether the last earlier run that billed ``client_id`` failed for it (R-RUN-14).
+
+    Runs count from the client's latest release (a released client gets two tries
+    again). A finished run without an error for the client billed it; a run cut short
+    (interrupted, failed) without one may not have reached it and is passed over.
+    """
+    released = (
+        ParkedClient.select(fn.MAX(ParkedClient.released_at))
+        .where(ParkedClient.client == client_id)
+        .scalar()
+    )
+    earlier = Run.select(Run.id, Run.status).where(
+        (Run.id < run.id)
+        & (Run.dry_run == False)  # noqa: E712 (SQL)
+        & (Run.status != "running")
+        & ((Run.client_id == client_id) | Run.client_id.is_null())
+    )
+    if released is not None:
+        earlier = earlier.where(Run.started_at > released)
+    for previous in earlier.order_by(Run.id.desc()).limit(PREVIOUS_RUNS_SEEN):
+        failed = RunError.select().where(
+            (RunError.run == previous.id) & (RunError.client_id == client_id)
+        )
+        if failed.exists():
+            return True
+        if previous.status == "done":
+            return False
+    return False
+
+
+PREVIOUS_RUNS_SEEN = 20
+"""How far back :func:`failed_in_previous_run` looks past runs cut short."""
+
+
 def finish_run(ctx: ServiceContext, run_id: int, status: str) -> Run:
+    """End a run: issue the drafts whose review window ended (R-RUN-12), then record the
+    status. An error on the way is the caller's to record with :func:`fail_run`."""
+    invoice_actions.approve_due_drafts(ctx, Run.get_by_id(run_id).as_of)
     with write_transaction():
         run = Run.get_by_id(run_id)
         run.status = status
@@ -245,7 +364,28 @@ def finish_run(ctx: ServiceContext, run_id: int, status: str) -> Run:
             invoices=run.invoices,
             failures=run.failures,
         )
-    invoice_actions.approve_due_drafts(ctx, run.as_of)
+    return run
+
+
+def fail_run(ctx: ServiceContext, run_id: int, error: str) -> Run:
+    """A run stopped by an error of its own (not one client's, R-RUN-10): recorded on the
+    run with status ``failed``, so that it never stays ``running`` (issue 9, defect 11)."""
+    with write_transaction():
+        run = Run.get_by_id(run_id)
+        run.status = "failed"
+        run.finished_at = utcnow()
+        run.failures += 1
+        run.save()
+        RunError.create(run=run, client_id=None, message=error)
+        record_audit(
+            ctx,
+            "run.finished",
+            subject=run,
+            status="failed",
+            invoices=run.invoices,
+            failures=run.failures,
+            error=error,
+        )
     return run
 
 
@@ -264,27 +404,67 @@ def run_all(
     return finish_run(ctx, run.id, "done")
 
 
-def iter_dry_run(as_of: dt.date, client_id: int | None = None) -> Iterator[dict[str, Any]]:
+def iter_dry_run(
+    as_of: dt.date, client_id: int | None = None, today: Callable[[str], dt.date] | None = None
+) -> Iterator[dict[str, Any]]:
+    """The invoices a run as of ``as_of`` would issue, in the run's order (R-RUN-16);
+    ``today`` gives the generation day per timezone (the daemon's clock)."""
+    dating = IssueDates(today or (lambda timezone: clock_today(SystemClock(), timezone)))
     for cid in billable_client_ids(client_id):
-        yield from plan_client(cid, as_of)
+        yield from plan_client(cid, as_of, dating)
 
 
-def mark_interrupted_runs() -> int:
-    """Runs of this host whose process is gone were cut short by a crash."""
-    stale = 0
-    host = socket.gethostname()
-    for run in Run.select().where((Run.status == "running") & (Run.host == host)):
-        if run.pid == os.getpid() or _alive(run.pid):
-            continue
-        with write_transaction():
-            run.status = "interrupted"
-            run.finished_at = utcnow()
-            run.save()
-        stale += 1
-    return stale
+RUN_LEASE = dt.timedelta(seconds=60)
+"""A running run whose heartbeat is older than this was cut short: its daemon crashed,
+was killed, or lost its host (defect 14). Its daemon renews the heartbeat every few
+seconds (``billingd.scheduler.HEARTBEAT_SECONDS``) while the run is queued or executing."""
+
+
+def heartbeat(run_ids: Collection[int]) -> int:
+    """Renew the lease of the runs this process is executing or has queued."""
+    if not run_ids:
+        return 0
+    with write_transaction():
+        return (
+            Run.update(heartbeat_at=utcnow())
+            .where(Run.id.in_(sorted(run_ids)) & (Run.status == "running"))
+            .execute()
+        )
+
+
+def mark_interrupted_runs(lease: dt.timedelta = RUN_LEASE, keep: Collection[int] = ()) -> int:
+    """Mark as interrupted the running runs whose process is gone; how many.
+
+    The lease decides, on any host and whatever the pid: a run whose heartbeat (or
+    start, before its first one) is older than ``lease``. A zombie or a reused pid no
+    longer keeps a dead run "running". One shortcut is certain: a run of this host
+    whose pid no longer exists is gone at once (a restart after a crash need not wait
+    for the lease). ``keep`` are this process's own runs.
+    """
+    now = utcnow()
+    beat = fn.COALESCE(Run.heartbeat_at, Run.started_at)
+    gone = [
+        run.id
+        for run in Run.select(Run.id, Run.pid).where(
+            (Run.status == "running") & (Run.host == socket.gethostname())
+        )
+        if run.pid != os.getpid() and not _alive(run.pid)
+    ]
+    cut_short = (beat < now - lease) | Run.id.in_(gone)
+    if keep:
+        cut_short &= Run.id.not_in(sorted(keep))
+    with write_transaction():
+        return (
+            Run.update(status="interrupted", finished_at=now)
+            .where((Run.status == "running") & cut_short)
+            .execute()
+        )
 
 
 def _alive(pid: int) -> bool:
+    """Whether a process with this pid exists here (it may be a zombie or another one)."""
+    if pid <= 0:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -1,58 +1,77 @@
-"""What a scheduled run bills for one client, and billing one slot (R-RUN-2..9, R-RUN-13).
+"""What a scheduled run bills for one owner, and billing it (R-RUN-2..9, R-RUN-13, R-RUN-16/17).
 
-A client with invoice days is billed on those days for the period since the
-previous one; a client without is billed per contract cycle: advance cycles on
-their first day, arrears cycles the day after their last, together with the
-usage before that day. Each (client, billing date) is claimed once in
-``ScheduledSlot`` in the same transaction as its invoice, so nothing is billed
-twice and nothing is skipped, across re-runs, crashes and several daemons.
+An owner is a client or a reseller. Its unbilled items — contract cycles, usage
+records, pending charges — are loaded with the day each becomes ready; the plan
+(``billingd.domain.billing_plan``) decides which billing date and bill group bills
+each one. A run persists the plan one invoice per transaction; a dry run shows it.
+
+Exactly once holds per item (R-RUN-9): each invoice claims its cycles (a unique
+key), its usage records (per party: a client's invoice and its reseller's never
+take records from each other) and its charges in the transaction that writes it;
+a claim that finds the item taken rolls the invoice back. Periods of owners with
+invoice days are claimed once in ``ScheduledSlot``, so late items go on the next
+period (R-RUN-13).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable, Iterator
+from dataclasses import dataclass, field
 
 import peewee
 
 from billingd.db.connection import is_postgres, write_transaction
-from billingd.db.models import ChargeAttempt, Client, Contract, Invoice, ScheduledSlot
+from billingd.db.models import (
+    BilledCycle,
+    BillGroup,
+    ChargeAttempt,
+    Client,
+    Contract,
+    Invoice,
+    PendingCharge,
+    Reseller,
+    ScheduledSlot,
+)
+from billingd.domain.billing_plan import (
+    ONE_DAY,
+    Group,
+    PlannedInvoice,
+    Ready,
+    plan_invoice_days,
+    plan_per_cycle,
+)
+from billingd.domain.cycles import Cycle, clip, cycles
 from billingd.domain.invoice_days import parse_invoice_days
-from billingd.domain.periods import local_date, period_bounds
-from billingd.domain.schedule import Slot, invoice_day_slots
+from billingd.domain.manual_orders import invoice_day_shift
+from billingd.domain.periods import local_date
 from billingd.services import invoicing
 from billingd.services.billing_items import (
     BillableItems,
-    charge_items,
-    contract_items,
+    UsageRow,
+    charge_line,
+    cycle_line,
     default_tax_rate,
-    due_cycles,
-    is_unanchored_manual,
+    override_line,
     owner_contracts,
-    usage_items,
+    usage_lines,
+    usage_rows,
 )
 from billingd.services.context import ServiceContext
+from billingd.services.numbering import INVOICE, latest_issue_date
 from billingd.services.parties import default_bill_group
 
-ONE_DAY = dt.timedelta(days=1)
+Owner = Client | Reseller
+PeriodClaim = tuple[dt.date, dt.date, dt.date]  # an invoice day and the period it bills
 
 
 class SlotTaken(Exception):
-    """Another run (or daemon) already billed this slot."""
+    """Another run (or daemon) billed some of these items first; the next run re-plans."""
 
 
-class _NothingDue(Exception):
-    """Rolls back the claim of a per-cycle slot that turned out to bill nothing."""
-
-
-@dataclass(frozen=True)
-class Outcome:
-    slot: Slot
-    invoice: Invoice | None
-
-
-def owner_key(client: Client) -> str:
-    return f"client:{client.id}"
+def owner_key(owner: Owner) -> str:
+    kind = "client" if isinstance(owner, Client) else "reseller"
+    return f"{kind}:{owner.id}"
 
 
 def self_checkout_blocked(contract: Contract) -> bool:
@@ -69,19 +88,33 @@ def self_checkout_blocked(contract: Contract) -> bool:
     return failed.exists()
 
 
-def schedulable_contracts(client: Client) -> list[Contract]:
-    """The contracts a scheduled run may bill (R-RUN-5..8)."""
-    found = []
-    for contract in owner_contracts(client):
-        group = contract.bill_group
-        if group is not None and (group.status != "active" or group.invoicing != "auto"):
-            continue
-        if is_unanchored_manual(contract):
-            continue
-        if contract.origin == "self_checkout" and self_checkout_blocked(contract):
-            continue
-        found.append(contract)
-    return found
+def billed_by_hand_first(contract: Contract) -> tuple[dt.date, dt.date] | None:
+    """A manual order's first billed cycle's billing day and its invoice's issue date."""
+    first = (
+        BilledCycle.select(BilledCycle.cycle_start, BilledCycle.cycle_end, Invoice.issue_date)
+        .join(Invoice)
+        .where(BilledCycle.contract == contract)
+        .order_by(BilledCycle.cycle_start)
+        .tuples()
+        .first()
+    )
+    if first is None:
+        return None
+    start, end, issued = first
+    return raw_billing_day(contract, Cycle(start, end)), issued
+
+
+def auto_groups(owner: Owner) -> dict[Group, BillGroup | None]:
+    """The bill groups billed automatically: active and invoiced ``auto`` (R-RUN-5)."""
+    if isinstance(owner, Reseller):
+        return {None: None}
+    groups = BillGroup.select().where(BillGroup.client == owner)
+    return {g.id: g for g in groups if g.status == "active" and g.invoicing == "auto"}
+
+
+def raw_billing_day(contract: Contract, part: Cycle) -> dt.date:
+    """Advance: the cycle's first day; arrears: the day after its last (R-RUN-4)."""
+    return part.start if contract.timing == "advance" else part.end + ONE_DAY
 
 
 def billing_floor(contract: Contract, timezone: str) -> dt.date:
@@ -91,125 +124,279 @@ def billing_floor(contract: Contract, timezone: str) -> dt.date:
     return local_date(contract.created_at, timezone)
 
 
-def billing_start(client: Client, contracts: list[Contract]) -> dt.date:
-    timezone = client.enterprise.timezone
-    starts = [c.start_date for c in contracts]
-    created = local_date(client.created_at, timezone)
-    return min([*starts, created])
+@dataclass
+class ScheduledContract:
+    """A contract a run may bill, with its billing group and its manual-order shift."""
+
+    contract: Contract
+    group: Group
+    floor: dt.date
+    shift: tuple[dt.date, dt.date] | None  # (first billing day, first invoice date)
+
+    def billing_day(self, part: Cycle) -> dt.date:
+        day = raw_billing_day(self.contract, part)
+        if self.shift is None:
+            return day
+        first_day, first_invoice = self.shift
+        return invoice_day_shift(day, first_day, first_invoice, self.contract.cycle)
+
+    def parts(self, since: dt.date, until: dt.date) -> Iterator[tuple[Cycle, Cycle]]:
+        """(whole, billed part) of the cycles starting up to ``until``, from ``since``."""
+        c = self.contract
+        for whole in cycles(c.anchor_date, c.cycle, c.interval, until, since=since):
+            part = clip(whole, c.start_date, c.end_date)
+            if part is not None and raw_billing_day(c, part) >= self.floor:
+                yield whole, part
 
 
-def cycle_slots(client: Client, contracts: list[Contract], as_of: dt.date) -> list[Slot]:
-    """Billing dates of a client without invoice days: one slot per date any cycle is due."""
-    timezone = client.enterprise.timezone
-    by_date: dict[dt.date, list[tuple[dt.date, dt.date]]] = {}
-    for contract in contracts:
-        for _whole, part in due_cycles(contract, dt.date.min, as_of):
-            day = part.start if contract.timing == "advance" else part.end + ONE_DAY
-            if billing_floor(contract, timezone) <= day <= as_of:
-                by_date.setdefault(day, []).append((part.start, part.end))
-    return [
-        Slot(day, min(s for s, _ in spans), max(e for _, e in spans))
-        for day, spans in sorted(by_date.items())
-    ]
+def schedulable_contracts(owner: Owner) -> list[ScheduledContract]:
+    """The contracts a scheduled run may bill (R-RUN-5..8)."""
+    timezone = owner.enterprise.timezone
+    groups = auto_groups(owner)
+    default = default_bill_group(owner).id if isinstance(owner, Client) else None
+    found = []
+    for contract in owner_contracts(owner):
+        group = contract.bill_group_id if contract.bill_group_id is not None else default
+        if group not in groups:
+            continue
+        shift = None
+        if contract.origin == "manual":
+            shift = billed_by_hand_first(contract)
+            if shift is None:  # a manual order waits for its first invoice (R-RUN-6)
+                continue
+        if contract.origin == "self_checkout" and self_checkout_blocked(contract):
+            continue
+        found.append(ScheduledContract(contract, group, billing_floor(contract, timezone), shift))
+    return found
 
 
-def pending_slots(client: Client, as_of: dt.date) -> list[Slot]:
-    """Every slot due on or before ``as_of`` that is not claimed yet (R-RUN-2)."""
-    contracts = schedulable_contracts(client)
-    days = parse_invoice_days(client.invoice_days)
-    if days:
-        slots = invoice_day_slots(days, billing_start(client, contracts), as_of)
-    else:
-        slots = cycle_slots(client, contracts, as_of)
-    claimed = {
-        s.slot
-        for s in ScheduledSlot.select(ScheduledSlot.slot).where(
-            ScheduledSlot.owner == owner_key(client)
-        )
-    }
-    return [s for s in slots if s.issue_date not in claimed]
+@dataclass
+class OwnerItems:
+    """An owner's unbilled items, by key, with the day each becomes ready."""
+
+    ready: list[Ready] = field(default_factory=list)
+    cycles: dict[Hashable, tuple[ScheduledContract, Cycle, Cycle]] = field(default_factory=dict)
+    usage: dict[int, UsageRow] = field(default_factory=dict)
+    charges: dict[int, PendingCharge] = field(default_factory=dict)
 
 
-def slot_items(client: Client, slot: Slot, invoice_days: bool) -> BillableItems:
-    """What the invoice of one slot holds; late usage comes along labelled (R-RUN-13).
-
-    With invoice days, every cycle due by the period's end and not billed yet is
-    included (so cycles held back, e.g. by a failed self-checkout charge, catch up);
-    per cycle, the cycles due on the slot's date.
-    """
-    timezone = client.enterprise.timezone
-    currency, rate = client.currency, default_tax_rate(client)
-    if invoice_days:
-
-        def window(c: Contract) -> tuple[dt.date, dt.date]:
-            return billing_floor(c, timezone), slot.period_end
-
-        usage_from, usage_to = slot.period_start, slot.period_end
-    else:
-
-        def window(c: Contract) -> tuple[dt.date, dt.date]:
-            day = slot.issue_date if c.timing == "advance" else slot.issue_date - ONE_DAY
-            return day, day
-
-        usage_from, usage_to = slot.period_start, slot.issue_date - ONE_DAY
-    items = contract_items(schedulable_contracts(client), window, currency)
-    items.extend(charge_items(client, slot.issue_date, rate))
-    if usage_to >= usage_from:
-        lo, hi = period_bounds(usage_from, usage_to, timezone)
-        items.extend(usage_items([client.id], lo, hi, rate, currency, timezone, late=True))
+def load_items(owner: Owner, contracts: list[ScheduledContract], as_of: dt.date) -> OwnerItems:
+    """Everything unbilled that could be due by ``as_of`` (R-RUN-16)."""
+    timezone = owner.enterprise.timezone
+    invoice_days = bool(parse_invoice_days(owner.invoice_days))
+    groups = auto_groups(owner)
+    items = OwnerItems()
+    for scheduled in contracts:
+        billed = {
+            b.cycle_start
+            for b in BilledCycle.select(BilledCycle.cycle_start).where(
+                BilledCycle.contract == scheduled.contract
+            )
+        }
+        for whole, part in scheduled.parts(dt.date.min, as_of):
+            if part.start in billed:
+                continue
+            day = scheduled.billing_day(part)
+            if invoice_days and scheduled.contract.timing == "advance":
+                day = part.start + ONE_DAY  # billed in the period its cycle starts in
+            if day <= as_of:
+                key = ("cycle", scheduled.contract.id, part.start)
+                items.cycles[key] = (scheduled, whole, part)
+                items.ready.append(Ready(key, scheduled.group, day, own_date=not invoice_days))
+    default = default_bill_group(owner).id if isinstance(owner, Client) else None
+    contract_groups = {c.id: c.bill_group_id for c in owner_contracts(owner, every=True)}
+    for row in usage_rows(owner):
+        group = contract_groups.get(row.contract_id) or default
+        if group in groups:
+            items.usage[row.id] = row
+            items.ready.append(Ready(("usage", row.id), group, row.local_day(timezone) + ONE_DAY))
+    if isinstance(owner, Client):
+        for charge in PendingCharge.select().where(
+            (PendingCharge.client == owner) & (PendingCharge.status == "pending")
+        ):
+            group = contract_groups.get(charge.contract_id) or default
+            if group in groups:
+                ready = charge.schedule_date or local_date(charge.created_at, timezone)
+                items.charges[charge.id] = charge
+                items.ready.append(Ready(("charge", charge.id), group, ready))
     return items
 
 
+def cycle_dates(
+    contracts: list[ScheduledContract], since: dt.date, until: dt.date
+) -> dict[Group, list[dt.date]]:
+    """Every cycle billing day (billed or not) per bill group in ``since..until``."""
+    found: dict[Group, set[dt.date]] = {}
+    for scheduled in contracts:
+        for _whole, part in scheduled.parts(since, until):
+            day = scheduled.billing_day(part)
+            if since <= day <= until:
+                found.setdefault(scheduled.group, set()).add(day)
+    return {group: sorted(days) for group, days in found.items()}
+
+
+def invoiced_dates(owner: Owner) -> set[tuple[Group, dt.date]]:
+    """(bill group, billing date) of the owner's scheduled invoices so far."""
+    column = Invoice.client if isinstance(owner, Client) else Invoice.reseller
+    query = Invoice.select(Invoice.bill_group, Invoice.billing_date).where(
+        (column == owner) & Invoice.billing_date.is_null(False)
+    )
+    return {(group, day) for group, day in query.tuples()}
+
+
+@dataclass
+class PlannedDraft:
+    """One invoice a run will issue: its billing date, bill group, period and items."""
+
+    owner: Owner
+    billing_date: dt.date
+    group: BillGroup | None
+    period: tuple[dt.date, dt.date]
+    items: BillableItems
+
+
+@dataclass
+class OwnerPlan:
+    drafts: list[PlannedDraft]
+    periods_to_claim: list[PeriodClaim]
+
+
+def plan_owner(owner: Owner, as_of: dt.date) -> OwnerPlan:
+    """What a run as of ``as_of`` bills for ``owner``: the run issues exactly this."""
+    contracts = schedulable_contracts(owner)
+    items = load_items(owner, contracts, as_of)
+    days = parse_invoice_days(owner.invoice_days)
+    if days:
+        claimed = [
+            s.slot
+            for s in ScheduledSlot.select(ScheduledSlot.slot).where(
+                ScheduledSlot.owner == owner_key(owner)
+            )
+        ]
+        plan = plan_invoice_days(days, items.ready, as_of, claimed)
+    else:
+        loose = [r.ready for r in items.ready if not r.own_date]
+        since = min(loose, default=as_of)
+        dates = cycle_dates(contracts, since - dt.timedelta(days=62), as_of + ONE_DAY)
+        plan = plan_per_cycle(items.ready, as_of, dates, invoiced_dates(owner))
+    periods = {day: (start, end) for day, start, end in plan.periods_to_claim}
+    groups = auto_groups(owner)
+    drafts = []
+    overridden: set[int] = set()
+    for planned in plan.invoices:
+        billable = planned_items(owner, planned, items, overridden)
+        period = periods.get(planned.billing_date) or per_cycle_period(planned, billable)
+        drafts.append(
+            PlannedDraft(owner, planned.billing_date, groups[planned.group], period, billable)
+        )
+    return OwnerPlan(drafts, plan.periods_to_claim)
+
+
+def planned_items(
+    owner: Owner, planned: PlannedInvoice, items: OwnerItems, overridden: set[int]
+) -> BillableItems:
+    """The lines of one planned invoice; a contract's price override goes with its first
+    cycle; usage from before the previous billing date is labelled late (R-RUN-13)."""
+    currency, rate = owner.currency, default_tax_rate(owner)
+    billable = BillableItems()
+    usage: list[UsageRow] = []
+    for key in planned.keys:
+        kind = key[0]
+        if kind == "cycle":
+            scheduled, whole, part = items.cycles[key]
+            contract = scheduled.contract
+            billable.lines.append(cycle_line(contract, whole, part, currency))
+            if contract.id not in overridden:
+                overridden.add(contract.id)
+                override = override_line(contract, currency)
+                if override is not None:
+                    billable.lines.append(override[0])
+                    billable.override_ids.append(override[1])
+        elif kind == "usage":
+            usage.append(items.usage[key[1]])
+        else:
+            charge = items.charges[key[1]]
+            billable.lines.append(charge_line(charge, rate))
+            billable.charge_ids.append(charge.id)
+    if usage:
+        late_before = planned.previous_date or dt.date.min
+        billable.extend(usage_lines(usage, late_before, rate, currency, owner.enterprise.timezone))
+    return billable
+
+
+def per_cycle_period(planned: PlannedInvoice, items: BillableItems) -> tuple[dt.date, dt.date]:
+    """The cycles' span; without cycles, from the previous billing date to the day before."""
+    spans = [line.cycle for line in items.lines if line.cycle is not None]
+    if spans:
+        return min(s.start for s in spans), max(s.end for s in spans)
+    start = planned.previous_date or planned.billing_date
+    return start, max(start, planned.billing_date - ONE_DAY)
+
+
+class IssueDates:
+    """Scheduled invoices are issued on the day they are generated, never before their
+    billing date and never before the sequence's latest issue date (R-NUM-6).
+
+    Remembers what it handed out, so a dry run dates later invoices like the run would.
+    """
+
+    def __init__(self, today: Callable[[str], dt.date]) -> None:
+        self.today = today  # the generation day in a timezone
+        self._latest: dict[int, dt.date] = {}
+
+    def date_for(self, owner: Owner, billing_date: dt.date) -> dt.date:
+        enterprise = owner.enterprise
+        day = max(billing_date, self.today(enterprise.timezone))
+        latest = latest_issue_date(enterprise, INVOICE, day)
+        remembered = self._latest.get(enterprise.id)
+        day = max(d for d in (day, latest, remembered) if d is not None)
+        self._latest[enterprise.id] = day
+        return day
+
+
 def _lock_owner(key: str) -> None:
-    """On PostgreSQL, serialise daemons working on the same client."""
+    """On PostgreSQL, serialise daemons working on the same owner."""
     if is_postgres():
         ScheduledSlot._meta.database.execute_sql(
             "SELECT pg_advisory_xact_lock(hashtext(%s))", (key,)
         )
 
 
-def bill_slot(ctx: ServiceContext, client: Client, slot: Slot, run_id: int | None) -> Outcome:
-    """Claim one slot and issue (or draft) its invoice, all in one transaction."""
+def claim_period(
+    owner: Owner, period: tuple[dt.date, dt.date, dt.date], run_id: int | None
+) -> None:
+    """Mark an invoice-day period as billed (R-RUN-13); claiming it twice is harmless."""
+    day, start, end = period
+    ScheduledSlot.insert(
+        owner=owner_key(owner), slot=day, period_start=start, period_end=end, run_id=run_id
+    ).on_conflict_ignore().execute()
+
+
+def bill_planned(
+    ctx: ServiceContext,
+    planned: PlannedDraft,
+    issue_date: dt.date,
+    run_id: int | None,
+    period: PeriodClaim | None,
+) -> Invoice:
+    """Issue (or draft, with a review window) one planned invoice in its own transaction.
+
+    Raises ``SlotTaken`` when another run billed one of its items first.
+    """
+    owner = planned.owner
     try:
-        return _bill_slot(ctx, client, slot, run_id)
-    except _NothingDue:
-        return Outcome(slot, None)
-
-
-def _bill_slot(ctx: ServiceContext, client: Client, slot: Slot, run_id: int | None) -> Outcome:
-    key = owner_key(client)
-    invoice_days = bool(parse_invoice_days(client.invoice_days))
-    with write_transaction():
-        _lock_owner(key)
-        if (
-            ScheduledSlot.select()
-            .where((ScheduledSlot.owner == key) & (ScheduledSlot.slot == slot.issue_date))
-            .exists()
-        ):
-            raise SlotTaken(f"{key} {slot.issue_date}")
-        try:
-            with write_transaction():
-                claim = ScheduledSlot.create(
-                    owner=key,
-                    slot=slot.issue_date,
-                    period_start=slot.period_start,
-                    period_end=slot.period_end,
-                    run_id=run_id,
-                )
-        except peewee.IntegrityError:
-            raise SlotTaken(f"{key} {slot.issue_date}") from None
-        items = slot_items(client, slot, invoice_days)
-        if not items.lines:
-            if not invoice_days:  # nothing due after all (a held-back cycle): keep it open
-                raise _NothingDue
-            return Outcome(slot, None)
-        draft = invoicing.build_draft(
-            client, items, slot.issue_date, (slot.period_start, slot.period_end)
-        )
-        if default_bill_group(client).review_days > 0:
-            invoice = invoicing.persist_draft(ctx, draft, origin="schedule")
-        else:
-            invoice = invoicing.persist(ctx, draft, origin="schedule")
-        claim.invoice = invoice
-        claim.save()
-    return Outcome(slot, invoice)
+        with write_transaction():
+            _lock_owner(owner_key(owner))
+            draft = invoicing.build_draft(owner, planned.items, issue_date, planned.period)
+            draft.billing_date = planned.billing_date
+            draft.bill_group = planned.group
+            review = planned.group is not None and planned.group.review_days > 0
+            if review:
+                invoice = invoicing.persist_draft(ctx, draft, origin="schedule")
+            else:
+                invoice = invoicing.persist(ctx, draft, origin="schedule")
+            if period is not None:
+                claim_period(owner, period, run_id)
+    except (peewee.IntegrityError, invoicing.ClaimConflict) as exc:
+        raise SlotTaken(f"{owner_key(owner)} {planned.billing_date}: {exc}") from None
+    return invoice

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from billingd.control.params import Bool, Date, Int, Money, PositiveInt, Ref, Str
+from billingd.control.params import COUNT, OFFSET, Bool, Date, Int, Money, PositiveInt, Ref, Str
 from billingd.control.registry import method
 from billingd.errors import NotFound, ValidationError
 from billingd.services import documents, invoice_actions, invoicing
@@ -16,6 +16,7 @@ from billingd.views import INVOICE_COLUMNS, delivery_view, invoice_row_view, inv
 PERIOD_PARAMS = dict(
     client=Int(),
     reseller=Int(),
+    bill_group=Int(help="only this bill group's items; default: one invoice per bill group"),
     **{"from": Date(required=True)},
     to=Date(required=True),
     date=Date(help="issue date; default today in the enterprise's timezone"),
@@ -28,6 +29,7 @@ def _period(ctx: ServiceContext, params: dict[str, Any], **flags: bool) -> invoi
         ctx,
         client_id=params.get("client"),
         reseller_id=params.get("reseller"),
+        bill_group_id=params.get("bill_group"),
         period_start=params["from"],
         period_end=params["to"],
         issue_date=params.get("date"),
@@ -84,7 +86,7 @@ def invoice_period(
     reseller=Int(),
     date=Date(required=True),
     amount=Money(required=True),
-    count=PositiveInt(default=1),
+    count=PositiveInt(default=1, bound=COUNT),
     description=Str(default="Prepayment"),
 )
 def invoice_amount(
@@ -97,8 +99,6 @@ def invoice_amount(
     reseller: int | None = None,
 ) -> list[dict]:
     """Create invoices for a gross amount, ``count`` of them with consecutive numbers (R-INV-5)."""
-    if count > 1000:
-        raise ValidationError("count must be at most 1000", field="count")
     invoices = invoicing.invoice_for_amount(
         ctx,
         client_id=client,
@@ -120,7 +120,7 @@ def invoice_amount(
     enterprise=Int(),
     status=Str(),
     limit=PositiveInt(default=200),
-    offset=Int(default=0),
+    offset=Int(default=0, bound=OFFSET),
 )
 def invoice_list(
     ctx: ServiceContext,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from billingd.control.params import Bool, Date, Int, PositiveInt, Ref, Str
+from billingd.clock import ClockRefused
+from billingd.control.params import Bool, Date, Instant, Int, PositiveInt, Ref, Str
 from billingd.control.registry import method
 from billingd.db.models import Run
 from billingd.errors import RuleViolation, ValidationError
@@ -40,7 +41,7 @@ def run_start(
     """Bill now: every invoice due up to a date, for all clients or one (R-RUN-1, R-RUN-2)."""
     as_of = _as_of(ctx, until)
     if dry_run:
-        planned = list(runs.iter_dry_run(as_of, client))
+        planned = list(runs.iter_dry_run(as_of, client, ctx.today))
         return {"dry_run": True, "as_of": as_of.isoformat(), "invoices": planned}
     if ctx.runner is None:
         raise RuleViolation("R-RUN-1", "no scheduler is running in this daemon")
@@ -102,15 +103,23 @@ def _test_clock(ctx: ServiceContext):  # type: ignore[no-untyped-def]
     return ctx.clock
 
 
+def _instant_text(instant: dt.datetime) -> str:
+    return instant.isoformat().replace("+00:00", "Z")
+
+
 def clock_view(ctx: ServiceContext) -> dict[str, Any]:
-    """Which clock, its now, and when the scheduler runs next (None: not scheduled)."""
+    """Which clock, its now, and when the scheduler runs next (None: not scheduled).
+
+    The clock is read once; the next run is computed from that reading, the test
+    clock's when it is on (R-RUN-15).
+    """
     runner = ctx.runner
+    now = ctx.clock.now()
+    next_run = runner.next_run_at(now) if runner is not None else None
     return {
         "clock": "test" if getattr(ctx.clock, "is_test", False) else "system",
-        "now": ctx.clock.now().isoformat().replace("+00:00", "Z"),
-        "next_run": runner.next_run.isoformat().replace("+00:00", "Z")
-        if runner is not None and runner.next_run
-        else None,
+        "now": _instant_text(now),
+        "next_run": _instant_text(next_run) if next_run is not None else None,
     }
 
 
@@ -120,8 +129,19 @@ def _wake(ctx: ServiceContext) -> None:
         ctx.runner.wake()
 
 
-def _clock_moved(ctx: ServiceContext) -> dict[str, Any]:
-    _wake(ctx)
+def _move_clock(ctx: ServiceContext, field: str, move: Any) -> dict[str, Any]:
+    """Move the test clock with ``move(clock)`` (it returns the new now); the scheduler
+    performs each fire time passed at its own instant (R-RUN-15), and the reply waits
+    for it (a while at most: a ``next_run`` still before ``now`` is being performed)."""
+    clock = _test_clock(ctx)
+    try:
+        target = move(clock)
+    except ClockRefused as exc:
+        raise RuleViolation("R-RUN-15", str(exc), field=field) from None
+    except ValueError as exc:
+        raise ValidationError(str(exc), field=field) from None
+    if ctx.runner is not None:
+        ctx.runner.catch_up(target)
     return clock_view(ctx)
 
 
@@ -144,16 +164,14 @@ def clock_show(ctx: ServiceContext) -> dict[str, Any]:
     writes=True,
     result="`{clock, now, next_run}` after the move",
     admin_only=True,
-    to=Str(required=True),
+    to=Instant(required=True, help="ISO 8601, UTC unless an offset is given"),
 )
-def clock_set(ctx: ServiceContext, to: str) -> dict[str, Any]:
-    """Move the test clock to an instant (ISO 8601, UTC if no offset); never backwards."""
-    clock = _test_clock(ctx)
-    try:
-        clock.set(dt.datetime.fromisoformat(to.replace("Z", "+00:00")))
-    except ValueError as exc:
-        raise ValidationError(str(exc), field="to") from None
-    return _clock_moved(ctx)
+def clock_set(ctx: ServiceContext, to: dt.datetime) -> dict[str, Any]:
+    """Move the test clock to an instant; backwards only until the first document is issued.
+
+    Each scheduled fire time passed is performed at its own instant, in order (R-RUN-15).
+    """
+    return _move_clock(ctx, "to", lambda clock: clock.set(to))
 
 
 @method(
@@ -161,13 +179,11 @@ def clock_set(ctx: ServiceContext, to: str) -> dict[str, Any]:
     writes=True,
     result="`{clock, now, next_run}` after the move",
     admin_only=True,
-    by=Str(required=True),
+    by=Str(required=True, help="a duration such as 31d, 12h, 2w, 90m, 30s"),
 )
 def clock_advance(ctx: ServiceContext, by: str) -> dict[str, Any]:
-    """Move the test clock forward by a duration such as 31d, 12h, 2w."""
-    clock = _test_clock(ctx)
-    try:
-        clock.advance(by)
-    except ValueError as exc:
-        raise ValidationError(str(exc), field="by") from None
-    return _clock_moved(ctx)
+    """Move the test clock forward by a duration such as 31d, 12h, 2w.
+
+    Each scheduled fire time passed is performed at its own instant, in order (R-RUN-15).
+    """
+    return _move_clock(ctx, "by", lambda clock: clock.advance(by))
