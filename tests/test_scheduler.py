@@ -14,7 +14,6 @@ from billingd.db.models import (
     Invoice,
     InvoiceLine,
     Notification,
-    ScheduledSlot,
     UsageRecord,
 )
 from billingd.services import (

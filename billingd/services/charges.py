@@ -49,6 +49,7 @@ def add_charge(
             amount=amount,
             schedule_date=schedule_date,
             notes=notes,
+            created_at=ctx.now_utc(),  # the day it was added is when it is ready (R-RUN-16)
         )
         record_audit(
             ctx,
