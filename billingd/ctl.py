@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         return _fail({"code": -32000, "message": f"{exc.filename}: {exc.strerror}"}, args.json, 2)
     if args.json:
-        print(json.dumps(result, indent=2))
+        print(json.dumps(result, indent=2, ensure_ascii=False))
     elif command.method == "run.start" and getattr(args, "dry_run", False):
         print(render(dry_run_rows(result), DRY_RUN_COLUMNS))
     else:

@@ -264,8 +264,8 @@ def test_r_run_16_dry_run_projects_exactly_what_the_run_issues(ctx: ServiceConte
     # each cycle and record once: Jan 15 (cycle + Jan 3), Feb 1 (Jan 20), Feb 15 (cycle + Feb 7)
     assert [p["total"] for p in planned] == ["595.83", "0.83", "595.83"]
     table = dry_run_rows({"invoices": planned})
-    assert {row["owner"] for row in table} == {f"client {c.id}"}
-    assert {row["bill_to"] for row in table} == {"C"}
+    assert {(row["client"], row["group"]) for row in table} == {("C", "Default")}
+    assert [row["due_for"] for row in table] == [p["billing_date"] for p in planned]
 
 
 # ---------------------------------------------------------------- defect 6: bill groups

@@ -19,26 +19,25 @@ RUN_COLUMNS = (
     "started_at",
 )
 
-DRY_RUN_COLUMNS = ("owner", "bill_to", "billing_date", "issue_date", "period", "total")
+DRY_RUN_COLUMNS = ("client", "group", "due_for", "issued", "period", "total")
 
 
 def dry_run_rows(result: dict[str, Any]) -> list[dict[str, str]]:
-    """A dry run's invoices as a table that names whom each bills (R-RUN-16)."""
+    """A dry run's invoices as an 80-column table that names whom each bills: the client
+    (or reseller) and bill group, the billing date it is due for, the day it would be
+    issued, its period and total (R-RUN-16)."""
     rows = []
     for invoice in result["invoices"]:
-        owner = (
-            f"client {invoice['client_id']}"
-            if invoice["client_id"] is not None
-            else f"reseller {invoice['reseller_id']}"
-        )
+        bill_to = invoice["bill_to"]
+        group = bill_to.get("bill_group") if invoice["client_id"] is not None else "(reseller)"
         rows.append(
             {
-                "owner": owner,
-                "bill_to": invoice["bill_to"]["name"],
-                "billing_date": invoice["billing_date"],
-                "issue_date": invoice["issue_date"],
+                "client": bill_to["name"],
+                "group": group or "",
+                "due_for": invoice["billing_date"],
+                "issued": invoice["issue_date"],
                 "period": f"{invoice['period_start']}..{invoice['period_end']}",
-                "total": f"{invoice['total']} {invoice['currency']}",
+                "total": invoice["total"],
             }
         )
     return rows
