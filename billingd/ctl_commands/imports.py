@@ -1,22 +1,32 @@
-"""``billingctl client import FILE`` and ``contract import FILE``: CSV read on this side.
+"""``billingctl client import FILE``, ``contract import FILE`` and the ``usage`` commands.
 
-The header row uses the ``add`` commands' option names (``tax-id`` or ``tax_id``).
-billingctl checks the header and the shape of every row, then sends the whole file
-in one call: the daemon validates every row and writes all of them or none.
+Client and contract files: the header row uses the ``add`` commands' option names
+(``tax-id`` or ``tax_id``). billingctl checks the header and the shape of every row,
+then sends the whole file in one call: the daemon validates every row and writes all
+of them or none.
+
+Usage files (CSV or JSON lines, any size): billingctl checks every row, then streams
+the file to a staged import in chunks (``usage.import_begin`` / ``import_rows`` /
+``import_commit``); the daemon stores the whole file in one transaction at the commit,
+or nothing — also when billingctl or the daemon is killed half-way.
+``usage list`` and ``usage delete`` find and remove a record not invoiced yet.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from billingd.control.client import ConnectionFailed, RemoteError
 from billingd.ctl_commands import core
-from billingd.ctl_commands.base import Arg, Command
+from billingd.ctl_commands.base import Arg, Command, opt, req
 from billingd.ctl_output import ProgressLine
+from billingd.domain.usage_rows import COLUMNS as USAGE_FILE_COLUMNS
+from billingd.domain.usage_rows import RowError, read_rows, validate_row
 
 MAX_ROWS = 20_000  # the daemon's limit too (billingd.services.imports.MAX_ROWS)
 FRAME_TOO_LARGE = 1005
@@ -24,6 +34,7 @@ DEFAULT_MAX_FRAME = 1024 * 1024  # the daemon's default max_frame_bytes
 IMPORT_TIMEOUT = 900.0  # seconds; 20,000 rows take about a minute on PostgreSQL
 VALIDATION = -32602
 PROGRESS_EVENT = "import.progress"
+USAGE_CHUNK = 2000  # records per usage.import_rows call: well inside a 1 MiB frame
 
 
 class ImportRefused(RemoteError):
@@ -186,4 +197,123 @@ def _import_command(noun: str) -> Command:
     )
 
 
-COMMANDS: tuple[Command, ...] = (_import_command("client"), _import_command("contract"))
+# -- usage ------------------------------------------------------------------------------
+
+
+def _usage_format(path: Path, fmt: str | None) -> str:
+    return fmt or ("jsonl" if path.suffix in (".jsonl", ".ndjson", ".json") else "csv")
+
+
+def _count_checked_rows(path: Path, fmt: str) -> int:
+    """Check every row of a usage file (a bad row stops everything); how many there are."""
+    count = 0
+    with path.open(newline="", encoding="utf-8") as stream:
+        for line, raw in read_rows(stream, fmt):
+            validate_row(line, raw)
+            count += 1
+    return count
+
+
+def _usage_chunks(path: Path, fmt: str) -> Iterator[tuple[list[int], list[dict]]]:
+    """The file's rows as sent: ``(lines, records)`` of at most ``USAGE_CHUNK`` rows."""
+    lines: list[int] = []
+    records: list[dict] = []
+    with path.open(newline="", encoding="utf-8") as stream:
+        for line, raw in read_rows(stream, fmt):
+            lines.append(line)
+            records.append(raw)
+            if len(records) == USAGE_CHUNK:
+                yield lines, records
+                lines, records = [], []
+    if records:
+        yield lines, records
+
+
+def import_usage(client: Any, params: dict[str, Any]) -> dict[str, Any]:
+    """Check the whole file, stage it chunk by chunk, then commit it: all rows or none.
+
+    Prints ``{imported, duplicates, batches}`` (``batches``: the chunks sent); a terminal
+    shows the records sent so far.
+    """
+    path = Path(params["file"])
+    fmt = _usage_format(path, params.get("format"))
+    progress = ProgressLine(f"importing {path.name}")
+    import_id = None
+    try:
+        total = _count_checked_rows(path, fmt)
+        if client.timeout is not None:  # the commit stores the whole file: give it time
+            client.timeout = max(client.timeout, IMPORT_TIMEOUT)
+        import_id = client.call("usage.import_begin", source=path.name)["import_id"]
+        sent = batches = 0
+        for lines, records in _usage_chunks(path, fmt):
+            client.call("usage.import_rows", import_id=import_id, records=records, lines=lines)
+            sent, batches = sent + len(records), batches + 1
+            progress.show(sent, total, f"{sent}/{total} records sent")
+        result = client.call("usage.import_commit", import_id=import_id)
+        import_id = None  # committed: nothing to abort
+        return {
+            "imported": result["imported"],
+            "duplicates": result["duplicates"],
+            "batches": batches,
+        }
+    except RowError as exc:
+        raise ImportRefused(f"{path.name}: {exc}", exc.line, exc.field) from None
+    except RemoteError as exc:
+        if "line" in exc.data:
+            raise RemoteError(
+                {**exc.to_error(), "message": f"{path.name}: {exc.message}"}
+            ) from None
+        raise
+    finally:
+        progress.end()
+        if import_id is not None:  # refused or interrupted (Ctrl-C): drop what was staged
+            with contextlib.suppress(Exception):
+                client.call("usage.import_abort", import_id=import_id)
+
+
+USAGE_COLUMNS = (
+    "id",
+    "occurred_at",
+    "destination_group",
+    "amount",
+    "external_id",
+    "invoice_id",
+)  # fits 80 columns; --json has every field
+USAGE_COMMANDS: tuple[Command, ...] = (
+    Command(
+        ("usage", "import"),
+        "usage.import",
+        "Import usage records from CSV or JSON lines: all rows or none.",
+        (
+            Arg("FILE", "file", help=f"columns: {', '.join(USAGE_FILE_COLUMNS)}"),
+            Arg("--format", "format", choices=("csv", "jsonl"), help="default: from the file name"),
+        ),
+        run=import_usage,
+    ),
+    Command(
+        ("usage", "list"),
+        "usage.list",
+        "List a client's usage records with their ids.",
+        (
+            req("--client", "int"),
+            Arg("--from", "from", help="first day YYYY-MM-DD"),
+            opt("--to", help="last day YYYY-MM-DD (the whole day is included)"),
+            opt("--unbilled", "flag", help="only records on no invoice yet"),
+            opt("--external-id"),
+            opt("--limit", "int", help="at most this many (default 200)"),
+        ),
+        columns=USAGE_COLUMNS,
+    ),
+    Command(
+        ("usage", "delete"),
+        "usage.delete",
+        "Delete a usage record that is on no invoice yet (audited).",
+        (Arg("ID", "id", "int"),),
+    ),
+)
+
+COMMANDS: tuple[Command, ...] = (
+    _import_command("client"),
+    _import_command("contract"),
+    *USAGE_COMMANDS,
+)

@@ -22,6 +22,8 @@ from billingd.db.models import (
     Reseller,
     Run,
     SchemaVersion,
+    UsageImport,
+    UsageImportRow,
     UsageRecord,
 )
 
@@ -45,7 +47,8 @@ def _add_columns(database: peewee.Database, *fields: peewee.Field) -> None:
 
 def _v2_billing_correctness(database: peewee.Database) -> None:
     """Per-item billing: bill groups and billing dates on invoices, reseller schedules,
-    usage claimed per party, credit-note VAT breakdown and reset, run leases."""
+    usage claimed per party, credit-note VAT breakdown and reset, run leases, staged
+    usage imports."""
     _add_columns(
         database,
         Enterprise.credit_note_reset,
@@ -67,6 +70,8 @@ def _v2_billing_correctness(database: peewee.Database) -> None:
             pm.migrate(migrator.drop_index(table, name))
     if not any(i.columns == ["client_id", "external_id"] for i in indexes.values()):
         pm.migrate(migrator.add_index(table, ("client_id", "external_id"), unique=True))
+    # staged usage imports: a file is stored all at once or not at all
+    database.create_tables([UsageImport, UsageImportRow], safe=True)
 
 
 # version N -> function that upgrades a database from N-1 to N

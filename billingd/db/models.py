@@ -154,6 +154,40 @@ class UsageRecord(BaseModel):
         indexes = ((("client", "external_id"), True),)
 
 
+class UsageImport(BaseModel):
+    """A staged usage import (SPEC §2): its rows wait in ``UsageImportRow``, invisible to
+    billing, until one commit moves them all into ``UsageRecord``; an abandoned one
+    (its client killed) is discarded after a while of inactivity, never half-applied."""
+
+    token = peewee.TextField(unique=True)
+    actor = peewee.TextField(default="")
+    source = peewee.TextField(default="")
+    rows = peewee.IntegerField(default=0)
+    created_at = peewee.DateTimeField(default=utcnow)
+    touched_at = peewee.DateTimeField(default=utcnow, index=True)
+
+
+class UsageImportRow(BaseModel):
+    """One validated, rated row of a staged usage import, as it will be stored."""
+
+    usage_import = peewee.ForeignKeyField(
+        UsageImport, backref="staged", on_delete="CASCADE", index=False
+    )  # indexed first below
+    line = peewee.IntegerField()
+    client_id = peewee.IntegerField()
+    occurred_at = peewee.DateTimeField()
+    destination = peewee.TextField(default="")
+    destination_group = peewee.TextField()
+    quantity = DecimalTextField()
+    unit = peewee.TextField(default="")
+    amount = DecimalTextField()
+    external_id = peewee.TextField(null=True)
+    contract_id = peewee.IntegerField(null=True)
+
+    class Meta:
+        indexes = ((("usage_import", "client_id", "external_id"), False),)
+
+
 class PendingCharge(BaseModel):
     client = peewee.ForeignKeyField(Client, backref="pending_charges")
     contract = peewee.ForeignKeyField(Contract, null=True, backref="pending_charges")
@@ -450,6 +484,8 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     BillGroup,
     Contract,
     UsageRecord,
+    UsageImport,
+    UsageImportRow,
     PendingCharge,
     PriceOverride,
     Invoice,

@@ -25,6 +25,7 @@ COLUMNS = (
     "unit",
     "amount",
     "external_id",
+    "contract",
 )
 REQUIRED = ("client", "occurred_at", "destination_group", "quantity")
 
@@ -37,6 +38,7 @@ class RowError(ValueError):
         super().__init__(f"{where}: {message}")
         self.line = line
         self.field = field
+        self.reason = message
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +52,7 @@ class UsageRow:
     unit: str
     amount: Decimal | None
     external_id: str | None
+    contract_id: int | None = None  # the record's contract: routes it to its bill group
 
 
 def read_rows(stream: IO[str], fmt: str) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -83,6 +86,17 @@ def _decimal(line: int, field: str, value: Any) -> Decimal:
         raise RowError(line, field, str(exc)) from None
 
 
+MAX_ID = 2**63 - 1  # what both databases store
+
+
+def _id(line: int, field: str, value: Any) -> int:
+    """An object id: a whole number, in a JSON line or as CSV text."""
+    text = str(value).strip()
+    if isinstance(value, bool) or not (text.isascii() and text.isdigit()) or int(text) > MAX_ID:
+        raise RowError(line, field, f"must be a {field} id, got {value!r}")
+    return int(text)
+
+
 def parse_instant(text: str) -> dt.datetime:
     """An ISO 8601 instant as naive UTC; a time without offset is UTC."""
     instant = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
@@ -99,12 +113,12 @@ def validate_row(line: int, raw: dict[str, Any]) -> UsageRow:
     for column in REQUIRED:
         if raw.get(column) in (None, ""):
             raise RowError(line, column, "is required")
-    client = raw["client"]
-    if isinstance(client, bool) or not str(client).strip().isdigit():
-        raise RowError(line, "client", f"must be a client id, got {client!r}")
+    client_id = _id(line, "client", raw["client"])
+    contract = raw.get("contract")
+    contract_id = None if contract in (None, "") else _id(line, "contract", contract)
     try:
         occurred_at = parse_instant(str(raw["occurred_at"]))
-    except ValueError:
+    except (ValueError, OverflowError):  # year 9999 with an offset overflows
         raise RowError(
             line, "occurred_at", f"not an ISO 8601 time: {raw['occurred_at']!r}"
         ) from None
@@ -120,7 +134,7 @@ def validate_row(line: int, raw: dict[str, Any]) -> UsageRow:
     external_id = raw.get("external_id")
     return UsageRow(
         line=line,
-        client_id=int(str(client).strip()),
+        client_id=client_id,
         occurred_at=occurred_at,
         destination=str(raw.get("destination") or ""),
         destination_group=group,
@@ -128,4 +142,5 @@ def validate_row(line: int, raw: dict[str, Any]) -> UsageRow:
         unit=str(raw.get("unit") or ""),
         amount=amount,
         external_id=str(external_id) if external_id not in (None, "") else None,
+        contract_id=contract_id,
     )

@@ -1,19 +1,116 @@
-"""Usage records: import, rating and lookup (SPEC §2)."""
+"""Usage records: staged imports, rating, listing and deletion (SPEC §2, §12).
+
+A usage file is imported all or nothing, however large it is and whatever happens
+to the daemon or to the client on the way:
+
+1. :func:`begin_import` opens a stage (a :class:`UsageImport` named by a random token);
+2. :func:`stage_rows` validates and rates one chunk of rows and stores it in
+   :class:`UsageImportRow`: committed, but invisible to billing;
+3. :func:`commit_import` checks the whole file against itself and the stored records
+   and moves every new row into :class:`UsageRecord` in ONE transaction.
+
+A refused chunk or commit discards its stage. A stage left behind (its client was
+killed, or the daemon) is never applied: :func:`begin_import` discards the stages
+nobody touched for ``STAGE_TTL``. :func:`import_usage` does the three steps in one
+transaction, for the rows of one call.
+
+An ``external_id`` is unique per client: the same record again (same content) is a
+duplicate and skipped, in the same file too; other content under the same id is a
+conflict that refuses the file, never silently dropped.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+import datetime as dt
+import functools
+import itertools
+import secrets
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
-from billingd.db.connection import write_transaction
-from billingd.db.models import Client, UsageRecord
-from billingd.domain.usage_rows import RowError, validate_row
-from billingd.errors import ValidationError
+import peewee
+
+from billingd.db.connection import is_postgres, write_transaction
+from billingd.db.models import (
+    Client,
+    Contract,
+    Enterprise,
+    Invoice,
+    UsageImport,
+    UsageImportRow,
+    UsageRecord,
+    utcnow,
+)
+from billingd.domain.periods import local_midnight_utc
+from billingd.domain.usage_rows import RowError, UsageRow, validate_row
+from billingd.errors import BillingError, Conflict, NotFound, RuleViolation, ValidationError
+from billingd.plugins import PluginError
 from billingd.services.audit import record_audit
 from billingd.services.context import ServiceContext
+from billingd.services.imports import RowError as ImportRowError
+from billingd.services.imports import _refuse as refuse
+from billingd.views import plain
 
 MAX_BATCH = 5000
+"""Rows per call: of ``usage.import``, and of each chunk of a staged import."""
+STAGE_TTL = dt.timedelta(hours=1)
+"""A stage untouched this long (wall-clock time, not the test clock) is abandoned."""
+INSERT_ROWS = 500  # rows per INSERT statement (11 columns: far under SQLite's 32,766 variables)
+MAX_LIST = 10_000
+WHAT = "usage import"
+
+CONTENT = (
+    "occurred_at",
+    "destination",
+    "destination_group",
+    "quantity",
+    "unit",
+    "amount",
+    "contract_id",
+)
+"""What makes two records with the same client and external id the same record."""
+STORED = (
+    UsageRecord.client,
+    UsageRecord.occurred_at,
+    UsageRecord.destination,
+    UsageRecord.destination_group,
+    UsageRecord.quantity,
+    UsageRecord.unit,
+    UsageRecord.amount,
+    UsageRecord.external_id,
+    UsageRecord.contract,
+)
+STAGED = (
+    UsageImportRow.client_id,
+    UsageImportRow.occurred_at,
+    UsageImportRow.destination,
+    UsageImportRow.destination_group,
+    UsageImportRow.quantity,
+    UsageImportRow.unit,
+    UsageImportRow.amount,
+    UsageImportRow.external_id,
+    UsageImportRow.contract_id,
+)
+"""The staged columns in the order of ``STORED``: copied as they are on commit."""
+STAGE_FIELDS = (UsageImportRow.usage_import, UsageImportRow.line, *STAGED)
+USAGE_FIELDS = (
+    "id",
+    "client_id",
+    "occurred_at",
+    "destination",
+    "destination_group",
+    "quantity",
+    "unit",
+    "amount",
+    "external_id",
+    "contract_id",
+    "invoice_id",
+    "reseller_invoice_id",
+    "imported_at",
+)
 
 
 @dataclass
@@ -23,80 +120,207 @@ class ImportResult:
     client_ids: set[int] = field(default_factory=set)
 
 
-def import_usage(ctx: ServiceContext, rows: Iterable[tuple[int, dict[str, Any]]]) -> ImportResult:
+# -- one call ---------------------------------------------------------------------------
+
+
+def import_usage(
+    ctx: ServiceContext, rows: Iterable[tuple[int, dict[str, Any]]], *, source: str = ""
+) -> ImportResult:
     """Validate every row, then write them all in one transaction; any bad row writes nothing.
 
-    A record whose ``external_id`` exists already is skipped (importing twice is a no-op).
-    Unrated rows are priced by the ``rate_usage`` plugin hook.
+    A record whose client already has its ``external_id`` with the same content is a
+    duplicate and skipped (importing twice is a no-op); with other content it is a
+    conflict and refuses everything. Unrated rows are priced by the ``rate_usage`` hook.
     """
-    try:
-        checked = [validate_row(line, raw) for line, raw in rows]
-    except RowError as exc:
-        raise ValidationError(str(exc), line=exc.line, field=exc.field) from None
-    if len(checked) > MAX_BATCH:
-        raise ValidationError(f"at most {MAX_BATCH} records per call; send batches")
-    result = ImportResult()
     with write_transaction():
-        clients = {
-            c.id: c for c in Client.select().where(Client.id.in_({r.client_id for r in checked}))
-        }
-        seen: set[str] = set()
-        wanted_ids = [r.external_id for r in checked if r.external_id]
-        existing = (
-            {
-                u.external_id
-                for u in UsageRecord.select(UsageRecord.external_id).where(
-                    UsageRecord.external_id.in_(wanted_ids)
-                )
-            }
-            if wanted_ids
-            else set()
+        stage = UsageImport.create(token=_token(), actor=ctx.actor, source=source)
+        stage.rows = _stage(ctx, stage, rows)
+        return _commit(ctx, stage)
+
+
+# -- a staged import, chunk by chunk ----------------------------------------------------
+
+
+def begin_import(ctx: ServiceContext, *, source: str = "") -> str:
+    """Open a staged import for ``ctx.actor``; its token names it in the later calls.
+
+    Stages abandoned for ``STAGE_TTL`` are discarded first.
+    """
+    with write_transaction():
+        discard_stale_imports()
+        return UsageImport.create(token=_token(), actor=ctx.actor, source=source).token
+
+
+def stage_rows(ctx: ServiceContext, token: str, rows: Iterable[tuple[int, dict[str, Any]]]) -> int:
+    """Validate, rate and stage one chunk; return the rows staged so far.
+
+    A refused chunk discards the whole import: the file is refused.
+    """
+    with _discarded_when_refused(ctx, token), write_transaction():
+        stage = _open_stage(ctx, token)
+        stage.rows += _stage(ctx, stage, rows)
+        stage.touched_at = utcnow()
+        stage.save()
+        return stage.rows
+
+
+def commit_import(ctx: ServiceContext, token: str) -> ImportResult:
+    """Store every staged row in one transaction (or none, when the file is refused)."""
+    with _discarded_when_refused(ctx, token), write_transaction():
+        return _commit(ctx, _open_stage(ctx, token))
+
+
+def abort_import(ctx: ServiceContext, token: str) -> int:
+    """Discard a staged import of ``ctx.actor``; return how many rows it held (0: none)."""
+    with write_transaction():
+        stage = (
+            UsageImport.select()
+            .where((UsageImport.token == token) & (UsageImport.actor == ctx.actor))
+            .first()
         )
-        for row in checked:
-            if row.client_id not in clients:
-                raise ValidationError(
-                    f"line {row.line}, client: no client with id {row.client_id}",
-                    line=row.line,
-                    field="client",
-                )
-            if row.external_id and (row.external_id in existing or row.external_id in seen):
-                result.duplicates += 1
-                continue
-            amount = row.amount
-            if amount is None:
-                amount = ctx.plugins.rate_usage(_row_dict(row)) if ctx.plugins else None
-                if amount is None:
-                    raise ValidationError(
-                        f"line {row.line}, amount: missing and no plugin rated the record",
-                        line=row.line,
-                        field="amount",
-                    )
-            if row.external_id:
-                seen.add(row.external_id)
-            UsageRecord.create(
-                client=row.client_id,
-                occurred_at=row.occurred_at,
-                destination=row.destination,
-                destination_group=row.destination_group,
-                quantity=row.quantity,
-                unit=row.unit,
-                amount=amount,
-                external_id=row.external_id,
-            )
-            result.imported += 1
-            result.client_ids.add(row.client_id)
-        if result.imported:
-            record_audit(
-                ctx,
-                "usage.imported",
-                records=result.imported,
-                duplicates=result.duplicates,
-                clients=sorted(result.client_ids),
-            )
-    return result
+        if stage is None:
+            return 0
+        _drop_stage(stage.id)
+        return stage.rows
 
 
-def _row_dict(row: Any) -> dict[str, Any]:
+def discard_stale_imports(now: dt.datetime | None = None) -> int:
+    """Discard the stages nobody touched for ``STAGE_TTL`` (their client is gone)."""
+    cutoff = (now or utcnow()) - STAGE_TTL
+    with write_transaction():
+        query = UsageImport.select(UsageImport.id).where(UsageImport.touched_at < cutoff)
+        # locked first: a chunk being staged right now makes its stage fresh, not stale
+        stale = [s.id for s in (query.for_update() if is_postgres() else query)]
+        for stage_id in stale:
+            _drop_stage(stage_id)
+        return len(stale)
+
+
+@contextlib.contextmanager
+def _discarded_when_refused(ctx: ServiceContext, token: str) -> Iterator[None]:
+    """A refusal inside (a bad row, a conflict) discards the stage, in its own transaction
+    after the refused one rolled back: a refused file cannot be committed later."""
+    try:
+        yield
+    except BillingError:
+        abort_import(ctx, token)
+        raise
+
+
+def _token() -> str:
+    return secrets.token_hex(16)
+
+
+def _open_stage(ctx: ServiceContext, token: str) -> UsageImport:
+    """The caller's open stage, locked until the transaction ends (PostgreSQL; SQLite's
+    ``BEGIN IMMEDIATE`` serialises writers already)."""
+    query = UsageImport.select().where(
+        (UsageImport.token == token) & (UsageImport.actor == ctx.actor)
+    )
+    stage = (query.for_update() if is_postgres() else query).first()
+    if stage is None:
+        raise NotFound(
+            f"no open usage import {token!r} of {ctx.actor}: it was committed, aborted or "
+            f"refused, or abandoned for over {STAGE_TTL}; import the file again",
+            import_id=token,
+        )
+    return stage
+
+
+def _drop_stage(stage_id: int) -> None:
+    UsageImportRow.delete().where(UsageImportRow.usage_import == stage_id).execute()
+    UsageImport.delete().where(UsageImport.id == stage_id).execute()
+
+
+# -- staging: every row checked, rated, stored aside ------------------------------------
+
+
+def _stage(ctx: ServiceContext, stage: UsageImport, rows: Iterable[tuple[int, Any]]) -> int:
+    """Check and rate one chunk, then stage it; a bad row refuses the chunk, naming every
+    bad line (and column) of it."""
+    checked: list[UsageRow] = []
+    errors: list[ImportRowError] = []
+    for count, (line, raw) in enumerate(rows, start=1):
+        if count > MAX_BATCH:
+            raise ValidationError(
+                f"at most {MAX_BATCH} records per call; send batches", field="records"
+            )
+        try:
+            checked.append(validate_row(line, raw))
+        except RowError as exc:
+            errors.append(ImportRowError(exc.line, exc.field, exc.reason))
+    errors += _reference_errors(checked)
+    bad = {e.line for e in errors}
+    amounts = [row.amount for row in checked]
+    for index, row in enumerate(checked):
+        if row.amount is None and row.line not in bad:
+            try:
+                amounts[index] = _rate(ctx, row)
+            except PluginError as exc:
+                errors.append(ImportRowError(row.line, "amount", exc.message))
+    if errors:
+        raise refuse(errors, WHAT)
+    values = [_staged_values(stage.id, r, a) for r, a in zip(checked, amounts, strict=True)]
+    database = UsageImportRow._meta.database
+    for start in range(0, len(values), INSERT_ROWS):
+        chunk = values[start : start + INSERT_ROWS]
+        database.execute_sql(
+            _insert_sql(database.param, len(chunk)), list(itertools.chain.from_iterable(chunk))
+        )
+    return len(values)
+
+
+@functools.cache
+def _insert_sql(param: str, rows: int) -> str:
+    """One INSERT of ``rows`` staged rows. Written out rather than built by peewee's
+    ``insert_many``, whose SQL generation costs more than the database's work here."""
+    columns = ", ".join(f'"{f.column_name}"' for f in STAGE_FIELDS)
+    values = "(" + ", ".join([param] * len(STAGE_FIELDS)) + ")"
+    table = UsageImportRow._meta.table_name
+    return f'INSERT INTO "{table}" ({columns}) VALUES ' + ", ".join([values] * rows)
+
+
+def _reference_errors(rows: list[UsageRow]) -> list[ImportRowError]:
+    """Rows naming a client that does not exist, or a contract that is not their client's."""
+    client_ids = {row.client_id for row in rows}
+    contract_ids = {row.contract_id for row in rows if row.contract_id is not None}
+    clients = _ids_found(Client, client_ids)
+    owners = dict(
+        Contract.select(Contract.id, Contract.client).where(Contract.id.in_(contract_ids)).tuples()
+        if contract_ids
+        else ()
+    )
+    errors = []
+    for row in rows:
+        if row.client_id not in clients:
+            errors.append(ImportRowError(row.line, "client", f"no client with id {row.client_id}"))
+        elif row.contract_id is not None and owners.get(row.contract_id) != row.client_id:
+            message = (
+                f"contract {row.contract_id} is not a contract of client {row.client_id}"
+                if row.contract_id in owners
+                else f"no contract with id {row.contract_id}"
+            )
+            errors.append(ImportRowError(row.line, "contract", message))
+    return errors
+
+
+def _ids_found(model: type[peewee.Model], ids: set[int]) -> set[int]:
+    if not ids:
+        return set()
+    return {i for (i,) in model.select(model.id).where(model.id.in_(ids)).tuples()}
+
+
+def _rate(ctx: ServiceContext, row: UsageRow) -> Decimal:
+    """An unrated row's amount from the ``rate_usage`` plugin hook."""
+    amount = ctx.plugins.rate_usage(_row_dict(row)) if ctx.plugins else None
+    if amount is None:
+        raise PluginError("missing and no plugin rated the record")
+    if amount < 0:
+        raise PluginError(f"the rating plugin priced the record at {amount}: below zero")
+    return amount
+
+
+def _row_dict(row: UsageRow) -> dict[str, Any]:
     return {
         "client_id": row.client_id,
         "occurred_at": row.occurred_at.isoformat(),
@@ -104,4 +328,260 @@ def _row_dict(row: Any) -> dict[str, Any]:
         "destination_group": row.destination_group,
         "quantity": str(row.quantity),
         "unit": row.unit,
+        "contract_id": row.contract_id,
     }
+
+
+def _staged_values(stage_id: int, row: UsageRow, amount: Decimal) -> tuple[Any, ...]:
+    """A row's values in the order of ``STAGE_FIELDS``, as stored: the decimals as their
+    text (``DecimalTextField``); ids, texts and times are the driver's as they are."""
+    decimal_text = UsageImportRow.amount.db_value
+    return (
+        stage_id,
+        row.line,
+        row.client_id,
+        row.occurred_at,
+        row.destination,
+        row.destination_group,
+        decimal_text(row.quantity),
+        row.unit,
+        decimal_text(amount),
+        row.external_id,
+        row.contract_id,
+    )
+
+
+# -- commit: one transaction for the whole file -----------------------------------------
+
+
+def _commit(ctx: ServiceContext, stage: UsageImport) -> ImportResult:
+    """Refuse the file on any conflict; else store each new row once and drop the stage."""
+    staged = UsageImportRow.usage_import == stage.id
+    if UsageImportRow.select().where(staged).count() != stage.rows:  # never half a file
+        raise Conflict(f"usage import {stage.token} lost staged rows; import the file again")
+    errors = _conflicts_in_file(stage) + _conflicts_with_stored(stage)
+    if errors:
+        raise refuse(errors, WHAT)
+    imported = (
+        UsageRecord.insert_from(_new_rows(stage), [*STORED, UsageRecord.imported_at])
+        .as_rowcount()
+        .execute()
+    )
+    client_ids = {
+        cid
+        for (cid,) in UsageImportRow.select(UsageImportRow.client_id)
+        .where(staged)
+        .distinct()
+        .tuples()
+    }
+    result = ImportResult(imported, stage.rows - imported, client_ids)
+    _drop_stage(stage.id)
+    if result.imported:
+        record_audit(
+            ctx,
+            "usage.imported",
+            records=result.imported,
+            duplicates=result.duplicates,
+            clients=sorted(result.client_ids),
+            source=stage.source,
+        )
+    return result
+
+
+def _new_rows(stage: UsageImport) -> peewee.SelectQuery:
+    """The staged rows to store, in file order: every row without an external id, and the
+    first row of each external id its client does not have yet."""
+    earlier = UsageImportRow.alias("earlier")
+    same_earlier = earlier.select(peewee.SQL("1")).where(
+        (earlier.usage_import == UsageImportRow.usage_import)
+        & (earlier.client_id == UsageImportRow.client_id)
+        & (earlier.external_id == UsageImportRow.external_id)
+        & (earlier.id < UsageImportRow.id)
+    )
+    stored = UsageRecord.select(peewee.SQL("1")).where(
+        (UsageRecord.client == UsageImportRow.client_id)
+        & (UsageRecord.external_id == UsageImportRow.external_id)
+    )
+    now = peewee.Value(utcnow(), converter=UsageRecord.imported_at.db_value)
+    return (
+        UsageImportRow.select(*STAGED, now)
+        .where(
+            (UsageImportRow.usage_import == stage.id)
+            & (
+                UsageImportRow.external_id.is_null()
+                | (~peewee.fn.EXISTS(same_earlier) & ~peewee.fn.EXISTS(stored))
+            )
+        )
+        .order_by(UsageImportRow.id)
+    )
+
+
+def _differences(mine: tuple[Any, ...], theirs: tuple[Any, ...]) -> list[str]:
+    """The content fields (``CONTENT``) in which two records differ."""
+    return [name for name, a, b in zip(CONTENT, mine, theirs, strict=True) if a != b]
+
+
+def _conflict(
+    line: int, client_id: int, external_id: str, where: str, fields: list[str]
+) -> ImportRowError:
+    return ImportRowError(
+        line,
+        fields[0],
+        f"conflict: external_id {external_id!r} of client {client_id} is {where} with "
+        f"other {', '.join(fields)}",
+    )
+
+
+STAGED_CONTENT = tuple(getattr(UsageImportRow, name) for name in CONTENT)
+STORED_CONTENT = tuple(getattr(UsageRecord, name) for name in CONTENT)
+
+
+def _conflicts_in_file(stage: UsageImport) -> list[ImportRowError]:
+    """Rows of the file repeating an earlier row's external id with other content."""
+    staged = UsageImportRow.usage_import == stage.id
+    repeated = (
+        UsageImportRow.select(UsageImportRow.client_id, UsageImportRow.external_id)
+        .where(staged & UsageImportRow.external_id.is_null(False))
+        .group_by(UsageImportRow.client_id, UsageImportRow.external_id)
+        .having(peewee.fn.COUNT(UsageImportRow.id) > 1)
+        .alias("repeated")
+    )
+    rows = (
+        UsageImportRow.select(
+            UsageImportRow.client_id,
+            UsageImportRow.external_id,
+            UsageImportRow.line,
+            *STAGED_CONTENT,
+        )
+        .join(
+            repeated,
+            on=(repeated.c.client_id == UsageImportRow.client_id)
+            & (repeated.c.external_id == UsageImportRow.external_id),
+        )
+        .where(staged)
+        .order_by(UsageImportRow.client_id, UsageImportRow.external_id, UsageImportRow.id)
+        .tuples()
+    )
+    errors = []
+    for (client_id, external_id), group in itertools.groupby(rows, key=lambda r: r[:2]):
+        (_, _, first_line, *first), *later = group
+        for _, _, line, *content in later:
+            differ = _differences(tuple(content), tuple(first))
+            if differ:
+                where = f"on line {first_line}"
+                errors.append(_conflict(line, client_id, external_id, where, differ))
+    return errors
+
+
+def _conflicts_with_stored(stage: UsageImport) -> list[ImportRowError]:
+    """Rows whose client already has their external id, stored with other content."""
+    width = len(CONTENT)
+    query = (
+        UsageImportRow.select(
+            UsageImportRow.line,
+            UsageImportRow.client_id,
+            UsageImportRow.external_id,
+            UsageRecord.id,
+            *STAGED_CONTENT,
+            *STORED_CONTENT,
+        )
+        .join(
+            UsageRecord,
+            on=(UsageRecord.client == UsageImportRow.client_id)
+            & (UsageRecord.external_id == UsageImportRow.external_id),
+        )
+        .where(UsageImportRow.usage_import == stage.id)
+        .tuples()
+    )
+    errors = []
+    for line, client_id, external_id, record_id, *content in query:
+        differ = _differences(tuple(content[:width]), tuple(content[width:]))
+        if differ:
+            where = f"stored already (usage record {record_id})"
+            errors.append(_conflict(line, client_id, external_id, where, differ))
+    return errors
+
+
+# -- listing and deleting ---------------------------------------------------------------
+
+
+def usage_fields(record: UsageRecord) -> dict[str, Any]:
+    """A usage record as the socket returns it (and the audit trail keeps it)."""
+    return {name: plain(getattr(record, name)) for name in USAGE_FIELDS}
+
+
+def list_usage(
+    client_id: int,
+    *,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    unbilled: bool = False,
+    external_id: str | None = None,
+    limit: int = 200,
+) -> list[UsageRecord]:
+    """A client's usage records by time of use; ``start``..``end`` are whole days in the
+    enterprise's timezone (R-TIME-2). ``unbilled``: on no invoice yet, neither the
+    client's nor its reseller's (the records :func:`delete_usage` accepts)."""
+    if limit > MAX_LIST:
+        raise ValidationError(f"limit must be at most {MAX_LIST}", field="limit")
+    client = Client.get_or_none(Client.id == client_id)
+    if client is None:
+        raise NotFound(f"no client with id {client_id}", client=client_id)
+    condition = UsageRecord.client == client_id
+    if start is not None and end is not None and end < start:
+        raise ValidationError(f"the period ends ({end}) before it starts ({start})", field="to")
+    if start is not None or end is not None:
+        timezone = Enterprise.get_by_id(client.enterprise_id).timezone
+        lo = _midnight(start, timezone)
+        hi = _midnight(end + dt.timedelta(days=1), timezone) if end and end < dt.date.max else None
+        if lo is not None:
+            condition &= UsageRecord.occurred_at >= lo
+        if hi is not None:
+            condition &= UsageRecord.occurred_at < hi
+    if unbilled:
+        condition &= UsageRecord.invoice.is_null() & UsageRecord.reseller_invoice.is_null()
+    if external_id is not None:
+        condition &= UsageRecord.external_id == external_id
+    query = UsageRecord.select().where(condition)
+    return list(query.order_by(UsageRecord.occurred_at, UsageRecord.id).limit(limit))
+
+
+def _midnight(day: dt.date | None, timezone: str) -> dt.datetime | None:
+    """Where ``day`` begins in UTC; None (no bound) for no day, or one at the calendar's edge."""
+    try:
+        return local_midnight_utc(day, timezone) if day is not None else None
+    except OverflowError:
+        return None
+
+
+def delete_usage(ctx: ServiceContext, record_id: int) -> UsageRecord:
+    """Delete a usage record that is on no invoice yet, with an audit event; a billed one
+    is refused (void its invoice first: that returns the record to unbilled)."""
+    with write_transaction():
+        query = UsageRecord.select().where(UsageRecord.id == record_id)
+        record = (query.for_update() if is_postgres() else query).first()
+        if record is None:
+            raise NotFound(f"no usage record with id {record_id}", id=record_id)
+        invoices = [i for i in (record.invoice_id, record.reseller_invoice_id) if i is not None]
+        if invoices:
+            numbers = ", ".join(
+                str(number or f"id {invoice_id}")
+                for invoice_id, number in Invoice.select(Invoice.id, Invoice.number)
+                .where(Invoice.id.in_(invoices))
+                .tuples()
+            )
+            raise RuleViolation(
+                "R-INV-2",
+                f"usage record {record_id} is billed on invoice {numbers} and cannot be "
+                "deleted; void the invoice first",
+                id=record_id,
+            )
+        UsageRecord.delete().where(UsageRecord.id == record_id).execute()
+        record_audit(
+            ctx,
+            "usage.deleted",
+            client_id=record.client_id,
+            subject=record,
+            record=usage_fields(record),
+        )
+    return record

@@ -1,3 +1,12 @@
 """Socket methods, one module per area; importing this package registers them all."""
 
-from billingd.control.api import events, imports, invoices, money, parties, runs, system  # noqa: F401
+from billingd.control.api import (  # noqa: F401
+    events,
+    imports,
+    invoices,
+    money,
+    parties,
+    runs,
+    system,
+    usage,
+)

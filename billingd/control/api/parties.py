@@ -1,14 +1,14 @@
-"""Methods for enterprises, resellers, clients, bill groups, contracts and usage."""
+"""Methods for enterprises, resellers, clients, bill groups and contracts (usage: usage.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from billingd.control.params import Bool, Date, Int, List, Money, Object, PositiveInt, Str
+from billingd.control.params import Bool, Date, Int, Money, Object, PositiveInt, Str
 from billingd.control.registry import method
 from billingd.db.models import Client, Contract, Enterprise
 from billingd.errors import ValidationError
-from billingd.services import contracts, parties, usage
+from billingd.services import contracts, parties
 from billingd.services.context import ServiceContext
 from billingd.services.lookup import get_or_refuse
 from billingd.views import (
@@ -341,27 +341,3 @@ def contract_list(
 def contract_show(ctx: ServiceContext, id: int) -> dict[str, Any]:
     """One contract."""
     return contract_view(get_or_refuse(Contract, id))
-
-
-@method(
-    "usage.import",
-    writes=True,
-    result=(
-        "`{imported, duplicates}`: records stored, and records skipped as already stored (same "
-        "`external_id`)"
-    ),
-    records=List(required=True),
-    lines=List(),
-)
-def usage_import(
-    ctx: ServiceContext, records: list[Any], lines: list[Any] | None = None
-) -> dict[str, Any]:
-    """Import usage records (one transaction; a bad record names its line, nothing written)."""
-    if lines is not None and len(lines) != len(records):
-        raise ValidationError("lines must have one entry per record", field="lines")
-    numbers = lines if lines is not None else range(1, len(records) + 1)
-    for index, record in enumerate(records):
-        if not isinstance(record, dict):
-            raise ValidationError(f"record {index + 1} must be an object", field="records")
-    result = usage.import_usage(ctx, zip(numbers, records, strict=True))
-    return {"imported": result.imported, "duplicates": result.duplicates}
