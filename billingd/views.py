@@ -49,7 +49,7 @@ def _fields(row: Any, names: tuple[str, ...]) -> dict[str, Any]:
 ENTERPRISE_FIELDS = (
     "id", "name", "address", "tax_id", "registration_id", "iban", "bic", "email", "currency",
     "timezone", "payment_terms", "tax_rate", "invoice_pattern", "invoice_start",
-    "invoice_reset", "credit_note_pattern", "credit_note_start",
+    "invoice_reset", "credit_note_pattern", "credit_note_start", "credit_note_reset",
 )  # fmt: skip
 RESELLER_FIELDS = (
     "id", "name", "company", "tax_id", "email", "address", "currency", "tax_rate", "status",
@@ -78,7 +78,8 @@ PAYMENT_FIELDS = (
     "received_at",
 )  # fmt: skip
 CREDIT_NOTE_FIELDS = (
-    "id", "number", "amount", "currency", "reason", "issue_date", "actor", "invoice_id",
+    "id", "number", "amount", "currency", "reason", "issue_date", "actor", "invoice_id", "net",
+    "tax",
 )  # fmt: skip
 AUDIT_FIELDS = (
     "id", "created_at", "event", "actor", "client_id", "subject_type", "subject_id", "details",
@@ -193,7 +194,11 @@ def payment_view(p: Payment) -> dict[str, Any]:
 
 
 def credit_note_view(cn: CreditNote) -> dict[str, Any]:
-    return _fields(cn, CREDIT_NOTE_FIELDS)
+    """A credit note with its net, tax and their split per VAT rate (R-CN-2)."""
+    breakdown = [  # stored with sorted keys: back in the view's order
+        {name: part[name] for name in TAX_BREAKDOWN_FIELDS} for part in cn.tax_breakdown or ()
+    ]
+    return {**_fields(cn, CREDIT_NOTE_FIELDS), "tax_breakdown": breakdown}
 
 
 def audit_view(a: AuditEvent) -> dict[str, Any]:
@@ -227,7 +232,7 @@ OBJECTS: dict[str, tuple[str, ...]] = {
     "InvoiceLine": LINE_FIELDS,
     "TaxBreakdown": TAX_BREAKDOWN_FIELDS,
     "Payment": (*PAYMENT_FIELDS, "allocations"),
-    "CreditNote": CREDIT_NOTE_FIELDS,
+    "CreditNote": (*CREDIT_NOTE_FIELDS, "tax_breakdown"),
     "Charge": CHARGE_FIELDS,
     "Delivery": DELIVERY_FIELDS,
     "AuditEvent": AUDIT_FIELDS,

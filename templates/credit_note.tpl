@@ -2,7 +2,9 @@
 #
 # Same language as invoice.tpl (see the comments there); copy it to
 # <data_dir>/templates/ to change it. {credit_note_for} is the number of the
-# invoice this note credits, {reason} why.
+# invoice this note credits, {reason} why. The credited amount is split over the
+# invoice's VAT rates in proportion to each rate's share of the invoice: `lines`
+# shows one line per rate, `tax-breakdown` the net and tax credited at each rate.
 
 font-size 10
 
@@ -29,6 +31,7 @@ space 3
 label total Total credited
 totals
 space 6
+text? VAT credited per rate, in the proportion of invoice {credit_note_for}:
 tax-breakdown
 space 8
 

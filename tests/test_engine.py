@@ -107,8 +107,16 @@ def test_r_pay_1_amount_and_currency_checked(ctx: ServiceContext, jane) -> None:
 def test_r_pay_2_oldest_first_across_invoices_remainder_is_credit(
     ctx: ServiceContext, jane
 ) -> None:
+    # An older issue date with a later number exists only across sequences (R-NUM-6):
+    # with a monthly reset, December's 1/12-2025 comes after January's 1/01-2026.
+    parties.update_enterprise(
+        ctx, jane.enterprise_id, invoice_pattern="%num%/%mon%-%year%", invoice_reset="monthly"
+    )
     first = amount_invoice(ctx, jane, 5, "100.00")
-    second = amount_invoice(ctx, jane, 3, "50.00")  # older issue date, later number
+    second = invoicing.invoice_for_amount(
+        ctx, client_id=jane.id, issue_date=dt.date(2025, 12, 30), amount=D("50.00")
+    )[0]
+    assert (first.number, second.number) == ("100001/01-2026", "100001/12-2025")
     third = amount_invoice(ctx, jane, 7, "30.00")
     payment = payments.record_payment(ctx, client_id=jane.id, amount=D("170.00"))
     assert [(reload(i).status, reload(i).balance) for i in (second, first, third)] == [

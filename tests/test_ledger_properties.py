@@ -15,10 +15,12 @@ invoice, issue credit notes, void and reissue invoices. After every step:
 - R-INV-7/8 balance = total − allocations − credit notes for non-void invoices;
            the status follows the balance; a void invoice has neither.
 - R-NUM-3  invoice and credit note numbers stay gapless and unique.
+- R-NUM-6  an issue date before the latest one of the invoice sequence is refused.
 
 Operations the rules refuse (a credit note above the balance, voiding a paid
 invoice, paying a void one, …) must raise a BillingError and change nothing.
-One SQLite database serves the whole test; invariants are checked per client.
+One SQLite database serves the whole test; each example's client has an enterprise
+(and so number sequences) of its own; invariants are checked per client.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from billingd.clock import TestClock
 from billingd.db.connection import open_database
 from billingd.db.migrations import migrate
 from billingd.db.models import (
@@ -79,10 +82,6 @@ def amounts(currency: str, top: int = 50_000) -> st.SearchStrategy[Decimal]:
     return st.integers(1, top).map(lambda n: n * step)
 
 
-def days() -> st.SearchStrategy[dt.date]:
-    return st.dates(dt.date(YEAR, 1, 1), dt.date(YEAR, 12, 31))
-
-
 def _sum(values: Any) -> Decimal:
     return sum(values, Decimal(0))
 
@@ -101,7 +100,6 @@ class LedgerMachine(RuleBasedStateMachine):
     """One client's financial life; the database is shared by all examples."""
 
     base_ctx: ClassVar[ServiceContext]
-    enterprise_ids: ClassVar[dict[str, int]]
     serial: ClassVar[int] = 0
 
     # ------------------------------------------------------------ set-up
@@ -124,10 +122,18 @@ class LedgerMachine(RuleBasedStateMachine):
         LedgerMachine.serial += 1
         self.ctx = self.base_ctx.acting_as("hypothesis")
         self.currency = currency
+        self.enterprise = parties.add_enterprise(
+            self.ctx,
+            name=f"Acme {self.serial}",
+            currency=currency,
+            tax_rate=Decimal("19"),
+            invoice_start=1001,
+            credit_note_start=1,
+        )
         self.client = parties.add_client(
             self.ctx,
             name=f"Client {self.serial}",
-            enterprise_id=self.enterprise_ids[currency],
+            enterprise_id=self.enterprise.id,
             tax_rate=client_rate,
         )
         for n, (minor, quantity, rate, start, end) in enumerate(terms):
@@ -174,16 +180,32 @@ class LedgerMachine(RuleBasedStateMachine):
     def pick_invoice(self, data: st.DataObject) -> Invoice:
         return data.draw(st.sampled_from(self.invoices()), label="invoice")
 
+    def latest_issue_date(self) -> dt.date | None:
+        """The latest issue date numbered so far: R-NUM-6 refuses earlier ones."""
+        latest = (
+            Invoice.select(Invoice.issue_date)
+            .where((Invoice.enterprise == self.enterprise.id) & Invoice.number.is_null(False))
+            .order_by(Invoice.issue_date.desc())
+            .first()
+        )
+        return latest.issue_date if latest else None
+
+    def follows_latest(self, issue_date: dt.date) -> bool:
+        latest = self.latest_issue_date()
+        return latest is None or issue_date >= latest
+
     def _book_issued(self, invoices: list[Invoice]) -> None:
         self.issued += _sum(Invoice.get_by_id(i.id).total for i in invoices)
 
     # ------------------------------------------------------------ actions
 
-    @rule(data=st.data(), issue_date=days(), count=st.integers(1, 2))
-    def invoice_for_amount(self, data: st.DataObject, issue_date: dt.date, count: int) -> None:
+    @rule(data=st.data(), days_after_latest=st.integers(-10, 30), count=st.integers(1, 2))
+    def invoice_for_amount(self, data: st.DataObject, days_after_latest: int, count: int) -> None:
         amount = data.draw(amounts(self.currency), label="amount")
+        latest = self.latest_issue_date() or dt.date(YEAR, 1, 1)
+        issue_date = latest + dt.timedelta(days=days_after_latest)
         result = self.attempt(
-            True,
+            self.follows_latest(issue_date),
             lambda: invoicing.invoice_for_amount(
                 self.ctx,
                 client_id=self.client.id,
@@ -191,7 +213,10 @@ class LedgerMachine(RuleBasedStateMachine):
                 amount=amount,
                 count=count,
             ),
+            why=f"R-NUM-6: {issue_date} after the latest issue date {latest}",
         )
+        if result is None:
+            return
         assert [i.total for i in result] == [amount] * count  # R-INV-5
         self._book_issued(result)
 
@@ -313,10 +338,11 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def reissue_invoice(self, data: st.DataObject) -> None:
         invoice = self.pick_invoice(data)
+        today = self.ctx.today(self.enterprise.timezone)  # a reissue is dated today
         new = self.attempt(
-            self._voidable(invoice),
+            self._voidable(invoice) and self.follows_latest(today),
             lambda: invoice_actions.reissue_invoice(self.ctx, invoice.id),
-            why=f"reissue {invoice.status} invoice",
+            why=f"reissue {invoice.status} invoice on {today}",
         )
         if new is not None:
             assert new.replaces_id == invoice.id and new.number != invoice.number
@@ -360,7 +386,7 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @invariant()
     def numbers_are_gapless(self) -> None:
-        enterprise = Enterprise.get_by_id(self.enterprise_ids[self.currency])
+        enterprise = Enterprise.get_by_id(self.enterprise.id)
         numbers = [
             int(i.number)
             for i in Invoice.select(Invoice.number).where(
@@ -436,6 +462,10 @@ def invoice_problems(invoice: Invoice) -> list[str]:
             problems.append(f"R-INV-7 {name}: status {invoice.status} for {invoice.balance}")
     if any(n.amount <= 0 for n in invoice.credit_notes):
         problems.append(f"R-CN-1 {name}: a credit note that is not positive")
+    for note in invoice.credit_notes:  # split over the VAT rates to the minor unit
+        parts = _sum(Decimal(p["net"]) + Decimal(p["tax"]) for p in note.tax_breakdown)
+        if not note.net + note.tax == parts == note.amount:
+            problems.append(f"R-CN-2 {name}: {note.number} net + tax or its parts != amount")
     return problems
 
 
@@ -444,19 +474,11 @@ def test_r_led_1_r_pay_2_r_cn_1_r_money_2_hold_after_every_step(
 ) -> None:
     database = open_database(f"sqlite:///{tmp_path / 'ledger.db'}")
     migrate(database)
-    ctx = ServiceContext(actor="hypothesis", plugins=loaded_plugins, data_dir=tmp_path / "data")
-    LedgerMachine.base_ctx = ctx
-    LedgerMachine.enterprise_ids = {
-        currency: parties.add_enterprise(
-            ctx,
-            name=f"Acme {currency}",
-            currency=currency,
-            tax_rate=Decimal("19"),
-            invoice_start=1001,
-            credit_note_start=1,
-        ).id
-        for currency in CURRENCIES
-    }
+    clock = TestClock()  # reissues and credit notes are dated today: mid next year
+    clock.set(dt.datetime(YEAR + 1, 6, 30, 12, tzinfo=dt.UTC))
+    LedgerMachine.base_ctx = ServiceContext(
+        actor="hypothesis", clock=clock, plugins=loaded_plugins, data_dir=tmp_path / "data"
+    )
     try:
         run_state_machine_as_test(
             LedgerMachine,

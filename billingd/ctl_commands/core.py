@@ -11,6 +11,11 @@ ENTERPRISE_OPTIONS = (
     opt("--reset", help="restart %%num%%", choices=("never", "yearly", "monthly")),
     opt("--credit-note-pattern", help="credit note pattern (default CN-%%num%%)"),
     opt("--credit-note-start", "int"),
+    opt(
+        "--credit-note-reset",
+        help="restart the credit-note %%num%%",
+        choices=("never", "yearly", "monthly"),
+    ),
     opt("--tax-rate", help="default tax rate in percent, e.g. 19"),
     opt("--terms", "int", help="payment terms in days"),
     opt("--address"),

@@ -1,9 +1,10 @@
-"""Document numbering patterns (R-NUM-1..5)."""
+"""Document numbering patterns and sequences (R-NUM-1..6)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterable
 
 FIELDS = ("%year%", "%mon%", "%mday%", "%num%")
 RESET_POLICIES = ("never", "yearly", "monthly")
@@ -46,13 +47,16 @@ def check_reset(pattern: str, policy: str) -> str:
 
 def format_number(pattern: str, num: int, issue_date: dt.date) -> str:
     """Fill the special fields from the issue date; everything else is literal (R-NUM-1)."""
-    values = {
+    values = {**_date_fields(issue_date), "num": str(num)}
+    return _FIELD_RE.sub(lambda m: values[m.group(1)], pattern)
+
+
+def _date_fields(issue_date: dt.date) -> dict[str, str]:
+    return {
         "year": f"{issue_date.year:04d}",
         "mon": f"{issue_date.month:02d}",
         "mday": f"{issue_date.day:02d}",
-        "num": str(num),
     }
-    return _FIELD_RE.sub(lambda m: values[m.group(1)], pattern)
 
 
 def sequence_key(policy: str, issue_date: dt.date) -> str:
@@ -62,3 +66,61 @@ def sequence_key(policy: str, issue_date: dt.date) -> str:
     if policy == "monthly":
         return f"{issue_date.year:04d}-{issue_date.month:02d}"
     return ""
+
+
+def period_range(policy: str, day: dt.date) -> tuple[dt.date | None, dt.date | None]:
+    """The first and last issue date of the sequence ``day`` belongs to (``None``: open)."""
+    if policy == "yearly":
+        return dt.date(day.year, 1, 1), dt.date(day.year, 12, 31)
+    if policy == "monthly":
+        first = day.replace(day=1)
+        following = (first + dt.timedelta(days=32)).replace(day=1)
+        return first, following - dt.timedelta(days=1)
+    return None, None
+
+
+class IssueOrderError(ValueError):
+    """An issue date that would put a higher number before a lower one (R-NUM-6)."""
+
+
+def check_issue_order(issue_date: dt.date, latest: dt.date | None) -> dt.date:
+    """Return the issue date if no document of its sequence is dated later (R-NUM-6).
+
+    Numbers follow issue dates: the next number of a sequence may carry the latest
+    issue date of that sequence or a later one, never an earlier one.
+    """
+    if latest is not None and issue_date < latest:
+        raise IssueOrderError(
+            f"issue date {issue_date.isoformat()} is before {latest.isoformat()}, the latest "
+            f"issue date already numbered in this sequence; numbers follow issue dates, "
+            f"so use {latest.isoformat()} or later"
+        )
+    return issue_date
+
+
+def number_value(pattern: str, issue_date: dt.date, number: str) -> int | None:
+    """The ``%num%`` inside ``number`` if the pattern gives it on ``issue_date``, else None.
+
+    ``format_number(pattern, n, issue_date) == number`` exactly when this returns ``n``.
+    """
+    fixed = _date_fields(issue_date)
+    parts = _FIELD_RE.split(pattern)  # literal, field, literal, field, ...
+    regex = "".join(
+        re.escape(part)
+        if index % 2 == 0
+        else ("(0|[1-9][0-9]*)" if part == "num" else re.escape(fixed[part]))
+        for index, part in enumerate(parts)
+    )
+    match = re.fullmatch(regex, number)
+    return int(match.group(1)) if match else None
+
+
+def first_free(pattern: str, issue_date: dt.date, candidate: int, issued: Iterable[str]) -> int:
+    """The lowest ``%num%`` from ``candidate`` on whose number on ``issue_date`` is not
+    among the ``issued`` numbers: a sequence never repeats a number, also after its
+    pattern, start or reset policy changed (R-NUM-3)."""
+    taken = {value for n in issued if (value := number_value(pattern, issue_date, n)) is not None}
+    value = candidate
+    while value in taken:
+        value += 1
+    return value

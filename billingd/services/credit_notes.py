@@ -1,11 +1,13 @@
-"""Credit notes against invoices (R-CN-1, R-CN-2)."""
+"""Credit notes against invoices (R-CN-1, R-CN-2): numbered (R-NUM-5), and split over
+the credited invoice's VAT rates (:mod:`billingd.domain.credit_split`)."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
 from billingd.db.connection import write_transaction
-from billingd.db.models import CreditNote, Invoice
+from billingd.db.models import CreditNote, Invoice, InvoiceLine
+from billingd.domain.credit_split import CreditSplit, gross_by_rate, split_credit
 from billingd.errors import RuleViolation, ValidationError
 from billingd.money import has_excess_precision
 from billingd.services import documents, ledger
@@ -15,6 +17,18 @@ from billingd.services.context import ServiceContext
 from billingd.services.lookup import find_invoice
 from billingd.services.numbering import CREDIT_NOTE, next_number
 from billingd.services.payments import settle
+
+
+def credit_split(invoice: Invoice, amount: Decimal) -> CreditSplit:
+    """A credit of ``amount`` on an invoice, split over the invoice's VAT rates (R-CN-2)."""
+    lines = InvoiceLine.select(InvoiceLine.tax_rate, InvoiceLine.net, InvoiceLine.tax).where(
+        InvoiceLine.invoice == invoice
+    )
+    gross = gross_by_rate(lines.tuples())
+    try:
+        return split_credit(amount, invoice.currency, gross)
+    except ValueError as exc:
+        raise RuleViolation("R-CN-1", f"invoice {invoice.number}: {exc}") from None
 
 
 def issue_credit_note(
@@ -43,11 +57,15 @@ def issue_credit_note(
         enterprise = target.enterprise
         issue_date = ctx.today(enterprise.timezone)
         check_open(enterprise.id, issue_date, "issue a credit note")
+        split = credit_split(target, amount)
         note = CreditNote.create(
             enterprise=enterprise,
             invoice=target,
             number=next_number(enterprise, CREDIT_NOTE, issue_date),
             amount=amount,
+            net=split.net,
+            tax=split.tax,
+            tax_breakdown=split.breakdown(),
             currency=target.currency,
             reason=reason,
             issue_date=issue_date,
@@ -66,6 +84,8 @@ def issue_credit_note(
             number=note.number,
             invoice=target.number,
             amount=str(amount),
+            net=str(split.net),
+            tax=str(split.tax),
             reason=reason,
             invoice_status=target.status,
         )

@@ -12,7 +12,6 @@ from typing import Any
 from billingd.db.connection import on_rollback
 from billingd.db.models import CreditNote, Document, Invoice, UsageRecord
 from billingd.errors import RuleViolation
-from billingd.money import quantize
 from billingd.rendering import RenderContext, default_template_dirs
 from billingd.services.context import ServiceContext
 from billingd.views import invoice_view
@@ -99,22 +98,22 @@ def render_invoice_pdf(ctx: ServiceContext, invoice: Invoice) -> Document:
 
 
 def credit_note_document(note: CreditNote) -> dict[str, Any]:
-    """A credit note in the document shape: one line, tax in the invoice's proportion."""
+    """A credit note in the document shape: one line per VAT rate it credits (R-CN-2)."""
     invoice = note.invoice
-    tax = quantize(note.amount * invoice.tax / invoice.total, note.currency) if invoice.total else 0
-    net = note.amount - tax
-    rate = invoice.lines.first().tax_rate if invoice.lines.exists() else 0
     base = invoice_document(invoice)
-    line = {
-        "kind": "credit",
-        "description": f"Credit for invoice {invoice.number}",
-        "quantity": "1",
-        "unit": "",
-        "unit_price": str(net),
-        "net": str(net),
-        "tax_rate": str(rate),
-        "tax": str(tax),
-    }
+    lines = [
+        {
+            "kind": "credit",
+            "description": f"Credit for invoice {invoice.number}",
+            "quantity": "1",
+            "unit": "",
+            "unit_price": part["net"],
+            "net": part["net"],
+            "tax_rate": part["rate"],
+            "tax": part["tax"],
+        }
+        for part in note.tax_breakdown or ()
+    ]
     return {
         **base,
         "kind": "credit_note",
@@ -123,14 +122,14 @@ def credit_note_document(note: CreditNote) -> dict[str, Any]:
         "issue_date": note.issue_date.isoformat(),
         "due_date": None,
         "status": "issued",
-        "subtotal": str(net),
-        "tax": str(tax),
+        "subtotal": str(note.net),
+        "tax": str(note.tax),
         "total": str(note.amount),
         "balance": "0",
         "credit_note_for": invoice.number,
         "reason": note.reason,
-        "lines": [line],
-        "tax_breakdown": [{"rate": str(rate), "net": str(net), "tax": str(tax)}],
+        "lines": lines,
+        "tax_breakdown": note.tax_breakdown or [],
     }
 
 

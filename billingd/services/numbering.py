@@ -1,15 +1,61 @@
-"""Drawing the next document number inside the issuing transaction (R-NUM-3)."""
+"""Drawing the next document number inside the issuing transaction (R-NUM-3..6)."""
 
 from __future__ import annotations
 
 import datetime as dt
 
+import peewee
+
 from billingd.db.connection import is_postgres
-from billingd.db.models import Enterprise, NumberSequence
-from billingd.domain.numbering import format_number, sequence_key
+from billingd.db.models import CreditNote, Enterprise, Invoice, NumberSequence
+from billingd.domain.numbering import (
+    IssueOrderError,
+    check_issue_order,
+    first_free,
+    format_number,
+    period_range,
+    sequence_key,
+)
+from billingd.errors import RuleViolation
 
 INVOICE = "invoice"
 CREDIT_NOTE = "credit_note"
+KINDS = (INVOICE, CREDIT_NOTE)
+
+
+def _settings(enterprise: Enterprise, kind: str) -> tuple[str, int, str]:
+    """The pattern, start and reset policy of one kind of document (R-NUM-4, R-NUM-5)."""
+    if kind == INVOICE:
+        return enterprise.invoice_pattern, enterprise.invoice_start, enterprise.invoice_reset
+    if kind == CREDIT_NOTE:
+        return (
+            enterprise.credit_note_pattern,
+            enterprise.credit_note_start,
+            enterprise.credit_note_reset,
+        )
+    raise ValueError(f"unknown document kind {kind!r}")
+
+
+def _numbered(enterprise: Enterprise | int, kind: str) -> peewee.ModelSelect:
+    """The numbered documents of one kind of an enterprise (drafts have no number)."""
+    model = Invoice if kind == INVOICE else CreditNote
+    return model.select().where((model.enterprise == enterprise) & model.number.is_null(False))
+
+
+def latest_issue_date(enterprise: Enterprise, kind: str, on: dt.date) -> dt.date | None:
+    """The latest issue date already numbered in the sequence that ``on`` belongs to.
+
+    A document of that sequence may be dated on or after it, not before (R-NUM-6); the
+    scheduler dates backlog invoices accordingly. None when the sequence is empty.
+    """
+    _, _, policy = _settings(enterprise, kind)
+    model = Invoice if kind == INVOICE else CreditNote
+    first, last = period_range(policy, on)
+    query = _numbered(enterprise, kind).select(model.issue_date)
+    if first is not None:
+        query = query.where(model.issue_date.between(first, last))
+    latest = query.order_by(model.issue_date.desc()).first()
+    return latest.issue_date if latest else None
 
 
 def next_number(enterprise: Enterprise, kind: str, issue_date: dt.date) -> str:
@@ -17,13 +63,13 @@ def next_number(enterprise: Enterprise, kind: str, issue_date: dt.date) -> str:
 
     The sequence row is locked (``FOR UPDATE`` on PostgreSQL; SQLite's write lock is
     taken by ``BEGIN IMMEDIATE``), so concurrent issuers queue, and a rollback
-    returns the number: no gaps, no duplicates.
+    returns the number: no gaps, no duplicates. Under that lock the issue date is
+    checked against the sequence's latest one (R-NUM-6), and a number a document
+    already carries (after a change of pattern, start or reset policy) is passed
+    over: the sequence continues after it (docs/billing-rules.md, "Numbering").
     """
-    if kind == INVOICE:
-        pattern, start = enterprise.invoice_pattern, enterprise.invoice_start
-    else:
-        pattern, start = enterprise.credit_note_pattern, enterprise.credit_note_start
-    key = sequence_key(enterprise.invoice_reset, issue_date)
+    pattern, start, policy = _settings(enterprise, kind)
+    key = sequence_key(policy, issue_date)
     NumberSequence.insert(
         enterprise=enterprise, kind=kind, period_key=key, next_value=start
     ).on_conflict_ignore().execute()
@@ -35,6 +81,23 @@ def next_number(enterprise: Enterprise, kind: str, issue_date: dt.date) -> str:
     if is_postgres():
         query = query.for_update()
     sequence = query.get()
+    latest = latest_issue_date(enterprise, kind, issue_date)
+    try:
+        check_issue_order(issue_date, latest)
+    except IssueOrderError as exc:
+        raise RuleViolation(
+            "R-NUM-6",
+            f"{kind.replace('_', ' ')} {exc}",
+            issue_date=issue_date.isoformat(),
+            latest_issue_date=latest.isoformat() if latest else None,
+        ) from None
     value = sequence.next_value
+    number = format_number(pattern, value, issue_date)
+    numbered = _numbered(enterprise, kind)
+    model = numbered.model
+    if numbered.where(model.number == number).exists():
+        issued = (row.number for row in numbered.select(model.number).iterator())
+        value = first_free(pattern, issue_date, value, issued)
+        number = format_number(pattern, value, issue_date)
     NumberSequence.update(next_value=value + 1).where(NumberSequence.id == sequence.id).execute()
-    return format_number(pattern, value, issue_date)
+    return number

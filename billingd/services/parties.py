@@ -92,11 +92,26 @@ def _enterprise_fields(fields: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _check_numbering(pattern: str, reset: str) -> None:
-    try:
-        numbering.check_reset(pattern, reset)
-    except numbering.PatternError as exc:
-        raise RuleViolation("R-NUM-4", str(exc), field="invoice_reset") from None
+NUMBERING = (  # pattern, reset policy and the rule that checks them, per document kind
+    ("invoice_pattern", "invoice_reset", "R-NUM-4"),
+    ("credit_note_pattern", "credit_note_reset", "R-NUM-5"),
+)
+
+
+def _check_numbering(values: dict[str, Any], enterprise: Enterprise | None = None) -> None:
+    """Each kind's reset policy against its pattern, as they will be (R-NUM-4, R-NUM-5)."""
+
+    def setting(key: str) -> str:
+        if key in values:
+            return values[key]
+        return getattr(enterprise, key) if enterprise else Enterprise._meta.fields[key].default
+
+    for pattern_key, reset_key, rule in NUMBERING:
+        pattern, reset = setting(pattern_key), setting(reset_key)
+        try:
+            numbering.check_reset(pattern, reset)
+        except numbering.PatternError as exc:
+            raise RuleViolation(rule, str(exc), field=reset_key) from None
 
 
 def _brand(name: str | None) -> Brand | None:
@@ -109,7 +124,7 @@ def _brand(name: str | None) -> Brand | None:
 def add_enterprise(ctx: ServiceContext, *, name: str, currency: str, **fields: Any) -> Enterprise:
     values = _enterprise_fields({"name": name, "currency": currency, **fields})
     brand_name = values.pop("brand", None)
-    _check_numbering(values.get("invoice_pattern", "%num%"), values.get("invoice_reset", "never"))
+    _check_numbering(values)
     with write_transaction():
         values.setdefault("timezone", "UTC")
         enterprise = Enterprise.create(brand=_brand(brand_name or values["name"]), **values)
@@ -126,10 +141,7 @@ def update_enterprise(ctx: ServiceContext, enterprise_id: int, **fields: Any) ->
             raise RuleViolation(
                 "R-MONEY-3", "the currency of an enterprise with clients cannot change"
             )
-        _check_numbering(
-            values.get("invoice_pattern", enterprise.invoice_pattern),
-            values.get("invoice_reset", enterprise.invoice_reset),
-        )
+        _check_numbering(values, enterprise)
         brand_name = values.pop("brand", None)
         if brand_name:
             values["brand"] = _brand(brand_name)

@@ -28,6 +28,7 @@ ENTERPRISE_PARAMS = dict(
     reset=Str(help="never|yearly|monthly"),
     credit_note_pattern=Str(),
     credit_note_start=PositiveInt(),
+    credit_note_reset=Str(help="never|yearly|monthly: restart the credit-note %num%"),
     tax_rate=Money(help="default tax rate in percent"),
     terms=Int(help="payment terms in days"),
     address=Str(),
