@@ -55,6 +55,7 @@ class Daemon:
     )
     scheduler: Scheduler | None = None
     scheduler_task: asyncio.Task[None] | None = None
+    watchdog_starved: bool = False
     own_user: str = field(default_factory=lambda: _own_user())
     roles: dict[tuple[str, tuple[str, ...]], str | None] = field(default_factory=dict)
     """Resolved roles under the current config (asked on every request; emptied on reload)."""
@@ -171,7 +172,7 @@ async def run(daemon: Daemon) -> None:
     )
     log.info("listening on %s", config.socket)
     daemon.scheduler = Scheduler(
-        daemon.ctx, daemon.executor, scheduler_settings(config), daemon.publish, daemon.stop
+        daemon.ctx, scheduler_settings(config), daemon.publish, daemon.stop
     )
     daemon.ctx.runner = daemon.scheduler
     daemon.ctx.live = daemon.events.publish  # progress of long calls, to subscribers only
@@ -183,10 +184,27 @@ async def run(daemon: Daemon) -> None:
             await asyncio.wait_for(wake.wait(), timeout=watchdog / 2 if watchdog else None)
         wake.clear()
         if watchdog:
-            systemd.watchdog_ping()
+            feed_watchdog(daemon)
         if daemon.reload_requested:
             daemon.reload_requested = False
             reload_config(daemon)
+
+
+def feed_watchdog(daemon: Daemon) -> bool:
+    """Ping the systemd watchdog while the scheduler lives (issue 9, defect 11).
+
+    A dead scheduler bills nothing, so the daemon stops feeding the watchdog and asks
+    systemd to act at once (``WATCHDOG=trigger``, once): systemd restarts the daemon.
+    True when it pinged.
+    """
+    if daemon.scheduler is None or daemon.scheduler.alive():
+        return systemd.watchdog_ping()
+    if not daemon.watchdog_starved:
+        daemon.watchdog_starved = True
+        log.critical("the scheduler is dead: no longer feeding the systemd watchdog")
+        systemd.status("scheduler dead: billing stopped; waiting for systemd to restart")
+        systemd.watchdog_trigger()
+    return False
 
 
 def reload_config(daemon: Daemon) -> None:

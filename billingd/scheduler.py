@@ -1,23 +1,49 @@
-"""The daemon's billing scheduler (R-RUN-1, R-RUN-2, R-RUN-10, R-RUN-11, R-RUN-15).
+"""The daemon's billing scheduler (R-RUN-1, R-RUN-2, R-RUN-5, R-RUN-9..11, R-RUN-14, R-RUN-15).
 
-croniter gives the next fire time of the global schedule; the scheduler sleeps
-until then — no polling — and wakes early when an operator asks for a run, moves
-the test clock, or creates a contract that bills at once. A run is executed one
-client at a time on the database worker, so the socket keeps answering, progress
-events go out after each client, and SIGTERM stops after the current client.
+croniter gives the next fire time of the global schedule; the scheduler sleeps until
+then — no polling — and wakes early when an operator asks for a run, moves the test
+clock, or creates a contract that bills at once. It works in three lanes, each on a
+database thread of its own, so that none waits behind another or behind the socket:
+
+- operator runs (``billingctl run``) have their own queue and start at once;
+- the background lane performs the schedule's fire times, then the billing that new
+  contracts ask for (R-RUN-5), coalesced per client: one pending request per client,
+  however many contracts an import created (issue 9, defect 13);
+- the lease keeper renews the heartbeat of this daemon's runs every few seconds and
+  marks interrupted the runs whose lease expired, of any daemon on the database
+  (defect 14).
+
+A run bills one client at a time, so progress events go out after each client and
+SIGTERM stops after the current one. The lanes never die (defect 11): an error is
+logged with its traceback, recorded on its run (status ``failed``) and reported by
+``status`` as the scheduler's health; the background lane pauses (doubling up to a
+minute) so that a persistent error does not spin, and goes on. Should a lane end all
+the same, the health is ``dead`` and the daemon stops feeding the systemd watchdog.
+
+With the test clock (R-RUN-15), a move past several fire times performs each of them in
+order, at its own instant: its run's context reads that instant as now, so the run is
+as of the fire's local date and issues what was due then. More than ``fire_limit`` fire
+times in one move are collapsed: only the last is performed, and the collapse is logged
+and recorded on that run's audit event.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import logging
+import time
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Executor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from billingd.db.models import Run
+from croniter import croniter
+
+from billingd.db.models import Run, database_proxy
 from billingd.domain.schedule import next_fire
 from billingd.services import runs
 from billingd.services.context import ServiceContext
@@ -28,6 +54,26 @@ log = logging.getLogger("billingd.scheduler")
 
 Publish = Callable[[str, dict[str, Any]], None]
 
+HEARTBEAT_SECONDS = 5.0
+"""How often the lease keeper renews this daemon's runs and looks for expired ones."""
+FIRE_LIMIT = 400
+"""Fire times performed one by one after one move of the test clock (a year of nightly
+runs fits); beyond it only the last is performed."""
+CATCH_UP_SECONDS = 30.0
+"""How long a move of the test clock waits for the fire times it passed to be performed."""
+BACKOFF_SECONDS = (1.0, 60.0)
+"""The background lane's pause after an error: the first, doubling up to the second."""
+LANES = ("schedule", "operator", "lease")
+
+
+@dataclass(frozen=True)
+class Fire:
+    """A fire time to perform: ``fixed`` runs it at its own instant (the test clock)."""
+
+    at: dt.datetime
+    fixed: bool
+    collapsed: dict[str, Any]
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -35,124 +81,451 @@ class Settings:
     timezone: str
     invoicing: str
     catch_up_limit: int
+    fire_limit: int = FIRE_LIMIT
+    lease: dt.timedelta = runs.RUN_LEASE
+
+
+class Health:
+    """The scheduler's health as ``status`` reports it (issue 9, defect 11).
+
+    ``failing`` while the latest attempt of some kind of work failed (``schedule``:
+    planning and fire times, ``run``: executing a run, ``recovery``: resuming gateway
+    charges at start, ``lease``: heartbeats); ``ok`` again when each kind succeeded
+    since. The last error stays on record with its time (UTC, real time).
+    """
+
+    def __init__(self) -> None:
+        self._failing: dict[str, int] = {}  # kind -> consecutive failures
+        self.last_error: str | None = None
+        self.last_error_at: dt.datetime | None = None
+
+    def failed(self, kind: str, error: str) -> float:
+        """Record a failure; the pause before that kind of work is tried again."""
+        streak = self._failing.get(kind, 0) + 1
+        self._failing[kind] = streak
+        self.last_error = error
+        self.last_error_at = dt.datetime.now(dt.UTC)
+        first, longest = BACKOFF_SECONDS
+        return min(first * 2 ** min(streak - 1, 16), longest)
+
+    def recovered(self, kind: str) -> None:
+        self._failing.pop(kind, None)
+
+    def view(self, dead: bool) -> dict[str, Any]:
+        state = "dead" if dead else ("failing" if self._failing else "ok")
+        at = self.last_error_at
+        return {
+            "state": state,
+            "last_error": self.last_error,
+            "last_error_at": at.isoformat().replace("+00:00", "Z") if at else None,
+        }
+
+
+def last_fire(schedule: str, at: dt.datetime, timezone: str) -> dt.datetime:
+    """The latest instant (UTC, aware) at or before ``at`` that the schedule fires."""
+    local = (at + dt.timedelta(seconds=1)).astimezone(ZoneInfo(timezone))
+    return croniter(schedule, local).get_prev(dt.datetime).astimezone(dt.UTC)
+
+
+def _close_connection() -> None:
+    """Close the calling thread's database connection (each lane has its own)."""
+    if not database_proxy.obj.is_closed():
+        database_proxy.obj.close()
 
 
 class Scheduler:
-    """Owns the run loop; thread-safe entry points for the socket handlers."""
+    """Owns the run lanes; thread-safe entry points for the socket handlers."""
 
     def __init__(
         self,
         ctx: ServiceContext,
-        executor: Executor,
         settings: Settings,
         publish: Publish,
         stopping: asyncio.Event,
     ) -> None:
         self.ctx = ctx
-        self.executor = executor
         self.settings = settings
         self.publish = publish
         self.stopping = stopping
-        self._wake = asyncio.Event()
-        self._queue: asyncio.Queue[int] = asyncio.Queue()
-        self._loop = asyncio.get_running_loop()
+        self.health = Health()
         self.next_run: dt.datetime | None = None
+        """The next fire time not yet performed (it may be past while fires are pending)."""
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        self._operator_runs: asyncio.Queue[int] = asyncio.Queue()
+        # (client id, the test clock's now when asked, or None) -> actor, oldest first
+        self._requests: dict[tuple[int, dt.datetime | None], str] = {}
+        self._clock_read: dt.datetime | None = None  # the test clock since the last wake-up
+        self._fires: deque[Fire] = deque()
         self._planned: tuple[str, str] | None = None  # the schedule next_run was computed for
+        self._seen: dt.datetime | None = None  # the clock's now when last looked at
+        self._owned: set[int] = set()  # this daemon's runs, queued or executing
+        self._finishing = asyncio.Lock()  # one run at a time approves the due drafts
+        self._recovered = False
+        self._recover_after = 0.0
+        self._threads = {
+            lane: ThreadPoolExecutor(1, thread_name_prefix=f"billingd-{lane}") for lane in LANES
+        }
+        self._tasks: list[asyncio.Task[None]] = []
+        self._looks = 0  # how often the background lane read the clock
+        self._stepped = asyncio.Event()  # set after each background step
 
-    # -- called from socket handlers on the database thread ----------------------------
+    # -- called from socket handlers, on any thread --------------------------------------
 
     def wake(self) -> None:
         """Re-check what is due (the clock moved, the config changed)."""
-        self._loop.call_soon_threadsafe(self._wake.set)
+        self._loop.call_soon_threadsafe(self._woken)
 
     def enqueue(self, run_id: int) -> None:
-        """Execute a run already recorded by ``runs.start_run``."""
-        self._loop.call_soon_threadsafe(self._put, run_id)
-
-    def _put(self, run_id: int) -> None:
-        self._queue.put_nowait(run_id)
-        self._wake.set()
+        """Execute an operator's run already recorded by ``runs.start_run``, at once."""
+        self._loop.call_soon_threadsafe(self._queue_operator_run, run_id)
 
     def request_client_run(self, client_id: int, actor: str = "system") -> None:
-        """Bill one client now (a contract that invoices at creation, R-RUN-5)."""
+        """Bill one client soon (a contract that invoices at creation, R-RUN-5).
+
+        Requests coalesce: a client already waiting for its run is not queued again.
+        """
         if self.settings.invoicing != "auto":
             return
-        self._loop.call_soon_threadsafe(
-            lambda: asyncio.ensure_future(self._start_and_enqueue(client_id, "contract", actor))
-        )
+        self._loop.call_soon_threadsafe(self._request, client_id, actor)
 
-    # -- the loop ------------------------------------------------------------------------
+    def catch_up(self, target: dt.datetime, timeout: float = CATCH_UP_SECONDS) -> bool:
+        """After the test clock moved to ``target`` (from a socket handler's thread): wait
+        until the background lane performed the fire times passed, at most ``timeout``
+        seconds, so that what the operator does next happens after them, exactly as if
+        that time had passed (R-RUN-15). True when it caught up."""
+        future = asyncio.run_coroutine_threadsafe(self._caught_up(target), self._loop)
+        try:
+            return future.result(timeout)
+        except TimeoutError:
+            future.cancel()
+            return False
 
-    async def _db(self, function: Callable[..., Any], *args: Any) -> Any:
-        return await self._loop.run_in_executor(self.executor, function, *args)
+    def alive(self) -> bool:
+        """False when a lane ended while the daemon is not stopping (a bug: never expected)."""
+        return self.stopping.is_set() or not any(task.done() for task in self._tasks)
 
-    async def _start_and_enqueue(self, client_id: int | None, trigger: str, actor: str) -> None:
-        ctx = self.ctx.acting_as(actor)
-        as_of = ctx.today(self.settings.timezone)
-        run = await self._db(
-            lambda: runs.start_run(ctx, as_of=as_of, client_id=client_id, trigger=trigger)
-        )
-        self._put(run.id)
+    def health_view(self) -> dict[str, Any]:
+        """``{state: ok|failing|dead, last_error, last_error_at}`` for ``status``."""
+        return self.health.view(dead=not self.alive())
+
+    def next_run_at(self, now: dt.datetime) -> dt.datetime | None:
+        """The next scheduled run as ``status`` shows it, from the daemon's clock ``now``.
+
+        A pending fire time (the test clock moved past it) is the next run; after a
+        reload or a move of the test clock backwards not yet seen by the lane, the
+        next fire time after ``now``; None when the schedule cannot be computed.
+        """
+        try:
+            return self._fires[0].at
+        except IndexError:  # none pending (or just taken by the lane)
+            pass
+        moved_back = self._seen is not None and now < self._seen
+        if self.next_run is not None and self._planned == self._wanted() and not moved_back:
+            return self.next_run
+        try:
+            return next_fire(self.settings.schedule, now, self.settings.timezone)
+        except Exception:  # an instant croniter cannot handle: nothing to show
+            return None
+
+    # -- on the event loop --------------------------------------------------------------
+
+    def _queue_operator_run(self, run_id: int) -> None:
+        self._owned.add(run_id)
+        self._operator_runs.put_nowait(run_id)
+
+    async def _caught_up(self, target: dt.datetime) -> bool:
+        looked = self._looks
+        self._woken()
+        while not (
+            self._looks > looked
+            and not self._fires
+            and (self.next_run is None or self.next_run > target)
+        ):
+            if self.stopping.is_set() or not self.alive():
+                return False
+            self._stepped.clear()
+            await self._stepped.wait()
+        return True
+
+    def _woken(self) -> None:
+        self._clock_read = None  # the test clock may have moved
+        self._wake.set()
+
+    def _request(self, client_id: int, actor: str) -> None:
+        """Note a client's billing request, at the instant it was made on the test clock:
+        it is performed in time order with the fire times (R-RUN-15). Requests of one
+        client at one instant are one (defect 13)."""
+        at = None
+        if getattr(self.ctx.clock, "is_test", False):
+            if self._clock_read is None:  # read once per move: an import asks per contract
+                self._clock_read = self.ctx.clock.now()
+            at = self._clock_read
+        self._requests.setdefault((client_id, at), actor)
+        self._wake.set()
+
+    def _wanted(self) -> tuple[str, str]:
+        return (self.settings.schedule, self.settings.timezone)
+
+    async def _on(self, lane: str, function: Callable[..., Any], *args: Any, **kw: Any) -> Any:
+        """Run ``function`` on the lane's database thread."""
+        call = functools.partial(function, *args, **kw)
+        return await self._loop.run_in_executor(self._threads[lane], call)
 
     async def serve(self) -> None:
-        """Until the daemon stops: run queued runs, and the schedule when it is due."""
-        await self._db(runs.mark_interrupted_runs)
-        await self._db(resume_pending_charges, self.ctx.acting_as("system"))
-        self._plan(self.ctx.clock.now())
-        while not self.stopping.is_set():
-            if not self._queue.empty():
-                await self.execute(self._queue.get_nowait())
-                continue
-            now = self.ctx.clock.now()
-            if self._planned != (self.settings.schedule, self.settings.timezone):
-                self._plan(now)  # a reload (SIGHUP) changed the schedule or its timezone
-            if self.next_run is not None and now >= self.next_run:
-                if self.settings.invoicing == "auto":
-                    await self._start_and_enqueue(None, "schedule", "system")
-                self._plan(now)
-                continue
-            await self._sleep(now)
-
-    def _plan(self, now: dt.datetime) -> None:
-        """The next fire time of the current schedule after ``now`` (R-RUN-1)."""
-        self._planned = (self.settings.schedule, self.settings.timezone)
-        self.next_run = next_fire(self.settings.schedule, now, self.settings.timezone)
-
-    async def _sleep(self, now: dt.datetime) -> None:
-        """Sleep until the next fire time, a queued run, a wake-up or the stop signal."""
-        timeout = (
-            None
-            if getattr(self.ctx.clock, "is_test", False)
-            else ((self.next_run - now).total_seconds() if self.next_run else None)
+        """Until the daemon stops: the three lanes; then close their database threads."""
+        try:
+            await self._on("lease", runs.mark_interrupted_runs, self.settings.lease)
+        except Exception as exc:
+            log.exception("scheduler: marking the runs of dead daemons failed")
+            self.health.failed("lease", runs.describe_error(exc))
+        lanes = (
+            ("schedule", self._background()),
+            ("operator", self._operator_lane()),
+            ("lease", self._lease_keeper()),
         )
-        waiters = [
-            asyncio.ensure_future(self._wake.wait()),
-            asyncio.ensure_future(self.stopping.wait()),
-        ]
-        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        for name, lane in lanes:
+            task = asyncio.create_task(lane, name=f"billingd-{name}")
+            task.add_done_callback(self._lane_ended)
+            self._tasks.append(task)
+        try:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        finally:
+            for pool in self._threads.values():
+                try:
+                    await self._loop.run_in_executor(pool, _close_connection)
+                except Exception:
+                    log.exception("scheduler: closing a database connection failed")
+                pool.shutdown(wait=True)
+
+    def _lane_ended(self, task: asyncio.Task[None]) -> None:
+        if self.stopping.is_set():
+            return
+        reason = "cancelled" if task.cancelled() else repr(task.exception())
+        log.critical("scheduler lane %s ended (%s): billing has stopped", task.get_name(), reason)
+
+    async def _pause(self, seconds: float | None, *, wakes: bool = True) -> None:
+        """Wait ``seconds`` (None: no limit), less when stopping (or woken, if ``wakes``)."""
+        waiters = [asyncio.ensure_future(self.stopping.wait())]
+        if wakes:
+            waiters.append(asyncio.ensure_future(self._wake.wait()))
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
         for waiter in waiters:
             waiter.cancel()
-        self._wake.clear()
+        if wakes:
+            self._wake.clear()
 
-    async def execute(self, run_id: int) -> None:
-        """Bill the run's clients one by one; stop between clients on SIGTERM."""
-        run = await self._db(Run.get_by_id, run_id)
-        client_ids = await self._db(runs.billable_client_ids, run.client_id)
-        status = "done"
-        for client_id in client_ids:
-            if self.stopping.is_set():
-                status = "interrupted"
-                break
-            step = self.ctx.acting_as(run.actor)
-            run = await self._db(
-                runs.run_step, step, run_id, client_id, self.settings.catch_up_limit
-            )
-            for name, payload in step.events:
+    # -- the background lane: fire times, then creation requests -----------------------
+
+    async def _background(self) -> None:
+        try:
+            await self._background_loop()
+        finally:
+            self._stepped.set()  # a move of the test clock waiting for it stops waiting
+
+    async def _background_loop(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                await self._recover()
+                worked = await self._background_step()
+                self.health.recovered("schedule")
+                self._stepped.set()
+                if not worked:
+                    await self._sleep()
+            except Exception as exc:
+                log.exception("scheduler: the schedule failed; trying again")
+                self._stepped.set()
+                await self._pause(self.health.failed("schedule", runs.describe_error(exc)))
+
+    async def _recover(self) -> None:
+        """Resume gateway charges a crash cut short (R-RUN-7); retried until it works,
+        without holding up billing."""
+        if self._recovered or time.monotonic() < self._recover_after:
+            return
+        try:
+            await self._on("schedule", resume_pending_charges, self.ctx.acting_as("system"))
+        except Exception as exc:
+            log.exception("scheduler: resuming pending gateway charges failed; retried later")
+            pause = self.health.failed("recovery", runs.describe_error(exc))
+            self._recover_after = time.monotonic() + pause
+            return
+        self._recovered = True
+        self.health.recovered("recovery")
+
+    async def _background_step(self) -> bool:
+        """One unit of background work, the earliest due; False when there was none."""
+        now = self.ctx.clock.now()
+        self._looks += 1
+        self._plan(now)
+        if self.next_run is not None and now >= self.next_run:
+            self._collect_fires(now)
+        request = next(iter(self._requests), None)
+        asked_at = request[1] if request is not None else None
+        if self._fires and (asked_at is None or self._fires[0].at <= asked_at):
+            await self._perform(self._fires.popleft())
+            return True
+        if request is not None:
+            client_id, at = request
+            ctx = self.ctx.acting_as(self._requests.pop(request))
+            await self._run_now(ctx.at(at) if at is not None else ctx, client_id, "contract")
+            return True
+        return False
+
+    def _plan(self, now: dt.datetime) -> None:
+        """Compute the next fire time after ``now`` when there is none yet, the schedule
+        changed (a reload) or the test clock went backwards (R-RUN-1)."""
+        moved_back = self._seen is not None and now < self._seen
+        self._seen = now
+        if moved_back:
+            self._fires.clear()
+        if self.next_run is None or self._planned != self._wanted() or moved_back:
+            self.next_run = None
+            self.next_run = next_fire(self.settings.schedule, now, self.settings.timezone)
+            self._planned = self._wanted()
+
+    def _collect_fires(self, now: dt.datetime) -> None:
+        """Queue the fire times from ``next_run`` up to ``now`` (R-RUN-15).
+
+        With the system clock they are one run, now (the daemon slept through them).
+        """
+        assert self.next_run is not None
+        schedule, timezone = self._wanted()
+        test_clock = getattr(self.ctx.clock, "is_test", False)
+        limit = max(self.settings.fire_limit, 1) if test_clock else 1
+        fires: list[dt.datetime] = []
+        fire = self.next_run
+        while fire <= now and len(fires) <= limit:
+            fires.append(fire)
+            fire = next_fire(schedule, fire, timezone)
+        collapsed: dict[str, Any] = {}
+        if len(fires) > limit:
+            last = last_fire(schedule, now, timezone)
+            fire = next_fire(schedule, last, timezone)
+            if test_clock:
+                log.warning(
+                    "the test clock moved past more than %s fire times (%s … %s): "
+                    "only the last is performed",
+                    limit,
+                    fires[0].isoformat(),
+                    last.isoformat(),
+                )
+                collapsed = {"collapsed": f"more than {limit} fires since {fires[0].isoformat()}"}
+            fires = [last]
+        self.next_run = fire
+        if self.settings.invoicing == "auto":
+            self._fires.extend(Fire(at, test_clock, collapsed) for at in fires)
+
+    async def _perform(self, fire: Fire) -> None:
+        ctx = self.ctx.acting_as("system")
+        if fire.fixed:  # the test clock moved past it: the run happens at its own instant
+            ctx = ctx.at(fire.at)
+            details = {"fire": fire.at.isoformat(), **fire.collapsed}
+        else:  # an all-clients run now bills what new contracts asked for, too
+            self._requests.clear()
+            details = {}
+        await self._run_now(ctx, None, "schedule", **details)
+
+    async def _run_now(
+        self, ctx: ServiceContext, client_id: int | None, trigger: str, **details: Any
+    ) -> None:
+        """Record a run as of ``ctx``'s today and execute it on the background lane."""
+        run = await self._on(
+            "schedule",
+            runs.start_run,
+            ctx,
+            as_of=ctx.today(self.settings.timezone),
+            client_id=client_id,
+            trigger=trigger,
+            **details,
+        )
+        self._owned.add(run.id)
+        pause = await self._execute("schedule", run.id, ctx)
+        if pause is not None:
+            await self._pause(pause)
+
+    async def _sleep(self) -> None:
+        """Until the next fire time (system clock), a wake-up or the stop signal."""
+        timeout = None
+        if not getattr(self.ctx.clock, "is_test", False) and self.next_run is not None:
+            timeout = max((self.next_run - self.ctx.clock.now()).total_seconds(), 0.0)
+        await self._pause(timeout)
+
+    # -- the operator lane ----------------------------------------------------------------
+
+    async def _operator_lane(self) -> None:
+        while not self.stopping.is_set():
+            getter = asyncio.ensure_future(self._operator_runs.get())
+            stopper = asyncio.ensure_future(self.stopping.wait())
+            await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            stopper.cancel()
+            if not getter.done():
+                getter.cancel()
+                return
+            await self._execute("operator", getter.result(), self.ctx)
+
+    # -- the lease keeper -------------------------------------------------------------------
+
+    async def _lease_keeper(self) -> None:
+        """Renew this daemon's runs; mark interrupted the runs whose lease expired."""
+        while not self.stopping.is_set():
+            try:
+                owned = frozenset(self._owned)
+                await self._on("lease", runs.heartbeat, owned)
+                await self._on("lease", runs.mark_interrupted_runs, self.settings.lease, owned)
+                self.health.recovered("lease")
+            except Exception as exc:
+                log.exception("scheduler: renewing the run leases failed")
+                self.health.failed("lease", runs.describe_error(exc))
+            await self._pause(HEARTBEAT_SECONDS, wakes=False)
+
+    # -- executing a run -----------------------------------------------------------------
+
+    async def _execute(self, lane: str, run_id: int, base: ServiceContext) -> float | None:
+        """Bill the run's clients one by one; stop between clients on SIGTERM.
+
+        Any error outside one client's billing is recorded on the run (status
+        ``failed``) and reported; the pause before more automatic work is returned
+        then, else None. ``base`` gives the run's clock.
+        """
+        self._owned.add(run_id)
+        try:
+            run = await self._on(lane, Run.get_by_id, run_id)
+            client_ids = await self._on(lane, runs.billable_client_ids, run.client_id)
+            status = "done"
+            for client_id in client_ids:
+                if self.stopping.is_set():
+                    status = "interrupted"
+                    break
+                step = base.acting_as(run.actor)
+                run = await self._on(
+                    lane, runs.run_step, step, run_id, client_id, self.settings.catch_up_limit
+                )
+                for name, payload in step.events:
+                    self.publish(name, payload)
+                self.publish("run.progress", runs.progress(run))
+            closing = base.acting_as(run.actor)
+            async with self._finishing:
+                run = await self._on(lane, runs.finish_run, closing, run_id, status)
+            for name, payload in closing.events:
                 self.publish(name, payload)
-            self.publish("run.progress", runs.progress(run))
-        closing = self.ctx.acting_as(run.actor)
-        run = await self._db(runs.finish_run, closing, run_id, status)
-        for name, payload in closing.events:
-            self.publish(name, payload)
-        self.publish("run.finished", await self._db(run_view, run))
-        log.info("run %s %s: %s invoices, %s failures", run_id, status, run.invoices, run.failures)
+            self.publish("run.finished", await self._on(lane, run_view, run))
+            log.info(
+                "run %s %s: %s invoices, %s failures", run_id, status, run.invoices, run.failures
+            )
+            self.health.recovered("run")
+            return None
+        except Exception as exc:
+            error = runs.describe_error(exc)
+            log.exception("run %s failed: %s", run_id, error)
+            pause = self.health.failed("run", f"run {run_id}: {error}")
+            await self._record_failure(lane, run_id, error)
+            return pause
+        finally:
+            self._owned.discard(run_id)
+
+    async def _record_failure(self, lane: str, run_id: int, error: str) -> None:
+        try:
+            run = await self._on(lane, runs.fail_run, self.ctx.acting_as("system"), run_id, error)
+            self.publish("run.finished", await self._on(lane, run_view, run))
+        except Exception:
+            log.exception("run %s: recording its failure failed too", run_id)

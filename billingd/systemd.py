@@ -62,6 +62,11 @@ def watchdog_ping() -> bool:
     return notify("WATCHDOG=1")
 
 
+def watchdog_trigger() -> bool:
+    """Ask systemd to act as if the watchdog timed out (the daemon found itself broken)."""
+    return notify("WATCHDOG=trigger")
+
+
 def watchdog_interval() -> float | None:
     """Seconds within which :func:`watchdog_ping` must be called, or None if no watchdog.
 

@@ -208,7 +208,7 @@ def _refused_at_line_7(
         ("currency", "XXX", "unknown currency"),
         ("send-stats", "maybe", "true/false"),
         ("publish", "2", "true/false"),
-        ("tax-rate", "101", "between 0 and 100"),
+        ("tax-rate", "101", "from 0 to 100 percent"),
         ("tax-rate", "7,5", "decimal"),
         ("tax-rate", "1e1", "decimal"),
         ("tax-rate", "NaN", "decimal"),
@@ -247,11 +247,11 @@ def test_bad_client_row_reseller_of_another_enterprise(
         ("start", "2026-13-01", "YYYY-MM-DD"),
         ("end", "2025-12-31", "before the start"),
         ("quantity", "0", "quantity must be positive"),
-        ("interval", "0", "at least 1"),
+        ("interval", "0", "from 1 to 1000 cycles"),
         ("interval", "1.5", "whole number"),
         ("client", "999", "no client with id 999"),
         ("bill-group", "999", "no bill group with id 999"),
-        ("tax_rate", "-1", "between 0 and 100"),
+        ("tax_rate", "-1", "from 0 to 100 percent"),
     ],
 )
 def test_bad_contract_row_names_line_and_column_and_writes_nothing(

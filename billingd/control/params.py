@@ -1,7 +1,14 @@
-"""Typed parameters at the socket boundary.
+"""Typed parameters at the socket boundary, each with its bounds.
 
 Money is a decimal string (a JSON number with a fraction is refused), dates are
 ``YYYY-MM-DD``, ids are integers. A bad value is a ValidationError naming it.
+
+Every accepted value is bounded (issue 9, defect 11), so that nothing accepted can
+overflow later in date arithmetic, a database column or a PDF: the named bounds below
+(:data:`REVIEW_DAYS`, :data:`AMOUNT`, …) are declared once, used by the method
+registrations in ``billingd.control.api`` and by the CSV import columns of
+``billingd.services.imports``. Rules that need the data (a currency's decimals, a
+contract's positive quantity) stay in the services, for their direct callers too.
 """
 
 from __future__ import annotations
@@ -15,6 +22,90 @@ from typing import Any
 from billingd.errors import ValidationError
 from billingd.money import MoneyError, parse_decimal
 
+Orderable = int | Decimal | dt.date
+
+
+@dataclass(frozen=True)
+class Bound:
+    """The values a parameter accepts beyond its type: ``low..high`` (inclusive) and, for
+    decimals, at most ``places`` digits after the point."""
+
+    low: Orderable
+    high: Orderable
+    places: int | None = None
+    unit: str = ""
+
+    def problem(self, value: Orderable | str) -> str | None:
+        """What is wrong with ``value`` (``must be …``), or None when it is in bounds; a
+        text is measured by its length."""
+        if isinstance(value, str):
+            if not self.low <= len(value) <= self.high:  # type: ignore[operator]
+                return f"must be {self._range()}, got {len(value)}"
+            return None
+        if not self.low <= value <= self.high:  # type: ignore[operator]
+            return f"must be {self._range()}, got {_shown(value)}"
+        if (
+            self.places is not None
+            and isinstance(value, Decimal)
+            and value != value.quantize(Decimal(1).scaleb(-self.places))
+        ):
+            return f"must have at most {self.places} decimals, got {_shown(value)}"
+        return None
+
+    def check(self, name: str, value: Any) -> Any:
+        problem = self.problem(value)
+        if problem:
+            raise ValidationError(f"{name} {problem}", field=name)
+        return value
+
+    def _range(self) -> str:
+        unit = f" {self.unit}" if self.unit else ""
+        return f"from {_plain(self.low)} to {_plain(self.high)}{unit}"
+
+    def describe(self) -> str:
+        """The bound in words, for error messages and docs/protocol.md."""
+        places = f", at most {self.places} decimals" if self.places is not None else ""
+        return self._range() + places
+
+
+def _shown(value: Orderable) -> str:
+    """A value as an error message quotes it: plain digits, shortened when long."""
+    text = f"{value:f}" if isinstance(value, Decimal) else str(value)
+    return text if len(text) <= 40 else f"{text[:20]}…({len(text)} characters)"
+
+
+def _plain(value: Orderable) -> str:
+    """``10^12`` style for the round powers of ten in a bound, else the value."""
+    if isinstance(value, int | Decimal) and abs(value) >= 10**6:
+        digits = len(str(abs(int(value)))) - 1
+        if abs(value) == 10**digits:
+            return ("-" if value < 0 else "") + f"10^{digits}"
+    return str(value)
+
+
+INT_RANGE = (-(2**63), 2**63 - 1)  # what both databases store
+ID_NUMBERS = Bound(1, INT_RANGE[1])
+"""A row id named in an import (a bigger one would overflow the database driver)."""
+DATES = Bound(dt.date(1970, 1, 1), dt.date(2199, 12, 31))
+"""Every date, and the test clock's instants (their UTC day)."""
+REVIEW_DAYS = Bound(0, 365, unit="days")
+PAYMENT_TERMS = Bound(0, 3650, unit="days")
+INTERVAL = Bound(1, 1000, unit="cycles")
+COUNT = Bound(1, 1000)
+NUMBER_START = Bound(1, 10**9)
+"""A numbering start: the counters are 32-bit on PostgreSQL, with room to count on."""
+OFFSET = Bound(0, INT_RANGE[1])
+AMOUNT = Bound(Decimal(-(10**12)), Decimal(10**12), places=3)
+"""Prices and amounts in the currency's unit; the currency's own decimals (EUR 2, JPY 0,
+BHD 3) are checked by the services, which know the currency."""
+QUANTITY = Bound(Decimal(-(10**9)), Decimal(10**9), places=6)
+TAX_RATE = Bound(Decimal(0), Decimal(100), places=4, unit="percent")
+MAX_TEXT = 10_000
+"""Characters in a text parameter."""
+IDENTIFIER = Bound(1, 50, unit="characters")
+"""A name the daemon looks up as a file (a timezone, a template): short enough for any
+file system, in any script."""
+
 
 @dataclass(frozen=True)
 class Param:
@@ -25,9 +116,12 @@ class Param:
     required: bool = False
     default: Any = None
     help: str = ""
+    bound: Bound | None = None
 
-
-INT_RANGE = (-(2**63), 2**63 - 1)  # what both databases store
+    def validate(self, name: str, value: Any) -> Any:
+        """The checked value, within its bound; ValidationError naming ``name`` otherwise."""
+        checked = self.check(name, value)
+        return self.bound.check(name, checked) if self.bound is not None else checked
 
 
 def _int(name: str, value: Any) -> int:
@@ -45,9 +139,22 @@ def _positive_int(name: str, value: Any) -> int:
     return value
 
 
+def text_problem(value: str) -> str | None:
+    """What is wrong with a text value (``must …``), or None: the bound of every text
+    parameter and import cell (PostgreSQL stores no NUL character)."""
+    if len(value) > MAX_TEXT:
+        return f"must be at most {MAX_TEXT} characters, got {len(value)}"
+    if "\x00" in value:
+        return "must not contain NUL characters"
+    return None
+
+
 def _str(name: str, value: Any) -> str:
     if not isinstance(value, str):
         raise ValidationError(f"{name} must be a string", field=name)
+    problem = text_problem(value)
+    if problem:
+        raise ValidationError(f"{name} {problem}", field=name)
     return value
 
 
@@ -61,9 +168,33 @@ def _date(name: str, value: Any) -> dt.date:
     if not isinstance(value, str):
         raise ValidationError(f"{name} must be a date string YYYY-MM-DD", field=name)
     try:
-        return dt.date.fromisoformat(value)
+        day = dt.date.fromisoformat(value)
     except ValueError:
         raise ValidationError(f"{name} is not a date (YYYY-MM-DD): {value!r}", field=name) from None
+    return DATES.check(name, day)
+
+
+def parse_instant(text: str) -> dt.datetime:
+    """An ISO 8601 instant, UTC when it has no offset; ValueError when it is none."""
+    instant = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    return (instant if instant.tzinfo else instant.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
+
+
+def _instant(name: str, value: Any) -> dt.datetime:
+    if not isinstance(value, str):
+        raise ValidationError(f"{name} must be an ISO 8601 instant string", field=name)
+    try:
+        instant = parse_instant(value)
+    except (ValueError, OverflowError):
+        raise ValidationError(
+            f"{name} is not an instant (ISO 8601 such as 2026-02-01T00:00, UTC unless an "
+            f"offset is given): {value!r}",
+            field=name,
+        ) from None
+    problem = DATES.problem(instant.date())
+    if problem:
+        raise ValidationError(f"{name} {problem} (its day in UTC)", field=name)
+    return instant
 
 
 def _decimal(name: str, value: Any) -> Decimal:
@@ -97,10 +228,23 @@ def _list(name: str, value: Any) -> list:
     return value
 
 
-def _factory(check: Callable[[str, Any], Any], type_name: str) -> Callable[..., Param]:
-    def make(*, required: bool = False, default: Any = None, help: str = "") -> Param:
-        return Param(check, type_name, required, default, help)
+def _factory(
+    check: Callable[[str, Any], Any], type_name: str, bound: Bound | None = None
+) -> Callable[..., Param]:
+    """A parameter type; ``bound`` is its default bound, replaced by a declaration's own.
 
+    The bound is appended to the help text, so docs/protocol.md states it.
+    """
+
+    def make(
+        *, required: bool = False, default: Any = None, help: str = "", bound: Bound | None = None
+    ) -> Param:
+        chosen = bound or make.bound  # type: ignore[attr-defined]
+        if chosen is not None:
+            help = f"{help}; {chosen.describe()}" if help else chosen.describe()
+        return Param(check, type_name, required, default, help, chosen)
+
+    make.bound = bound  # type: ignore[attr-defined]
     return make
 
 
@@ -109,7 +253,8 @@ PositiveInt = _factory(_positive_int, "integer ≥ 1")
 Str = _factory(_str, "string")
 Bool = _factory(_bool, "boolean")
 Date = _factory(_date, "date")
-Money = _factory(_decimal, "decimal string")
+Instant = _factory(_instant, "instant")
+Money = _factory(_decimal, "decimal string", AMOUNT)
 Ref = _factory(_ref, "id or number")
 Object = _factory(_object, "object")
 List = _factory(_list, "list")
@@ -129,5 +274,5 @@ def validate_params(spec: dict[str, Param], params: dict[str, Any]) -> dict[str,
             if param.default is not None:
                 checked[name] = param.default
             continue
-        checked[name] = param.check(name, value)
+        checked[name] = param.validate(name, value)
     return checked

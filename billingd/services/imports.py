@@ -18,6 +18,16 @@ from typing import Any
 
 import peewee
 
+from billingd.control.params import (
+    AMOUNT,
+    DATES,
+    ID_NUMBERS,
+    INTERVAL,
+    QUANTITY,
+    TAX_RATE,
+    Bound,
+    text_problem,
+)
 from billingd.db.connection import write_transaction
 from billingd.db.models import BillGroup, Client, Contract, Enterprise, Reseller
 from billingd.errors import BillingError, ValidationError
@@ -35,18 +45,20 @@ FALSE_WORDS = frozenset(("false", "no", "0", ""))
 
 @dataclass(frozen=True, slots=True)
 class Column:
-    """One import column: its header name (an ``add`` option), service keyword, type."""
+    """One import column: its header name (an ``add`` option), service keyword, type, and
+    the bound its ``add`` parameter declares (``billingd.control.params``)."""
 
     name: str
     param: str
     kind: str = "text"  # text | int | bool | decimal | date
     required: bool = False
+    bound: Bound | None = None
 
 
 CLIENT_COLUMNS: tuple[Column, ...] = (
     Column("name", "name", required=True),
-    Column("enterprise", "enterprise_id", "int", required=True),
-    Column("reseller", "reseller_id", "int"),
+    Column("enterprise", "enterprise_id", "int", required=True, bound=ID_NUMBERS),
+    Column("reseller", "reseller_id", "int", bound=ID_NUMBERS),
     Column("email", "email"),
     Column("invoice-days", "invoice_days"),
     Column("send-stats", "send_stats", "bool"),
@@ -59,24 +71,24 @@ CLIENT_COLUMNS: tuple[Column, ...] = (
     Column("business-type", "business_type"),
     Column("category-type", "category_type"),
     Column("address", "address"),
-    Column("tax-rate", "tax_rate", "decimal"),
+    Column("tax-rate", "tax_rate", "decimal", bound=TAX_RATE),
 )
 CONTRACT_COLUMNS: tuple[Column, ...] = (
-    Column("client", "client_id", "int"),
-    Column("reseller", "reseller_id", "int"),
+    Column("client", "client_id", "int", bound=ID_NUMBERS),
+    Column("reseller", "reseller_id", "int", bound=ID_NUMBERS),
     Column("description", "description", required=True),
-    Column("price", "unit_price", "decimal", required=True),
-    Column("quantity", "quantity", "decimal"),
+    Column("price", "unit_price", "decimal", required=True, bound=AMOUNT),
+    Column("quantity", "quantity", "decimal", bound=QUANTITY),
     Column("cycle", "cycle", required=True),
-    Column("interval", "interval", "int"),
-    Column("start", "start_date", "date", required=True),
-    Column("anchor", "anchor_date", "date"),
-    Column("end", "end_date", "date"),
+    Column("interval", "interval", "int", bound=INTERVAL),
+    Column("start", "start_date", "date", required=True, bound=DATES),
+    Column("anchor", "anchor_date", "date", bound=DATES),
+    Column("end", "end_date", "date", bound=DATES),
     Column("timing", "timing"),
     Column("origin", "origin"),
-    Column("tax-rate", "tax_rate", "decimal"),
+    Column("tax-rate", "tax_rate", "decimal", bound=TAX_RATE),
     Column("gateway", "payment_method"),
-    Column("bill-group", "bill_group_id", "int"),
+    Column("bill-group", "bill_group_id", "int", bound=ID_NUMBERS),
 )
 
 
@@ -136,6 +148,9 @@ def _date(value: Any) -> dt.date:
 def _text(value: Any) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise ValueError(f"must be text, got {value!r}")
+    problem = text_problem(str(value))
+    if problem:
+        raise ValueError(problem)
     return str(value).strip()
 
 
@@ -176,6 +191,9 @@ def parse_row(line: int, raw: Any, columns: tuple[Column, ...]) -> ParsedRow:
             values[column.param] = PARSERS[column.kind](value)
         except ValueError as exc:
             raise RowProblem(headers[column.name], str(exc)) from None
+        problem = column.bound.problem(values[column.param]) if column.bound else None
+        if problem:
+            raise RowProblem(headers[column.name], problem)
     return ParsedRow(line, values, headers)
 
 

@@ -450,13 +450,16 @@ def mark_interrupted_runs(lease: dt.timedelta = RUN_LEASE, keep: Collection[int]
         )
         if run.pid != os.getpid() and not _alive(run.pid)
     ]
-    cut_short = (beat < now - lease) | Run.id.in_(gone)
+    cut_short = (Run.status == "running") & ((beat < now - lease) | Run.id.in_(gone))
     if keep:
         cut_short &= Run.id.not_in(sorted(keep))
+    found = [run.id for run in Run.select(Run.id).where(cut_short)]
+    if not found:  # the usual case: no write at all
+        return 0
     with write_transaction():
         return (
             Run.update(status="interrupted", finished_at=now)
-            .where((Run.status == "running") & cut_short)
+            .where(cut_short & Run.id.in_(found))
             .execute()
         )
 

@@ -4,7 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from billingd.control.params import Bool, Date, Int, Money, Object, PositiveInt, Str
+from billingd.control.params import (
+    IDENTIFIER,
+    INTERVAL,
+    NUMBER_START,
+    OFFSET,
+    PAYMENT_TERMS,
+    QUANTITY,
+    REVIEW_DAYS,
+    TAX_RATE,
+    Bool,
+    Date,
+    Int,
+    Money,
+    Object,
+    PositiveInt,
+    Str,
+)
 from billingd.control.registry import method
 from billingd.db.models import Client, Contract, Enterprise
 from billingd.errors import ValidationError
@@ -22,15 +38,15 @@ from billingd.views import (
 )
 
 ENTERPRISE_PARAMS = dict(
-    timezone=Str(),
+    timezone=Str(help="an IANA name such as Europe/Berlin", bound=IDENTIFIER),
     pattern=Str(help="invoice numbering pattern, e.g. %num%/%year%"),
-    start=PositiveInt(help="first %num%"),
+    start=PositiveInt(help="first %num%", bound=NUMBER_START),
     reset=Str(help="never|yearly|monthly"),
     credit_note_pattern=Str(),
-    credit_note_start=PositiveInt(),
+    credit_note_start=PositiveInt(bound=NUMBER_START),
     credit_note_reset=Str(help="never|yearly|monthly: restart the credit-note %num%"),
-    tax_rate=Money(help="default tax rate in percent"),
-    terms=Int(help="payment terms in days"),
+    tax_rate=Money(help="default tax rate in percent", bound=TAX_RATE),
+    terms=Int(help="payment terms in days", bound=PAYMENT_TERMS),
     address=Str(),
     tax_id=Str(),
     registration_id=Str(),
@@ -103,7 +119,7 @@ def enterprise_show(ctx: ServiceContext, id: int) -> dict[str, Any]:
     tax_id=Str(),
     address=Str(),
     currency=Str(),
-    tax_rate=Money(),
+    tax_rate=Money(bound=TAX_RATE),
 )
 def reseller_add(ctx: ServiceContext, name: str, enterprise: int, **params: Any) -> dict[str, Any]:
     """Create a reseller: a party with clients of its own, invoiceable itself (R-INV-3)."""
@@ -130,7 +146,7 @@ CLIENT_PARAMS = dict(
     business_type=Str(),
     category_type=Str(),
     address=Str(),
-    tax_rate=Money(),
+    tax_rate=Money(bound=TAX_RATE),
 )
 
 
@@ -183,7 +199,7 @@ def _page_is_quick(params: dict[str, Any]) -> bool:
     enterprise=Int(),
     search=Str(),
     limit=PositiveInt(default=100),
-    offset=Int(default=0),
+    offset=Int(default=0, bound=OFFSET),
 )
 def client_list(
     ctx: ServiceContext,
@@ -222,7 +238,7 @@ BILL_GROUP_PARAMS = dict(
     custom_fields=Object(),
     uploader=Str(),
     emails=Str(),
-    review_days=Int(),
+    review_days=Int(help="drafts wait this long for approval (R-RUN-12)", bound=REVIEW_DAYS),
 )
 
 
@@ -259,13 +275,13 @@ def billgroup_list(ctx: ServiceContext, client: int) -> list[dict[str, Any]]:
 
 
 CONTRACT_TERMS = dict(
-    quantity=Money(),
-    interval=PositiveInt(),
+    quantity=Money(bound=QUANTITY),
+    interval=PositiveInt(bound=INTERVAL),
     anchor=Date(),
     end=Date(),
     timing=Str(help="advance|arrears"),
     origin=Str(help="standard|manual|self_checkout|imported"),
-    tax_rate=Money(),
+    tax_rate=Money(bound=TAX_RATE),
     gateway=Str(help="payment method: manual or a gateway name"),
     bill_group=Int(),
 )

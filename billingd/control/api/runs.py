@@ -169,7 +169,10 @@ def clock_show(ctx: ServiceContext) -> dict[str, Any]:
 def clock_set(ctx: ServiceContext, to: dt.datetime) -> dict[str, Any]:
     """Move the test clock to an instant; backwards only until the first document is issued.
 
-    Each scheduled fire time passed is performed at its own instant, in order (R-RUN-15).
+    The test clock stays within 1970-01-01 and 2199-12-31 (UTC). On a fresh database it
+    may move to any instant, also backwards; once an invoice number or a credit note was
+    issued it only moves forward (R-RUN-15, error 1002). The move is performed like
+    `clock.advance`'s.
     """
     return _move_clock(ctx, "to", lambda clock: clock.set(to))
 
@@ -184,6 +187,14 @@ def clock_set(ctx: ServiceContext, to: dt.datetime) -> dict[str, Any]:
 def clock_advance(ctx: ServiceContext, by: str) -> dict[str, Any]:
     """Move the test clock forward by a duration such as 31d, 12h, 2w.
 
-    Each scheduled fire time passed is performed at its own instant, in order (R-RUN-15).
+    Each scheduled fire time passed is performed as if that time had passed (R-RUN-15):
+    one scheduled run per fire time, in order, each at its own instant (as of its local
+    date), and the contracts' creation billing in time order between them; the reply
+    comes when they are done (after 30 s at the latest: a `next_run` before `now` is
+    still being performed). More than 400 fire times in one move (more than a year of
+    nightly runs) are collapsed: only the last is performed; the daemon logs it and the
+    run's `run.started` audit event says `collapsed`. With the system clock the
+    scheduler sleeps instead: fire times it slept through (a suspended host) are one
+    run.
     """
     return _move_clock(ctx, "by", lambda clock: clock.advance(by))

@@ -8,7 +8,7 @@ from typing import Any
 
 from billingd import __version__
 from billingd.control.api.runs import clock_view
-from billingd.control.params import Int, PositiveInt, Str
+from billingd.control.params import IDENTIFIER, Int, PositiveInt, Str
 from billingd.control.registry import method
 from billingd.db.connection import is_postgres
 from billingd.db.migrations import SCHEMA_VERSION
@@ -23,8 +23,11 @@ from billingd.views import audit_view
     writes=False,
     result=(
         "`{version, pid, database, schema_version, now, clients, actor, clock, next_run, "
-        "last_run}`; `last_run` is `{id, as_of, trigger, status, started_at, finished_at, total, "
-        "done, invoices, failures, parked}`, or null before the first run"
+        "last_run, scheduler}`; `last_run` is `{id, as_of, trigger, status, started_at, "
+        "finished_at, total, done, invoices, failures, parked}`, or null before the first run; "
+        "`scheduler` is `{state, last_error, last_error_at}`: state `ok`, `failing` (the latest "
+        "attempt of some scheduler work failed; the error is on its run) or `dead` (billing "
+        "stopped; the systemd watchdog is no longer fed), or null without a scheduler"
     ),
     quick=True,
 )
@@ -42,6 +45,7 @@ def status(ctx: ServiceContext) -> dict[str, Any]:
         "clock": clock["clock"],
         "next_run": clock["next_run"],
         "last_run": runs.last_run_summary(),
+        "scheduler": ctx.runner.health_view() if ctx.runner is not None else None,
     }
 
 
@@ -77,7 +81,7 @@ def template_list(ctx: ServiceContext) -> list[dict[str, Any]]:
     "template.preview",
     writes=False,
     result="`{name, media_type, content_base64}`: the PDF",
-    name=Str(required=True),
+    name=Str(required=True, bound=IDENTIFIER),
 )
 def template_preview(ctx: ServiceContext, name: str) -> dict[str, Any]:
     """A template rendered as PDF with its placeholders unreplaced, base64-encoded."""
