@@ -53,6 +53,7 @@ ENTERPRISE_FIELDS = (
 )  # fmt: skip
 RESELLER_FIELDS = (
     "id", "name", "company", "tax_id", "email", "address", "currency", "tax_rate", "status",
+    "invoice_days",
 )  # fmt: skip
 CLIENT_FIELDS = (
     "id", "name", "contract_number", "company", "tax_id", "business_type", "category_type",
@@ -101,8 +102,14 @@ RUN_FIELDS = (
 # tuples, with SQL compiled once: no model objects are built. ``*_COLUMNS`` are model
 # attribute (= column) names, ``*_KEYS`` the view's names in the same order.
 CLIENT_COLUMNS = (*CLIENT_FIELDS, "enterprise_id", "reseller_id")
-INVOICE_COLUMNS = (*INVOICE_FIELDS, "enterprise_id", "client_id", "reseller_id", "replaces_id")
-INVOICE_KEYS = (*INVOICE_FIELDS, "enterprise_id", "client_id", "reseller_id", "replaces")
+INVOICE_COLUMNS = (
+    *INVOICE_FIELDS, "enterprise_id", "client_id", "reseller_id", "replaces_id", "billing_date",
+    "bill_group_id", "bill_to",
+)  # fmt: skip
+INVOICE_KEYS = (
+    *INVOICE_FIELDS, "enterprise_id", "client_id", "reseller_id", "replaces", "billing_date",
+    "bill_group_id", "bill_to",
+)  # fmt: skip
 INVOICE_LINES = PreparedSelect(
     lambda: (
         InvoiceLine.select(*(InvoiceLine._meta.columns[name] for name in LINE_FIELDS))
@@ -163,7 +170,7 @@ def tax_breakdown(lines: list[dict[str, Any]]) -> list[dict[str, str]]:
         net_tax[0] += Decimal(line["net"])
         net_tax[1] += Decimal(line["tax"])
     return [
-        {"rate": str(rate), "net": str(net), "tax": str(tax)}
+        {"rate": format(rate, "f"), "net": str(net), "tax": str(tax)}  # "10", never "1E+1"
         for rate, (net, tax) in sorted(groups.items())
     ]
 

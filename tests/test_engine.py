@@ -367,8 +367,11 @@ def test_r_inv_3_reseller_invoice_groups_its_clients_usage(ctx: ServiceContext, 
         ("usage", "Mobile DE (2 records)"): D("3.00"),
     }
     assert invoice.reseller_id == reseller.id and invoice.client_id is None
+    # billed once to each party: the reseller's invoice leaves the client's own to bill
+    own = invoicing.invoice_for_period(ctx, client_id=a.id, **JAN).invoice
+    assert [(line.kind, line.net) for line in own.lines] == [("usage", D("1.00"))]
     with pytest.raises(RuleViolation, match="nothing to invoice"):
-        invoicing.invoice_for_period(ctx, client_id=a.id, **JAN)
+        invoicing.invoice_for_period(ctx, reseller_id=reseller.id, **JAN)
 
 
 def test_pending_charges_and_price_overrides(ctx: ServiceContext, jane) -> None:

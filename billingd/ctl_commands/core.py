@@ -63,12 +63,11 @@ INVOICE_COLUMNS = (
     "number",
     "status",
     "client_id",
+    "billing_date",
     "issue_date",
-    "due_date",
     "total",
     "balance",
-    "currency",
-)
+)  # 80 columns: the due date and currency are in ``invoice show`` and --json
 INVOICE = Arg("INV", "invoice", help="invoice id or number")
 
 COMMANDS: tuple[Command, ...] = (
@@ -107,6 +106,7 @@ COMMANDS: tuple[Command, ...] = (
             opt("--address"),
             opt("--currency"),
             opt("--tax-rate"),
+            opt("--invoice-days", help="e.g. 1,15; empty: per contract cycle"),
         ),
     ),
     Command(

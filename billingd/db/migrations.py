@@ -68,8 +68,9 @@ def _v2_billing_correctness(database: peewee.Database) -> None:
     for name, index in indexes.items():
         if index.columns == ["external_id"] and index.unique:
             pm.migrate(migrator.drop_index(table, name))
-    if not any(i.columns == ["client_id", "external_id"] for i in indexes.values()):
-        pm.migrate(migrator.add_index(table, ("client_id", "external_id"), unique=True))
+    # the models' new indexes: external ids unique per client, sequences' latest dates
+    for model in (UsageRecord, Invoice, CreditNote):
+        model._schema.create_indexes(safe=True)
     # staged usage imports: a file is stored all at once or not at all
     database.create_tables([UsageImport, UsageImportRow], safe=True)
 

@@ -236,7 +236,10 @@ class Invoice(BaseModel):
     created_at = peewee.DateTimeField(default=utcnow)
 
     class Meta:
-        indexes = ((("enterprise", "number"), True),)
+        indexes = (
+            (("enterprise", "number"), True),
+            (("enterprise", "issue_date"), False),  # a sequence's latest date (R-NUM-6)
+        )
 
 
 class InvoiceLine(BaseModel):
@@ -313,7 +316,10 @@ class CreditNote(BaseModel):
     created_at = peewee.DateTimeField(default=utcnow)
 
     class Meta:
-        indexes = ((("enterprise", "number"), True),)
+        indexes = (
+            (("enterprise", "number"), True),
+            (("enterprise", "issue_date"), False),  # a sequence's latest date (R-NUM-6)
+        )
 
 
 class Document(BaseModel):

@@ -168,6 +168,11 @@ def list_enterprises() -> list[Enterprise]:
 
 
 def add_reseller(ctx: ServiceContext, *, name: str, enterprise_id: int, **fields: Any) -> Reseller:
+    """Create a reseller, scheduled like a client: on its invoice days, or per cycle."""
+    if fields.get("invoice_days") is not None:
+        fields["invoice_days"] = _client_fields({"invoice_days": fields["invoice_days"]})[
+            "invoice_days"
+        ]
     with write_transaction():
         enterprise = get_or_refuse(Enterprise, enterprise_id)
         currency = _currency(fields.pop("currency", None) or enterprise.currency)

@@ -120,6 +120,7 @@ def enterprise_show(ctx: ServiceContext, id: int) -> dict[str, Any]:
     address=Str(),
     currency=Str(),
     tax_rate=Money(bound=TAX_RATE),
+    invoice_days=Str(help="e.g. 1,15; empty: billed per contract cycle (R-RUN-3, R-RUN-16)"),
 )
 def reseller_add(ctx: ServiceContext, name: str, enterprise: int, **params: Any) -> dict[str, Any]:
     """Create a reseller: a party with clients of its own, invoiceable itself (R-INV-3)."""
