@@ -7,9 +7,9 @@ import re
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from billingd.control.params import DATES
 from billingd.db.connection import write_transaction
 from billingd.db.models import ClockState, CreditNote, Invoice
+from billingd.domain.bounds import DATES
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}

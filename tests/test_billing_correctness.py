@@ -14,7 +14,7 @@ import pytest
 from billingd.ctl_commands.runs import dry_run_rows
 from billingd.db.models import Invoice, UsageRecord
 from billingd.errors import RuleViolation
-from billingd.services import contracts, invoicing, parties, runs, usage
+from billingd.services import contracts, invoice_actions, invoicing, parties, runs, usage
 from billingd.services.context import ServiceContext
 from billingd.views import invoice_view
 
@@ -292,6 +292,9 @@ def test_r_run_17_invoices_are_generated_per_bill_group(ctx: ServiceContext, acm
     assert view["bill_to"]["address"] == "1 Park Row, Leeds"
     assert view["bill_to"]["email"] == "ariba@ex.com"
     assert invoice_view(by_group[default.id])["bill_to"]["address"] == "Berlin"
+    sent = invoice_actions.send_invoice(ctx, by_group[ariba.id].id)
+    assert sent.recipient == "ariba@ex.com"  # the group's recipients, not the client's email
+    assert invoice_actions.send_invoice(ctx, by_group[default.id].id).recipient == "ap@example.com"
 
 
 def test_r_run_17_manual_bill_group_waits_for_the_operator(ctx: ServiceContext, acme) -> None:

@@ -312,3 +312,31 @@ def test_billingctl_refuses_an_unbounded_value_with_exit_1(seeded: RunningDaemon
     error = json.loads(result.stdout)["error"]
     assert (error["code"], error["data"]["field"]) == (INVALID_PARAMS, "amount")
     assert "from -10^12 to 10^12" in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "message"),
+    [
+        ("quantity", "1000000001", "from 0 to 10^9"),
+        ("quantity", "1.1234567", "at most 6 decimals"),
+        ("amount", "1000000000001", "from 0 to 10^12"),
+        ("amount", "0.0001", "at most 3 decimals"),
+    ],
+)
+def test_spec_12_usage_rows_are_bounded_like_parameters(
+    column: str, value: str, message: str
+) -> None:
+    from billingd.domain.usage_rows import RowError, validate_row
+
+    row = {
+        "client": "1",
+        "occurred_at": "2026-01-01T00:00:00Z",
+        "destination_group": "G",
+        "quantity": "1",
+        "amount": "1",
+        column: value,
+    }
+    with pytest.raises(RowError) as refused:
+        validate_row(7, row)
+    assert refused.value.line == 7 and refused.value.field == column
+    assert message.split(" to ")[-1] in str(refused.value)

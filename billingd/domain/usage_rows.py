@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import IO, Any
 
+from billingd.domain.bounds import AMOUNT, QUANTITY, Bound
 from billingd.money import MoneyError, parse_decimal
 
 COLUMNS = (
@@ -105,6 +106,13 @@ def parse_instant(text: str) -> dt.datetime:
     return instant
 
 
+def _within(line: int, field: str, value: Decimal, bound: Bound) -> None:
+    """A value inside its bound (defect 11: nothing accepted overflows later)."""
+    problem = bound.problem(value)
+    if problem:
+        raise RowError(line, field, problem)
+
+
 def validate_row(line: int, raw: dict[str, Any]) -> UsageRow:
     """Check one raw row; raise RowError naming the line and column."""
     unknown = set(raw) - set(COLUMNS) - {None}
@@ -125,11 +133,13 @@ def validate_row(line: int, raw: dict[str, Any]) -> UsageRow:
     quantity = _decimal(line, "quantity", raw["quantity"])
     if quantity < 0:
         raise RowError(line, "quantity", "must not be negative")
+    _within(line, "quantity", quantity, QUANTITY)
     amount = None
     if raw.get("amount") not in (None, ""):
         amount = _decimal(line, "amount", raw["amount"])
         if amount < 0:
             raise RowError(line, "amount", "must not be negative")
+        _within(line, "amount", amount, AMOUNT)
     group = str(raw["destination_group"]).strip()
     external_id = raw.get("external_id")
     return UsageRow(

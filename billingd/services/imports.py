@@ -18,7 +18,9 @@ from typing import Any
 
 import peewee
 
-from billingd.control.params import (
+from billingd.db.connection import write_transaction
+from billingd.db.models import BillGroup, Client, Contract, Enterprise, Reseller
+from billingd.domain.bounds import (
     AMOUNT,
     DATES,
     ID_NUMBERS,
@@ -28,8 +30,6 @@ from billingd.control.params import (
     Bound,
     text_problem,
 )
-from billingd.db.connection import write_transaction
-from billingd.db.models import BillGroup, Client, Contract, Enterprise, Reseller
 from billingd.errors import BillingError, ValidationError
 from billingd.money import parse_decimal
 from billingd.services import contracts, parties

@@ -117,9 +117,10 @@ def send_invoice(ctx: ServiceContext, invoice: int | str) -> Delivery:
         target = find_invoice(invoice, lock=True)
         if target.status in ("void", "draft"):
             raise RuleViolation("R-INV-10", f"a {target.status} invoice cannot be sent")
+        # the bill group's recipients at issue, else the client's billing email (R-RUN-17)
         recipient = (target.bill_to or {}).get("email") or ""
-        if target.client is not None:
-            recipient = target.client.email or recipient
+        if not recipient.strip() and target.client is not None:
+            recipient = target.client.email
         if not recipient.strip():
             raise RuleViolation("R-INV-10", "the client has no billing email")
         delivery = Delivery.create(invoice=target, recipient=recipient, actor=ctx.actor)

@@ -1,0 +1,109 @@
+"""The bounds of every value billingd accepts (issue 9, defect 11).
+
+Nothing accepted may overflow later, in date arithmetic, a database column or a PDF.
+Each bound is declared once here and used at every boundary: the socket's parameters
+(``billingd.control.params``), the CSV import columns and usage rows, the test clock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from billingd.errors import ValidationError
+
+Orderable = int | Decimal | dt.date
+
+
+@dataclass(frozen=True)
+class Bound:
+    """The values a parameter accepts beyond its type: ``low..high`` (inclusive) and, for
+    decimals, at most ``places`` digits after the point."""
+
+    low: Orderable
+    high: Orderable
+    places: int | None = None
+    unit: str = ""
+
+    def problem(self, value: Orderable | str) -> str | None:
+        """What is wrong with ``value`` (``must be …``), or None when it is in bounds; a
+        text is measured by its length."""
+        if isinstance(value, str):
+            if not self.low <= len(value) <= self.high:  # type: ignore[operator]
+                return f"must be {self._range()}, got {len(value)}"
+            return None
+        if not self.low <= value <= self.high:  # type: ignore[operator]
+            return f"must be {self._range()}, got {_shown(value)}"
+        if (
+            self.places is not None
+            and isinstance(value, Decimal)
+            and value != value.quantize(Decimal(1).scaleb(-self.places))
+        ):
+            return f"must have at most {self.places} decimals, got {_shown(value)}"
+        return None
+
+    def check(self, name: str, value: Any) -> Any:
+        problem = self.problem(value)
+        if problem:
+            raise ValidationError(f"{name} {problem}", field=name)
+        return value
+
+    def _range(self) -> str:
+        unit = f" {self.unit}" if self.unit else ""
+        return f"from {_plain(self.low)} to {_plain(self.high)}{unit}"
+
+    def describe(self) -> str:
+        """The bound in words, for error messages and docs/protocol.md."""
+        places = f", at most {self.places} decimals" if self.places is not None else ""
+        return self._range() + places
+
+
+def _shown(value: Orderable) -> str:
+    """A value as an error message quotes it: plain digits, shortened when long."""
+    text = f"{value:f}" if isinstance(value, Decimal) else str(value)
+    return text if len(text) <= 40 else f"{text[:20]}…({len(text)} characters)"
+
+
+def _plain(value: Orderable) -> str:
+    """``10^12`` style for the round powers of ten in a bound, else the value."""
+    if isinstance(value, int | Decimal) and abs(value) >= 10**6:
+        digits = len(str(abs(int(value)))) - 1
+        if abs(value) == 10**digits:
+            return ("-" if value < 0 else "") + f"10^{digits}"
+    return str(value)
+
+
+INT_RANGE = (-(2**63), 2**63 - 1)  # what both databases store
+ID_NUMBERS = Bound(1, INT_RANGE[1])
+"""A row id named in an import (a bigger one would overflow the database driver)."""
+DATES = Bound(dt.date(1970, 1, 1), dt.date(2199, 12, 31))
+"""Every date, and the test clock's instants (their UTC day)."""
+REVIEW_DAYS = Bound(0, 365, unit="days")
+PAYMENT_TERMS = Bound(0, 3650, unit="days")
+INTERVAL = Bound(1, 1000, unit="cycles")
+COUNT = Bound(1, 1000)
+NUMBER_START = Bound(1, 10**9)
+"""A numbering start: the counters are 32-bit on PostgreSQL, with room to count on."""
+OFFSET = Bound(0, INT_RANGE[1])
+AMOUNT = Bound(Decimal(-(10**12)), Decimal(10**12), places=3)
+"""Prices and amounts in the currency's unit; the currency's own decimals (EUR 2, JPY 0,
+BHD 3) are checked by the services, which know the currency."""
+QUANTITY = Bound(Decimal(-(10**9)), Decimal(10**9), places=6)
+TAX_RATE = Bound(Decimal(0), Decimal(100), places=4, unit="percent")
+MAX_TEXT = 10_000
+"""Characters in a text parameter."""
+IDENTIFIER = Bound(1, 50, unit="characters")
+"""A name the daemon looks up as a file (a timezone, a template): short enough for any
+file system, in any script."""
+
+
+def text_problem(value: str) -> str | None:
+    """What is wrong with a text value (``must …``), or None: the bound of every text
+    parameter and import cell (PostgreSQL stores no NUL character)."""
+    if len(value) > MAX_TEXT:
+        return f"must be at most {MAX_TEXT} characters, got {len(value)}"
+    if "\x00" in value:
+        return "must not contain NUL characters"
+    return None
