@@ -1,0 +1,338 @@
+"""The billing oracle through a real daemon and its socket (issue 9), a few fixed seeds.
+
+A smaller variant of ``test_billing_oracle.py``: each seed drives ``billingd serve``
+(``clock: test``, ``invoicing: manual`` so that only the operator's ``billingctl run``
+bills) with the real ``billingctl --json`` commands — clients with and without
+invoice days, resellers, contracts, usage files, charges, the test clock, dry runs
+and runs, period invoices, payments and credit notes — and feeds the model the same
+operations. After each step the daemon's database is read back and checked like the
+in-process machine does. Slow: one ``billingctl`` process per operation.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from billingd.db.connection import open_database
+from billingd.db.models import BillGroup, Invoice, UsageRecord
+from tests.conftest import RunningDaemon, billingctl
+
+from .checks import (
+    dry_run_problems,
+    ledger_problems,
+    match_run,
+    numbering_problems,
+    operator_problems,
+    report,
+    state_problems,
+)
+from .clock import local
+from .model import Charge, Contract, Group, Model, Party, add_months
+
+SEEDS = (3, 14, 15, 92)
+STEPS = 28
+ZONES = ("Europe/Berlin", "America/New_York", "Pacific/Auckland")
+
+
+class Driver:
+    """One seed's daemon, its model and the operations, all through billingctl."""
+
+    def __init__(self, folder: Path, seed: int) -> None:
+        self.rng = random.Random(seed)
+        self.timezone = self.rng.choice(ZONES)
+        self.folder = folder
+        config = f"clock: test\ninvoicing: manual\ntimezone: {self.timezone}\n"
+        self.daemon = RunningDaemon(folder, f"sqlite:///{folder / 'billing.db'}", config)
+        self.database = open_database(f"sqlite:///{folder / 'billing.db'}")
+        self.today = dt.date(2030, 1, 1) + dt.timedelta(days=self.rng.randrange(700))
+        self.move(self.today, 9)
+        self.rate = self.rng.choice((Decimal("19"), Decimal("7")))
+        self.enterprise = self.ctl(
+            "enterprise",
+            "add",
+            "--name",
+            "Oracle GmbH",
+            "--currency",
+            "EUR",
+            "--timezone",
+            self.timezone,
+            "--pattern",
+            "%num%/%year%",
+            "--start",
+            "100001",
+            "--tax-rate",
+            str(self.rate),
+            "--terms",
+            "14",
+        )["id"]
+        self.model = Model(self.timezone, self.rate)
+        self.clients: list[int] = []
+        self.resellers: list[int] = []
+        self.serial = 0
+        self.add_client()
+
+    def ctl(self, *args: str) -> Any:
+        result = billingctl(self.daemon.socket, *args)
+        assert result.returncode == 0, (args, result.stdout, result.stderr)
+        return json.loads(result.stdout) if result.stdout.strip() else None
+
+    def move(self, day: dt.date, hour: int) -> None:
+        instant = local(day, self.timezone, hour)
+        self.ctl("clock", "set", instant.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        self.today = day
+
+    def next(self) -> int:
+        self.serial += 1
+        return self.serial
+
+    def owners(self) -> list[tuple[str, int]]:
+        return [("client", c) for c in self.clients] + [("reseller", r) for r in self.resellers]
+
+    # ------------------------------------------------------------ operations
+
+    def add_client(self) -> None:
+        days = self.rng.choice(("", "", "1", "1,15", "28"))
+        reseller = self.rng.choice([None, *self.resellers])
+        args = [
+            "client",
+            "add",
+            "--name",
+            f"Client {self.next()}",
+            "--enterprise",
+            str(self.enterprise),
+        ]
+        args += ["--invoice-days", days] if days else []
+        args += ["--reseller", str(reseller)] if reseller else []
+        client = self.ctl(*args)["id"]
+        group = BillGroup.get((BillGroup.client == client) & BillGroup.is_default).id
+        days_tuple = tuple(int(d) for d in days.split(",") if d)
+        self.model.add_party(Party("client", client, days_tuple, self.rate, reseller, group))
+        self.model.add_group(Group(group))
+        self.clients.append(client)
+
+    def add_reseller(self) -> None:
+        days = self.rng.choice(("", "1"))
+        args = [
+            "reseller",
+            "add",
+            "--name",
+            f"Reseller {self.next()}",
+            "--enterprise",
+            str(self.enterprise),
+        ] + (["--invoice-days", days] if days else [])
+        reseller = self.ctl(*args)["id"]
+        self.model.add_party(Party("reseller", reseller, (1,) if days else (), self.rate))
+        self.resellers.append(reseller)
+
+    def add_contract(self) -> None:
+        owner = self.rng.choice(self.owners())
+        party = self.model.parties[owner]
+        cycle = self.rng.choice(("month", "month", "week", "year"))
+        timing = self.rng.choice(("advance", "arrears"))
+        origin = self.rng.choice(("standard", "standard", "imported", "manual"))
+        if origin == "manual" and (owner[0] != "client" or party.days or cycle == "week"):
+            origin = "standard"
+        timing = "advance" if origin == "manual" else timing
+        start = self.today + dt.timedelta(days=self.rng.choice((0, 0, -40, -75, 10)))
+        if self.rng.random() < 0.3:
+            first = start.replace(day=1)
+            start = first.replace(day=min(31, (add_months(first, 1) - first).days))
+        end = (
+            start + dt.timedelta(days=self.rng.randrange(20, 200))
+            if self.rng.random() < 0.3
+            else None
+        )
+        price = Decimal(self.rng.randrange(100, 50_000)) / 100
+        interval = self.rng.choice((1, 1, 2))
+        args = [
+            "contract",
+            "add",
+            f"--{owner[0]}",
+            str(owner[1]),
+            "--description",
+            f"Service {self.next()}",
+            "--price",
+            str(price),
+            "--cycle",
+            cycle,
+            "--start",
+            start.isoformat(),
+            "--timing",
+            timing,
+            "--origin",
+            origin,
+            "--interval",
+            str(interval),
+        ] + (["--end", end.isoformat()] if end else [])
+        contract = self.ctl(*args)["id"]
+        group = party.default_group
+        self.model.add_contract(
+            Contract(
+                contract,
+                owner,
+                group,
+                price,
+                party.rate,
+                cycle,
+                interval,
+                start,
+                start,
+                end,
+                timing,
+                origin,
+                self.today,
+            )
+        )
+
+    def import_usage(self) -> None:
+        client = self.rng.choice(self.clients)
+        lines = ["client,occurred_at,destination_group,quantity,unit,amount,external_id"]
+        added = []
+        for _ in range(self.rng.randrange(1, 4)):
+            day = self.today - dt.timedelta(days=self.rng.randrange(0, 60))
+            at = local(day, self.timezone, *self.rng.choice(((0, 0, 0), (12, 0, 0), (23, 59, 59))))
+            amount = Decimal(self.rng.randrange(1, 2_000)) / 100
+            external = f"u{self.next()}"
+            lines.append(f"{client},{at:%Y-%m-%dT%H:%M:%SZ},Mobile DE,60,s,{amount},{external}")
+            added.append((external, at, amount))
+        path = self.folder / f"usage-{self.serial}.csv"
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        self.ctl("usage", "import", str(path))
+        for external, at, amount in added:
+            record = UsageRecord.get(
+                (UsageRecord.client == client) & (UsageRecord.external_id == external)
+            )
+            self.model.add_usage(record.id, client, at.replace(tzinfo=None), amount, None)
+
+    def add_charge(self) -> None:
+        client = self.rng.choice(self.clients)
+        amount = Decimal(self.rng.randrange(1, 20_000)) / 100
+        schedule = self.rng.choice((None, None, -10, 5, 30))
+        day = self.today + dt.timedelta(days=schedule) if schedule is not None else None
+        args = [
+            "charge",
+            "add",
+            "--client",
+            str(client),
+            "--description",
+            f"Charge {self.next()}",
+            "--amount",
+            str(amount),
+        ]
+        charge = self.ctl(*args, *(["--date", day.isoformat()] if day else []))["id"]
+        party = self.model.client(client)
+        self.model.add_charge(
+            Charge(
+                charge,
+                client,
+                amount,
+                day or self.today,
+                day is not None,
+                party.default_group,
+                party.rate,
+            )
+        )
+
+    def run(self) -> list[str]:
+        days = self.rng.choice((0, 1, 3, 14, 31, 45, 90))
+        if days:
+            self.move(self.today + dt.timedelta(days=days), 2)
+        plan = self.model.plan(self.today)
+        before = {i.id for i in Invoice.select(Invoice.id)}
+        previews = self.ctl("run", "--dry-run")["invoices"]
+        self.ctl("run")
+        new = {i.id for i in Invoice.select(Invoice.id)} - before
+        problems, matched = match_run(self.model, plan, new, self.today)
+        for expected, invoice in matched:
+            self.model.commit(invoice, expected.items, expected, self.today)
+        return dry_run_problems(previews, new) + problems
+
+    def invoice_period(self) -> list[str]:
+        if self.today.day > 28:
+            return []
+        owner = self.rng.choice(self.owners())
+        start = add_months(self.today.replace(day=1), -self.rng.randrange(0, 3))
+        end = add_months(start, 1) - dt.timedelta(days=1)
+        must, may = self.model.period_items(owner, start, end, self.today)
+        before = {i.id for i in Invoice.select(Invoice.id)}
+        result = billingctl(
+            self.daemon.socket,
+            "invoice",
+            "period",
+            f"--{owner[0]}",
+            str(owner[1]),
+            "--from",
+            start.isoformat(),
+            "--to",
+            end.isoformat(),
+        )
+        if result.returncode != 0:
+            return [f"invoice period {start}..{end} refused: {result.stderr}"] if must else []
+        if not must and not may:
+            return [f"invoice period {start}..{end} of {owner} issued with nothing to bill"]
+        new = sorted({i.id for i in Invoice.select(Invoice.id)} - before)
+        problems, billed = operator_problems(new, must, may, self.today)
+        for invoice, items in billed:
+            self.model.commit(invoice, items, issued=self.today)
+        return problems
+
+    def pay_or_credit(self) -> None:
+        open_ = list(Invoice.select().where(Invoice.status.in_(("open", "partial"))))
+        if not open_:
+            return
+        invoice = self.rng.choice(open_)
+        amount = max(Decimal("0.01"), (invoice.balance / 2).quantize(Decimal("0.01")))
+        if invoice.client_id and self.rng.random() < 0.6:
+            self.ctl(
+                "payment",
+                "record",
+                "--client",
+                str(invoice.client_id),
+                "--amount",
+                str(amount),
+                "--invoice",
+                invoice.number,
+            )
+        else:
+            self.ctl("credit-note", "issue", invoice.number, "--amount", str(amount))
+
+    def step(self) -> list[str]:
+        operation = self.rng.choice(
+            (
+                self.add_client,
+                self.add_reseller,
+                self.add_contract,
+                self.add_contract,
+                self.import_usage,
+                self.add_charge,
+                self.run,
+                self.run,
+                self.invoice_period,
+                self.pay_or_credit,
+            )
+        )
+        problems = operation() or []
+        problems += state_problems(self.model) + numbering_problems(self.enterprise)
+        return [f"{operation.__name__} on {self.today}: {p}" for p in problems] + [
+            f"after {operation.__name__}: {p}" for p in ledger_problems(self.enterprise)
+        ]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", SEEDS)
+def test_oracle_through_daemon_and_socket(short_dir: Path, seed: int) -> None:
+    driver = Driver(short_dir, seed)
+    try:
+        for number in range(STEPS):
+            problems = driver.step()
+            assert not problems, report(f"seed {seed}, step {number}:", problems)
+    finally:
+        driver.database.close()
+        driver.daemon.stop()

@@ -1,0 +1,131 @@
+"""Counterexamples the billing oracle found, each as a minimal explicit test named after
+the rule of docs/billing-rules.md it breaks. On SQLite and PostgreSQL (the ``ctx``
+fixture of tests/conftest.py, with the oracle's clock instead of the system clock).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from billingd.db.models import Invoice, PendingCharge, UsageRecord
+from billingd.services import charges, contracts, parties, runs, usage
+from billingd.services.context import ServiceContext
+
+from .checks import ledger_problems
+from .clock import OracleClock, local
+
+D = Decimal
+BERLIN = "Europe/Berlin"
+
+
+@pytest.fixture
+def acme(ctx: ServiceContext):  # type: ignore[no-untyped-def]
+    """The enterprise of docs/billing-rules.md's examples, on the oracle's clock."""
+    ctx.clock = OracleClock(local(dt.date(2030, 1, 10), BERLIN, 9))
+    return parties.add_enterprise(
+        ctx,
+        name="Acme",
+        currency="EUR",
+        timezone=BERLIN,
+        tax_rate=D("19"),
+        invoice_pattern="%num%/%year%",
+        invoice_start=100001,
+        payment_terms=14,
+    )
+
+
+def move(ctx: ServiceContext, day: dt.date, hour: int = 2) -> dt.date:
+    ctx.clock.set(local(day, BERLIN, hour))
+    return day
+
+
+def run(ctx: ServiceContext, day: dt.date) -> list[Invoice]:
+    """The nightly run of ``day``; the invoices it issued."""
+    before = {i.id for i in Invoice.select(Invoice.id)}
+    runs.run_all(ctx, as_of=move(ctx, day), limit=1000)
+    return list(Invoice.select().where(Invoice.id.not_in(list(before))).order_by(Invoice.id))
+
+
+def record(ctx: ServiceContext, client_id: int, at: dt.datetime, amount: str, n: int) -> int:
+    row = {
+        "client": client_id,
+        "occurred_at": at.isoformat().replace("+00:00", "Z"),
+        "destination_group": "Mobile DE",
+        "quantity": "60",
+        "unit": "s",
+        "amount": amount,
+        "external_id": f"r{n}",
+    }
+    usage.import_usage(ctx, [(1, row)])
+    return UsageRecord.get(UsageRecord.external_id == f"r{n}").id
+
+
+def test_r_run_15_a_charge_is_ready_on_the_clocks_day_it_was_added(
+    ctx: ServiceContext, acme
+) -> None:
+    """A pending charge without a schedule date is ready "the day it was added"
+    (docs/billing-rules.md, billable items), a day of the service's clock (R-RUN-15).
+
+    Found by the oracle: PendingCharge.created_at is the system time, so a charge added
+    on 2030-03-10 by the clock was billed on a scheduled invoice for 2027-01-01 (the
+    1st after the day the test ran)."""
+    client = parties.add_client(ctx, name="Jane", enterprise_id=acme.id)
+    move(ctx, dt.date(2030, 3, 10), 10)
+    charge = charges.add_charge(ctx, client_id=client.id, description="Setup", amount=D("50.00"))
+    assert run(ctx, dt.date(2030, 3, 11)) == []  # per cycle: its billing date is April 1
+    (invoice,) = run(ctx, dt.date(2030, 4, 1))
+    assert invoice.billing_date == dt.date(2030, 4, 1)
+    assert PendingCharge.get_by_id(charge.id).invoice_id == invoice.id
+
+
+def test_r_led_1_holds_when_a_discount_exceeds_a_pro_rata_cycle(ctx: ServiceContext, acme) -> None:
+    """R-LED-1: ledger balance = Σ open balances − unapplied credit, at every commit.
+
+    Found by the oracle: a price override below the base (a discount line of final −
+    base, SPEC §2) billed with a pro-rata cycle makes an invoice with a negative total;
+    the ledger books the negative total, but the invoice's balance is 0 and no client
+    credit arises, so the ledger and the open balances disagree."""
+    client = parties.add_client(ctx, name="Jane", enterprise_id=acme.id)
+    contract = contracts.add_contract(
+        ctx,
+        client_id=client.id,
+        description="PBX",
+        unit_price=D("100.00"),
+        cycle="month",
+        start_date=dt.date(2030, 1, 1),
+        end_date=dt.date(2030, 1, 10),
+    )
+    charges.set_price_override(ctx, contract_id=contract.id, final_amount=D("0.00"))
+    (invoice,) = run(ctx, dt.date(2030, 1, 11))  # 10/31 of 100.00, then −100.00
+    assert invoice.subtotal == D("32.26") - D("100.00")
+    assert ledger_problems(acme.id) == []
+
+
+@pytest.mark.parametrize("earlier_usage", [False, True], ids=["alone", "after-other-usage"])
+def test_r_run_2_an_invoice_day_passed_empty_is_invoiced_when_its_usage_arrives(
+    ctx: ServiceContext, acme, earlier_usage: bool
+) -> None:
+    """Invoice days ``1``: the invoice of March 1 holds every item ready by March 1
+    (R-RUN-3); nothing was due then, so it was not issued ("a billing date with nothing
+    due issues nothing"). Usage of February 10 imported on March 10 is ready by March 1:
+    the next run issues the March 1 invoice for it (R-RUN-2: every invoice due on or
+    before D that does not exist yet; "late items go to the next invoice date that has
+    no invoice yet"). It must not wait for April 1.
+
+    Found by the oracle: the engine marks every invoice day up to the run date as
+    claimed, but only in runs where the owner had something to bill; so the outcome
+    depends on unrelated usage billed earlier (``after-other-usage`` waits for April
+    1, ``alone`` is invoiced for March 1)."""
+    client = parties.add_client(ctx, name="Jane", enterprise_id=acme.id, invoice_days="1")
+    if earlier_usage:
+        record(ctx, client.id, local(dt.date(2030, 1, 5), BERLIN, 12), "1.00", 1)
+    first = run(ctx, dt.date(2030, 3, 10))
+    assert [i.billing_date for i in first] == ([dt.date(2030, 2, 1)] if earlier_usage else [])
+    move(ctx, dt.date(2030, 3, 10), 10)
+    late = record(ctx, client.id, local(dt.date(2030, 2, 10), BERLIN, 12), "2.00", 2)
+    (invoice,) = run(ctx, dt.date(2030, 3, 11))
+    assert (invoice.billing_date, invoice.issue_date) == (dt.date(2030, 3, 1), dt.date(2030, 3, 11))
+    assert UsageRecord.get_by_id(late).invoice_id == invoice.id
