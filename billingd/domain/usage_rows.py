@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import IO, Any
 
-from billingd.domain.bounds import AMOUNT, QUANTITY, Bound
+from billingd.domain.bounds import QUANTITY, USAGE_AMOUNT, Bound
 from billingd.money import MoneyError, parse_decimal
 
 COLUMNS = (
@@ -139,7 +139,7 @@ def validate_row(line: int, raw: dict[str, Any]) -> UsageRow:
         amount = _decimal(line, "amount", raw["amount"])
         if amount < 0:
             raise RowError(line, "amount", "must not be negative")
-        _within(line, "amount", amount, AMOUNT)
+        _within(line, "amount", amount, USAGE_AMOUNT)
     group = str(raw["destination_group"]).strip()
     external_id = raw.get("external_id")
     return UsageRow(
