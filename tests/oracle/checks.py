@@ -290,24 +290,35 @@ def numbering_problems(enterprise_id: int) -> list[str]:
 def ledger_problems(enterprise_id: int) -> list[str]:
     """(d) R-LED-1 per client: ledger balance = Σ open balances − unapplied credit
     (and per reseller, which has no payments)."""
-    problems = []
-    for model, column in ((Client, LedgerEntry.client), (Reseller, LedgerEntry.reseller)):
-        for owner in model.select().where(model.enterprise == enterprise_id):
-            ledger = sum(
-                (e.amount for e in LedgerEntry.select().where(column == owner)), Decimal(0)
-            )
-            invoice_owner = Invoice.client if model is Client else Invoice.reseller
-            balances = Invoice.select().where((invoice_owner == owner) & Invoice.status.in_(OPEN))
-            credit = Decimal(0)
-            if model is Client:
-                credit = sum(
-                    (p.unallocated for p in Payment.select().where(Payment.client == owner)),
-                    Decimal(0),
-                )
-            expected = sum((i.balance for i in balances), Decimal(0)) - credit
-            if ledger != expected:
-                problems.append(
-                    f"R-LED-1: {model.__name__.lower()} {owner.id} ledger {ledger} != "
-                    f"open balances − unapplied credit {expected}"
-                )
-    return problems
+    totals: dict[tuple[str, int], list[Decimal]] = {}  # owner → [ledger, expected]
+
+    def add(client: int | None, reseller: int | None, ledger: Decimal, expected: Decimal) -> None:
+        key = ("client", client) if client is not None else ("reseller", reseller)
+        pair = totals.setdefault(key, [Decimal(0), Decimal(0)])
+        pair[0] += ledger
+        pair[1] += expected
+
+    for client, reseller, amount in LedgerEntry.select(
+        LedgerEntry.client, LedgerEntry.reseller, LedgerEntry.amount
+    ).tuples():
+        add(client, reseller, amount, Decimal(0))
+    for client, reseller, balance in (
+        Invoice.select(Invoice.client, Invoice.reseller, Invoice.balance)
+        .where((Invoice.enterprise == enterprise_id) & Invoice.status.in_(OPEN))
+        .tuples()
+    ):
+        add(client, reseller, Decimal(0), balance)
+    for client, unallocated in Payment.select(Payment.client, Payment.unallocated).tuples():
+        add(client, None, Decimal(0), -unallocated)
+    mine = {
+        ("client", c.id) for c in Client.select(Client.id).where(Client.enterprise == enterprise_id)
+    }
+    mine |= {
+        ("reseller", r.id)
+        for r in Reseller.select(Reseller.id).where(Reseller.enterprise == enterprise_id)
+    }
+    return [
+        f"R-LED-1: {kind} {id} ledger {ledger} != open balances − unapplied credit {expected}"
+        for (kind, id), (ledger, expected) in sorted(totals.items())
+        if (kind, id) in mine and ledger != expected
+    ]

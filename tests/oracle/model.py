@@ -55,24 +55,6 @@ def invoice_dates(days: tuple[int, ...], since: dt.date) -> Iterator[dt.date]:
         month = add_months(month, 1)
 
 
-def merged(*streams: Iterator[dt.date]) -> Iterator[dt.date]:
-    """Ascending distinct dates from ascending (possibly infinite) streams."""
-    heads = {i: next(s, None) for i, s in enumerate(streams)}
-    while any(h is not None for h in heads.values()):
-        low = min(h for h in heads.values() if h is not None)
-        yield low
-        for i, s in enumerate(streams):
-            while heads[i] == low:
-                heads[i] = next(s, None)
-
-
-def firsts(since: dt.date) -> Iterator[dt.date]:
-    day = first_of_month_on_or_after(since)
-    while True:
-        yield day
-        day = add_months(day, 1)
-
-
 # ---------------------------------------------------------------- what the model is fed
 
 
@@ -207,21 +189,21 @@ class Model:
         self.contracts: dict[int, Contract] = {}
         self.usage: dict[int, Usage] = {}
         self.charges: dict[int, Charge] = {}
-        self.overrides: dict[int, Item] = {}  # contract → its pending override
+        self.overrides: dict[int, int] = {}  # contract → its pending price override
+        self.finals: dict[int, Decimal] = {}  # price override → its final amount
         self.billed: dict[Key, int] = {}  # item → the invoice that bills it
         self.items_of: dict[int, list[Item]] = {}  # invoice → its items
         self.scheduled: set[tuple[Owner, int | None, dt.date]] = set()
 
     # -- operations -----------------------------------------------------------------
 
-    def add_party(self, party: Party) -> None:
-        self.parties[party.key] = party
-
-    def add_group(self, group: Group) -> None:
-        self.groups[group.id] = group
-
-    def add_contract(self, contract: Contract) -> None:
-        self.contracts[contract.id] = contract
+    def add(self, thing: Party | Group | Contract | Charge) -> None:
+        """A new party, bill group, contract or pending charge."""
+        if isinstance(thing, Party):
+            self.parties[thing.key] = thing
+        else:
+            table = {Group: self.groups, Contract: self.contracts, Charge: self.charges}
+            table[type(thing)][thing.id] = thing
 
     def add_usage(
         self, record: int, client: int, at_utc: dt.datetime, amount: Decimal, contract: int | None
@@ -231,19 +213,17 @@ class Model:
         group = self.contracts[contract].group if contract else self.client(client).default_group
         self.usage[record] = Usage(record, client, day, amount, group)
 
-    def add_charge(self, charge: Charge) -> None:
-        self.charges[charge.id] = charge
-
     def set_override(self, contract: int, override: int | None, final: Decimal) -> None:
-        """A price override: final − base on the contract's next billed cycle; final =
-        base removes it (SPEC §2)."""
+        """A price override: the contract's final amount on the invoice of its next
+        cycle, as a line of final − base (SPEC §2); final = base removes it."""
         self.overrides.pop(contract, None)
-        c = self.contracts[contract]
         if override is not None:
-            net = quantize(final - c.full, CURRENCY)
-            self.overrides[contract] = Item(
-                ("override", contract, override), c.owner, c.group, net, c.rate
-            )
+            self.overrides[contract], self.finals[override] = override, final
+
+    def _override(self, contract: int) -> Item:
+        c, override = self.contracts[contract], self.overrides[contract]
+        net = quantize(self.finals[override] - c.full, CURRENCY)
+        return Item(("override", contract, override), c.owner, c.group, net, c.rate)
 
     def client(self, client: int) -> Party:
         return self.parties[("client", client)]
@@ -310,16 +290,17 @@ class Model:
         scheduled invoice of its bill group yet: invoice days, or the group's cycles'
         billing days and every 1st [R-RUN-3, R-RUN-4, R-RUN-13, R-RUN-16]."""
         if party.days:
-            dates = invoice_dates(party.days, item.ready)
+            dates: Iterator[dt.date] = invoice_dates(party.days, item.ready)
         else:
             if (party.key, item.group) not in cache:
                 cache[party.key, item.group] = self._cycle_days(party, item.group, as_of)
-            days = [d for d in cache[party.key, item.group] if d >= item.ready]
-            dates = merged(iter(days), firsts(item.ready))
-        for day in dates:
-            if day > as_of or (party.key, item.group, day) not in self.scheduled:
-                return day
-        raise AssertionError("billing dates never end")
+            found, first = set(cache[party.key, item.group]), first_of_month_on_or_after(item.ready)
+            while first <= as_of:
+                found.add(first)
+                first = add_months(first, 1)
+            dates = iter(sorted(d for d in found if d >= item.ready))
+        free = (d for d in dates if d > as_of or (party.key, item.group, d) not in self.scheduled)
+        return next(free, as_of + ONE_DAY)
 
     # -- a run ------------------------------------------------------------------------
 
@@ -337,20 +318,15 @@ class Model:
                     slot = (party.key, item.group, day)
                     found.setdefault(slot, Expected(*slot)).items.append(item)
         plan = sorted(found.values(), key=lambda e: (e.billing_date, e.owner, e.group or 0))
-        for contract, override in self.overrides.items():  # with the contract's next cycle
+        for contract in self.overrides:  # with the contract's next cycle
             for expected in plan:
                 if any(i.key[:2] == ("cycle", contract) for i in expected.items):
-                    expected.items.append(override)
+                    expected.items.append(self._override(contract))
                     break
         return plan
 
-    def commit(
-        self,
-        invoice: int,
-        items: list[Item],
-        scheduled: Expected | None = None,
-        issued: dt.date | None = None,
-    ) -> None:
+    def commit(self, invoice: int, items: list[Item], scheduled: Expected | None = None,
+               issued: dt.date | None = None) -> None:  # fmt: skip
         """Record an issued invoice and what it bills; a manual order's first invoice
         sets the day of the month of its later invoices [R-RUN-6]."""
         if scheduled is not None:
@@ -392,9 +368,10 @@ class Model:
                 must[item.key] = item
             elif item.ready <= today:
                 may[item.key] = item
-        for contract, override in self.overrides.items():
+        for contract in self.overrides:
             for found in (must, may):
                 if any(k[:2] == ("cycle", contract) for k in found):
+                    override = self._override(contract)
                     found[override.key] = override
                     break
         return must, may
@@ -405,5 +382,5 @@ class Model:
         for item in items:
             del self.billed[item.key]
             if item.key[0] == "override" and item.key[1] not in self.overrides:
-                self.overrides[item.key[1]] = item
+                self.overrides[item.key[1]] = item.key[2]
         return items

@@ -222,10 +222,8 @@ class BillingMachine(RuleBasedStateMachine):
         )
         group = BillGroup.get((BillGroup.client == client) & BillGroup.is_default)
         own_rate = rate if rate is not None else self.model.rate
-        self.model.add_party(
-            Party("client", client.id, parse_days(days), own_rate, reseller, group.id)
-        )
-        self.model.add_group(Group(group.id))
+        self.model.add(Party("client", client.id, parse_days(days), own_rate, reseller, group.id))
+        self.model.add(Group(group.id))
         self.clients.append(client.id)
         self.groups[client.id] = [group.id]
 
@@ -242,7 +240,7 @@ class BillingMachine(RuleBasedStateMachine):
         reseller = parties.add_reseller(
             self.ctx, name=f"Reseller {n}", enterprise_id=self.enterprise.id, invoice_days=days
         )
-        self.model.add_party(Party("reseller", reseller.id, parse_days(days), self.model.rate))
+        self.model.add(Party("reseller", reseller.id, parse_days(days), self.model.rate))
         self.resellers.append(reseller.id)
 
     @rule(data=st.data(), auto=st.booleans(), active=st.booleans())
@@ -255,7 +253,7 @@ class BillingMachine(RuleBasedStateMachine):
             invoicing="auto" if auto else "manual",
             status="active" if active else "cancelled",
         )
-        self.model.add_group(Group(group.id, auto, active))
+        self.model.add(Group(group.id, auto, active))
         self.groups[client].append(group.id)
         self.changed = True
 
@@ -335,7 +333,7 @@ class BillingMachine(RuleBasedStateMachine):
             bill_group_id=group,
             **{f"{owner[0]}_id": owner[1]},
         )
-        self.model.add_contract(
+        self.model.add(
             Contract(
                 contract.id,
                 owner,
@@ -356,6 +354,15 @@ class BillingMachine(RuleBasedStateMachine):
 
     def open_contracts(self) -> list[int]:
         return sorted(set(self.model.contracts) - self.cancelled)
+
+    @precondition(lambda self: self.open_contracts())
+    @rule(data=st.data(), price=cents(1, 99_999))
+    def update_contract_price(self, data: st.DataObject, price: Decimal) -> None:
+        """A new price applies to the cycles not billed yet; invoices issued keep theirs."""
+        contract = self.model.contracts[data.draw(st.sampled_from(self.open_contracts()))]
+        updated = contracts.update_contract(self.ctx, contract.id, unit_price=price)
+        contract.full = price * updated.quantity
+        self.changed = True
 
     @precondition(lambda self: self.open_contracts())
     @rule(data=st.data(), days=st.integers(0, 60))
@@ -433,7 +440,7 @@ class BillingMachine(RuleBasedStateMachine):
         )
         party = self.model.client(client)
         linked = self.model.contracts[contract] if contract else None
-        self.model.add_charge(
+        self.model.add(
             Charge(
                 charge.id,
                 client,

@@ -20,8 +20,8 @@ def acme() -> Model:
 
 
 def client(model: Model, id: int, days: tuple[int, ...] = (), reseller: int | None = None) -> None:
-    model.add_party(Party("client", id, days, D("19"), reseller, default_group=id))
-    model.add_group(Group(id))
+    model.add(Party("client", id, days, D("19"), reseller, default_group=id))
+    model.add(Group(id))
 
 
 def monthly(
@@ -51,7 +51,7 @@ def monthly(
     )
     if owner[0] == "reseller":
         contract.group = None
-    model.add_contract(contract)
+    model.add(contract)
     return contract
 
 
@@ -98,7 +98,7 @@ def test_invoice_days_and_a_backlog() -> None:
     model = acme()
     client(model, 1, days=(1, 15))
     monthly(model, 1, ("client", 1), "100.00", date(2027, 1, 1))
-    model.add_charge(Charge(1, 1, D("50.00"), date(2027, 1, 5), False, 1, D("19")))
+    model.add(Charge(1, 1, D("50.00"), date(2027, 1, 5), False, 1, D("19")))
     assert summary(run(model, date(2027, 2, 15))) == [
         (("client", 1), 1, date(2027, 1, 15), D("178.50")),
         (("client", 1), 1, date(2027, 2, 15), D("119.00")),
@@ -145,7 +145,7 @@ def test_late_usage() -> None:
 
 def test_a_reseller_and_its_client() -> None:
     model = acme()
-    model.add_party(Party("reseller", 1, (), D("19")))
+    model.add(Party("reseller", 1, (), D("19")))
     client(model, 1, days=(1,), reseller=1)
     monthly(model, 1, ("reseller", 1), "500.00", date(2027, 1, 1))
     model.add_usage(1, 1, dt.datetime(2027, 1, 15, 12), D("9.00"), None)
@@ -159,7 +159,7 @@ def test_a_reseller_and_its_client() -> None:
 def test_bill_groups() -> None:
     model = acme()
     client(model, 1)
-    model.add_group(Group(2))
+    model.add(Group(2))
     monthly(model, 1, ("client", 1), "100.00", date(2027, 1, 1))
     monthly(model, 2, ("client", 1), "40.00", date(2027, 1, 1), group=2)
     assert summary(model.plan(date(2027, 1, 1))) == [

@@ -1,27 +1,33 @@
 """The billing oracle through a real daemon and its socket (issue 9), a few fixed seeds.
 
 A smaller variant of ``test_billing_oracle.py``: each seed drives ``billingd serve``
-(``clock: test``, ``invoicing: manual`` so that only the operator's ``billingctl run``
-bills) with the real ``billingctl --json`` commands — clients with and without
+with ``clock: test`` and the real ``billingctl --json`` commands — clients with and without
 invoice days, resellers, contracts, usage files, charges, the test clock, dry runs
 and runs, period invoices, payments and credit notes — and feeds the model the same
-operations. After each step the daemon's database is read back and checked like the
-in-process machine does. Slow: one ``billingctl`` process per operation.
+operations. With ``invoicing: manual`` only the operator's ``billingctl run`` bills;
+with ``invoicing: auto`` the daemon bills by itself: moving the test clock performs
+the nightly run of each day passed at its own instant (R-RUN-15), and a client's new
+contract is billed at once (R-RUN-5); the model replays both. After each step the
+daemon's database is read back and checked like the in-process machine does. Slow:
+one ``billingctl`` process per operation.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import random
+import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import peewee
 import pytest
 
 from billingd.db.connection import open_database
-from billingd.db.models import BillGroup, Invoice, UsageRecord
+from billingd.db.models import BillGroup, Invoice, Run, UsageRecord
 from tests.conftest import RunningDaemon, billingctl
 
 from .checks import (
@@ -36,7 +42,7 @@ from .checks import (
 from .clock import local
 from .model import Charge, Contract, Group, Model, Party, add_months
 
-SEEDS = (3, 14, 15, 92)
+SEEDS = ((3, "manual"), (14, "manual"), (15, "auto"), (92, "auto"), (65, "auto"))
 STEPS = 28
 ZONES = ("Europe/Berlin", "America/New_York", "Pacific/Auckland")
 
@@ -44,14 +50,17 @@ ZONES = ("Europe/Berlin", "America/New_York", "Pacific/Auckland")
 class Driver:
     """One seed's daemon, its model and the operations, all through billingctl."""
 
-    def __init__(self, folder: Path, seed: int) -> None:
+    def __init__(self, folder: Path, seed: int, invoicing: str) -> None:
         self.rng = random.Random(seed)
         self.timezone = self.rng.choice(ZONES)
         self.folder = folder
-        config = f"clock: test\ninvoicing: manual\ntimezone: {self.timezone}\n"
+        self.auto = invoicing == "auto"
+        self.instant = dt.datetime.now(dt.UTC)
+        config = f"clock: test\ninvoicing: {invoicing}\ntimezone: {self.timezone}\n"
         self.daemon = RunningDaemon(folder, f"sqlite:///{folder / 'billing.db'}", config)
         self.database = open_database(f"sqlite:///{folder / 'billing.db'}")
         self.today = dt.date(2030, 1, 1) + dt.timedelta(days=self.rng.randrange(700))
+        self.model = Model(self.timezone, Decimal(0))
         self.move(self.today, 9)
         self.rate = self.rng.choice((Decimal("19"), Decimal("7")))
         self.enterprise = self.ctl(
@@ -83,10 +92,48 @@ class Driver:
         assert result.returncode == 0, (args, result.stdout, result.stderr)
         return json.loads(result.stdout) if result.stdout.strip() else None
 
-    def move(self, day: dt.date, hour: int) -> None:
-        instant = local(day, self.timezone, hour)
-        self.ctl("clock", "set", instant.strftime("%Y-%m-%dT%H:%M:%SZ"))
-        self.today = day
+    def move(self, day: dt.date, hour: int) -> list[str]:
+        """Move the test clock; with ``invoicing: auto`` the daemon performs the nightly
+        run (02:00) of each day passed, at its own instant, before it replies (R-RUN-15):
+        the model plans each of them and each one's invoices are those issued that day."""
+        old, new = self.instant, local(day, self.timezone, hour)
+        before = {i.id for i in Invoice.select(Invoice.id)}
+        self.ctl("clock", "set", new.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        self.instant, previous, self.today = new, self.today, day
+        if not self.auto or not self.model.parties:
+            return []
+        self.settle()
+        issued = {i.id: i.issue_date for i in Invoice.select() if i.id not in before}
+        problems = []
+        fire = previous
+        while fire <= day:
+            if old < local(fire, self.timezone, 2) <= new:
+                plan = self.model.plan(fire)
+                mine = {i for i, on in issued.items() if on == fire}
+                found, matched = match_run(self.model, plan, mine, fire)
+                problems += [f"nightly run of {fire}: {p}" for p in found]
+                for expected, invoice in matched:
+                    self.model.commit(invoice, expected.items, expected, fire)
+                issued = {i: on for i, on in issued.items() if i not in mine}
+            fire += dt.timedelta(days=1)
+        return problems + [
+            f"invoice {i} issued on {on} by no nightly run" for i, on in issued.items()
+        ]
+
+    def settle(self, run_after: int = 0, client: int | None = None) -> None:
+        """Wait until the daemon's runs are done (and, with ``client``, its creation run)."""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            runs = Run.select().where(Run.id > run_after)
+            waiting = runs.where(Run.status == "running").exists()
+            asked = (
+                client is None
+                or runs.where((Run.trigger == "contract") & (Run.client_id == client)).exists()
+            )
+            if asked and not waiting:
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"the daemon's runs did not finish:\n{self.daemon.log_text()}")
 
     def next(self) -> int:
         self.serial += 1
@@ -113,8 +160,8 @@ class Driver:
         client = self.ctl(*args)["id"]
         group = BillGroup.get((BillGroup.client == client) & BillGroup.is_default).id
         days_tuple = tuple(int(d) for d in days.split(",") if d)
-        self.model.add_party(Party("client", client, days_tuple, self.rate, reseller, group))
-        self.model.add_group(Group(group))
+        self.model.add(Party("client", client, days_tuple, self.rate, reseller, group))
+        self.model.add(Group(group))
         self.clients.append(client)
 
     def add_reseller(self) -> None:
@@ -128,10 +175,10 @@ class Driver:
             str(self.enterprise),
         ] + (["--invoice-days", days] if days else [])
         reseller = self.ctl(*args)["id"]
-        self.model.add_party(Party("reseller", reseller, (1,) if days else (), self.rate))
+        self.model.add(Party("reseller", reseller, (1,) if days else (), self.rate))
         self.resellers.append(reseller)
 
-    def add_contract(self) -> None:
+    def add_contract(self) -> list[str]:
         owner = self.rng.choice(self.owners())
         party = self.model.parties[owner]
         cycle = self.rng.choice(("month", "month", "week", "year"))
@@ -151,33 +198,26 @@ class Driver:
         )
         price = Decimal(self.rng.randrange(100, 50_000)) / 100
         interval = self.rng.choice((1, 1, 2))
-        args = [
-            "contract",
-            "add",
-            f"--{owner[0]}",
-            str(owner[1]),
-            "--description",
-            f"Service {self.next()}",
-            "--price",
-            str(price),
-            "--cycle",
-            cycle,
-            "--start",
-            start.isoformat(),
-            "--timing",
-            timing,
-            "--origin",
-            origin,
-            "--interval",
-            str(interval),
-        ] + (["--end", end.isoformat()] if end else [])
-        contract = self.ctl(*args)["id"]
-        group = party.default_group
-        self.model.add_contract(
+        options = {
+            "--description": f"Service {self.next()}",
+            "--price": str(price),
+            "--cycle": cycle,
+            "--start": start.isoformat(),
+            "--timing": timing,
+            "--origin": origin,
+            "--interval": str(interval),
+        }
+        if end is not None:
+            options["--end"] = end.isoformat()
+        last_run = Run.select(peewee.fn.MAX(Run.id)).scalar() or 0
+        before = {i.id for i in Invoice.select(Invoice.id)}
+        args = [f"--{owner[0]}", str(owner[1]), *itertools.chain(*options.items())]
+        contract = self.ctl("contract", "add", *args)["id"]
+        self.model.add(
             Contract(
                 contract,
                 owner,
-                group,
+                party.default_group,
                 price,
                 party.rate,
                 cycle,
@@ -190,6 +230,16 @@ class Driver:
                 self.today,
             )
         )
+        if not self.auto or owner[0] != "client":
+            return []
+        self.settle(last_run, owner[1])  # billed at creation [R-RUN-5]
+        new = {i.id for i in Invoice.select(Invoice.id)} - before
+        found, matched = match_run(
+            self.model, self.model.plan(self.today, only=owner), new, self.today
+        )
+        for expected, invoice in matched:
+            self.model.commit(invoice, expected.items, expected, self.today)
+        return [f"billing at creation: {p}" for p in found]
 
     def import_usage(self) -> None:
         client = self.rng.choice(self.clients)
@@ -228,7 +278,7 @@ class Driver:
         ]
         charge = self.ctl(*args, *(["--date", day.isoformat()] if day else []))["id"]
         party = self.model.client(client)
-        self.model.add_charge(
+        self.model.add(
             Charge(
                 charge,
                 client,
@@ -241,18 +291,23 @@ class Driver:
         )
 
     def run(self) -> list[str]:
+        """Time passes (auto: the nightly runs bill), then an operator's run, after a
+        dry run that must project exactly what it issues [R-RUN-16]."""
         days = self.rng.choice((0, 1, 3, 14, 31, 45, 90))
-        if days:
-            self.move(self.today + dt.timedelta(days=days), 2)
+        problems = (
+            self.move(self.today + dt.timedelta(days=days), 9 if self.auto else 2) if days else []
+        )
+        if self.auto and self.rng.random() < 0.6:
+            return problems
         plan = self.model.plan(self.today)
         before = {i.id for i in Invoice.select(Invoice.id)}
         previews = self.ctl("run", "--dry-run")["invoices"]
         self.ctl("run")
         new = {i.id for i in Invoice.select(Invoice.id)} - before
-        problems, matched = match_run(self.model, plan, new, self.today)
+        found, matched = match_run(self.model, plan, new, self.today)
         for expected, invoice in matched:
             self.model.commit(invoice, expected.items, expected, self.today)
-        return dry_run_problems(previews, new) + problems
+        return problems + dry_run_problems(previews, new) + found
 
     def invoice_period(self) -> list[str]:
         if self.today.day > 28:
@@ -326,13 +381,13 @@ class Driver:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", SEEDS)
-def test_oracle_through_daemon_and_socket(short_dir: Path, seed: int) -> None:
-    driver = Driver(short_dir, seed)
+@pytest.mark.parametrize(("seed", "invoicing"), SEEDS)
+def test_oracle_through_daemon_and_socket(short_dir: Path, seed: int, invoicing: str) -> None:
+    driver = Driver(short_dir, seed, invoicing)
     try:
         for number in range(STEPS):
             problems = driver.step()
-            assert not problems, report(f"seed {seed}, step {number}:", problems)
+            assert not problems, report(f"seed {seed} ({invoicing}), step {number}:", problems)
     finally:
         driver.database.close()
         driver.daemon.stop()
