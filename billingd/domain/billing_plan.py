@@ -43,12 +43,12 @@ class PlannedInvoice:
     group: Group
     keys: list[Hashable] = field(default_factory=list)
     previous_date: dt.date | None = None  # the billing date before this one, for late labels
+    period: tuple[dt.date, dt.date] | None = None  # invoice days: the period it covers
 
 
 @dataclass
 class Plan:
     invoices: list[PlannedInvoice]
-    periods_to_claim: list[tuple[dt.date, dt.date, dt.date]]  # invoice days: (date, start, end)
 
 
 def first_of_month_after(day: dt.date) -> dt.date:
@@ -71,31 +71,35 @@ def plan_invoice_days(
     days: tuple[int, ...],
     items: Iterable[Ready],
     as_of: dt.date,
-    claimed: Sequence[dt.date],
+    invoiced: set[tuple[Group, dt.date]],
 ) -> Plan:
-    """An owner with invoice days: each item goes on the first unclaimed invoice day on
-    or after the day it is ready (R-RUN-3); a claimed period is never billed again, so
-    what arrives late goes on the next one (R-RUN-13)."""
+    """An owner with invoice days: each item goes on the first invoice day on or after
+    the day it is ready that has no scheduled invoice of its bill group yet (R-RUN-3).
+
+    A period that was invoiced is never billed again, so what arrives late goes on the
+    next one (R-RUN-13); a period that passed with nothing due is still open, so an
+    item ready by then is invoiced for it by the next run (R-RUN-2).
+    """
     items = list(items)
     if not items:
-        return Plan([], [])
-    last_claimed = max(claimed, default=None)
+        return Plan([])
     since = min(i.ready for i in items) - ONE_DAY
-    if last_claimed is not None:
-        since = max(since, last_claimed)
     slots = invoice_day_slots(days, since, as_of)
     dates = [s.issue_date for s in slots]
     assigned: dict[tuple[dt.date, Group], PlannedInvoice] = {}
     for item in items:
         position = bisect.bisect_left(dates, item.ready)
+        while position < len(dates) and (item.group, dates[position]) in invoiced:
+            position += 1
         if position < len(dates):
             _collect(assigned, dates[position], item)
     invoices = sorted(assigned.values(), key=lambda p: (p.billing_date, p.group or 0))
-    starts = {s.issue_date: s.period_start for s in slots}
+    periods = {s.issue_date: s for s in slots}
     for planned in invoices:
-        planned.previous_date = starts[planned.billing_date]
-    periods = [(s.issue_date, s.period_start, s.period_end) for s in slots]
-    return Plan(invoices, periods)
+        slot = periods[planned.billing_date]
+        planned.previous_date = slot.period_start
+        planned.period = (slot.period_start, slot.period_end)
+    return Plan(invoices)
 
 
 def plan_per_cycle(
@@ -124,7 +128,7 @@ def plan_per_cycle(
         planned.previous_date = previous_billing_date(
             planned.billing_date, cycle_dates.get(planned.group, ())
         )
-    return Plan(invoices, [])
+    return Plan(invoices)
 
 
 def next_open_date(

@@ -115,8 +115,15 @@ def cycle_line(contract: Contract, whole: Cycle, part: Cycle, currency: str) -> 
     )
 
 
-def override_line(contract: Contract, currency: str) -> tuple[DraftLine, int] | None:
-    """The adjustment or discount of an active price override (seed 003 "Edit price")."""
+def override_line(
+    contract: Contract, billed: Decimal, currency: str
+) -> tuple[DraftLine, int] | None:
+    """The adjustment or discount of an active price override (seed 003 "Edit price").
+
+    The override is the final amount of the contract on the invoice: the line is the
+    difference to what its cycles bill there (``billed``, pro rata included), so a
+    discount never takes the contract below zero.
+    """
     override = (
         PriceOverride.select()
         .where((PriceOverride.contract == contract) & (PriceOverride.status == "active"))
@@ -125,8 +132,7 @@ def override_line(contract: Contract, currency: str) -> tuple[DraftLine, int] | 
     )
     if override is None:
         return None
-    base = line_net(contract.quantity, contract.unit_price, currency)
-    difference = quantize(override.final_amount - base, currency)
+    difference = quantize(override.final_amount - billed, currency)
     if difference == 0:
         return None
     label = "Price adjustment" if difference > 0 else "Discount"
@@ -142,6 +148,25 @@ def override_line(contract: Contract, currency: str) -> tuple[DraftLine, int] | 
     return line, override.id
 
 
+def add_overrides(
+    items: BillableItems, contracts: dict[int, Contract], currency: str, done: set[int]
+) -> None:
+    """Each billed contract's price override, after its cycle lines; once per contract
+    (``done`` remembers the contracts whose override a run's earlier invoice took)."""
+    billed: dict[int, Decimal] = {}
+    for line in items.lines:
+        if line.kind == "contract" and line.contract_id is not None:
+            billed[line.contract_id] = billed.get(line.contract_id, Decimal(0)) + line.net
+    for contract_id, net in billed.items():
+        if contract_id in done:
+            continue
+        done.add(contract_id)
+        override = override_line(contracts[contract_id], net, currency)
+        if override is not None:
+            items.lines.append(override[0])
+            items.override_ids.append(override[1])
+
+
 def contract_items(
     contracts: Iterable[Contract],
     window: Callable[[Contract], tuple[dt.date, dt.date]],
@@ -149,16 +174,13 @@ def contract_items(
 ) -> BillableItems:
     """Cycle lines (and price overrides) of the contracts' cycles due in each window."""
     items = BillableItems()
+    by_id = {}
     for contract in contracts:
+        by_id[contract.id] = contract
         start, end = window(contract)
-        due = due_cycles(contract, start, end)
-        for whole, part in due:
+        for whole, part in due_cycles(contract, start, end):
             items.lines.append(cycle_line(contract, whole, part, currency))
-        if due:
-            override = override_line(contract, currency)
-            if override is not None:
-                items.lines.append(override[0])
-                items.override_ids.append(override[1])
+    add_overrides(items, by_id, currency, set())
     return items
 
 

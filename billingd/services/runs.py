@@ -30,7 +30,6 @@ from billingd.db.models import (
     Reseller,
     Run,
     RunError,
-    ScheduledSlot,
     utcnow,
 )
 from billingd.db.prepared import PreparedSelect
@@ -45,8 +44,6 @@ from billingd.services.scheduling import (
     OwnerPlan,
     SlotTaken,
     bill_planned,
-    claim_period,
-    owner_key,
     plan_owner,
 )
 from billingd.views import plain
@@ -130,8 +127,8 @@ def released_for_catch_up(client: Client) -> bool:
     """An operator released the client and nothing was billed since: the run that
     follows the release bills its whole catch-up, beyond the safety bound (R-RUN-14).
 
-    Later catch-ups are bounded again: the waiver ends with the first slot claimed or
-    invoice created after the release.
+    Later catch-ups are bounded again: the waiver ends with the first invoice created
+    after the release.
     """
     latest = (
         ParkedClient.select()
@@ -141,13 +138,10 @@ def released_for_catch_up(client: Client) -> bool:
     )
     if latest is None or latest.released_at is None:
         return False
-    claimed_since = ScheduledSlot.select().where(
-        (ScheduledSlot.owner == owner_key(client)) & (ScheduledSlot.created_at > latest.released_at)
-    )
     invoiced_since = Invoice.select(Invoice.id).where(
         (Invoice.client == client.id) & (Invoice.created_at > latest.released_at)
     )
-    return not claimed_since.exists() and not invoiced_since.exists()
+    return not invoiced_since.exists()
 
 
 def list_parked() -> list[ParkedClient]:
@@ -167,7 +161,7 @@ def find_owner(key: OwnerKey) -> Client | Reseller:
 
 
 def bill_client(
-    ctx: ServiceContext, client_id: OwnerKey, as_of: dt.date, run_id: int | None, limit: int
+    ctx: ServiceContext, client_id: OwnerKey, as_of: dt.date, limit: int
 ) -> ClientResult:
     """Bill one owner's plan, oldest billing date first, one transaction per invoice."""
     result = ClientResult()
@@ -176,7 +170,7 @@ def bill_client(
     if client is not None and is_parked(client.id):
         return result
     problems = consistency_problems(client) if client is not None else []
-    plan = plan_owner(owner, as_of) if not problems else OwnerPlan([], [])
+    plan = plan_owner(owner, as_of) if not problems else OwnerPlan([])
     dates = {d.billing_date for d in plan.drafts}
     if client is not None and len(dates) > limit and not released_for_catch_up(client):
         problems.append(
@@ -188,7 +182,7 @@ def bill_client(
         return result
     issue_dates = IssueDates(ctx.today)
     # a self-checkout charge decides whether its contract's next cycle is due (R-RUN-7)
-    while _bill_plan(ctx, owner, plan, issue_dates, run_id, result):
+    while _bill_plan(ctx, owner, plan, issue_dates, result):
         plan = plan_owner(owner, as_of)
     return result
 
@@ -198,18 +192,13 @@ def _bill_plan(
     owner: Client | Reseller,
     plan: OwnerPlan,
     issue_dates: IssueDates,
-    run_id: int | None,
     result: ClientResult,
 ) -> bool:
     """Issue a plan's invoices in order; stop after a self-checkout charge (True)."""
     client = owner if isinstance(owner, Client) else None
-    periods = {claim[0]: claim for claim in plan.periods_to_claim}
     for planned in plan.drafts:
-        period = periods.pop(planned.billing_date, None)
         try:
-            invoice = bill_planned(
-                ctx, planned, issue_dates.date_for(owner, planned.billing_date), run_id, period
-            )
+            invoice = bill_planned(ctx, planned, issue_dates.date_for(owner, planned.billing_date))
         except SlotTaken:
             return False  # another daemon is billing this owner: the next run re-plans
         if invoice.status == "draft":
@@ -222,9 +211,6 @@ def _bill_plan(
         if charge_self_checkout(ctx, invoice):
             result.charges += 1
             return True
-    for period in periods.values():  # periods with nothing to bill are claimed too
-        with write_transaction():
-            claim_period(owner, period, run_id)
     return False
 
 
@@ -285,7 +271,7 @@ def run_step(ctx: ServiceContext, run_id: int, client_id: OwnerKey, limit: int) 
     """
     run = Run.get_by_id(run_id)
     try:
-        result = bill_client(ctx, client_id, run.as_of, run_id, limit)
+        result = bill_client(ctx, client_id, run.as_of, limit)
     except Exception as exc:  # one client never stops the run (R-RUN-10)
         log.exception("run %s: client %s failed", run_id, client_id)
         result = ClientResult(error=describe_error(exc))

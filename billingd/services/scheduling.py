@@ -8,9 +8,9 @@ each one. A run persists the plan one invoice per transaction; a dry run shows i
 Exactly once holds per item (R-RUN-9): each invoice claims its cycles (a unique
 key), its usage records (per party: a client's invoice and its reseller's never
 take records from each other) and its charges in the transaction that writes it;
-a claim that finds the item taken rolls the invoice back. Periods of owners with
-invoice days are claimed once in ``ScheduledSlot``, so late items go on the next
-period (R-RUN-13).
+a claim that finds the item taken rolls the invoice back. A billing date of a bill
+group that has its scheduled invoice is taken, so late items go on the next one
+(R-RUN-13).
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ from billingd.db.models import (
     Invoice,
     PendingCharge,
     Reseller,
-    ScheduledSlot,
 )
 from billingd.domain.billing_plan import (
     ONE_DAY,
@@ -49,10 +48,10 @@ from billingd.services import invoicing
 from billingd.services.billing_items import (
     BillableItems,
     UsageRow,
+    add_overrides,
     charge_line,
     cycle_line,
     default_tax_rate,
-    override_line,
     owner_contracts,
     usage_lines,
     usage_rows,
@@ -62,7 +61,6 @@ from billingd.services.numbering import INVOICE, latest_issue_date
 from billingd.services.parties import default_bill_group
 
 Owner = Client | Reseller
-PeriodClaim = tuple[dt.date, dt.date, dt.date]  # an invoice day and the period it bills
 
 
 class SlotTaken(Exception):
@@ -258,7 +256,6 @@ class PlannedDraft:
 @dataclass
 class OwnerPlan:
     drafts: list[PlannedDraft]
-    periods_to_claim: list[PeriodClaim]
 
 
 def plan_owner(owner: Owner, as_of: dt.date) -> OwnerPlan:
@@ -266,58 +263,48 @@ def plan_owner(owner: Owner, as_of: dt.date) -> OwnerPlan:
     contracts = schedulable_contracts(owner)
     items = load_items(owner, contracts, as_of)
     days = parse_invoice_days(owner.invoice_days)
+    invoiced = invoiced_dates(owner)
     if days:
-        claimed = [
-            s.slot
-            for s in ScheduledSlot.select(ScheduledSlot.slot).where(
-                ScheduledSlot.owner == owner_key(owner)
-            )
-        ]
-        plan = plan_invoice_days(days, items.ready, as_of, claimed)
+        plan = plan_invoice_days(days, items.ready, as_of, invoiced)
     else:
         loose = [r.ready for r in items.ready if not r.own_date]
         since = min(loose, default=as_of)
         dates = cycle_dates(contracts, since - dt.timedelta(days=62), as_of + ONE_DAY)
-        plan = plan_per_cycle(items.ready, as_of, dates, invoiced_dates(owner))
-    periods = {day: (start, end) for day, start, end in plan.periods_to_claim}
+        plan = plan_per_cycle(items.ready, as_of, dates, invoiced)
     groups = auto_groups(owner)
     drafts = []
     overridden: set[int] = set()
     for planned in plan.invoices:
         billable = planned_items(owner, planned, items, overridden)
-        period = periods.get(planned.billing_date) or per_cycle_period(planned, billable)
+        period = planned.period or per_cycle_period(planned, billable)
         drafts.append(
             PlannedDraft(owner, planned.billing_date, groups[planned.group], period, billable)
         )
-    return OwnerPlan(drafts, plan.periods_to_claim)
+    return OwnerPlan(drafts)
 
 
 def planned_items(
     owner: Owner, planned: PlannedInvoice, items: OwnerItems, overridden: set[int]
 ) -> BillableItems:
     """The lines of one planned invoice; a contract's price override goes with its first
-    cycle; usage from before the previous billing date is labelled late (R-RUN-13)."""
+    cycles; usage from before the previous billing date is labelled late (R-RUN-13)."""
     currency, rate = owner.currency, default_tax_rate(owner)
     billable = BillableItems()
     usage: list[UsageRow] = []
+    contracts: dict[int, Contract] = {}
     for key in planned.keys:
         kind = key[0]
         if kind == "cycle":
             scheduled, whole, part = items.cycles[key]
-            contract = scheduled.contract
-            billable.lines.append(cycle_line(contract, whole, part, currency))
-            if contract.id not in overridden:
-                overridden.add(contract.id)
-                override = override_line(contract, currency)
-                if override is not None:
-                    billable.lines.append(override[0])
-                    billable.override_ids.append(override[1])
+            contracts[scheduled.contract.id] = scheduled.contract
+            billable.lines.append(cycle_line(scheduled.contract, whole, part, currency))
         elif kind == "usage":
             usage.append(items.usage[key[1]])
         else:
             charge = items.charges[key[1]]
             billable.lines.append(charge_line(charge, rate))
             billable.charge_ids.append(charge.id)
+    add_overrides(billable, contracts, currency, overridden)
     if usage:
         late_before = planned.previous_date or dt.date.min
         billable.extend(usage_lines(usage, late_before, rate, currency, owner.enterprise.timezone))
@@ -357,27 +344,13 @@ class IssueDates:
 def _lock_owner(key: str) -> None:
     """On PostgreSQL, serialise daemons working on the same owner."""
     if is_postgres():
-        ScheduledSlot._meta.database.execute_sql(
-            "SELECT pg_advisory_xact_lock(hashtext(%s))", (key,)
-        )
-
-
-def claim_period(
-    owner: Owner, period: tuple[dt.date, dt.date, dt.date], run_id: int | None
-) -> None:
-    """Mark an invoice-day period as billed (R-RUN-13); claiming it twice is harmless."""
-    day, start, end = period
-    ScheduledSlot.insert(
-        owner=owner_key(owner), slot=day, period_start=start, period_end=end, run_id=run_id
-    ).on_conflict_ignore().execute()
+        Invoice._meta.database.execute_sql("SELECT pg_advisory_xact_lock(hashtext(%s))", (key,))
 
 
 def bill_planned(
     ctx: ServiceContext,
     planned: PlannedDraft,
     issue_date: dt.date,
-    run_id: int | None,
-    period: PeriodClaim | None,
 ) -> Invoice:
     """Issue (or draft, with a review window) one planned invoice in its own transaction.
 
@@ -395,8 +368,6 @@ def bill_planned(
                 invoice = invoicing.persist_draft(ctx, draft, origin="schedule")
             else:
                 invoice = invoicing.persist(ctx, draft, origin="schedule")
-            if period is not None:
-                claim_period(owner, period, run_id)
     except (peewee.IntegrityError, invoicing.ClaimConflict) as exc:
         raise SlotTaken(f"{owner_key(owner)} {planned.billing_date}: {exc}") from None
     return invoice
