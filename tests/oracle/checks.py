@@ -177,7 +177,7 @@ def match_run(
 
 
 def operator_problems(
-    invoices: list[int], must: dict[Key, Item], may: dict[Key, Item], today: dt.date
+    model: Model, invoices: list[int], must: dict[Key, Item], may: dict[Key, Item], today: dt.date
 ) -> tuple[list[str], list[tuple[int, list[Item]]]]:
     """Invoices an operator created (period, reissue): each bills only what it may,
     together all that they must [R-INV-1, R-INV-9, R-RUN-6]."""
@@ -189,7 +189,7 @@ def operator_problems(
         unexpected = sorted(describe(k) for k in held - set(allowed))
         if unexpected:
             problems.append(f"invoice {invoice} bills {unexpected}, which it may not")
-        items = [allowed[k] for k in held if k in allowed]
+        items = model.priced([allowed[k] for k in held if k in allowed])
         problems += invoice_problems(invoice, items, None, today)
         billed.append((invoice, items))
         seen |= held
@@ -317,8 +317,13 @@ def ledger_problems(enterprise_id: int) -> list[str]:
         ("reseller", r.id)
         for r in Reseller.select(Reseller.id).where(Reseller.enterprise == enterprise_id)
     }
+    negative = {
+        owner_of(i): f" (invoice {i.id} has a negative total {i.total})"
+        for i in Invoice.select().where((Invoice.enterprise == enterprise_id) & (Invoice.total < 0))
+    }
     return [
         f"R-LED-1: {kind} {id} ledger {ledger} != open balances − unapplied credit {expected}"
+        + negative.get((kind, id), "")
         for (kind, id), (ledger, expected) in sorted(totals.items())
         if (kind, id) in mine and ledger != expected
     ]

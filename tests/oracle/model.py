@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -214,16 +214,23 @@ class Model:
         self.usage[record] = Usage(record, client, day, amount, group)
 
     def set_override(self, contract: int, override: int | None, final: Decimal) -> None:
-        """A price override: the contract's final amount on the invoice of its next
-        cycle, as a line of final − base (SPEC §2); final = base removes it."""
+        """A price override: the contract's final amount on the invoice that bills its
+        next cycles; final = base removes it (SPEC §2)."""
         self.overrides.pop(contract, None)
         if override is not None:
             self.overrides[contract], self.finals[override] = override, final
 
-    def _override(self, contract: int) -> Item:
-        c, override = self.contracts[contract], self.overrides[contract]
-        net = quantize(self.finals[override] - c.full, CURRENCY)
+    def _override(self, contract: int, override: int, items: Iterable[Item]) -> Item:
+        """Its line: the difference to what the invoice bills for the contract's cycles,
+        pro rata included (docs/billing-rules.md, billable items)."""
+        c = self.contracts[contract]
+        billed = sum((i.net for i in items if i.key[:2] == ("cycle", contract)), Decimal(0))
+        net = quantize(self.finals[override] - billed, CURRENCY)
         return Item(("override", contract, override), c.owner, c.group, net, c.rate)
+
+    def priced(self, items: list[Item]) -> list[Item]:
+        """The items of one invoice with their overrides priced against its cycles."""
+        return [self._override(*i.key[1:], items) if i.key[0] == "override" else i for i in items]
 
     def client(self, client: int) -> Party:
         return self.parties[("client", client)]
@@ -321,7 +328,8 @@ class Model:
         for contract in self.overrides:  # with the contract's next cycle
             for expected in plan:
                 if any(i.key[:2] == ("cycle", contract) for i in expected.items):
-                    expected.items.append(self._override(contract))
+                    override = self.overrides[contract]
+                    expected.items.append(self._override(contract, override, expected.items))
                     break
         return plan
 
@@ -371,8 +379,8 @@ class Model:
         for contract in self.overrides:
             for found in (must, may):
                 if any(k[:2] == ("cycle", contract) for k in found):
-                    override = self._override(contract)
-                    found[override.key] = override
+                    item = self._override(contract, self.overrides[contract], found.values())
+                    found[item.key] = item
                     break
         return must, may
 

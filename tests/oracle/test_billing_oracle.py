@@ -465,10 +465,21 @@ class BillingMachine(RuleBasedStateMachine):
             self.model.charges[charge].cancelled = True
 
     @precondition(lambda self: self.model.contracts)
-    @rule(data=st.data(), delta=st.just(0) | st.integers(-5_000, 5_000))
-    def set_price_override(self, data: st.DataObject, delta: int) -> None:
+    @rule(
+        data=st.data(), delta=st.just(0) | st.integers(-5_000, 5_000), what_next_bills=st.booleans()
+    )
+    def set_price_override(self, data: st.DataObject, delta: int, what_next_bills: bool) -> None:
+        """A final amount: the base ± delta, or exactly what the next cycle bills (a
+        pro-rata cycle then needs no line, but the override is used up all the same)."""
         contract = self.model.contracts[data.draw(st.sampled_from(sorted(self.model.contracts)))]
         final = contract.full + delta * CENT
+        if what_next_bills:
+            unbilled = (
+                net
+                for s, _, net in contract.cycles(self.today + dt.timedelta(days=400))
+                if ("cycle", contract.id, s) not in self.model.billed
+            )
+            final = next(unbilled, final)
         result = self.attempt(
             final >= 0,
             lambda: charges.set_price_override(
@@ -564,7 +575,7 @@ class BillingMachine(RuleBasedStateMachine):
         )
         if result is not None:
             ids = [i.id for i in result.invoices] or [result.invoice.id]
-            problems, billed = operator_problems(ids, must, may, self.today)
+            problems, billed = operator_problems(self.model, ids, must, may, self.today)
             for invoice, items in billed:
                 self.model.commit(invoice, items, issued=self.today)
             event(f"invoice period: {len(ids)} invoice(s)")
@@ -633,7 +644,7 @@ class BillingMachine(RuleBasedStateMachine):
             held = [k for k, v in stored_billing().items() if v == new.id]
             problems += [f"the copy of {old.id} bills {held}"] if held else []
         else:
-            found, billed = operator_problems([new.id], must, may, self.today)
+            found, billed = operator_problems(self.model, [new.id], must, may, self.today)
             problems += found
             self.model.commit(new.id, billed[0][1], issued=self.today)
             event("reissue: a period invoice")

@@ -56,9 +56,10 @@ class Driver:
         self.folder = folder
         self.auto = invoicing == "auto"
         self.instant = dt.datetime.now(dt.UTC)
-        config = f"clock: test\ninvoicing: {invoicing}\ntimezone: {self.timezone}\n"
-        self.daemon = RunningDaemon(folder, f"sqlite:///{folder / 'billing.db'}", config)
-        self.database = open_database(f"sqlite:///{folder / 'billing.db'}")
+        self.config = f"clock: test\ninvoicing: {invoicing}\ntimezone: {self.timezone}\n"
+        self.url = f"sqlite:///{folder / 'billing.db'}"
+        self.daemon = RunningDaemon(folder, self.url, self.config)
+        self.database = open_database(self.url)
         self.today = dt.date(2030, 1, 1) + dt.timedelta(days=self.rng.randrange(700))
         self.model = Model(self.timezone, Decimal(0))
         self.move(self.today, 9)
@@ -333,7 +334,7 @@ class Driver:
         if not must and not may:
             return [f"invoice period {start}..{end} of {owner} issued with nothing to bill"]
         new = sorted({i.id for i in Invoice.select(Invoice.id)} - before)
-        problems, billed = operator_problems(new, must, may, self.today)
+        problems, billed = operator_problems(self.model, new, must, may, self.today)
         for invoice, items in billed:
             self.model.commit(invoice, items, issued=self.today)
         return problems
@@ -358,9 +359,16 @@ class Driver:
         else:
             self.ctl("credit-note", "issue", invoice.number, "--amount", str(amount))
 
+    def restart(self) -> None:
+        """Stop the daemon and start it again on the same database: the test clock and
+        everything billed survive, nothing is billed twice or skipped [R-RUN-9]."""
+        self.daemon.stop()
+        self.daemon = RunningDaemon(self.folder, self.url, self.config)
+
     def step(self) -> list[str]:
         operation = self.rng.choice(
             (
+                self.restart,
                 self.add_client,
                 self.add_reseller,
                 self.add_contract,

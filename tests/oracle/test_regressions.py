@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import pytest
 
-from billingd.db.models import Invoice, PendingCharge, UsageRecord
+from billingd.db.models import Invoice, PendingCharge, PriceOverride, UsageRecord
 from billingd.services import charges, contracts, parties, runs, usage
 from billingd.services.context import ServiceContext
 
@@ -84,10 +84,11 @@ def test_r_run_15_a_charge_is_ready_on_the_clocks_day_it_was_added(
 def test_r_led_1_holds_when_a_discount_exceeds_a_pro_rata_cycle(ctx: ServiceContext, acme) -> None:
     """R-LED-1: ledger balance = Σ open balances − unapplied credit, at every commit.
 
-    Found by the oracle: a price override below the base (a discount line of final −
-    base, SPEC §2) billed with a pro-rata cycle makes an invoice with a negative total;
-    the ledger books the negative total, but the invoice's balance is 0 and no client
-    credit arises, so the ledger and the open balances disagree."""
+    Found by the oracle: a price override below the base (SPEC §2) billed with a
+    pro-rata cycle made an invoice with a negative total (a discount of final − base);
+    the ledger booked the negative total, but the invoice's balance was 0 and no client
+    credit arose. The rule now reads: the override is the contract's final amount on
+    the invoice, the line the difference to what its cycles bill (pro rata included)."""
     client = parties.add_client(ctx, name="Jane", enterprise_id=acme.id)
     contract = contracts.add_contract(
         ctx,
@@ -99,9 +100,34 @@ def test_r_led_1_holds_when_a_discount_exceeds_a_pro_rata_cycle(ctx: ServiceCont
         end_date=dt.date(2030, 1, 10),
     )
     charges.set_price_override(ctx, contract_id=contract.id, final_amount=D("0.00"))
-    (invoice,) = run(ctx, dt.date(2030, 1, 11))  # 10/31 of 100.00, then −100.00
-    assert invoice.subtotal == D("32.26") - D("100.00")
+    (invoice,) = run(ctx, dt.date(2030, 1, 11))  # 10/31 of 100.00, then the discount
+    assert (invoice.subtotal, invoice.total) == (D("0.00"), D("0.00"))
     assert ledger_problems(acme.id) == []
+
+
+def test_r_run_9_a_price_override_is_billed_once_even_when_it_needs_no_line(
+    ctx: ServiceContext, acme
+) -> None:
+    """SPEC §2: a price override is the contract's final amount "on the next invoice",
+    "consumed by that invoice" — also when that invoice's cycle already bills exactly
+    the final amount (a pro-rata first cycle) and no adjustment line is needed. The next
+    cycle is billed at the full price."""
+    client = parties.add_client(ctx, name="Jane", enterprise_id=acme.id)
+    contract = contracts.add_contract(
+        ctx,
+        client_id=client.id,
+        description="PBX",
+        unit_price=D("100.00"),
+        cycle="month",
+        start_date=dt.date(2030, 1, 17),
+        anchor_date=dt.date(2030, 1, 1),
+    )
+    charges.set_price_override(ctx, contract_id=contract.id, final_amount=D("48.39"))
+    (first,) = run(ctx, dt.date(2030, 1, 17))  # January 17–31: 15/31 of 100.00
+    assert first.subtotal == D("48.39")
+    (second,) = run(ctx, dt.date(2030, 2, 1))
+    assert second.subtotal == D("100.00")
+    assert PriceOverride.get(PriceOverride.contract == contract.id).invoice_id == first.id
 
 
 @pytest.mark.parametrize("earlier_usage", [False, True], ids=["alone", "after-other-usage"])
