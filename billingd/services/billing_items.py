@@ -117,12 +117,13 @@ def cycle_line(contract: Contract, whole: Cycle, part: Cycle, currency: str) -> 
 
 def override_line(
     contract: Contract, billed: Decimal, currency: str
-) -> tuple[DraftLine, int] | None:
+) -> tuple[DraftLine | None, int] | None:
     """The adjustment or discount of an active price override (seed 003 "Edit price").
 
     The override is the final amount of the contract on the invoice: the line is the
     difference to what its cycles bill there (``billed``, pro rata included), so a
-    discount never takes the contract below zero.
+    discount never takes the contract below zero. An override equal to that needs no
+    line and is consumed all the same: it applies to one invoice only.
     """
     override = (
         PriceOverride.select()
@@ -134,7 +135,7 @@ def override_line(
         return None
     difference = quantize(override.final_amount - billed, currency)
     if difference == 0:
-        return None
+        return None, override.id
     label = "Price adjustment" if difference > 0 else "Discount"
     line = DraftLine(
         kind="adjustment",
@@ -163,8 +164,10 @@ def add_overrides(
         done.add(contract_id)
         override = override_line(contracts[contract_id], net, currency)
         if override is not None:
-            items.lines.append(override[0])
-            items.override_ids.append(override[1])
+            line, override_id = override
+            if line is not None:
+                items.lines.append(line)
+            items.override_ids.append(override_id)
 
 
 def contract_items(
