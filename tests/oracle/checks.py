@@ -28,10 +28,20 @@ from billingd.db.models import (
     Reseller,
     UsageRecord,
 )
+from billingd.money import quantize
 
-from .model import Expected, Item, Key, Model, Owner, expected_totals
+from .model import CURRENCY, Expected, Item, Key, Model, Owner
 
 OPEN = ("open", "partial")
+
+
+def expected_totals(items: list[Item]) -> tuple[Decimal, Decimal]:
+    """Subtotal and tax: tax once per rate over the nets at that rate [R-MONEY-2]."""
+    by_rate: dict[Decimal, Decimal] = {}
+    for item in items:
+        by_rate[item.rate.normalize()] = by_rate.get(item.rate.normalize(), Decimal(0)) + item.net
+    tax = sum((quantize(n * r / 100, CURRENCY) for r, n in by_rate.items()), Decimal(0))
+    return sum((i.net for i in items), Decimal(0)), tax
 
 
 def report(title: str, problems: list[str], most: int = 12) -> str:

@@ -1,11 +1,10 @@
 """A reference model of docs/billing-rules.md: what must be billed, when, and on which invoice.
 
-It is fed the operations applied to billingd (parties, bill groups, contracts, usage,
-charges, price overrides, runs, manual period invoices, void and reissue) and answers,
-for a run as of a day, which invoices the run must issue: owner, bill group, billing
-date and the billable items on each, with their nets and tax rates. It shares nothing
-with the engine but ``billingd.money.quantize``: the calendar arithmetic below is its
-own, written straight from the rules, and kept small enough to be checked by reading.
+Fed the operations applied to billingd (parties, bill groups, contracts, usage, charges,
+price overrides, runs, operators' invoices, reissues), it says which invoices a run as
+of a day must issue: owner, bill group, billing date and items, with nets and tax rates.
+It shares nothing with the engine but ``billingd.money.quantize``; its calendar
+arithmetic is its own, written from the rules, small enough to be checked by reading.
 
 Billable items are keyed the way the database claims them (R-RUN-9):
 ``("cycle", contract, cycle_start)``, ``("usage", record, "client" | "reseller")``,
@@ -167,15 +166,6 @@ class Expected:
     group: int | None
     billing_date: dt.date
     items: list[Item] = field(default_factory=list)
-
-
-def expected_totals(items: list[Item]) -> tuple[Decimal, Decimal]:
-    """Subtotal and tax: tax once per rate over the nets at that rate [R-MONEY-2]."""
-    by_rate: dict[Decimal, Decimal] = {}
-    for item in items:
-        by_rate[item.rate.normalize()] = by_rate.get(item.rate.normalize(), Decimal(0)) + item.net
-    tax = sum((quantize(n * r / 100, CURRENCY) for r, n in by_rate.items()), Decimal(0))
-    return sum((i.net for i in items), Decimal(0)), tax
 
 
 # ---------------------------------------------------------------- the model

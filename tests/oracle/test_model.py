@@ -8,7 +8,8 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from .model import Charge, Contract, Expected, Group, Model, Party, expected_totals
+from .checks import expected_totals
+from .model import Charge, Contract, Expected, Group, Model, Party
 
 D = Decimal
 BERLIN = "Europe/Berlin"
