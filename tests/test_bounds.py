@@ -320,7 +320,7 @@ def test_billingctl_refuses_an_unbounded_value_with_exit_1(seeded: RunningDaemon
         ("quantity", "1000000001", "from 0 to 10^9"),
         ("quantity", "1.1234567", "at most 6 decimals"),
         ("amount", "1000000000001", "from 0 to 10^12"),
-        ("amount", "0.0000001", "at most 6 decimals"),
+        ("amount", "0.00000000001", "at most 10 decimals"),
     ],
 )
 def test_spec_12_usage_rows_are_bounded_like_parameters(

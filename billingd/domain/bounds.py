@@ -90,8 +90,9 @@ OFFSET = Bound(0, INT_RANGE[1])
 AMOUNT = Bound(Decimal(-(10**12)), Decimal(10**12), places=3)
 """Prices and amounts in the currency's unit; the currency's own decimals (EUR 2, JPY 0,
 BHD 3) are checked by the services, which know the currency."""
-USAGE_AMOUNT = Bound(Decimal(-(10**12)), Decimal(10**12), places=6)
-"""A rated usage record's amount: sub-cent, as rating gives it; its line is rounded."""
+USAGE_AMOUNT = Bound(Decimal(-(10**12)), Decimal(10**12), places=10)
+"""A rated usage record's amount: sub-cent as rating gives it, kept exactly; its
+invoice line is rounded to the currency."""
 QUANTITY = Bound(Decimal(-(10**9)), Decimal(10**9), places=6)
 TAX_RATE = Bound(Decimal(0), Decimal(100), places=4, unit="percent")
 MAX_TEXT = 10_000
