@@ -2,7 +2,7 @@
 
 The default is fast enough for CI. A long exploration::
 
-    python -m pytest tests/oracle --hypothesis-profile=soak -p no:randomly -q
+    python -m pytest tests/oracle -k sqlite --hypothesis-profile=soak --hypothesis-show-statistics
 
 (the profile must be named on a command line that collects ``tests/oracle`` directly,
 so that this file is loaded before hypothesis reads the option). ``soak`` runs 2,000

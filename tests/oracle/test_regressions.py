@@ -69,9 +69,10 @@ def test_r_run_15_a_charge_is_ready_on_the_clocks_day_it_was_added(
     """A pending charge without a schedule date is ready "the day it was added"
     (docs/billing-rules.md, billable items), a day of the service's clock (R-RUN-15).
 
-    Found by the oracle: PendingCharge.created_at is the system time, so a charge added
-    on 2030-03-10 by the clock was billed on a scheduled invoice for 2027-01-01 (the
-    1st after the day the test ran)."""
+    Found by the oracle (its first counterexample, fixed alongside in 068599c): the day
+    added was PendingCharge.created_at, the system time, so a charge added on 2030-03-10
+    by the clock was billed on a scheduled invoice for 2027-01-01 (the 1st after the day
+    the test ran)."""
     client = parties.add_client(ctx, name="Jane", enterprise_id=acme.id)
     move(ctx, dt.date(2030, 3, 10), 10)
     charge = charges.add_charge(ctx, client_id=client.id, description="Setup", amount=D("50.00"))
@@ -85,10 +86,11 @@ def test_r_led_1_holds_when_a_discount_exceeds_a_pro_rata_cycle(ctx: ServiceCont
     """R-LED-1: ledger balance = Σ open balances − unapplied credit, at every commit.
 
     Found by the oracle: a price override below the base (SPEC §2) billed with a
-    pro-rata cycle made an invoice with a negative total (a discount of final − base);
-    the ledger booked the negative total, but the invoice's balance was 0 and no client
-    credit arose. The rule now reads: the override is the contract's final amount on
-    the invoice, the line the difference to what its cycles bill (pro rata included)."""
+    pro-rata cycle (or after a price rise) made an invoice with a negative total (a
+    discount of final − base); the ledger booked the negative total, but the invoice's
+    balance was 0 and no client credit arose. Fixed in db1ef4a, and the rule now reads:
+    the override is the contract's final amount on the invoice, its line the difference
+    to what the contract's cycles bill there (pro rata included)."""
     client = parties.add_client(ctx, name="Jane", enterprise_id=acme.id)
     contract = contracts.add_contract(
         ctx,
@@ -111,7 +113,11 @@ def test_r_run_9_a_price_override_is_billed_once_even_when_it_needs_no_line(
     """SPEC §2: a price override is the contract's final amount "on the next invoice",
     "consumed by that invoice" — also when that invoice's cycle already bills exactly
     the final amount (a pro-rata first cycle) and no adjustment line is needed. The next
-    cycle is billed at the full price."""
+    cycle is billed at the full price.
+
+    Found by the model (the machine sets overrides equal to what the next cycle bills):
+    with a difference of 0 the override stayed active and discounted the following
+    cycle to 48.39 as well. Fixed in 1c7a75a."""
     client = parties.add_client(ctx, name="Jane", enterprise_id=acme.id)
     contract = contracts.add_contract(
         ctx,
@@ -141,10 +147,11 @@ def test_r_run_2_an_invoice_day_passed_empty_is_invoiced_when_its_usage_arrives(
     before D that does not exist yet; "late items go to the next invoice date that has
     no invoice yet"). It must not wait for April 1.
 
-    Found by the oracle: the engine marks every invoice day up to the run date as
-    claimed, but only in runs where the owner had something to bill; so the outcome
-    depends on unrelated usage billed earlier (``after-other-usage`` waits for April
-    1, ``alone`` is invoiced for March 1)."""
+    Found by the oracle: the engine marked every invoice day up to the run date as
+    claimed, but only in runs where the owner had something to bill, so the outcome
+    depended on unrelated usage billed earlier (``after-other-usage`` waited for April
+    1, ``alone`` was invoiced for March 1). Fixed in db1ef4a; docs/billing-rules.md now
+    says that a period that passed with nothing due is still open."""
     client = parties.add_client(ctx, name="Jane", enterprise_id=acme.id, invoice_days="1")
     if earlier_usage:
         record(ctx, client.id, local(dt.date(2030, 1, 5), BERLIN, 12), "1.00", 1)
