@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 
 from billingd.db.models import Invoice, PendingCharge, PriceOverride, UsageRecord
-from billingd.services import charges, contracts, parties, runs, usage
+from billingd.services import charges, contracts, invoicing, parties, runs, usage
 from billingd.services.context import ServiceContext
 
 from .checks import ledger_problems
@@ -162,3 +162,39 @@ def test_r_run_2_an_invoice_day_passed_empty_is_invoiced_when_its_usage_arrives(
     (invoice,) = run(ctx, dt.date(2030, 3, 11))
     assert (invoice.billing_date, invoice.issue_date) == (dt.date(2030, 3, 1), dt.date(2030, 3, 11))
     assert UsageRecord.get_by_id(late).invoice_id == invoice.id
+
+
+def test_r_run_6_a_manual_orders_invoice_day_stays_the_first_invoices(
+    ctx: ServiceContext, acme
+) -> None:
+    """R-RUN-6: after the first invoice by hand, each cycle of a manual order is invoiced
+    on the first day on or after its billing day that has the first invoice's day of
+    the month. Subscription from January 1; the operator's first invoice, on February 3,
+    names February: the February cycle is billed by hand, the January cycle is due on
+    January 3 (backlog, billed by the next run), and the March cycle on March 3.
+
+    Found by the oracle's soak run: the engine took the day of the month from the
+    invoice of the earliest cycle billed, so once the January cycle was billed (by the
+    run of February 4) the order's invoice day became the 4th."""
+    client = parties.add_client(ctx, name="Jane", enterprise_id=acme.id)
+    contracts.add_contract(
+        ctx,
+        client_id=client.id,
+        description="PBX",
+        unit_price=D("100.00"),
+        cycle="month",
+        start_date=dt.date(2030, 1, 1),
+        origin="manual",
+    )
+    move(ctx, dt.date(2030, 2, 3), 10)
+    first = invoicing.invoice_for_period(
+        ctx, client_id=client.id, period_start=dt.date(2030, 2, 1), period_end=dt.date(2030, 2, 28)
+    ).invoice
+    assert [line.cycle_start for line in first.lines] == [dt.date(2030, 2, 1)]
+    (january,) = run(ctx, dt.date(2030, 2, 4))
+    assert january.billing_date == dt.date(2030, 1, 3)
+    (march,) = run(ctx, dt.date(2030, 3, 3))
+    assert (march.billing_date, [line.cycle_start for line in march.lines]) == (
+        dt.date(2030, 3, 3),
+        [dt.date(2030, 3, 1)],
+    )
