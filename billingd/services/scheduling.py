@@ -87,12 +87,13 @@ def self_checkout_blocked(contract: Contract) -> bool:
 
 
 def billed_by_hand_first(contract: Contract) -> tuple[dt.date, dt.date] | None:
-    """A manual order's first billed cycle's billing day and its invoice's issue date."""
+    """A manual order's first invoice: the billing day of the first cycle it billed and
+    its issue date (R-RUN-6). Later invoices, a backlog's too, do not move the day."""
     first = (
         BilledCycle.select(BilledCycle.cycle_start, BilledCycle.cycle_end, Invoice.issue_date)
         .join(Invoice)
         .where(BilledCycle.contract == contract)
-        .order_by(BilledCycle.cycle_start)
+        .order_by(Invoice.id, BilledCycle.cycle_start)
         .tuples()
         .first()
     )
