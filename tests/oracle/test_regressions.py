@@ -175,7 +175,7 @@ def test_r_run_6_a_manual_orders_invoice_day_stays_the_first_invoices(
 
     Found by the oracle's soak run: the engine took the day of the month from the
     invoice of the earliest cycle billed, so once the January cycle was billed (by the
-    run of February 4) the order's invoice day became the 4th."""
+    run of February 4) the order's invoice day became the 4th. Fixed in 2b5ffb9."""
     client = parties.add_client(ctx, name="Jane", enterprise_id=acme.id)
     contracts.add_contract(
         ctx,
