@@ -12,6 +12,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from billingd.db.connection import open_database
 from billingd.db.migrations import SCHEMA_VERSION, current_version, migrate
 from billingd.db.models import ALL_MODELS, SchemaVersion
 from billingd.plugins import load_plugins
+from billingd.services import parties
 from billingd.services.context import ServiceContext
 
 PG_ADMIN_URL = os.environ.get("BILLINGD_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -86,6 +88,22 @@ def db(database_url: str) -> Iterator[peewee.Database]:
     database = open_database(database_url)
     yield database
     database.close()
+
+
+@pytest.fixture
+def acme(ctx: ServiceContext):  # type: ignore[no-untyped-def]
+    """The enterprise of docs/billing-rules.md's examples: EUR, Berlin, 19 %, numbers
+    ``%num%/%year%`` from 100001, 14 days' terms."""
+    return parties.add_enterprise(
+        ctx,
+        name="Acme",
+        currency="EUR",
+        timezone="Europe/Berlin",
+        tax_rate=Decimal("19"),
+        invoice_pattern="%num%/%year%",
+        invoice_start=100001,
+        payment_terms=14,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -32,19 +32,6 @@ def run(ctx: ServiceContext, as_of: date, on: date | None = None, client: int | 
     return runs.run_all(ctx.at(at(on or as_of)), as_of=as_of, client_id=client)
 
 
-@pytest.fixture
-def acme(ctx: ServiceContext):  # type: ignore[no-untyped-def]
-    return parties.add_enterprise(
-        ctx,
-        name="Acme",
-        currency="EUR",
-        timezone="Europe/Berlin",
-        tax_rate=D("19"),
-        invoice_pattern="%num%/%year%",
-        invoice_start=100001,
-    )
-
-
 def new_client(ctx: ServiceContext, acme, **fields):  # type: ignore[no-untyped-def]
     return parties.add_client(ctx, name=fields.pop("name", "C"), enterprise_id=acme.id, **fields)
 

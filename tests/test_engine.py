@@ -52,20 +52,6 @@ def refused(call, *args, **kwargs) -> BillingError:  # type: ignore[no-untyped-d
 
 
 @pytest.fixture
-def acme(ctx: ServiceContext):  # type: ignore[no-untyped-def]
-    return parties.add_enterprise(
-        ctx,
-        name="Acme",
-        currency="EUR",
-        timezone="Europe/Berlin",
-        tax_rate=D("19"),
-        invoice_pattern="%num%/%year%",
-        invoice_start=100001,
-        payment_terms=14,
-    )
-
-
-@pytest.fixture
 def jane(ctx: ServiceContext, acme):  # type: ignore[no-untyped-def]
     return parties.add_client(ctx, name="Jane", enterprise_id=acme.id, email="ap@jane.example")
 

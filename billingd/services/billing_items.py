@@ -72,6 +72,12 @@ def owner_contracts(owner: Client | Reseller, *, every: bool = False) -> list[Co
     return list(Contract.select().where(condition).order_by(Contract.id))
 
 
+def billed_cycle_starts(contract: Contract) -> set[dt.date]:
+    """The starts of the contract's cycles billed already (their claims, R-RUN-9)."""
+    query = BilledCycle.select(BilledCycle.cycle_start).where(BilledCycle.contract == contract)
+    return {start for (start,) in query.tuples()}
+
+
 def due_cycles(contract: Contract, start: dt.date, end: dt.date) -> list[tuple[Cycle, Cycle]]:
     """Cycles of a contract whose billing day falls in ``start..end``, not billed yet.
 
@@ -79,10 +85,7 @@ def due_cycles(contract: Contract, start: dt.date, end: dt.date) -> list[tuple[C
     ``arrears`` (R-RUN-4); cycles are clipped to the contract's start and end dates.
     Returns ``(whole cycle, billed part)`` pairs.
     """
-    billed = {
-        b.cycle_start
-        for b in BilledCycle.select(BilledCycle.cycle_start).where(BilledCycle.contract == contract)
-    }
+    billed = billed_cycle_starts(contract)
     found = []
     for whole in cycles(contract.anchor_date, contract.cycle, contract.interval, end, since=start):
         part = clip(whole, contract.start_date, contract.end_date)
@@ -344,7 +347,11 @@ def collect_items(
         group = group if group is not None else default
     every = owner_contracts(owner, every=True)
     contract_groups = {c.id: group_of(c.bill_group_id, default) for c in every}
-    contracts = [c for c in owner_contracts(owner) if contract_groups[c.id] == group]
+    contracts = [
+        c
+        for c in every
+        if c.status in BILLABLE_CONTRACT_STATUSES and contract_groups[c.id] == group
+    ]
     items = contract_items(contracts, lambda _c: (start, end), currency)
     if isinstance(owner, Client):
         items.extend(

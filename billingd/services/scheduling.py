@@ -49,9 +49,11 @@ from billingd.services.billing_items import (
     BillableItems,
     UsageRow,
     add_overrides,
+    billed_cycle_starts,
     charge_line,
     cycle_line,
     default_tax_rate,
+    group_of,
     owner_contracts,
     usage_lines,
     usage_rows,
@@ -103,12 +105,31 @@ def billed_by_hand_first(contract: Contract) -> tuple[dt.date, dt.date] | None:
     return raw_billing_day(contract, Cycle(start, end)), issued
 
 
-def auto_groups(owner: Owner) -> dict[Group, BillGroup | None]:
-    """The bill groups billed automatically: active and invoiced ``auto`` (R-RUN-5)."""
-    if isinstance(owner, Reseller):
-        return {None: None}
-    groups = BillGroup.select().where(BillGroup.client == owner)
-    return {g.id: g for g in groups if g.status == "active" and g.invoicing == "auto"}
+@dataclass(frozen=True)
+class OwnerGroups:
+    """An owner's bill groups as a run needs them, read once per owner (R-RUN-17)."""
+
+    auto: dict[Group, BillGroup | None]  # the groups billed automatically
+    default: Group
+    of_contract: dict[int, Group]  # every contract's group, its own or the default
+
+    @classmethod
+    def load(cls, owner: Owner) -> OwnerGroups:
+        """Active groups invoiced ``auto`` are billed automatically (R-RUN-5); a reseller
+        has no bill groups: everything of it is in the one group ``None``."""
+        if isinstance(owner, Reseller):
+            return cls({None: None}, None, {c.id: None for c in owner_contracts(owner, every=True)})
+        groups = BillGroup.select().where(BillGroup.client == owner)
+        auto = {g.id: g for g in groups if g.status == "active" and g.invoicing == "auto"}
+        default = default_bill_group(owner).id
+        of_contract = {
+            c.id: group_of(c.bill_group_id, default) for c in owner_contracts(owner, every=True)
+        }
+        return cls(auto, default, of_contract)
+
+    def of(self, contract_id: int | None) -> Group:
+        """The group of an item that names ``contract_id`` (or none: the default)."""
+        return self.of_contract.get(contract_id, self.default) if contract_id else self.default
 
 
 def raw_billing_day(contract: Contract, part: Cycle) -> dt.date:
@@ -148,15 +169,13 @@ class ScheduledContract:
                 yield whole, part
 
 
-def schedulable_contracts(owner: Owner) -> list[ScheduledContract]:
+def schedulable_contracts(owner: Owner, groups: OwnerGroups) -> list[ScheduledContract]:
     """The contracts a scheduled run may bill (R-RUN-5..8)."""
     timezone = owner.enterprise.timezone
-    groups = auto_groups(owner)
-    default = default_bill_group(owner).id if isinstance(owner, Client) else None
     found = []
     for contract in owner_contracts(owner):
-        group = contract.bill_group_id if contract.bill_group_id is not None else default
-        if group not in groups:
+        group = groups.of(contract.id)
+        if group not in groups.auto:
             continue
         shift = None
         if contract.origin == "manual":
@@ -179,19 +198,15 @@ class OwnerItems:
     charges: dict[int, PendingCharge] = field(default_factory=dict)
 
 
-def load_items(owner: Owner, contracts: list[ScheduledContract], as_of: dt.date) -> OwnerItems:
+def load_items(
+    owner: Owner, contracts: list[ScheduledContract], groups: OwnerGroups, as_of: dt.date
+) -> OwnerItems:
     """Everything unbilled that could be due by ``as_of`` (R-RUN-16)."""
     timezone = owner.enterprise.timezone
     invoice_days = bool(parse_invoice_days(owner.invoice_days))
-    groups = auto_groups(owner)
     items = OwnerItems()
     for scheduled in contracts:
-        billed = {
-            b.cycle_start
-            for b in BilledCycle.select(BilledCycle.cycle_start).where(
-                BilledCycle.contract == scheduled.contract
-            )
-        }
+        billed = billed_cycle_starts(scheduled.contract)
         for whole, part in scheduled.parts(dt.date.min, as_of):
             if part.start in billed:
                 continue
@@ -202,19 +217,17 @@ def load_items(owner: Owner, contracts: list[ScheduledContract], as_of: dt.date)
                 key = ("cycle", scheduled.contract.id, part.start)
                 items.cycles[key] = (scheduled, whole, part)
                 items.ready.append(Ready(key, scheduled.group, day, own_date=not invoice_days))
-    default = default_bill_group(owner).id if isinstance(owner, Client) else None
-    contract_groups = {c.id: c.bill_group_id for c in owner_contracts(owner, every=True)}
     for row in usage_rows(owner):
-        group = contract_groups.get(row.contract_id) or default
-        if group in groups:
+        group = groups.of(row.contract_id)
+        if group in groups.auto:
             items.usage[row.id] = row
             items.ready.append(Ready(("usage", row.id), group, row.local_day(timezone) + ONE_DAY))
     if isinstance(owner, Client):
         for charge in PendingCharge.select().where(
             (PendingCharge.client == owner) & (PendingCharge.status == "pending")
         ):
-            group = contract_groups.get(charge.contract_id) or default
-            if group in groups:
+            group = groups.of(charge.contract_id)
+            if group in groups.auto:
                 ready = charge.schedule_date or local_date(charge.created_at, timezone)
                 items.charges[charge.id] = charge
                 items.ready.append(Ready(("charge", charge.id), group, ready))
@@ -261,8 +274,9 @@ class OwnerPlan:
 
 def plan_owner(owner: Owner, as_of: dt.date) -> OwnerPlan:
     """What a run as of ``as_of`` bills for ``owner``: the run issues exactly this."""
-    contracts = schedulable_contracts(owner)
-    items = load_items(owner, contracts, as_of)
+    groups = OwnerGroups.load(owner)
+    contracts = schedulable_contracts(owner, groups)
+    items = load_items(owner, contracts, groups, as_of)
     days = parse_invoice_days(owner.invoice_days)
     invoiced = invoiced_dates(owner)
     if days:
@@ -272,14 +286,13 @@ def plan_owner(owner: Owner, as_of: dt.date) -> OwnerPlan:
         since = min(loose, default=as_of)
         dates = cycle_dates(contracts, since - dt.timedelta(days=62), as_of + ONE_DAY)
         plan = plan_per_cycle(items.ready, as_of, dates, invoiced)
-    groups = auto_groups(owner)
     drafts = []
     overridden: set[int] = set()
     for planned in plan.invoices:
         billable = planned_items(owner, planned, items, overridden)
         period = planned.period or per_cycle_period(planned, billable)
         drafts.append(
-            PlannedDraft(owner, planned.billing_date, groups[planned.group], period, billable)
+            PlannedDraft(owner, planned.billing_date, groups.auto[planned.group], period, billable)
         )
     return OwnerPlan(drafts)
 
