@@ -16,9 +16,14 @@ from playhouse import migrate as pm
 from billingd.db.connection import is_postgres
 from billingd.db.models import (
     ALL_MODELS,
+    BillGroup,
+    Brand,
+    Client,
+    Contract,
     CreditNote,
     Enterprise,
     Invoice,
+    InvoiceLine,
     Reseller,
     Run,
     SchemaVersion,
@@ -27,7 +32,7 @@ from billingd.db.models import (
     UsageRecord,
 )
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def _migrator(database: peewee.Database) -> pm.SchemaMigrator:
@@ -75,8 +80,47 @@ def _v2_billing_correctness(database: peewee.Database) -> None:
     database.create_tables([UsageImport, UsageImportRow], safe=True)
 
 
+def _v3_tax_categories(database: peewee.Database) -> None:
+    """EN 16931: VAT categories on lines, contracts and parties, address parts and
+    electronic addresses, e-invoice formats, brand layouts."""
+    party_fields = ("postcode", "city", "country", "endpoint_id", "endpoint_scheme",
+                    "tax_category", "exemption_reason", "einvoice_format", "language")  # fmt: skip
+    _add_columns(
+        database,
+        Brand.reminder_template,
+        Brand.layout,
+        *(
+            getattr(Enterprise, name)
+            for name in (
+                "postcode",
+                "city",
+                "country",
+                "phone",
+                "endpoint_id",
+                "endpoint_scheme",
+                "reverse_charge",
+            )
+        ),
+        *(getattr(model, name) for model in (Client, Reseller) for name in party_fields),
+        BillGroup.postcode,
+        BillGroup.city,
+        BillGroup.country,
+        BillGroup.einvoice_format,
+        Contract.tax_category,
+        Contract.exemption_reason,
+        InvoiceLine.tax_category,
+        InvoiceLine.exemption_reason,
+    )
+    # lines issued before categories existed: zero-rated where no tax was charged
+    zero = peewee.Cast(InvoiceLine.tax_rate, "REAL") == 0
+    InvoiceLine.update(tax_category="Z").where(zero).execute()
+
+
 # version N -> function that upgrades a database from N-1 to N
-MIGRATIONS: dict[int, Callable[[peewee.Database], None]] = {2: _v2_billing_correctness}
+MIGRATIONS: dict[int, Callable[[peewee.Database], None]] = {
+    2: _v2_billing_correctness,
+    3: _v3_tax_categories,
+}
 
 _SQLITE_APPEND_ONLY = [
     """CREATE TRIGGER IF NOT EXISTS audit_event_no_update BEFORE UPDATE ON audit_event

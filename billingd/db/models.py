@@ -40,6 +40,8 @@ class Brand(BaseModel):
     accent_color = peewee.TextField(default="#1f6feb")
     invoice_template = peewee.TextField(default="invoice.tpl")
     credit_note_template = peewee.TextField(default="credit_note.tpl")
+    reminder_template = peewee.TextField(default="reminder.tpl")
+    layout = peewee.TextField(default="default")  # default | din5008
     footer = peewee.TextField(default="")
 
 
@@ -62,6 +64,14 @@ class Enterprise(BaseModel):
     credit_note_start = peewee.IntegerField(default=1)
     credit_note_reset = peewee.TextField(default="never")
     brand = peewee.ForeignKeyField(Brand, null=True, backref="enterprises")
+    # EN 16931: the seller's address parts and electronic address (BT-34)
+    postcode = peewee.TextField(default="")
+    city = peewee.TextField(default="")
+    country = peewee.TextField(default="")
+    phone = peewee.TextField(default="")
+    endpoint_id = peewee.TextField(default="")
+    endpoint_scheme = peewee.TextField(default="")
+    reverse_charge = peewee.TextField(default="auto")  # auto | off (R-VAT-1)
     created_at = peewee.DateTimeField(default=utcnow)
 
 
@@ -76,6 +86,16 @@ class Party(BaseModel):
     currency = peewee.TextField()
     tax_rate = DecimalTextField(null=True)
     status = peewee.TextField(default="active")
+    # EN 16931: address parts, electronic address, VAT category and document format
+    postcode = peewee.TextField(default="")
+    city = peewee.TextField(default="")
+    country = peewee.TextField(default="")
+    endpoint_id = peewee.TextField(default="")
+    endpoint_scheme = peewee.TextField(default="")
+    tax_category = peewee.TextField(default="")  # "" = by the enterprise's rule (R-VAT-1)
+    exemption_reason = peewee.TextField(default="")
+    einvoice_format = peewee.TextField(default="")  # "" = PDF only
+    language = peewee.TextField(default="en")
     created_at = peewee.DateTimeField(default=utcnow)
 
 
@@ -108,6 +128,10 @@ class BillGroup(BaseModel):
     emails = peewee.TextField(default="")
     review_days = peewee.IntegerField(default=0)
     is_default = peewee.BooleanField(default=False)
+    postcode = peewee.TextField(default="")  # "" = the client's
+    city = peewee.TextField(default="")
+    country = peewee.TextField(default="")
+    einvoice_format = peewee.TextField(default="")  # "" = the client's
 
 
 # ---------------------------------------------------------------- billable things
@@ -132,6 +156,8 @@ class Contract(BaseModel):
     timing = peewee.TextField(default="advance")
     origin = peewee.TextField(default="standard")
     payment_method = peewee.TextField(default="manual")
+    tax_category = peewee.TextField(default="")  # "" = the client's (R-VAT-1)
+    exemption_reason = peewee.TextField(default="")
     created_at = peewee.DateTimeField(default=utcnow)
 
 
@@ -253,6 +279,8 @@ class InvoiceLine(BaseModel):
     net = DecimalTextField()
     tax_rate = DecimalTextField()
     tax = DecimalTextField()
+    tax_category = peewee.TextField(default="S")  # EN 16931 UNCL 5305 (R-VAT-1)
+    exemption_reason = peewee.TextField(default="")
     contract = peewee.ForeignKeyField(Contract, null=True)
     cycle_start = peewee.DateField(null=True)
     cycle_end = peewee.DateField(null=True)
