@@ -13,6 +13,7 @@ from typing import Any
 from billingd.db.models import (
     AuditEvent,
     BillGroup,
+    Brand,
     Client,
     Contract,
     CreditNote,
@@ -46,6 +47,10 @@ def _fields(row: Any, names: tuple[str, ...]) -> dict[str, Any]:
     return {name: plain(getattr(row, name)) for name in names}
 
 
+BRAND_FIELDS = (
+    "id", "name", "logo_path", "accent_color", "footer", "layout", "invoice_template",
+    "credit_note_template", "reminder_template",
+)  # fmt: skip
 ENTERPRISE_FIELDS = (
     "id", "name", "address", "tax_id", "registration_id", "iban", "bic", "email", "currency",
     "timezone", "payment_terms", "tax_rate", "invoice_pattern", "invoice_start",
@@ -72,8 +77,11 @@ INVOICE_FIELDS = (
     "id", "number", "status", "issue_date", "due_date", "period_start", "period_end",
     "currency", "subtotal", "tax", "total", "balance", "origin", "actor",
 )  # fmt: skip
-LINE_FIELDS = ("kind", "description", "quantity", "unit", "unit_price", "net", "tax_rate", "tax")
-TAX_BREAKDOWN_FIELDS = ("rate", "net", "tax")
+LINE_FIELDS = (
+    "kind", "description", "quantity", "unit", "unit_price", "net", "tax_rate", "tax",
+    "tax_category", "exemption_reason",
+)  # fmt: skip
+TAX_BREAKDOWN_FIELDS = ("rate", "net", "tax", "category")
 PAYMENT_FIELDS = (
     "id", "amount", "currency", "method", "reference", "notes", "unallocated", "client_id",
     "received_at",
@@ -127,6 +135,16 @@ def _keyed(keys: tuple[str, ...], values: Any) -> dict[str, Any]:
     }
 
 
+def brand_view(b: Brand) -> dict[str, Any]:
+    return _fields(b, BRAND_FIELDS)
+
+
+def document_brand(enterprise: Enterprise) -> dict[str, Any]:
+    """The ``brand`` of a document (docs/documents.md): the enterprise's brand without its
+    id, or the defaults under the enterprise's name when it has none."""
+    return _fields(enterprise.brand or Brand(name=enterprise.name), BRAND_FIELDS[1:])
+
+
 def enterprise_view(e: Enterprise) -> dict[str, Any]:
     return {**_fields(e, ENTERPRISE_FIELDS), "brand": e.brand.name if e.brand else None}
 
@@ -163,16 +181,24 @@ def line_view(line: InvoiceLine) -> dict[str, Any]:
 
 
 def tax_breakdown(lines: list[dict[str, Any]]) -> list[dict[str, str]]:
-    """Σ nets and Σ taxes per rate, from lines whose taxes were allocated exactly."""
-    groups: dict[Decimal, list[Decimal]] = {}
+    """Σ nets and Σ taxes per VAT category and rate, from lines whose taxes were allocated
+    exactly (R-VAT-1)."""
+    groups: dict[tuple[Decimal, str], list[Decimal]] = {}
     for line in lines:
-        net_tax = groups.setdefault(Decimal(line["tax_rate"]).normalize(), [Decimal(0)] * 2)
+        rate = Decimal(line["tax_rate"]).normalize()
+        key = (rate, line.get("tax_category") or legacy_category(rate))
+        net_tax = groups.setdefault(key, [Decimal(0)] * 2)
         net_tax[0] += Decimal(line["net"])
         net_tax[1] += Decimal(line["tax"])
     return [
-        {"rate": format(rate, "f"), "net": str(net), "tax": str(tax)}  # "10", never "1E+1"
-        for rate, (net, tax) in sorted(groups.items())
+        {"rate": format(rate, "f"), "net": str(net), "tax": str(tax), "category": category}
+        for (rate, category), (net, tax) in sorted(groups.items())  # "10", never "1E+1"
     ]
+
+
+def legacy_category(rate: Decimal) -> str:
+    """The category of a line or credit part stored before categories existed."""
+    return "S" if rate > 0 else "Z"
 
 
 def invoice_view(inv: Invoice, *, with_lines: bool = True) -> dict[str, Any]:
@@ -203,7 +229,11 @@ def payment_view(p: Payment) -> dict[str, Any]:
 def credit_note_view(cn: CreditNote) -> dict[str, Any]:
     """A credit note with its net, tax and their split per VAT rate (R-CN-2)."""
     breakdown = [  # stored with sorted keys: back in the view's order
-        {name: part[name] for name in TAX_BREAKDOWN_FIELDS} for part in cn.tax_breakdown or ()
+        {
+            **{name: part[name] for name in TAX_BREAKDOWN_FIELDS if name != "category"},
+            "category": part.get("category") or legacy_category(Decimal(part["rate"])),
+        }
+        for part in cn.tax_breakdown or ()
     ]
     return {**_fields(cn, CREDIT_NOTE_FIELDS), "tax_breakdown": breakdown}
 
@@ -230,6 +260,7 @@ def run_view(run: Run) -> dict[str, Any]:
 
 
 OBJECTS: dict[str, tuple[str, ...]] = {
+    "Brand": BRAND_FIELDS,
     "Enterprise": (*ENTERPRISE_FIELDS, "brand"),
     "Reseller": (*RESELLER_FIELDS, "enterprise_id"),
     "Client": CLIENT_COLUMNS,

@@ -74,8 +74,8 @@ def test_r_cn_2_credit_note_splits_over_the_invoice_vat_rates(ctx: ServiceContex
     stored = CreditNote.get_by_id(note.id)
     assert (stored.amount, stored.net, stored.tax) == (D("34.50"), D("30.00"), D("4.50"))
     assert stored.tax_breakdown == [
-        {"rate": "7", "net": "10.00", "tax": "0.70"},
-        {"rate": "19", "net": "20.00", "tax": "3.80"},
+        {"rate": "7", "net": "10.00", "tax": "0.70", "category": "S"},
+        {"rate": "19", "net": "20.00", "tax": "3.80", "category": "S"},
     ]
     event = AuditEvent.get(AuditEvent.event == "credit_note.issued")
     assert (event.details["net"], event.details["tax"]) == ("30.00", "4.50")
@@ -87,7 +87,7 @@ def test_r_cn_2_parts_add_up_to_the_cent_with_an_uneven_amount(ctx: ServiceConte
     invoice = mixed_invoice(ctx, acme, {"0": "10.00", "7": "10.00", "19": "10.00"})
     note = credit_notes.issue_credit_note(ctx, invoice=invoice.id, amount=D("0.01"))
     # one cent cannot be split: it goes to the rate with the largest share (19 %)
-    assert note.tax_breakdown == [{"rate": "19", "net": "0.01", "tax": "0.00"}]
+    assert note.tax_breakdown == [{"rate": "19", "net": "0.01", "tax": "0.00", "category": "S"}]
     rest = credit_notes.issue_credit_note(ctx, invoice=invoice.id, amount=D("32.59"))
     parts = rest.tax_breakdown
     assert [p["rate"] for p in parts] == ["0", "7", "19"]
@@ -102,8 +102,8 @@ def test_r_cn_2_credit_note_json_gains_net_tax_and_breakdown(ctx: ServiceContext
     assert tuple(reply) == OBJECTS["CreditNote"]
     assert (reply["amount"], reply["net"], reply["tax"]) == ("345.00", "300.00", "45.00")
     assert reply["tax_breakdown"] == [
-        {"rate": "7", "net": "100.00", "tax": "7.00"},
-        {"rate": "19", "net": "200.00", "tax": "38.00"},
+        {"rate": "7", "net": "100.00", "tax": "7.00", "category": "S"},
+        {"rate": "19", "net": "200.00", "tax": "38.00", "category": "S"},
     ]
     assert all(tuple(part) == OBJECTS["TaxBreakdown"] for part in reply["tax_breakdown"])
     (listed,) = call(ctx, "credit_note.list", invoice=invoice.number)
@@ -158,7 +158,8 @@ def invoices(draw: st.DrawFn) -> tuple[str, list[tuple[Decimal, Decimal, Decimal
         nets[0] = step
     line_rates = [rate for rate, _, _ in lines]
     totals = compute_totals(nets, line_rates, currency)
-    taxed = list(zip(line_rates, nets, totals.line_taxes, strict=True))
+    categories = ["S" if rate > 0 else "Z" for rate in line_rates]
+    taxed = list(zip(line_rates, nets, totals.line_taxes, categories, strict=True))
     minor = int(totals.total / step)
     amount = draw(st.integers(1, minor)) * step
     return currency, taxed, amount
@@ -167,7 +168,7 @@ def invoices(draw: st.DrawFn) -> tuple[str, list[tuple[Decimal, Decimal, Decimal
 @given(invoices())
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_r_cn_2_split_adds_up_exactly_and_follows_the_rates(
-    case: tuple[str, list[tuple[Decimal, Decimal, Decimal]], Decimal],
+    case: tuple[str, list[tuple[Decimal, Decimal, Decimal, str]], Decimal],
 ) -> None:
     currency, lines, amount = case
     gross = gross_by_rate(lines)
@@ -184,7 +185,7 @@ def test_r_cn_2_split_adds_up_exactly_and_follows_the_rates(
         # tax at the part's rate, within rounding of the minor unit
         assert abs(part.tax - part.net * part.rate / 100) <= step
         # the part is the rate's share of the amount, within one minor unit
-        assert abs(part.amount - amount * gross[part.rate] / total) < step
+        assert abs(part.amount - amount * gross[(part.rate, part.category)] / total) < step
     assert [p.rate for p in split.parts] == sorted(p.rate for p in split.parts)
     breakdown = split.breakdown()
     assert all(tuple(row) == OBJECTS["TaxBreakdown"] for row in breakdown)
@@ -202,11 +203,11 @@ def test_r_cn_2_rate_text_is_plain() -> None:
 
 
 def test_r_cn_2_rates_without_positive_gross_take_no_part() -> None:
-    gross = {D("19"): D("119.00"), D("7"): D("-10.70"), D("0"): D("0")}
+    gross = {(D("19"), "S"): D("119.00"), (D("7"), "S"): D("-10.70"), (D("0"), "Z"): D("0")}
     split = split_credit(D("50.00"), "EUR", gross)
     assert [p.rate for p in split.parts] == [D("19")]
     with pytest.raises(ValueError):
-        split_credit(D("1.00"), "EUR", {D("19"): D("0")})
+        split_credit(D("1.00"), "EUR", {(D("19"), "S"): D("0")})
 
 
 # ---------------------------------------------------------------- R-NUM-5: own reset policy

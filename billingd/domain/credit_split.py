@@ -18,12 +18,13 @@ from billingd.domain.totals import allocate, split_gross
 
 @dataclass(frozen=True, slots=True)
 class CreditPart:
-    """The share of a credit note at one VAT rate."""
+    """The share of a credit note at one VAT category and rate."""
 
     rate: Decimal
     amount: Decimal
     net: Decimal
     tax: Decimal
+    category: str = "S"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +39,13 @@ class CreditSplit:
     def breakdown(self) -> list[dict[str, str]]:
         """The parts in the key shape of an invoice's ``tax_breakdown``."""
         return [
-            {"rate": rate_text(p.rate), "net": str(p.net), "tax": str(p.tax)} for p in self.parts
+            {
+                "rate": rate_text(p.rate),
+                "net": str(p.net),
+                "tax": str(p.tax),
+                "category": p.category,
+            }
+            for p in self.parts
         ]
 
 
@@ -48,33 +55,39 @@ def rate_text(rate: Decimal) -> str:
     return text or "0"
 
 
-def gross_by_rate(lines: Iterable[tuple[Decimal, Decimal, Decimal]]) -> dict[Decimal, Decimal]:
-    """Σ (net + tax) per rate of an invoice's lines given as ``(rate, net, tax)``."""
-    groups: dict[Decimal, Decimal] = {}
-    for rate, net, tax in lines:
-        key = rate.normalize()
+GroupKey = tuple[Decimal, str]  # (rate, VAT category)
+
+
+def gross_by_rate(
+    lines: Iterable[tuple[Decimal, Decimal, Decimal, str]],
+) -> dict[GroupKey, Decimal]:
+    """Σ (net + tax) per (rate, category) of an invoice's lines given as
+    ``(rate, net, tax, category)``."""
+    groups: dict[GroupKey, Decimal] = {}
+    for rate, net, tax, category in lines:
+        key = (rate.normalize(), category)
         groups[key] = groups.get(key, Decimal(0)) + net + tax
     return groups
 
 
-def split_credit(amount: Decimal, currency: str, gross: dict[Decimal, Decimal]) -> CreditSplit:
-    """Split a credit of ``amount`` over the rates of ``gross`` (rate → the invoice's gross
-    at that rate, see :func:`gross_by_rate`).
+def split_credit(amount: Decimal, currency: str, gross: dict[GroupKey, Decimal]) -> CreditSplit:
+    """Split a credit of ``amount`` over the groups of ``gross`` ((rate, category) → the
+    invoice's gross in that group, see :func:`gross_by_rate`).
 
-    A rate whose gross is not positive (a discount larger than the charges at its rate)
-    takes no part. Rates whose part rounds to nothing are left out of the parts.
+    A group whose gross is not positive (a discount larger than the charges at its rate)
+    takes no part. Groups whose part rounds to nothing are left out of the parts.
     """
-    rates = sorted(rate for rate, value in gross.items() if value > 0)
-    if not rates:
+    keys = sorted(key for key, value in gross.items() if value > 0)
+    if not keys:
         raise ValueError("the invoice has no positive amount at any tax rate to credit")
     if amount < 0:
         raise ValueError(f"a credit amount cannot be negative: {amount}")
-    shares = allocate(amount, [gross[rate] for rate in rates], currency)
+    shares = allocate(amount, [gross[key] for key in keys], currency)
     parts = []
-    for rate, share in zip(rates, shares, strict=True):
+    for (rate, category), share in zip(keys, shares, strict=True):
         if share:
             net, tax = split_gross(share, rate, currency)
-            parts.append(CreditPart(rate, share, net, tax))
+            parts.append(CreditPart(rate, share, net, tax, category))
     net = sum((p.net for p in parts), Decimal(0))
     tax = sum((p.tax for p in parts), Decimal(0))
     return CreditSplit(amount, net, tax, tuple(parts))

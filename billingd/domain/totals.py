@@ -15,9 +15,12 @@ from billingd.money import quantize, quantum
 
 @dataclass(frozen=True, slots=True)
 class TaxGroup:
+    """One row of the VAT breakdown: a category at a rate (EN 16931 BG-23, R-VAT-1)."""
+
     rate: Decimal
     net: Decimal
     tax: Decimal
+    category: str = "S"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,21 +61,29 @@ def allocate(total: Decimal, weights: list[Decimal], currency: str) -> list[Deci
     return floors
 
 
-def compute_totals(nets: list[Decimal], rates: list[Decimal], currency: str) -> Totals:
-    """The invoice totals for lines given as parallel lists of nets and tax rates."""
-    by_rate: dict[Decimal, list[int]] = {}
-    for index, rate in enumerate(rates):
-        by_rate.setdefault(rate.normalize(), []).append(index)
+def compute_totals(
+    nets: list[Decimal],
+    rates: list[Decimal],
+    currency: str,
+    categories: list[str] | None = None,
+) -> Totals:
+    """The invoice totals for lines given as parallel lists of nets, tax rates and VAT
+    categories (all ``S``/``Z`` by their rate when not given): tax per (category, rate)."""
+    if categories is None:
+        categories = ["S" if rate > 0 else "Z" for rate in rates]
+    groups_of: dict[tuple[Decimal, str], list[int]] = {}
+    for index, (rate, category) in enumerate(zip(rates, categories, strict=True)):
+        groups_of.setdefault((rate.normalize(), category), []).append(index)
     line_taxes = [Decimal(0)] * len(nets)
     groups = []
-    for rate in sorted(by_rate):
-        members = by_rate[rate]
+    for rate, category in sorted(groups_of):
+        members = groups_of[(rate, category)]
         group_net = sum((nets[i] for i in members), Decimal(0))
         group_tax = tax_on(group_net, rate, currency)
         shares = allocate(group_tax, [abs(nets[i]) for i in members], currency)
         for i, share in zip(members, shares, strict=True):
             line_taxes[i] = share
-        groups.append(TaxGroup(rate, group_net, group_tax))
+        groups.append(TaxGroup(rate, group_net, group_tax, category))
     subtotal = quantize(sum(nets, Decimal(0)), currency)
     tax = quantize(sum((g.tax for g in groups), Decimal(0)), currency)
     return Totals(subtotal, tax, subtotal + tax, tuple(groups), tuple(line_taxes))

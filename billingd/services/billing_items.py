@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from typing import Any
 
 from billingd.db.models import (
     BilledCycle,
@@ -24,6 +25,8 @@ from billingd.db.models import (
 from billingd.domain.cycles import Cycle, clip, cycles
 from billingd.domain.periods import local_date, period_bounds
 from billingd.domain.totals import line_net
+from billingd.domain.vat import VatParties, treat
+from billingd.domain.vat_ids import is_valid_vat_id
 from billingd.money import quantize
 from billingd.services.parties import default_bill_group
 
@@ -41,6 +44,8 @@ class DraftLine:
     unit: str = ""
     contract_id: int | None = None
     cycle: Cycle | None = None
+    tax_category: str = ""  # "" until the VAT rule decides (R-VAT-1)
+    exemption_reason: str = ""
 
 
 @dataclass
@@ -61,6 +66,39 @@ class BillableItems:
 
 def default_tax_rate(owner: Client | Reseller) -> Decimal:
     return owner.tax_rate if owner.tax_rate is not None else owner.enterprise.tax_rate
+
+
+def contract_tax(contract: Contract) -> dict[str, Any]:
+    """A contract's rate and its own VAT category, as a line's keyword arguments."""
+    return {
+        "tax_rate": contract.tax_rate,
+        "tax_category": contract.tax_category,
+        "exemption_reason": contract.exemption_reason,
+    }
+
+
+def vat_parties(owner: Client | Reseller) -> VatParties:
+    """Who sells to whom, for the VAT category of the owner's lines (R-VAT-1)."""
+    enterprise = owner.enterprise
+    return VatParties(
+        seller_country=enterprise.country,
+        buyer_country=owner.country,
+        buyer_vat_id_valid=is_valid_vat_id(owner.tax_id, owner.country),
+        client_category=owner.tax_category,
+        client_reason=owner.exemption_reason,
+        reverse_charge=enterprise.reverse_charge,
+    )
+
+
+def with_vat(lines: list[DraftLine], parties: VatParties) -> list[DraftLine]:
+    """The lines with their VAT category decided, and the rate it taxes at (R-VAT-1)."""
+    treated = []
+    for line in lines:
+        t = treat(parties, line.tax_rate, line.tax_category, line.exemption_reason)
+        treated.append(
+            replace(line, tax_rate=t.rate, tax_category=t.category, exemption_reason=t.reason)
+        )
+    return treated
 
 
 def owner_contracts(owner: Client | Reseller, *, every: bool = False) -> list[Contract]:
@@ -112,9 +150,9 @@ def cycle_line(contract: Contract, whole: Cycle, part: Cycle, currency: str) -> 
         quantity=contract.quantity,
         unit_price=contract.unit_price,
         net=net,
-        tax_rate=contract.tax_rate,
         contract_id=contract.id,
         cycle=part,
+        **contract_tax(contract),
     )
 
 
@@ -146,8 +184,8 @@ def override_line(
         quantity=Decimal(1),
         unit_price=difference,
         net=difference,
-        tax_rate=contract.tax_rate,
         contract_id=contract.id,
+        **contract_tax(contract),
     )
     return line, override.id
 
@@ -284,14 +322,15 @@ def usage_lines(
 
 def charge_line(charge: PendingCharge, rate: Decimal) -> DraftLine:
     """A pending charge's line, at its contract's tax rate or the owner's."""
+    taxed = contract_tax(charge.contract) if charge.contract else {"tax_rate": rate}
     return DraftLine(
         kind="charge",
         description=charge.description,
         quantity=Decimal(1),
         unit_price=charge.amount,
         net=charge.amount,
-        tax_rate=charge.contract.tax_rate if charge.contract else rate,
         contract_id=charge.contract_id,
+        **taxed,
     )
 
 

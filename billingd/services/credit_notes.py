@@ -20,10 +20,11 @@ from billingd.services.payments import settle
 
 
 def credit_split(invoice: Invoice, amount: Decimal) -> CreditSplit:
-    """A credit of ``amount`` on an invoice, split over the invoice's VAT rates (R-CN-2)."""
-    lines = InvoiceLine.select(InvoiceLine.tax_rate, InvoiceLine.net, InvoiceLine.tax).where(
-        InvoiceLine.invoice == invoice
-    )
+    """A credit of ``amount`` on an invoice, split over the invoice's VAT categories and
+    rates (R-CN-2, R-VAT-1)."""
+    lines = InvoiceLine.select(
+        InvoiceLine.tax_rate, InvoiceLine.net, InvoiceLine.tax, InvoiceLine.tax_category
+    ).where(InvoiceLine.invoice == invoice)
     gross = gross_by_rate(lines.tuples())
     try:
         return split_credit(amount, invoice.currency, gross)

@@ -21,6 +21,7 @@ from billingd.db.models import (
 )
 from billingd.domain.periods import period_bounds
 from billingd.domain.totals import TaxGroup, Totals, compute_totals, split_gross
+from billingd.domain.vat import treat
 from billingd.errors import RuleViolation, ValidationError
 from billingd.money import has_excess_precision
 from billingd.services import documents, ledger, payments
@@ -31,6 +32,8 @@ from billingd.services.billing_items import (
     client_ids_of,
     collect_items,
     default_tax_rate,
+    vat_parties,
+    with_vat,
 )
 from billingd.services.closed_periods import check_open
 from billingd.services.context import ServiceContext
@@ -86,11 +89,20 @@ def build_draft(
     issue_date: dt.date,
     period: tuple[dt.date, dt.date] | None,
 ) -> Draft:
-    totals = compute_totals(
-        [line.net for line in items.lines], [line.tax_rate for line in items.lines], owner.currency
-    )
+    items.lines = with_vat(items.lines, vat_parties(owner))
+    totals = line_totals(items.lines, owner.currency)
     start, end = period if period else (None, None)
     return Draft(owner, issue_date, start, end, items.lines, totals, items)
+
+
+def line_totals(lines: list[DraftLine], currency: str) -> Totals:
+    """Totals of lines whose VAT category is decided."""
+    return compute_totals(
+        [line.net for line in lines],
+        [line.tax_rate for line in lines],
+        currency,
+        [line.tax_category for line in lines],
+    )
 
 
 def copy_draft(invoice: Invoice, issue_date: dt.date) -> Draft:
@@ -109,11 +121,15 @@ def copy_draft(invoice: Invoice, issue_date: dt.date) -> Draft:
             net=line.net,
             tax_rate=line.tax_rate,
             unit=line.unit,
+            tax_category=line.tax_category,
+            exemption_reason=line.exemption_reason,
         )
         for line in lines
     ]
     breakdown = tuple(
-        TaxGroup(Decimal(group["rate"]), Decimal(group["net"]), Decimal(group["tax"]))
+        TaxGroup(
+            Decimal(group["rate"]), Decimal(group["net"]), Decimal(group["tax"]), group["category"]
+        )
         for group in tax_breakdown([line_view(line) for line in lines])
     )
     totals = Totals(
@@ -135,6 +151,8 @@ def draft_view(draft: Draft) -> dict[str, Any]:
             "net": str(line.net),
             "tax_rate": str(line.tax_rate),
             "tax": str(tax),
+            "tax_category": line.tax_category,
+            "exemption_reason": line.exemption_reason,
         }
         for line, tax in zip(draft.lines, draft.totals.line_taxes, strict=True)
     ]
@@ -252,6 +270,8 @@ def _write(
             net=line.net,
             tax_rate=line.tax_rate,
             tax=tax,
+            tax_category=line.tax_category,
+            exemption_reason=line.exemption_reason,
             contract=line.contract_id,
             cycle_start=line.cycle.start if line.cycle else None,
             cycle_end=line.cycle.end if line.cycle else None,
@@ -480,17 +500,19 @@ def invoice_for_amount(
             raise ValidationError(
                 f"amount has more decimals than {owner.currency} allows", field="amount"
             )
-        rate = default_tax_rate(owner)
-        net, tax = split_gross(amount, rate, owner.currency)
+        vat = treat(vat_parties(owner), default_tax_rate(owner))
+        net, tax = split_gross(amount, vat.rate, owner.currency)
         line = DraftLine(
             kind="amount",
             description=description.strip(),
             quantity=Decimal(1),
             unit_price=net,
             net=net,
-            tax_rate=rate,
+            tax_rate=vat.rate,
+            tax_category=vat.category,
+            exemption_reason=vat.reason,
         )
-        totals = Totals(net, tax, amount, (TaxGroup(rate, net, tax),), (tax,))
+        totals = Totals(net, tax, amount, (TaxGroup(vat.rate, net, tax, vat.category),), (tax,))
         invoices = [
             persist(
                 ctx,
