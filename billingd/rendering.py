@@ -13,7 +13,21 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-DEFAULT_TEMPLATES = {"invoice": "invoice.tpl", "credit_note": "credit_note.tpl"}
+DEFAULT_TEMPLATES = {
+    "invoice": "invoice.tpl",
+    "credit_note": "credit_note.tpl",
+    "reminder": "reminder.tpl",
+    "statistics": "statistics.tpl",
+}
+# A brand's layout (brand.layout) other than "default" replaces the default template
+# of these kinds; a template the brand names itself is always used as it is.
+LAYOUT_TEMPLATES = {
+    "din5008": {
+        "invoice": "invoice_din5008.tpl",
+        "credit_note": "invoice_din5008.tpl",
+        "reminder": "invoice_din5008.tpl",
+    }
+}
 
 
 @dataclass
@@ -23,23 +37,33 @@ class RenderContext:
     ``template_dirs`` are searched in order (the operator's directory first, see
     :func:`default_template_dirs`); ``settings`` are the renderer plugin's own settings
     (``plugins.settings.<name>``). ``template`` overrides the document's template, and
-    ``preview`` renders the template with its placeholders shown unreplaced.
+    ``preview`` renders the template with its placeholders shown unreplaced. A renderer
+    appends to ``warnings`` what the reader should know about the output (e.g. text it
+    had to replace); they go onto the ``document.rendered`` event and into the audit.
     """
 
     template_dirs: list[Path]
     settings: dict[str, Any] = field(default_factory=dict)
     template: str | None = None
     preview: bool = False
+    warnings: list[str] = field(default_factory=list)
 
     def template_name(self, document: dict[str, Any]) -> str:
-        """The template to use: the override, else the brand's choice, else the default."""
+        """The template to use: the override, else the brand's choice for the document's
+        kind (``brand.invoice_template``, ``credit_note_template``, ``reminder_template``),
+        else the default of the brand's layout, else the kind's default."""
         if self.template:
             return self.template
-        kind = document.get("kind") or "invoice"
+        kind = str(document.get("kind") or "invoice")
+        if kind not in DEFAULT_TEMPLATES:
+            kind = "invoice"
+        default = DEFAULT_TEMPLATES[kind]
         brand = document.get("brand") or {}
-        if kind == "invoice" and brand.get("invoice_template"):
-            return str(brand["invoice_template"])
-        return DEFAULT_TEMPLATES.get(kind, DEFAULT_TEMPLATES["invoice"])
+        chosen = brand.get(f"{kind}_template")
+        if chosen and chosen != default:
+            return str(chosen)
+        layout = LAYOUT_TEMPLATES.get(str(brand.get("layout") or "default"), {})
+        return layout.get(kind, default)
 
 
 @runtime_checkable
