@@ -49,38 +49,107 @@ DOCUMENT_FIELDS: tuple[str, ...] = (
     "period_start",
     "period_end",
     "currency",
+    "language",
     "subtotal",
     "tax",
     "total",
     "balance",
+    "paid",
     "credit_note_for",
+    "credit_note_for_date",
     "reason",
+    "reminder_level",
+    "fee",
+    "interest",
 )
 NESTED_FIELDS: dict[str, tuple[str, ...]] = {
     "seller": (
         "name",
         "address",
+        "postcode",
+        "city",
+        "country",
         "tax_id",
         "registration_id",
         "iban",
         "bic",
         "email",
+        "phone",
+        "creditor_id",
+        "endpoint_id",
+        "endpoint_scheme",
     ),
-    "bill_to": ("name", "company", "address", "tax_id", "contract_number", "email"),
-    "brand": ("name", "accent_color", "footer", "logo_path", "invoice_template"),
+    "bill_to": (
+        "name",
+        "company",
+        "address",
+        "postcode",
+        "city",
+        "country",
+        "tax_id",
+        "email",
+        "contract_number",
+        "bill_group",
+        "buyer_reference",
+        "endpoint_id",
+        "endpoint_scheme",
+    ),
+    "payment": (
+        "means",
+        "iban",
+        "bic",
+        "account_name",
+        "mandate_reference",
+        "creditor_id",
+        "debtor_iban",
+        "terms",
+    ),
+    "brand": (
+        "name",
+        "accent_color",
+        "footer",
+        "logo_path",
+        "layout",
+        "invoice_template",
+        "credit_note_template",
+        "reminder_template",
+    ),
 }
-# Lists, laid out by the ``lines`` and ``tax-breakdown`` directives rather than placeholders.
+# Lists, laid out by the ``lines``, ``tax-breakdown`` and ``statistics`` directives
+# rather than placeholders.
 LINE_FIELDS: tuple[str, ...] = (
+    "position",
     "kind",
     "description",
     "quantity",
     "unit",
     "unit_price",
     "net",
+    "tax_category",
     "tax_rate",
     "tax",
+    "exemption_reason",
+    "cycle_start",
+    "cycle_end",
+    "records",
 )
-TAX_BREAKDOWN_FIELDS: tuple[str, ...] = ("rate", "net", "tax")
+TAX_BREAKDOWN_FIELDS: tuple[str, ...] = (
+    "category",
+    "rate",
+    "net",
+    "tax",
+    "exemption_reason",
+    "exemption_code",
+)
+RECORD_FIELDS: tuple[str, ...] = (
+    "occurred_at",
+    "destination",
+    "destination_group",
+    "quantity",
+    "unit",
+    "amount",
+)
+GROUP_FIELDS: tuple[str, ...] = ("destination_group", "records", "quantity", "amount")
 
 PLACEHOLDERS: frozenset[str] = frozenset(DOCUMENT_FIELDS) | frozenset(
     f"{group}.{name}" for group, names in NESTED_FIELDS.items() for name in names
@@ -95,9 +164,23 @@ LABELS: dict[str, str] = {
     "net": "Net",
     "tax_rate": "Tax rate",
     "tax": "Tax",
+    "category": "VAT",
     "subtotal": "Subtotal",
     "total": "Total",
+    "paid": "Paid",
+    "balance": "Amount due",
+    "fee": "Reminder fee",
+    "interest": "Interest",
     "page": "Page",
+    "invoice": "Invoice",
+    "credit_note": "Credit note",
+    "reminder": "Payment reminder",
+    "statistics": "Usage statistics",
+    "occurred_at": "Time",
+    "destination": "Destination",
+    "destination_group": "Destination group",
+    "records": "Records",
+    "amount": "Amount",
 }
 PARTIES = ("seller", "bill_to")
 FONT_SIZES = (6.0, 36.0)
@@ -109,18 +192,45 @@ DIRECTIVES: dict[str, str] = {
     "bold": "bold TEXT — a bold paragraph",
     "text": "text TEXT — a paragraph, wrapped to the page width",
     "right": "right TEXT — a right-aligned paragraph",
+    "small": "small TEXT — a paragraph in a smaller, grey type",
     "footer": "footer TEXT — a line at the bottom of every page",
+    "header": "header TEXT — a line at the top of every page after the first",
+    "title": "title — the document's title and number (Invoice, Credit note, ...)",
     "address": "address seller|bill_to — the party's name and address block",
+    "address-window": "address-window — DIN 5008 type B address field with the return "
+    "address line (20 mm from the left, 45 mm from the top, 85 × 45 mm); fold marks",
+    "info": "info LABEL | TEXT — a line of the information block beside the address "
+    "window (after address-window) or a two-column line",
+    "logo": "logo [left|right] — the brand's logo (PNG, JPEG or SVG), at most 18 mm high",
     "lines": "lines — the line table",
-    "tax-breakdown": "tax-breakdown — net and tax per tax rate",
-    "totals": "totals — subtotal, tax and total, right-aligned",
+    "tax-breakdown": "tax-breakdown — net and tax per VAT category and rate, with the "
+    "category's legal wording",
+    "totals": "totals — subtotal, tax and total (paid, amount due, reminder fee and "
+    "interest when there are any), right-aligned",
+    "notes": "notes — the document's notes (legal wording), one paragraph each",
+    "payment": "payment — how to pay: bank transfer with an EPC QR code (EUR), the "
+    "direct debit mandate, or that the invoice is paid",
+    "statistics": "statistics — the usage records and the totals per destination group",
     "rule": "rule — a horizontal line",
     "space": "space N — N millimetres of vertical space",
     "font-size": "font-size N — the body text size in points from here on",
-    "label": "label KEY TEXT — rename a column or total (keys: " + ", ".join(LABELS) + ")",
+    "label": "label KEY TEXT — rename a column, title or total (keys: " + ", ".join(LABELS) + ")",
 }
-TEXT_DIRECTIVES = frozenset({"heading", "bold", "text", "right", "footer"})
-BARE_DIRECTIVES = frozenset({"lines", "tax-breakdown", "totals", "rule"})
+TEXT_DIRECTIVES = frozenset({"heading", "bold", "text", "right", "small", "footer", "header"})
+BARE_DIRECTIVES = frozenset(
+    {
+        "lines",
+        "tax-breakdown",
+        "totals",
+        "rule",
+        "title",
+        "address-window",
+        "notes",
+        "payment",
+        "statistics",
+    }
+)
+LOGO_PLACES = ("left", "right")
 
 _NAME = re.compile(r"[a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)*\Z")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?\Z")
@@ -200,8 +310,8 @@ class Template:
 
     @property
     def body(self) -> tuple[Directive, ...]:
-        """The directives laid out in order (everything but ``label`` and ``footer``)."""
-        return tuple(d for d in self.directives if d.keyword not in ("label", "footer"))
+        """The directives laid out in order (all but ``label``, ``footer`` and ``header``)."""
+        return tuple(d for d in self.directives if d.keyword not in ("label", "footer", "header"))
 
     def labels(self, document: Mapping[str, Any], *, preview: bool = False) -> dict[str, str]:
         """Column and total labels: the defaults, overridden by ``label`` lines."""
@@ -213,10 +323,17 @@ class Template:
 
     def footer(self, document: Mapping[str, Any], *, preview: bool = False) -> list[str]:
         """The footer lines, filled; optional lines with an empty placeholder left out."""
+        return self._page_lines("footer", document, preview)
+
+    def header(self, document: Mapping[str, Any], *, preview: bool = False) -> list[str]:
+        """The header lines of pages after the first, filled like the footer."""
+        return self._page_lines("header", document, preview)
+
+    def _page_lines(self, keyword: str, document: Mapping[str, Any], preview: bool) -> list[str]:
         return [
             d.text.fill(document, preview=preview)
             for d in self.directives
-            if d.keyword == "footer"
+            if d.keyword == keyword
             and d.text is not None
             and not d.skipped(document, preview=preview)
         ]
@@ -295,7 +412,7 @@ def _parse_line(keyword: str, argument: str, source: str, line: int) -> Directiv
     if keyword not in DIRECTIVES:
         hint = _suggest(keyword, list(DIRECTIVES), "'{}'")
         raise TemplateError(source, line, f"unknown directive {keyword!r}{hint}")
-    if optional and keyword not in TEXT_DIRECTIVES:
+    if optional and keyword not in (*TEXT_DIRECTIVES, "info"):
         raise TemplateError(source, line, f"'?' only applies to text lines, not {keyword!r}")
     if keyword in TEXT_DIRECTIVES:
         return Directive(keyword, line, text=parse_text(argument, source, line), optional=optional)
@@ -303,6 +420,21 @@ def _parse_line(keyword: str, argument: str, source: str, line: int) -> Directiv
         if argument:
             raise TemplateError(source, line, f"{keyword} takes no argument, got {argument!r}")
         return Directive(keyword, line)
+    if keyword == "logo":
+        if argument and argument not in LOGO_PLACES:
+            raise TemplateError(source, line, f"logo needs left or right, not {argument!r}")
+        return Directive(keyword, line, argument=argument or "left")
+    if keyword == "info":
+        label, bar, value = argument.partition("|")
+        if not bar:
+            raise TemplateError(source, line, "info needs LABEL | TEXT (a '|' between them)")
+        return Directive(
+            keyword,
+            line,
+            text=parse_text(value.strip(), source, line),
+            argument=label.strip(),
+            optional=optional,
+        )
     if keyword == "address":
         if argument not in PARTIES:
             raise TemplateError(source, line, f"address needs seller or bill_to, not {argument!r}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +22,9 @@ from billingd.templates import (
     load_template,
     parse_template,
 )
-from billingd_plugins import pdf_fonts
 from billingd_plugins.pdf import PdfRenderer
-from billingd_plugins.pdf_fonts import UnicodeFont, find_unicode_font, pdf_text
+from billingd_plugins.pdf_fonts import FONT_DIR
+from tests.documents import samples
 
 pytest_plugins = ["billingd.testing"]
 
@@ -80,28 +79,7 @@ def _international(document: dict[str, Any]) -> dict[str, Any]:
     return document
 
 
-@pytest.fixture
-def unicode_font() -> UnicodeFont:
-    """The Unicode family the renderer finds on this machine (DejaVu Sans)."""
-    find_unicode_font.cache_clear()
-    font = find_unicode_font(None, None)
-    if font is None:
-        pytest.skip(
-            "no Unicode TrueType font on this machine (DejaVu Sans under /usr/share/fonts); "
-            "install fonts-dejavu-core or set plugins.settings.pdf.unicode_font"
-        )
-    return font
-
-
-@pytest.fixture
-def without_system_fonts(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(pdf_fonts, "SYSTEM_FONTS", ())
-    find_unicode_font.cache_clear()
-    yield
-    find_unicode_font.cache_clear()
-
-
-def _embedded_fonts(data: bytes) -> set[str]:
+def _font_names(data: bytes) -> set[str]:
     reader = pypdf.PdfReader(io.BytesIO(data))
     return {
         str(font["/BaseFont"]).lstrip("/").split("+")[-1]
@@ -110,27 +88,25 @@ def _embedded_fonts(data: bytes) -> set[str]:
     }
 
 
-def test_r_del_1_names_in_any_script_are_shown_with_a_unicode_font(
-    renderer, sample_document, unicode_font
-):
+def test_r_del_1_names_in_any_script_are_shown_in_embedded_fonts(renderer, sample_document):
     data = render(renderer, _international(sample_document))
     text = pdf_text_of(data)
-    assert "Łódź Ωmega Москва" in text
+    assert "Łódź Ωmega Москва 株式会社" in text
     assert "Ærø Café" in text and "\u200b" not in text
     assert "Calls → Zürich ≥ 5 min" in text
-    assert "株式会社" not in text and "????" in text  # no glyphs in DejaVu: shown as ?
-    assert _embedded_fonts(data) == {"DejaVuSansBook", "DejaVuSansBold"}
+    assert "?" not in text
+    assert _font_names(data) >= {"NotoSans", "NotoSansBold", "DroidSansFallback"}
     assert data == render(renderer, dict(sample_document))  # still byte for byte
 
 
-def test_r_del_1_latin_documents_keep_the_core_fonts(renderer, sample_document, unicode_font):
+def test_r_del_1_latin_documents_embed_noto_sans_only(renderer, sample_document):
     sample_document["bill_to"]["company"] = "Müller & Søn – “Café” €"
     data = render(renderer, sample_document)
     assert "Müller & Søn – “Café” €" in pdf_text_of(data)
-    assert _embedded_fonts(data) == {"Helvetica", "Helvetica-Bold"}
+    assert _font_names(data) == {"NotoSans", "NotoSansBold"}
 
 
-def test_r_del_1_unicode_page_counter_on_long_invoices(renderer, sample_document, unicode_font):
+def test_r_del_1_unicode_page_counter_on_long_invoices(renderer, sample_document):
     _international(sample_document)["lines"] = sample_document["lines"] * 80
     reader = pypdf.PdfReader(io.BytesIO(render(renderer, sample_document)))
     pages = len(reader.pages)
@@ -139,24 +115,18 @@ def test_r_del_1_unicode_page_counter_on_long_invoices(renderer, sample_document
     assert "Łódź" in reader.pages[0].extract_text()
 
 
-def test_r_del_1_configured_unicode_font_is_used(
-    renderer, sample_document, unicode_font, tmp_path, without_system_fonts
-):
+def test_r_del_1_configured_unicode_font_is_used(renderer, sample_document, tmp_path):
     own = tmp_path / "Corporate.ttf"
-    own.write_bytes(unicode_font.regular.read_bytes())
+    own.write_bytes((FONT_DIR / "NotoSansHebrew-Regular.ttf").read_bytes())
     data = render(renderer, _international(sample_document), settings={"unicode_font": str(own)})
-    assert "Łódź Ωmega Москва" in pdf_text_of(data)
-    assert _embedded_fonts(data) == {"DejaVuSansBook"}  # the one file, regular and bold
+    assert "Łódź Ωmega Москва" in pdf_text_of(data)  # Latin from a fallback family
+    assert "NotoSansHebrew" in _font_names(data)  # the one file, regular and bold
 
 
-def test_r_del_1_without_a_unicode_font_text_is_transliterated(
-    renderer, sample_document, without_system_fonts, caplog
-):
+def test_r_del_1_a_missing_font_file_falls_back_to_noto(renderer, sample_document, caplog):
     settings = {"unicode_font": "/nonexistent/Font.ttf"}
     text = pdf_text_of(render(renderer, _international(sample_document), settings=settings))
-    assert "Lódz ?mega ?????? ????" in text
-    assert "Ærø Café" in text
-    assert "Calls -> Zürich >= 5 min" in text
+    assert "Łódź Ωmega Москва" in text
     assert "no font file /nonexistent/Font.ttf;" in caplog.text
 
 
@@ -292,18 +262,26 @@ def test_r_del_2_shipped_templates_parse():
         assert load_template(path).directives
 
 
-def test_r_del_2_placeholders_cover_the_document_shape(sample_document):
-    """Every placeholder is a field of the sample document, and every field has one."""
+def _leaves(document: dict[str, Any]) -> set[str]:
     leaves = set()
-    for key, value in sample_document.items():
+    for key, value in document.items():
         if isinstance(value, dict):
-            leaves |= {f"{key}.{name}" for name in value}
+            leaves |= {f"{key}.{n}" for n, v in value.items() if not isinstance(v, dict)}
         elif not isinstance(value, list):
             leaves.add(key)
-    assert leaves == PLACEHOLDERS
-    assert set(NESTED_FIELDS) == {k for k, v in sample_document.items() if isinstance(v, dict)}
-    assert set(sample_document["lines"][0]) == set(LINE_FIELDS)
-    assert set(sample_document["tax_breakdown"][0]) == set(TAX_BREAKDOWN_FIELDS)
+    return leaves
+
+
+def test_r_del_2_placeholders_cover_the_document_shape(sample_document):
+    """Every field of a document (docs/documents.md) has a placeholder, and every
+    placeholder is a field of some document (a reminder's fee and interest included)."""
+    invoice = samples.invoice()
+    reminder = {"reminder_level", "fee", "interest"}
+    assert _leaves(invoice) <= PLACEHOLDERS
+    assert _leaves(invoice) | _leaves(sample_document) | reminder >= PLACEHOLDERS
+    assert set(NESTED_FIELDS) == {k for k, v in invoice.items() if isinstance(v, dict)}
+    assert set(invoice["lines"][0]) == set(LINE_FIELDS)
+    assert set(invoice["tax_breakdown"][0]) == set(TAX_BREAKDOWN_FIELDS)
     assert "page" in LABELS
 
 
@@ -324,17 +302,3 @@ def test_render_context_template_name():
     assert context.template_name({"brand": {"invoice_template": "acme.tpl"}}) == "acme.tpl"
     assert context.template_name({"kind": "credit_note"}) == "credit_note.tpl"
     assert RenderContext([], template="x.tpl").template_name({"kind": "credit_note"}) == "x.tpl"
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("Müller € “quoted” – ok", "Müller € “quoted” – ok"),
-        ("Łukasz Dvořák", "Lukasz Dvorák"),
-        ("ﬁne\u00a0print", "fine\u00a0print"),
-        ("a\u200bb\x07c\r\nd\te", "abc\nd e"),
-        ("東京", "??"),
-    ],
-)
-def test_pdf_text_keeps_what_core_fonts_can_show(text, expected):
-    assert pdf_text(text) == expected

@@ -1,0 +1,74 @@
+"""The A4 page: margins, the header of following pages, the footer, DIN 5008 fold marks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from fpdf import FPDF
+from fpdf.enums import XPos, YPos
+
+from billingd_plugins.pdf_embed import EmbeddingProducer
+from billingd_plugins.pdf_fonts import MAIN_FAMILY, FontPlan
+
+MARGIN = 20.0  # mm
+TOP = 18.0
+LINE = 3.6  # mm per header or footer line
+PAGES_ALIAS = "\x1f\x1f"  # total page count; never in document text (control characters go)
+GREY = 110
+FOLD_MARKS = (105.0, 210.0)  # DIN 5008 type B, mm from the top
+PUNCH_MARK = 148.5
+
+
+@dataclass
+class PageFurniture:
+    """What every page carries: footer lines, the header of pages after the first."""
+
+    footer: list[str] = field(default_factory=list)
+    header: list[str] = field(default_factory=list)
+    page_label: str = "Page"
+    fold_marks: bool = False
+
+
+class Page(FPDF):
+    """An A4 document whose fonts come from a :class:`FontPlan`."""
+
+    def __init__(self, fonts: FontPlan, furniture: PageFurniture) -> None:
+        super().__init__(orientation="portrait", unit="mm", format="A4")
+        fonts.install(self)
+        self.furniture = furniture
+        self.alias_nb_pages(PAGES_ALIAS)
+        self.set_margins(MARGIN, TOP, MARGIN)
+        self.set_auto_page_break(True, margin=16 + LINE * len(furniture.footer))
+
+    def header(self) -> None:
+        if self.furniture.fold_marks:
+            self.set_draw_color(GREY)
+            self.set_line_width(0.2)
+            for y, length in ((FOLD_MARKS[0], 5), (PUNCH_MARK, 8), (FOLD_MARKS[1], 5)):
+                self.line(3, y, 3 + length, y)
+        if self.page_no() == 1 or not self.furniture.header:
+            return
+        self.set_y(10)
+        self.set_font(MAIN_FAMILY, "", 8)
+        self.set_text_color(GREY)
+        for line in self.furniture.header:
+            self.cell(0, LINE, line, align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        self.set_draw_color(170)
+        self.line(self.l_margin, self.get_y() + 1, self.w - self.r_margin, self.get_y() + 1)
+        self.set_text_color(0)
+        self.set_y(max(self.get_y() + 4, TOP))
+
+    def footer(self) -> None:
+        lines = self.furniture.footer
+        self.set_y(-(12 + LINE * len(lines)))
+        self.set_font(MAIN_FAMILY, "", 7.5)
+        self.set_text_color(GREY)
+        for line in lines:
+            self.cell(0, LINE, line, align="C", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        label = self.furniture.page_label
+        self.cell(0, LINE, f"{label} {self.page_no()}/{PAGES_ALIAS}", align="R")
+        self.set_text_color(0)
+
+    def pdf_bytes(self) -> bytes:
+        """The finished PDF, fonts embedded from the per-process subset cache."""
+        return bytes(self.output(output_producer_class=EmbeddingProducer))
