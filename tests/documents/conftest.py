@@ -177,6 +177,18 @@ def written_anyway(document: dict[str, Any], profile: Profile = FACTURX_EN16931)
     return build(read_document(document, profile), profile)
 
 
+def direct_debit() -> dict[str, Any]:
+    """The standard invoice, collected by SEPA direct debit."""
+    document = samples.invoice()
+    document["payment"].update(
+        means="direct_debit",
+        mandate_reference="MANDATE-0042",
+        creditor_id="DE98ZZZ09999999999",
+        debtor_iban="DE02 1203 0000 0000 2020 51",
+    )
+    return document
+
+
 def no_seller_vat_id() -> dict[str, Any]:
     """A standard-rated invoice whose seller has neither VAT id nor tax number."""
     seller = copy.deepcopy(samples.SELLER_DE)

@@ -17,6 +17,7 @@ from .conftest import (
     DOCUMENTS,
     RENDERERS,
     TOLERATED_WARNINGS,
+    direct_debit,
     render,
     written_anyway,
 )
@@ -58,15 +59,9 @@ def test_500_line_invoice_passes_the_official_rules(official, renderer):
 
 
 def test_direct_debit_passes_the_official_rules(official):
-    document = samples.invoice()
-    document["payment"].update(
-        means="direct_debit",
-        mandate_reference="MANDATE-0042",
-        creditor_id="DE98ZZZ09999999999",
-        debtor_iban="DE02120300000000202051",
-    )
-    for renderer in ("xrechnung", "xrechnung-ubl", "ubl"):
-        assert_valid(validate(official, renderer, render(renderer, document)), renderer)
+    for renderer in sorted(RENDERERS):
+        data = render(renderer, direct_debit())
+        assert_valid(validate(official, renderer, data), renderer)
 
 
 @pytest.mark.parametrize("case", sorted(BROKEN))
