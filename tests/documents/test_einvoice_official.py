@@ -64,6 +64,26 @@ def test_direct_debit_passes_the_official_rules(official):
         assert_valid(validate(official, renderer, data), renderer)
 
 
+@pytest.mark.parametrize("means", ["card", "none"])
+def test_other_payment_means_pass_the_official_rules(official, means):
+    document = samples.invoice()
+    document["payment"]["means"] = means
+    for renderer in sorted(RENDERERS):
+        assert_valid(validate(official, renderer, render(renderer, document)), renderer)
+
+
+def test_a_negative_line_on_an_invoice_passes_the_official_rules(official):
+    """A credit line on an invoice: quantity -1 at a positive price (BR-27)."""
+    document = samples.invoice(
+        lines=[
+            samples.line(1, "Business fibre 500", "49.90"),
+            samples.line(2, "Goodwill credit", "-10.00", kind="credit", cycle=None),
+        ]
+    )
+    for renderer in sorted(RENDERERS):
+        assert_valid(validate(official, renderer, render(renderer, document)), renderer)
+
+
 @pytest.mark.parametrize("case", sorted(BROKEN))
 @pytest.mark.parametrize(
     "profile", [FACTURX_EN16931, XRECHNUNG_CII, PEPPOL_UBL], ids=lambda p: p.name

@@ -27,7 +27,7 @@ def _iso_date(value: str | None, field: str) -> None:
     try:
         date.fromisoformat(str(value))
     except ValueError:
-        raise _refuse(field, f"{field} is not an ISO date: {value!r}", "BR-DEC") from None
+        raise _refuse(field, f"{field} is not an ISO date: {value!r}", "XSD") from None
 
 
 def _check_header(invoice: Invoice) -> None:
