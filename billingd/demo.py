@@ -24,7 +24,7 @@ from billingd.db.connection import open_database
 from billingd.db.migrations import migrate
 from billingd.db.models import Enterprise
 from billingd.plugins import load_plugins
-from billingd.services import contracts, invoicing, parties, usage
+from billingd.services import brands, contracts, invoicing, parties, usage
 from billingd.services.context import ServiceContext
 
 CLIENTS = 50
@@ -91,6 +91,7 @@ def _usage_rows(rng: random.Random, client_id: int, start: dt.date, days: int) -
 def seed(ctx: ServiceContext, today: dt.date) -> None:
     """Fill an empty database with the demo data."""
     rng = random.Random(2026)
+    brands.add_brand(ctx, name="Northwind", accent_color="#0b5394", footer="Thank you!")
     enterprise = parties.add_enterprise(
         ctx,
         name="Northwind Telecom GmbH",

@@ -259,7 +259,7 @@ def test_r_run_9_rerun_creates_nothing_twice(ctx: ServiceContext, acme) -> None:
 
 
 def test_r_run_10_failing_client_does_not_stop_the_run(ctx: ServiceContext, acme) -> None:
-    broken = parties.add_enterprise(ctx, name="Broken", currency="EUR", brand="Broken")
+    broken = parties.add_enterprise(ctx, name="Broken", currency="EUR")
     brand = broken.brand
     brand.invoice_template = "missing.tpl"
     brand.save()

@@ -211,7 +211,7 @@ OBJECT_NOTES = {
     "Contract": "`price` repeats `unit_price` (the scripting contract's name).",
 }
 OBJECT_PARAMS = frozenset(
-    {"id", "client", "reseller", "enterprise", "contract", "invoice", "bill_group"}
+    {"id", "client", "reseller", "enterprise", "contract", "invoice", "bill_group", "brand"}
 )
 """Parameters that name an existing object: a wrong one is 1001 ``not_found``."""
 

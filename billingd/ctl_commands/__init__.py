@@ -6,11 +6,12 @@ never rename.
 
 from __future__ import annotations
 
-from billingd.ctl_commands import core, events, imports, money, runs
+from billingd.ctl_commands import brands, core, events, imports, money, runs
 from billingd.ctl_commands.base import Arg, Command
 
 COMMANDS: tuple[Command, ...] = (
     *core.COMMANDS,
+    *brands.COMMANDS,
     *money.COMMANDS,
     *imports.COMMANDS,
     *events.COMMANDS,

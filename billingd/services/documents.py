@@ -2,36 +2,28 @@
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import re
 from pathlib import Path
 from typing import Any
 
 from billingd.db.connection import on_rollback
-from billingd.db.models import CreditNote, Document, Invoice, UsageRecord
+from billingd.db.models import CreditNote, Document, Invoice
 from billingd.errors import RuleViolation
 from billingd.rendering import RenderContext, default_template_dirs
+from billingd.services import statistics
 from billingd.services.context import ServiceContext
-from billingd.views import invoice_view
+from billingd.views import document_brand, invoice_view
 
 
 def invoice_document(invoice: Invoice) -> dict[str, Any]:
     """The document a renderer receives: the invoice view plus its snapshots and brand."""
-    brand = invoice.enterprise.brand
     return {
         **invoice_view(invoice),
         "kind": "invoice",
         "seller": invoice.seller,
         "bill_to": invoice.bill_to,
-        "brand": {
-            "name": brand.name if brand else invoice.enterprise.name,
-            "accent_color": brand.accent_color if brand else "#1f6feb",
-            "footer": brand.footer if brand else "",
-            "logo_path": brand.logo_path if brand else None,
-            "invoice_template": brand.invoice_template if brand else "invoice.tpl",
-        },
+        "brand": document_brand(invoice.enterprise),
     }
 
 
@@ -140,44 +132,14 @@ def render_credit_note_pdf(ctx: ServiceContext, note: CreditNote) -> Document:
     )
 
 
-def statistics_csv(records: list[UsageRecord]) -> bytes:
-    """The statistics file: every record of the period, then totals per group (R-INV-2)."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(
-        ["occurred_at", "destination", "destination_group", "quantity", "unit", "amount"]
-    )
-    totals: dict[str, list] = {}
-    for r in records:
-        writer.writerow(
-            [
-                r.occurred_at.isoformat(),
-                r.destination,
-                r.destination_group,
-                r.quantity,
-                r.unit,
-                r.amount,
-            ]
-        )
-        group = totals.setdefault(r.destination_group, [0, 0, 0])
-        group[0] += 1
-        group[1] += r.quantity
-        group[2] += r.amount
-    writer.writerow([])
-    writer.writerow(["destination_group", "records", "quantity", "amount"])
-    for group, (count, quantity, amount) in sorted(totals.items()):
-        writer.writerow([group, count, quantity, amount])
-    return out.getvalue().encode()
-
-
 def store_statistics(ctx: ServiceContext, invoice: Invoice) -> Document:
-    records = list(invoice.usage.order_by(UsageRecord.occurred_at, UsageRecord.id))
+    """Store the statistics file of the usage records an invoice bills (R-INV-2)."""
     return _store(
         ctx,
         invoice.enterprise_id,
         _stem(invoice.number, invoice.id),
         "stats-csv",
-        statistics_csv(records),
+        statistics.invoice_statistics_csv(invoice),
         invoice=invoice,
     )
 

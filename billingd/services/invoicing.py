@@ -19,7 +19,6 @@ from billingd.db.models import (
     Reseller,
     UsageRecord,
 )
-from billingd.domain.periods import period_bounds
 from billingd.domain.totals import TaxGroup, Totals, compute_totals, split_gross
 from billingd.domain.vat import treat
 from billingd.errors import RuleViolation, ValidationError
@@ -29,7 +28,6 @@ from billingd.services.audit import record_audit
 from billingd.services.billing_items import (
     BillableItems,
     DraftLine,
-    client_ids_of,
     collect_items,
     default_tax_rate,
     vat_parties,
@@ -40,6 +38,7 @@ from billingd.services.context import ServiceContext
 from billingd.services.lookup import get_or_refuse
 from billingd.services.numbering import INVOICE, next_number
 from billingd.services.parties import default_bill_group
+from billingd.services.statistics import period_statistics_csv
 from billingd.views import line_view, plain, tax_breakdown
 
 
@@ -416,7 +415,7 @@ def invoice_for_period(
         owner = find_owner(client_id, reseller_id)
         issue = issue_date or ctx.today(owner.enterprise.timezone)
         if not document and not preview:
-            return PeriodResult(statistics=_period_statistics(owner, period_start, period_end))
+            return PeriodResult(statistics=period_statistics_csv(owner, period_start, period_end))
         drafts = []
         for group in bill_groups_to_invoice(owner, bill_group_id):
             items = collect_items(owner, period_start, period_end, group.id if group else None)
@@ -460,21 +459,6 @@ def bill_groups_to_invoice(
             f"bill group {bill_group_id} is not one of client {owner.id}'s", field="bill_group"
         )
     return chosen
-
-
-def _period_statistics(owner: Client | Reseller, start: dt.date, end: dt.date) -> bytes:
-    """The statistics file of a period's usage records (R-INV-1 ``stats`` alone)."""
-    lo, hi = period_bounds(start, end, owner.enterprise.timezone)
-    records = list(
-        UsageRecord.select()
-        .where(
-            UsageRecord.client.in_(client_ids_of(owner))
-            & (UsageRecord.occurred_at >= lo)
-            & (UsageRecord.occurred_at < hi)
-        )
-        .order_by(UsageRecord.occurred_at, UsageRecord.id)
-    )
-    return documents.statistics_csv(records)
 
 
 def invoice_for_amount(

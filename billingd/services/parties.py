@@ -14,7 +14,7 @@ from billingd.db.prepared import PreparedSelect, Slot
 from billingd.domain import numbering
 from billingd.domain.bank import normalise_bic, normalise_iban
 from billingd.domain.invoice_days import parse_invoice_days
-from billingd.errors import RuleViolation, ValidationError
+from billingd.errors import NotFound, RuleViolation, ValidationError
 from billingd.money import MoneyError, check_currency
 from billingd.services.audit import record_audit
 from billingd.services.context import ServiceContext
@@ -114,10 +114,13 @@ def _check_numbering(values: dict[str, Any], enterprise: Enterprise | None = Non
             raise RuleViolation(rule, str(exc), field=reset_key) from None
 
 
-def _brand(name: str | None) -> Brand | None:
-    if not name:
-        return None
-    brand, _ = Brand.get_or_create(name=name)
+def _named_brand(name: str) -> Brand:
+    """The brand an operator names for an enterprise; an unknown name is refused."""
+    brand = Brand.get_or_none(Brand.name == name)
+    if brand is None:
+        raise NotFound(
+            f"no brand named {name!r}; create it first (billingctl brand add)", field="brand"
+        )
     return brand
 
 
@@ -127,7 +130,11 @@ def add_enterprise(ctx: ServiceContext, *, name: str, currency: str, **fields: A
     _check_numbering(values)
     with write_transaction():
         values.setdefault("timezone", "UTC")
-        enterprise = Enterprise.create(brand=_brand(brand_name or values["name"]), **values)
+        if brand_name:
+            brand = _named_brand(brand_name)
+        else:  # a brand of its own, under its name, with the default look
+            brand, _ = Brand.get_or_create(name=values["name"])
+        enterprise = Enterprise.create(brand=brand, **values)
         record_audit(ctx, "enterprise.created", subject=enterprise, name=enterprise.name)
     return enterprise
 
@@ -144,7 +151,7 @@ def update_enterprise(ctx: ServiceContext, enterprise_id: int, **fields: Any) ->
         _check_numbering(values, enterprise)
         brand_name = values.pop("brand", None)
         if brand_name:
-            values["brand"] = _brand(brand_name)
+            values["brand"] = _named_brand(brand_name)
         changes = _apply(enterprise, values)
         record_audit(ctx, "enterprise.updated", subject=enterprise, changes=changes)
     return enterprise
@@ -156,7 +163,7 @@ def _apply(row: Any, values: dict[str, Any]) -> dict[str, list[str]]:
     for key, value in values.items():
         old = getattr(row, key)
         if old != value:
-            changes[key] = [str(old), str(value)]
+            changes[key] = [None if v is None else str(v) for v in (old, value)]
             setattr(row, key, value)
     if changes:
         row.save()

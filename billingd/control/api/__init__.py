@@ -1,6 +1,7 @@
 """Socket methods, one module per area; importing this package registers them all."""
 
 from billingd.control.api import (  # noqa: F401
+    brands,
     events,
     imports,
     invoices,
