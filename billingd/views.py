@@ -17,6 +17,8 @@ from billingd.db.models import (
     Client,
     Contract,
     CreditNote,
+    Document,
+    DocumentJob,
     Enterprise,
     Invoice,
     InvoiceLine,
@@ -26,6 +28,7 @@ from billingd.db.models import (
     RunError,
 )
 from billingd.db.prepared import PreparedSelect, Slot
+from billingd.domain import party_details
 
 JSON_NATIVE = frozenset({str, int, bool, type(None)})
 
@@ -55,23 +58,25 @@ ENTERPRISE_FIELDS = (
     "id", "name", "address", "tax_id", "registration_id", "iban", "bic", "email", "currency",
     "timezone", "payment_terms", "tax_rate", "invoice_pattern", "invoice_start",
     "invoice_reset", "credit_note_pattern", "credit_note_start", "credit_note_reset",
+    *party_details.ENTERPRISE_FIELDS,
 )  # fmt: skip
 RESELLER_FIELDS = (
     "id", "name", "company", "tax_id", "email", "address", "currency", "tax_rate", "status",
-    "invoice_days",
+    "invoice_days", *party_details.PARTY_FIELDS,
 )  # fmt: skip
 CLIENT_FIELDS = (
     "id", "name", "contract_number", "company", "tax_id", "business_type", "category_type",
     "invoice_days", "send_stats", "send_email", "publish", "email", "address", "currency",
-    "tax_rate", "status",
+    "tax_rate", "status", *party_details.PARTY_FIELDS,
 )  # fmt: skip
 BILL_GROUP_FIELDS = (
     "id", "name", "address", "invoicing", "status", "custom_fields", "uploader", "emails",
-    "review_days", "is_default",
+    "review_days", "is_default", *party_details.BILL_GROUP_FIELDS,
 )  # fmt: skip
 CONTRACT_FIELDS = (
     "id", "description", "unit_price", "quantity", "tax_rate", "cycle", "interval",
     "anchor_date", "start_date", "end_date", "status", "timing", "origin", "payment_method",
+    *party_details.CONTRACT_FIELDS,
 )  # fmt: skip
 INVOICE_FIELDS = (
     "id", "number", "status", "issue_date", "due_date", "period_start", "period_end",
@@ -125,6 +130,33 @@ INVOICE_LINES = PreparedSelect(
         .order_by(InvoiceLine.position)
     )
 )
+
+
+LATEST_DOCUMENT_JOB = PreparedSelect(
+    lambda column: (
+        DocumentJob.select(DocumentJob.state)
+        .where(getattr(DocumentJob, column) == Slot("owner"))
+        .order_by(DocumentJob.version.desc())
+        .limit(1)
+    )
+)
+DOCUMENT_STATES = {
+    "pending": "pending",
+    "rendering": "pending",
+    "ready": "ready",
+    "failed": "failed",
+}
+
+
+def document_state(column: str, owner_id: int) -> str | None:
+    """An invoice's (``column`` "invoice") or credit note's ("credit_note") document:
+    pending | ready | failed, as its newest version stands; None when it has none."""
+    job = LATEST_DOCUMENT_JOB.first((column,), owner=owner_id)
+    if job is not None:
+        return DOCUMENT_STATES[job[0]]
+    # rendered before the document queue existed
+    stored = Document.select().where(getattr(Document, column) == owner_id).exists()
+    return "ready" if stored else None
 
 
 def _keyed(keys: tuple[str, ...], values: Any) -> dict[str, Any]:
@@ -210,6 +242,7 @@ def invoice_view(inv: Invoice, *, with_lines: bool = True) -> dict[str, Any]:
 def invoice_row_view(row: tuple[Any, ...], *, with_lines: bool = True) -> dict[str, Any]:
     """:func:`invoice_view` of a row of ``INVOICE_COLUMNS``."""
     view = _keyed(INVOICE_KEYS, row)
+    view["document"] = document_state("invoice", view["id"])
     if with_lines:
         lines = [_keyed(LINE_FIELDS, line) for line in INVOICE_LINES.tuples(invoice=view["id"])]
         view["lines"] = lines
@@ -235,7 +268,11 @@ def credit_note_view(cn: CreditNote) -> dict[str, Any]:
         }
         for part in cn.tax_breakdown or ()
     ]
-    return {**_fields(cn, CREDIT_NOTE_FIELDS), "tax_breakdown": breakdown}
+    return {
+        **_fields(cn, CREDIT_NOTE_FIELDS),
+        "tax_breakdown": breakdown,
+        "document": document_state("credit_note", cn.id),
+    }
 
 
 def audit_view(a: AuditEvent) -> dict[str, Any]:
@@ -266,11 +303,11 @@ OBJECTS: dict[str, tuple[str, ...]] = {
     "Client": CLIENT_COLUMNS,
     "BillGroup": (*BILL_GROUP_FIELDS, "client_id"),
     "Contract": (*CONTRACT_FIELDS, "client_id", "reseller_id", "bill_group_id", "price"),
-    "Invoice": (*INVOICE_KEYS, "lines", "tax_breakdown"),
+    "Invoice": (*INVOICE_KEYS, "document", "lines", "tax_breakdown"),
     "InvoiceLine": LINE_FIELDS,
     "TaxBreakdown": TAX_BREAKDOWN_FIELDS,
     "Payment": (*PAYMENT_FIELDS, "allocations"),
-    "CreditNote": (*CREDIT_NOTE_FIELDS, "tax_breakdown"),
+    "CreditNote": (*CREDIT_NOTE_FIELDS, "tax_breakdown", "document"),
     "Charge": CHARGE_FIELDS,
     "Delivery": DELIVERY_FIELDS,
     "AuditEvent": AUDIT_FIELDS,

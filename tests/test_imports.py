@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from stdnum.iso7064 import mod_11_10
 
 from billingd.ctl_commands import COMMANDS
 from billingd.db.models import AuditEvent, BillGroup, Client, Contract
@@ -84,7 +85,7 @@ def test_client_import_writes_every_row_with_its_settings(
             "send-email": "TRUE",
             "publish": "0",
             "company": "Example Ltd",
-            "tax_id": "DE123456789",
+            "tax_id": "DE136695976",
             "contract-number": "C-1",
             "tax-rate": "7",
         },
@@ -98,7 +99,7 @@ def test_client_import_writes_every_row_with_its_settings(
     assert (first.invoice_days, first.reseller_id, first.tax_id) == (
         "1,15",
         acme["reseller"],
-        "DE123456789",
+        "DE136695976",
     )
     assert (first.send_stats, first.send_email, first.publish) == (True, True, False)
     assert first.tax_rate == Decimal("7") and first.currency == "EUR"
@@ -117,9 +118,9 @@ def test_header_spellings_tax_id_and_tax_hyphen_id_are_both_accepted(
 ) -> None:
     for spelling in ("tax-id", "tax_id", " Tax_ID "):
         [client] = imports.import_clients(
-            ctx, _numbered([_client_row(acme, 1, **{spelling: "ATU1"})])
+            ctx, _numbered([_client_row(acme, 1, **{spelling: "ATU13585627"})])
         )
-        assert client.tax_id == "ATU1"
+        assert client.tax_id == "ATU13585627"
 
 
 def test_contract_import_is_origin_imported_unless_the_row_says_otherwise(
@@ -369,6 +370,12 @@ def _state(daemon: RunningDaemon) -> tuple[int, int, int]:
     )
 
 
+def _german_vat_id(n: int) -> str:
+    """A valid German VAT id (ISO 7064 MOD 11,10 check digit) of eight digits ``n``."""
+    digits = f"{10_000_000 + n:08d}"
+    return f"DE{digits}{mod_11_10.calc_check_digit(digits)}"
+
+
 def test_client_and_contract_import_through_billingctl(
     daemon: RunningDaemon, tmp_path: Path
 ) -> None:
@@ -379,7 +386,7 @@ def test_client_and_contract_import_through_billingctl(
         "company,tax_id,contract-number\n"
         + "".join(
             f'"Client {n}, Inc.",{enterprise},c{n}@example.com,"1,15",yes,no,,EUR,'
-            f"Client {n},DE{n:09d},C-{n}\n"
+            f"Client {n},{_german_vat_id(n)},C-{n}\n"
             for n in range(1, 9)
         )
         + "\n",
@@ -389,7 +396,7 @@ def test_client_and_contract_import_through_billingctl(
     assert result["imported"] == 8 and len(result["ids"]) == 8
     shown = daemon.call("client.show", id=result["ids"][0])
     assert shown["name"] == "Client 1, Inc." and shown["invoice_days"] == "1,15"
-    assert shown["send_stats"] is True and shown["tax_id"] == "DE000000001"
+    assert shown["send_stats"] is True and shown["tax_id"] == _german_vat_id(1)
     client = result["ids"][0]
 
     before = _state(daemon)

@@ -33,6 +33,20 @@ class Command:
     run: Callable[[Any, dict[str, Any]], Any] | None = None
 
 
+def options(params: dict[str, Any]) -> tuple[Arg, ...]:
+    """billingctl options for socket parameters (``billingd.control.params.Param``), so a
+    parameter is declared once: ``--name-with-dashes``, integers as ints, booleans as flags."""
+    kinds = {"integer": "int", "integer ≥ 1": "int", "boolean": "flag"}
+    return tuple(
+        opt(
+            "--" + name.replace("_", "-"),
+            kinds.get(param.type_name, "str"),
+            help=param.help.replace("%", "%%"),
+        )
+        for name, param in params.items()
+    )
+
+
 def opt(flag: str, kind: str = "str", help: str = "", **kw: Any) -> Arg:
     return Arg(flag, flag.lstrip("-").replace("-", "_"), kind, help=help, **kw)
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from billingd.ctl_commands.base import Arg, Command, opt, req
+from billingd.control import einvoice_params
+from billingd.ctl_commands.base import Arg, Command, opt, options, req
 
 ENTERPRISE_OPTIONS = (
     opt("--timezone", help="IANA timezone, e.g. Europe/Berlin"),
@@ -25,6 +26,7 @@ ENTERPRISE_OPTIONS = (
     opt("--bic"),
     opt("--email"),
     opt("--brand", help="brand name (document look)"),
+    *options(einvoice_params.ENTERPRISE),
 )
 CLIENT_OPTIONS = (
     opt("--email", help="billing email(s)"),
@@ -40,6 +42,7 @@ CLIENT_OPTIONS = (
     opt("--category-type"),
     opt("--address"),
     opt("--tax-rate"),
+    *options(einvoice_params.PARTY),
 )
 CONTRACT_TERMS = (
     opt("--quantity"),
@@ -49,6 +52,7 @@ CONTRACT_TERMS = (
     opt("--origin", choices=("standard", "manual", "self_checkout", "imported")),
     opt("--tax-rate"),
     opt("--gateway", help="payment method: manual or a gateway plugin name"),
+    *options(einvoice_params.CONTRACT),
 )
 CYCLES = ("day", "week", "month", "year")
 PERIOD = (
@@ -107,6 +111,7 @@ COMMANDS: tuple[Command, ...] = (
             opt("--currency"),
             opt("--tax-rate"),
             opt("--invoice-days", help="e.g. 1,15; empty: per contract cycle"),
+            *options(einvoice_params.PARTY),
         ),
     ),
     Command(
@@ -158,6 +163,7 @@ COMMANDS: tuple[Command, ...] = (
             opt("--emails"),
             opt("--uploader"),
             opt("--review-days", "int"),
+            *options(einvoice_params.BILL_GROUP),
         ),
     ),
     Command(
@@ -180,6 +186,7 @@ COMMANDS: tuple[Command, ...] = (
             opt("--emails"),
             opt("--uploader"),
             opt("--review-days", "int"),
+            *options(einvoice_params.BILL_GROUP),
         ),
     ),
     Command(

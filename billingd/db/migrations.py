@@ -21,6 +21,8 @@ from billingd.db.models import (
     Client,
     Contract,
     CreditNote,
+    Document,
+    DocumentJob,
     Enterprise,
     Invoice,
     InvoiceLine,
@@ -32,7 +34,7 @@ from billingd.db.models import (
     UsageRecord,
 )
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 def _migrator(database: peewee.Database) -> pm.SchemaMigrator:
@@ -116,10 +118,18 @@ def _v3_tax_categories(database: peewee.Database) -> None:
     InvoiceLine.update(tax_category="Z").where(zero).execute()
 
 
+def _v4_document_queue(database: peewee.Database) -> None:
+    """Documents are rendered off the issuing transaction, through a durable queue:
+    the job table, and the version each stored document belongs to."""
+    _add_columns(database, Document.version)
+    database.create_tables([DocumentJob], safe=True)
+
+
 # version N -> function that upgrades a database from N-1 to N
 MIGRATIONS: dict[int, Callable[[peewee.Database], None]] = {
     2: _v2_billing_correctness,
     3: _v3_tax_categories,
+    4: _v4_document_queue,
 }
 
 _SQLITE_APPEND_ONLY = [

@@ -360,6 +360,36 @@ class Document(BaseModel):
     sha256 = peewee.TextField()
     current = peewee.BooleanField(default=True)
     created_at = peewee.DateTimeField(default=utcnow)
+    version = peewee.IntegerField(default=1)  # its DocumentJob's version (R-INV-11)
+
+
+class DocumentJob(BaseModel):
+    """One version of an invoice's or credit note's documents, to render after the
+    issuing transaction committed (R-INV-11, R-DEL-1; see billingd.services.document_queue).
+
+    ``state``: pending | rendering (claimed: ``claimed_by`` since ``claimed_at``, real
+    time) | ready | failed (``error``; tried again from ``retry_at`` on the daemon's
+    clock while attempts remain, else for good).
+    """
+
+    invoice = peewee.ForeignKeyField(Invoice, null=True, backref="document_jobs")
+    credit_note = peewee.ForeignKeyField(CreditNote, null=True, backref="document_jobs")
+    version = peewee.IntegerField()
+    formats = JSONTextField()
+    state = peewee.TextField(default="pending", index=True)
+    attempts = peewee.IntegerField(default=0)
+    error = peewee.TextField(default="")
+    retry_at = peewee.DateTimeField(null=True)
+    claimed_at = peewee.DateTimeField(null=True)
+    claimed_by = peewee.TextField(null=True)
+    created_at = peewee.DateTimeField(default=utcnow)
+    finished_at = peewee.DateTimeField(null=True)
+
+    class Meta:
+        indexes = (
+            (("invoice", "version"), True),
+            (("credit_note", "version"), True),
+        )
 
 
 class Delivery(BaseModel):
@@ -530,6 +560,7 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     Allocation,
     CreditNote,
     Document,
+    DocumentJob,
     Delivery,
     ClosedPeriod,
     ClockState,

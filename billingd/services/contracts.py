@@ -9,6 +9,7 @@ from typing import Any
 from billingd.db.connection import write_transaction
 from billingd.db.models import BillGroup, Client, Contract, Reseller
 from billingd.domain.cycles import CYCLES, TIMINGS
+from billingd.domain.party_details import check_details
 from billingd.errors import RuleViolation, ValidationError
 from billingd.money import has_excess_precision
 from billingd.services.audit import record_audit
@@ -24,7 +25,8 @@ CONTRACT_FIELDS = frozenset(
 STATUSES = ("active", "paused", "cancelled")
 
 
-def _check_terms(values: dict[str, Any], currency: str) -> None:
+def _check_terms(values: dict[str, Any], currency: str, current: Contract | None = None) -> None:
+    values.update(check_details(values, current))
     if "description" in values:
         values["description"] = _name(values["description"], "description")
     if "unit_price" in values:
@@ -122,7 +124,7 @@ def update_contract(ctx: ServiceContext, contract_id: int, **fields: Any) -> Con
         if contract.status == "cancelled":
             raise RuleViolation("R-RUN-8", "a cancelled contract cannot be changed")
         owner = contract.client or contract.reseller
-        _check_terms(values, owner.currency)
+        _check_terms(values, owner.currency, contract)
         changes = {}
         for key, value in values.items():
             if getattr(contract, key) != value:

@@ -20,6 +20,7 @@ import peewee
 
 from billingd.db.connection import write_transaction
 from billingd.db.models import BillGroup, Client, Contract, Enterprise, Reseller
+from billingd.domain import party_details
 from billingd.domain.bounds import (
     AMOUNT,
     DATES,
@@ -55,6 +56,11 @@ class Column:
     bound: Bound | None = None
 
 
+def text_columns(names: tuple[str, ...]) -> tuple[Column, ...]:
+    """Text columns named like their ``add`` options (``tax_category`` → ``tax-category``)."""
+    return tuple(Column(name.replace("_", "-"), name) for name in names)
+
+
 CLIENT_COLUMNS: tuple[Column, ...] = (
     Column("name", "name", required=True),
     Column("enterprise", "enterprise_id", "int", required=True, bound=ID_NUMBERS),
@@ -72,6 +78,7 @@ CLIENT_COLUMNS: tuple[Column, ...] = (
     Column("category-type", "category_type"),
     Column("address", "address"),
     Column("tax-rate", "tax_rate", "decimal", bound=TAX_RATE),
+    *text_columns(party_details.PARTY_FIELDS),
 )
 CONTRACT_COLUMNS: tuple[Column, ...] = (
     Column("client", "client_id", "int", bound=ID_NUMBERS),
@@ -89,6 +96,7 @@ CONTRACT_COLUMNS: tuple[Column, ...] = (
     Column("tax-rate", "tax_rate", "decimal", bound=TAX_RATE),
     Column("gateway", "payment_method"),
     Column("bill-group", "bill_group_id", "int", bound=ID_NUMBERS),
+    *text_columns(party_details.CONTRACT_FIELDS),
 )
 
 

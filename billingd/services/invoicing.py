@@ -179,6 +179,7 @@ def draft_view(draft: Draft) -> dict[str, Any]:
         "billing_date": plain(draft.billing_date),
         "bill_group_id": group.id if group is not None else None,
         "bill_to": bill_to_snapshot(owner, group),
+        "document": None,
         "lines": lines,
         "tax_breakdown": tax_breakdown(lines),
     }
@@ -192,33 +193,58 @@ def bill_group_of(draft: Draft) -> BillGroup | None:
 
 
 def seller_snapshot(owner: Client | Reseller) -> dict[str, str]:
+    """The seller as the documents show it, taken at issue (R-INV-12)."""
     e = owner.enterprise
     return {
         "name": e.name,
         "address": e.address,
+        "postcode": e.postcode,
+        "city": e.city,
+        "country": e.country,
         "tax_id": e.tax_id,
         "registration_id": e.registration_id,
         "iban": e.iban,
         "bic": e.bic,
         "email": e.email,
+        "phone": e.phone,
+        "endpoint_id": e.endpoint_id,
+        "endpoint_scheme": e.endpoint_scheme,
     }
 
 
-def bill_to_snapshot(owner: Client | Reseller, group: BillGroup | None) -> dict[str, str]:
+def buyer_reference(owner: Client | Reseller, group: BillGroup | None) -> str:
+    """BT-10: the bill group's ``buyer_reference`` or ``leitweg_id`` custom field (the
+    Leitweg-ID of German public buyers), else the client's contract number."""
+    fields = group.custom_fields if group is not None else {}
+    for key in ("buyer_reference", "leitweg_id"):
+        if str(fields.get(key) or "").strip():
+            return str(fields[key]).strip()
+    return getattr(owner, "contract_number", "") or ""
+
+
+def bill_to_snapshot(owner: Client | Reseller, group: BillGroup | None) -> dict[str, Any]:
     """The billing address and recipients at issue, from the invoice's bill group; later
     bill group edits do not change it (R-INV-12, R-RUN-17)."""
     address, emails = owner.address, owner.email
+    place = {"postcode": owner.postcode, "city": owner.city, "country": owner.country}
     if group is not None:
         address = group.address or address
         emails = group.emails or emails
+        if group.country or group.city:  # the group's own address, all of it
+            place = {"postcode": group.postcode, "city": group.city, "country": group.country}
     return {
         "name": owner.name,
         "company": owner.company,
         "address": address,
+        **place,
         "tax_id": owner.tax_id,
         "contract_number": getattr(owner, "contract_number", ""),
         "email": emails,
         "bill_group": group.name if group is not None else "",
+        "buyer_reference": buyer_reference(owner, group),
+        "endpoint_id": owner.endpoint_id,
+        "endpoint_scheme": owner.endpoint_scheme,
+        "custom_fields": dict(group.custom_fields) if group is not None else {},
     }
 
 

@@ -14,7 +14,8 @@ from billingd.db.prepared import PreparedSelect, Slot
 from billingd.domain import numbering
 from billingd.domain.bank import normalise_bic, normalise_iban
 from billingd.domain.invoice_days import parse_invoice_days
-from billingd.errors import NotFound, RuleViolation, ValidationError
+from billingd.domain.party_details import check_details
+from billingd.errors import RuleViolation, ValidationError
 from billingd.money import MoneyError, check_currency
 from billingd.services.audit import record_audit
 from billingd.services.context import ServiceContext
@@ -118,14 +119,14 @@ def _named_brand(name: str) -> Brand:
     """The brand an operator names for an enterprise; an unknown name is refused."""
     brand = Brand.get_or_none(Brand.name == name)
     if brand is None:
-        raise NotFound(
+        raise ValidationError(
             f"no brand named {name!r}; create it first (billingctl brand add)", field="brand"
         )
     return brand
 
 
 def add_enterprise(ctx: ServiceContext, *, name: str, currency: str, **fields: Any) -> Enterprise:
-    values = _enterprise_fields({"name": name, "currency": currency, **fields})
+    values = check_details(_enterprise_fields({"name": name, "currency": currency, **fields}))
     brand_name = values.pop("brand", None)
     _check_numbering(values)
     with write_transaction():
@@ -143,6 +144,7 @@ def update_enterprise(ctx: ServiceContext, enterprise_id: int, **fields: Any) ->
     values = _enterprise_fields(fields)
     with write_transaction():
         enterprise = get_or_refuse(Enterprise, enterprise_id)
+        values = check_details(values, enterprise)
         currency_changes = values.get("currency", enterprise.currency) != enterprise.currency
         if currency_changes and Client.select().where(Client.enterprise == enterprise).exists():
             raise RuleViolation(
@@ -163,7 +165,7 @@ def _apply(row: Any, values: dict[str, Any]) -> dict[str, list[str]]:
     for key, value in values.items():
         old = getattr(row, key)
         if old != value:
-            changes[key] = [None if v is None else str(v) for v in (old, value)]
+            changes[key] = [str(old), str(value)]
             setattr(row, key, value)
     if changes:
         row.save()
@@ -183,6 +185,7 @@ def add_reseller(ctx: ServiceContext, *, name: str, enterprise_id: int, **fields
     with write_transaction():
         enterprise = get_or_refuse(Enterprise, enterprise_id)
         currency = _currency(fields.pop("currency", None) or enterprise.currency)
+        fields = check_details(fields)
         reseller = Reseller.create(
             name=_name(name),
             enterprise=enterprise,
@@ -224,7 +227,7 @@ def _client_fields(fields: dict[str, Any]) -> dict[str, Any]:
 
 def add_client(ctx: ServiceContext, *, name: str, enterprise_id: int, **fields: Any) -> Client:
     """Create a client with its default bill group (SPEC §1)."""
-    values = _client_fields({"name": name, **fields})
+    values = check_details(_client_fields({"name": name, **fields}))
     reseller_id = values.pop("reseller_id", None)
     with write_transaction():
         enterprise = get_or_refuse(Enterprise, enterprise_id)
@@ -244,6 +247,7 @@ def update_client(ctx: ServiceContext, client_id: int, **fields: Any) -> Client:
     values = _client_fields(fields)
     with write_transaction():
         client = get_or_refuse(Client, client_id)
+        values = check_details(values, client)
         currency_changes = values.get("currency", client.currency) != client.currency
         if currency_changes and (client.invoices.exists() or client.payments.exists()):
             raise RuleViolation(
@@ -313,7 +317,7 @@ def default_bill_group(client: Client) -> BillGroup:
 
 
 def add_bill_group(ctx: ServiceContext, *, client_id: int, name: str, **fields: Any) -> BillGroup:
-    values = {k: v for k, v in fields.items() if v is not None}
+    values = check_details({k: v for k, v in fields.items() if v is not None})
     if "invoicing" in values:
         _choice(values["invoicing"], INVOICING_MODES, "invoicing")
     if "status" in values:
@@ -334,7 +338,7 @@ def update_bill_group(ctx: ServiceContext, bill_group_id: int, **fields: Any) ->
         _choice(values["status"], BILL_GROUP_STATUSES, "status")
     with write_transaction():
         group = get_or_refuse(BillGroup, bill_group_id)
-        changes = _apply(group, values)
+        changes = _apply(group, check_details(values, group))
         record_audit(
             ctx, "bill_group.updated", client_id=group.client_id, subject=group, changes=changes
         )

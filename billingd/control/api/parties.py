@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from billingd.control import einvoice_params
 from billingd.control.params import (
     IDENTIFIER,
     INTERVAL,
@@ -54,6 +55,7 @@ ENTERPRISE_PARAMS = dict(
     bic=Str(),
     email=Str(),
     brand=Str(),
+    **einvoice_params.ENTERPRISE,
 )
 
 
@@ -121,6 +123,7 @@ def enterprise_show(ctx: ServiceContext, id: int) -> dict[str, Any]:
     currency=Str(),
     tax_rate=Money(bound=TAX_RATE),
     invoice_days=Str(help="e.g. 1,15; empty: billed per contract cycle (R-RUN-3, R-RUN-16)"),
+    **einvoice_params.PARTY,
 )
 def reseller_add(ctx: ServiceContext, name: str, enterprise: int, **params: Any) -> dict[str, Any]:
     """Create a reseller: a party with clients of its own, invoiceable itself (R-INV-3)."""
@@ -148,6 +151,7 @@ CLIENT_PARAMS = dict(
     category_type=Str(),
     address=Str(),
     tax_rate=Money(bound=TAX_RATE),
+    **einvoice_params.PARTY,
 )
 
 
@@ -240,6 +244,7 @@ BILL_GROUP_PARAMS = dict(
     uploader=Str(),
     emails=Str(),
     review_days=Int(help="drafts wait this long for approval (R-RUN-12)", bound=REVIEW_DAYS),
+    **einvoice_params.BILL_GROUP,
 )
 
 
@@ -285,6 +290,7 @@ CONTRACT_TERMS = dict(
     tax_rate=Money(bound=TAX_RATE),
     gateway=Str(help="payment method: manual or a gateway name"),
     bill_group=Int(),
+    **einvoice_params.CONTRACT,
 )
 
 
