@@ -15,7 +15,7 @@ from billingd.domain import numbering
 from billingd.domain.bank import normalise_bic, normalise_iban
 from billingd.domain.invoice_days import parse_invoice_days
 from billingd.domain.party_details import check_details
-from billingd.errors import RuleViolation, ValidationError
+from billingd.errors import NotFound, RuleViolation, ValidationError
 from billingd.money import MoneyError, check_currency
 from billingd.services.audit import record_audit
 from billingd.services.context import ServiceContext
@@ -119,7 +119,7 @@ def _named_brand(name: str) -> Brand:
     """The brand an operator names for an enterprise; an unknown name is refused."""
     brand = Brand.get_or_none(Brand.name == name)
     if brand is None:
-        raise ValidationError(
+        raise NotFound(
             f"no brand named {name!r}; create it first (billingctl brand add)", field="brand"
         )
     return brand
@@ -165,7 +165,7 @@ def _apply(row: Any, values: dict[str, Any]) -> dict[str, list[str]]:
     for key, value in values.items():
         old = getattr(row, key)
         if old != value:
-            changes[key] = [str(old), str(value)]
+            changes[key] = [None if v is None else str(v) for v in (old, value)]
             setattr(row, key, value)
     if changes:
         row.save()
