@@ -121,6 +121,8 @@ def _copy_for(pdf: FPDF, parsed: TTFFont, fontkey: str, shaping: bool) -> TTFFon
 def visible(text: str) -> str:
     """Line breaks as ``\\n``, tabs as spaces, other control and format characters dropped
     (zero-width joiners are kept: Arabic and Indic shaping needs them)."""
+    if text.isascii() and text.isprintable():
+        return text
     text = text.replace("\r\n", "\n").replace("\t", " ")
     return "".join(
         c
@@ -197,7 +199,7 @@ def _substitute(char: str, has: Any) -> str:
 def plan_fonts(texts: Iterable[str], settings: Mapping[str, Any] | None = None) -> FontPlan:
     """The families that show ``texts``: the main one plus each fallback a character needs."""
     main = configured_main(settings or {})
-    codes = {ord(c) for text in texts for c in visible(text) if c != "\n"}
+    codes = {ord(c) for c in visible("".join(set(texts))) if c != "\n"}
     uncovered = codes - characters(main.regular)
     fallbacks = []
     for family in FALLBACKS if main == MAIN else (NOTO, *FALLBACKS):
@@ -207,8 +209,10 @@ def plan_fonts(texts: Iterable[str], settings: Mapping[str, Any] | None = None) 
         if uncovered & has:
             fallbacks.append(family)
             uncovered -= has
-    covered = characters(main.regular).union(*(characters(f.regular) for f in FALLBACKS))
-    missing = {chr(c): _substitute(chr(c), covered.__contains__) for c in sorted(uncovered)}
+    missing = {}
+    if uncovered:
+        covered = characters(main.regular).union(*(characters(f.regular) for f in FALLBACKS))
+        missing = {chr(c): _substitute(chr(c), covered.__contains__) for c in sorted(uncovered)}
     return FontPlan(main, fallbacks, missing, shaping=any(map(_needs_shaping, codes)))
 
 

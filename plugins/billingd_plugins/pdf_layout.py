@@ -8,7 +8,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from fpdf import FontFace
 from fpdf.enums import XPos, YPos
 
 from billingd.templates import (
@@ -39,6 +38,7 @@ INFO_X, INFO_Y, INFO_LABEL_W = 125.0, 50.0, 25.0
 INFO_RIGHT = 10.0  # the block may reach 10 mm from the right edge
 BODY_AFTER_WINDOW = 98.5
 QR_SIZE = 32.0
+CELL_PAD = 1.5  # mm left and right of a table cell's text
 LOGO_BOX = (60.0, 18.0)
 
 
@@ -207,8 +207,16 @@ class Layout:
         width: Length = 0,
     ) -> None:
         size = size or self.size
-        self.pdf.set_font(MAIN_FAMILY, style, size)
-        self.pdf.set_text_color(*colour)
+        pdf = self.pdf
+        pdf.set_font(MAIN_FAMILY, style, size)
+        pdf.set_text_color(*colour)
+        shown = self.fonts.text(text)
+        room = width or pdf.w - pdf.r_margin - pdf.l_margin
+        if "\n" not in shown and pdf.get_string_width(shown) < room - 1:  # no line breaking
+            pdf.cell(width or room, size * 0.5, shown, align=align,
+                     new_x=XPos.LMARGIN, new_y=YPos.NEXT)  # fmt: skip
+            pdf.set_text_color(0)
+            return
         self.pdf.multi_cell(
             width, size * 0.5, self.fonts.text(text), align=align,
             new_x=XPos.LMARGIN, new_y=YPos.NEXT,
@@ -305,26 +313,61 @@ class Layout:
         rows: list[list[str]],
         widths: tuple[Length, ...],
         *,
-        width: Length | None = None,
         align_left: int = 1,
     ) -> None:
+        """A table of ``widths`` mm: the first ``align_left`` columns left-aligned, the
+        rest right-aligned; a rule under each row; the headings repeated on a new page."""
         pdf = self.pdf
-        pdf.set_font(MAIN_FAMILY, "", self.size * 0.9)
-        pdf.set_draw_color(RULE_GREY)
         t = self.fonts.text
-        with pdf.table(
-            col_widths=widths,
-            width=width,
-            align="LEFT",
-            text_align=(*("LEFT",) * align_left, *("RIGHT",) * (len(headings) - align_left)),
-            borders_layout="HORIZONTAL_LINES",
-            headings_style=FontFace(emphasis="BOLD", fill_color=(242, 242, 242)),
-            line_height=self.size * 0.5,
-            padding=(1, 1.5),
-        ) as table:
-            for values in (headings, *rows):
-                table.row([t(value) for value in values])
+        aligns = ["L"] * align_left + ["R"] * (len(widths) - align_left)
+        size = self.size * 0.9
+        line = size * 0.5
+        self.table_row([t(h) for h in headings], widths, aligns, line, heading=True)
+        for values in rows:
+            cells = [t(v) for v in values]
+            pdf.set_font(MAIN_FAMILY, "", size)
+            height = line * max(self.lines_needed(c, w) for c, w in zip(cells, widths, strict=True))
+            if pdf.get_y() + height + 2 > pdf.page_break_trigger:
+                pdf.add_page()
+                self.table_row([t(h) for h in headings], widths, aligns, line, heading=True)
+            self.table_row(cells, widths, aligns, line)
+        pdf.ln(1)
+
+    def lines_needed(self, text: str, width: Length) -> int:
+        """How many lines ``text`` takes in a column (the font already set)."""
+        inner = width - 2 * CELL_PAD
+        if "\n" not in text and self.pdf.get_string_width(text) <= inner - 0.5:
+            return 1
+        return len(self.pdf.multi_cell(inner, 1, text, dry_run=True, output="LINES"))
+
+    def table_row(
+        self,
+        cells: list[str],
+        widths: tuple[Length, ...],
+        aligns: list[str],
+        line: Length,
+        *,
+        heading: bool = False,
+    ) -> None:
+        pdf = self.pdf
+        pdf.set_font(MAIN_FAMILY, "B" if heading else "", self.size * 0.9)
+        counts = [self.lines_needed(c, w) for c, w in zip(cells, widths, strict=True)]
+        height = line * max(counts) + 2
+        top, x = pdf.get_y(), pdf.l_margin
+        if heading:
+            pdf.set_fill_color(242)
+            pdf.rect(x, top, sum(widths), height, style="F")
+        for text, width, align, count in zip(cells, widths, aligns, counts, strict=True):
+            pdf.set_xy(x + CELL_PAD, top + 1)
+            if count == 1:
+                pdf.cell(width - 2 * CELL_PAD, line, text, align=align)
+            else:
+                pdf.multi_cell(width - 2 * CELL_PAD, line, text, align=align)
+            x += width
+        pdf.set_draw_color(RULE_GREY)
+        pdf.line(pdf.l_margin, top + height, pdf.l_margin + sum(widths), top + height)
         pdf.set_draw_color(0)
+        pdf.set_xy(pdf.l_margin, top + height)
 
     def amount(self, value: Any) -> str:
         return wording.amount_text(value) or str(value or "")
@@ -350,7 +393,7 @@ class Layout:
                 ]
             )
         columns = ("description", "quantity", "unit_price", "net", "tax_rate")
-        self.table([self.labels[c] for c in columns], rows, widths=(78, 24, 24, 26, 18))
+        self.table([self.labels[c] for c in columns], rows, (78, 24, 24, 26, 18))
 
     @staticmethod
     def rate(category: Any, rate: Any) -> str:
@@ -372,7 +415,7 @@ class Layout:
         ]
         if rows:
             headings = [self.labels[c] for c in ("category", "tax_rate", "net", "tax")]
-            self.table(headings, rows, widths=(86, 20, 32, 32))
+            self.table(headings, rows, (86, 20, 32, 32))
 
     def totals(self) -> None:
         doc = self.document

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
@@ -68,6 +69,16 @@ class Page(FPDF):
         label = self.furniture.page_label
         self.cell(0, LINE, f"{label} {self.page_no()}/{PAGES_ALIAS}", align="R")
         self.set_text_color(0)
+
+    def _render_styled_text_line(self, *args: Any, **kwargs: Any) -> Any:
+        """fpdf2 2.8 leaves a fallback font selected in the page after a text run that
+        ends in it, while believing the main font is: the next text would be drawn in
+        the wrong font. Have the next text select its font again."""
+        try:
+            return super()._render_styled_text_line(*args, **kwargs)
+        finally:
+            if self._fallback_font_ids:
+                self.current_font_is_set_on_page = False
 
     def pdf_bytes(self) -> bytes:
         """The finished PDF, fonts embedded from the per-process subset cache."""
