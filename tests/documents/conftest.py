@@ -40,10 +40,15 @@ SHARED_EINVOICE = Path(__file__).resolve().parents[3] / "shared" / "einvoice"
 SVRL = "{http://purl.oclc.org/dsdl/svrl}"
 
 
+def einvoice_candidate() -> Path:
+    """Where the official rules are looked for: ``$BILLINGD_EINVOICE_RULES`` or ../shared."""
+    configured = os.environ.get("BILLINGD_EINVOICE_RULES")
+    return Path(configured) if configured else SHARED_EINVOICE
+
+
 def einvoice_dir() -> Path | None:
     """The directory holding ``einv_validate.py`` and ``rules/``, or None."""
-    configured = os.environ.get("BILLINGD_EINVOICE_RULES")
-    candidate = Path(configured) if configured else SHARED_EINVOICE
+    candidate = einvoice_candidate()
     for directory in (candidate, candidate.parent):  # the directory or its rules/
         if (directory / "einv_validate.py").is_file() and (directory / "rules").is_dir():
             return directory
@@ -63,7 +68,7 @@ def official(saxon: Any) -> Any:
     directory = einvoice_dir()
     if directory is None:
         pytest.skip(
-            f"official e-invoice rules not found at {SHARED_EINVOICE} "
+            f"official e-invoice rules not found at {einvoice_candidate()} "
             "(set BILLINGD_EINVOICE_RULES to the einvoice directory)"
         )
     spec = importlib.util.spec_from_file_location("einv_validate", directory / "einv_validate.py")
