@@ -8,6 +8,7 @@ from typing import Any
 
 from billingd.db.connection import write_transaction
 from billingd.db.models import BillGroup, Client, Contract, Reseller
+from billingd.domain import party_details
 from billingd.domain.cycles import CYCLES, TIMINGS
 from billingd.domain.party_details import check_details
 from billingd.errors import RuleViolation, ValidationError
@@ -21,7 +22,7 @@ ORIGINS = ("standard", "manual", "self_checkout", "imported")
 CONTRACT_FIELDS = frozenset(
     "quantity tax_rate interval anchor_date end_date status timing origin payment_method "
     "bill_group_id".split()
-)
+) | frozenset(party_details.CONTRACT_FIELDS)
 STATUSES = ("active", "paused", "cancelled")
 
 
