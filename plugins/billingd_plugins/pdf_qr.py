@@ -50,9 +50,9 @@ def epc_payload(*, name: str, iban: str, bic: str, amount: Decimal, text: str) -
 
 
 def qr_png(payload: str) -> bytes:
-    """The payload as a QR code PNG (error correction M as EPC069-12 asks, 4-module quiet
-    zone, one pixel per module: the PDF scales it without smoothing). The mask is fixed: any mask is valid, and scoring all
-    eight costs five times as much as the rest of the code."""
+    """The payload as a QR code PNG: error correction M as EPC069-12 asks, a 4-module
+    quiet zone, one pixel per module (the PDF scales it without smoothing). The mask is
+    fixed: any mask is valid, and scoring all eight costs five times the rest."""
     out = io.BytesIO()
     segno.make_qr(payload, error="m", boost_error=False, encoding="utf-8", mask=MASK).save(
         out, kind="png", scale=1, border=4
