@@ -44,6 +44,7 @@ _TOP_KEYS = (
     *("database", "socket", "data_dir", "timezone", "clock", "schedule", "invoicing"),
     *("smtp", "access", "plugins", "socket_mode", "socket_group", "max_frame_bytes"),
     *("max_connections", "allocation_policy", "catch_up_limit", "log_level"),
+    "document_workers",
 )
 _SMTP_KEYS = ("host", "port", "starttls", "username", "password", "from")
 _HINTS = {"smtp.sender": "from", "smtp.tls": "starttls", "smtp.user": "username"}
@@ -124,6 +125,8 @@ class Config:
     allocation_policy: str = "oldest_first"
     catch_up_limit: int = 24
     log_level: str = "INFO"
+    document_workers: int | None = None
+    """Renderer processes of the document queue; None: one per core."""
     source: Path | None = None
     lines: Mapping[str, int] = field(default_factory=dict, repr=False, compare=False)
     """Dotted key → line in ``source``, for errors found later (e.g. in plugin settings)."""
@@ -160,6 +163,7 @@ class Config:
             "allocation_policy": self.allocation_policy,
             "catch_up_limit": self.catch_up_limit,
             "log_level": self.log_level,
+            "document_workers": self.document_workers,
             "source": str(self.source) if self.source else None,
         }
 
@@ -273,6 +277,7 @@ def parse_config(text: str, source: str = "<string>") -> Config:
         ),
         catch_up_limit=take("catch_up_limit", v.integer(1), Config.catch_up_limit),
         log_level=take("log_level", v.choice(LOG_LEVELS, fold=str.upper), Config.log_level),
+        document_workers=take("document_workers", v.nullable(v.integer(1, 256)), None),
         source=origin,
         lines=root.lines() if root else {},
     )
@@ -367,6 +372,14 @@ class _Validator:
         if not isinstance(entry.value, bool):
             raise self.fail(entry, key, f"expected true or false, got {_describe(entry.value)}")
         return entry.value
+
+    def nullable(self, check: Callable[[Entry, str], T]) -> Callable[[Entry, str], T | None]:
+        """``check``, or None for a null value (the default)."""
+
+        def checked(entry: Entry, key: str) -> T | None:
+            return None if entry.value is None else check(entry, key)
+
+        return checked
 
     def integer(self, low: int, high: int | None = None) -> Callable[[Entry, str], int]:
         def check(entry: Entry, key: str) -> int:

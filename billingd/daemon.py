@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -27,9 +28,12 @@ from billingd.control.peer import user_and_groups
 from billingd.control.server import ControlServer
 from billingd.db.connection import open_database
 from billingd.db.migrations import migrate
+from billingd.document_pool import default_size, start_pool
+from billingd.document_worker import DocumentWorker
 from billingd.plugins import PluginHost, load_plugins
 from billingd.scheduler import Scheduler, Settings
 from billingd.services.context import ServiceContext
+from billingd.services.documents import template_dirs_of
 
 log = logging.getLogger("billingd")
 
@@ -55,6 +59,8 @@ class Daemon:
     )
     scheduler: Scheduler | None = None
     scheduler_task: asyncio.Task[None] | None = None
+    documents: DocumentWorker | None = None
+    documents_task: asyncio.Task[None] | None = None
     watchdog_starved: bool = False
     own_user: str = field(default_factory=lambda: _own_user())
     roles: dict[tuple[str, tuple[str, ...]], str | None] = field(default_factory=dict)
@@ -92,6 +98,8 @@ class Daemon:
         self.listeners.submit(self.plugins.emit, name, payload)
         if name == "contract.created" and self.scheduler is not None and payload.get("client_id"):
             self.scheduler.request_client_run(payload["client_id"])
+        if name == "document.queued" and self.documents is not None:
+            self.documents.wake()
 
 
 def _own_user() -> str:
@@ -177,6 +185,8 @@ async def run(daemon: Daemon) -> None:
     daemon.ctx.runner = daemon.scheduler
     daemon.ctx.live = daemon.events.publish  # progress of long calls, to subscribers only
     daemon.scheduler_task = asyncio.create_task(daemon.scheduler.serve())
+    daemon.documents = document_worker(daemon)
+    daemon.documents_task = asyncio.create_task(daemon.documents.serve())
     systemd.ready()
     watchdog = systemd.watchdog_interval()
     while not daemon.stop.is_set():
@@ -188,6 +198,21 @@ async def run(daemon: Daemon) -> None:
         if daemon.reload_requested:
             daemon.reload_requested = False
             reload_config(daemon)
+
+
+def document_worker(daemon: Daemon) -> DocumentWorker:
+    """The worker that renders queued documents in ``document_workers`` processes."""
+    config = daemon.config
+    size = config.document_workers or default_size()
+    plugins = config.plugins
+    pool = functools.partial(
+        start_pool,
+        size,
+        plugins.get("settings"),
+        plugins.get("enabled"),
+        template_dirs_of(daemon.ctx),
+    )
+    return DocumentWorker(daemon.ctx, pool, size, daemon.publish, daemon.stop)
 
 
 def feed_watchdog(daemon: Daemon) -> bool:
@@ -234,6 +259,8 @@ async def shutdown(daemon: Daemon) -> None:
         await daemon.server.close()
     if daemon.scheduler_task is not None:
         await daemon.scheduler_task  # it stops after the client in progress
+    if daemon.documents_task is not None:
+        await daemon.documents_task  # it records the renders under way
     loop = asyncio.get_running_loop()
     await loop.run_in_executor(daemon.executor, daemon.database.close)
     daemon.executor.shutdown(wait=True)

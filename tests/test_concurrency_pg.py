@@ -25,7 +25,7 @@ import pytest
 
 from billingd.db.connection import is_postgres
 from billingd.db.models import AuditEvent, Document, Invoice, NumberSequence
-from billingd.services import invoicing, parties
+from billingd.services import document_queue, invoicing, parties
 from billingd.services.context import ServiceContext
 from billingd.services.ledger import invariant_problems
 
@@ -177,6 +177,7 @@ def test_r_num_3_concurrent_issuers_draw_gapless_unique_numbers(
     )
     assert sequence.next_value == START + total
     assert AuditEvent.select().where(AuditEvent.event == "invoice.issued").count() == total
+    document_queue.render_pending(ctx)  # rendered after the commits (R-INV-11)
     current_pdfs = Document.select().where(Document.current & (Document.format == "pdf"))
     assert {d.invoice_id for d in current_pdfs} == {i.id for i in invoices}
     assert invariant_problems(client) == []

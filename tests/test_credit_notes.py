@@ -23,7 +23,7 @@ from billingd.domain.credit_split import gross_by_rate, rate_text, split_credit
 from billingd.domain.totals import compute_totals, line_net
 from billingd.errors import RuleViolation
 from billingd.money import quantize, quantum
-from billingd.services import contracts, credit_notes, invoicing, ledger, parties
+from billingd.services import contracts, credit_notes, document_queue, invoicing, ledger, parties
 from billingd.services.context import ServiceContext
 from billingd.views import OBJECTS, credit_note_view
 from tests.conftest import RunningDaemon, billingctl
@@ -114,6 +114,9 @@ def test_r_cn_2_credit_note_json_gains_net_tax_and_breakdown(ctx: ServiceContext
 def test_r_cn_2_pdf_shows_each_rate(ctx: ServiceContext, acme) -> None:
     invoice = mixed_invoice(ctx, acme, {"7": "100.00", "19": "200.00"})
     note = credit_notes.issue_credit_note(ctx, invoice=invoice.id, amount=D("34.50"))
+    assert credit_note_view(note)["document"] == "pending"
+    document_queue.render_pending(ctx)
+    assert credit_note_view(note)["document"] == "ready"
     document = Document.get(Document.credit_note == note)
     reader = pypdf.PdfReader(io.BytesIO(Path(document.path).read_bytes()))
     text = "\n".join(page.extract_text() for page in reader.pages)

@@ -14,6 +14,7 @@ from billingd.db.models import (
     CreditNote,
     Delivery,
     Document,
+    DocumentJob,
     Invoice,
     LedgerEntry,
     Payment,
@@ -24,6 +25,7 @@ from billingd.services import (
     closed_periods,
     contracts,
     credit_notes,
+    document_queue,
     invoice_actions,
     invoicing,
     ledger,
@@ -183,6 +185,7 @@ def test_r_cn_2_numbered_documented_ledgered(ctx: ServiceContext, jane) -> None:
     )
     assert (first.number, second.number) == ("CN-1", "CN-2")
     assert reload(invoice).status == "paid"
+    assert document_queue.render_pending(ctx).rendered >= 2  # after the commits (R-INV-11)
     assert Path(Document.get(Document.credit_note == second).path).read_bytes()[:4] == b"%PDF"
     assert LedgerEntry.get(LedgerEntry.credit_note == second).amount == D("-70.00")
     assert ledger.invariant_problems(jane) == []
@@ -240,11 +243,13 @@ def test_r_inv_12_address_edit_rerenders_and_bill_group_affects_new_only(
     group = parties.list_bill_groups(jane.id)[0]
     parties.update_bill_group(ctx, group.id, address="Old Street 1")
     first = amount_invoice(ctx, jane, 1, "10.00")
+    document_queue.render_pending(ctx)
     parties.update_bill_group(ctx, group.id, address="New Street 2")
     assert reload(first).bill_to["address"] == "Old Street 1"
     assert amount_invoice(ctx, jane, 2, "10.00").bill_to["address"] == "New Street 2"
     invoice_actions.edit_address(ctx, first.id, "Fixed Street 3")
     assert reload(first).bill_to["address"] == "Fixed Street 3"
+    document_queue.render_pending(ctx)
     files = list(Document.select().where(Document.invoice == first).order_by(Document.id))
     assert len(files) == 2 and [f.current for f in files] == [False, True]
     assert all(Path(f.path).exists() for f in files)
@@ -470,11 +475,13 @@ def test_r_tx_1_rolled_back_issue_leaves_no_document_file(ctx: ServiceContext, j
 
     with pytest.raises(RuntimeError), write_transaction():
         amount_invoice(ctx, jane, 1, "10.00")
-        assert list((ctx.data_dir / "documents").rglob("*.pdf"))
+        assert DocumentJob.select().count() == 1  # queued in the issuing transaction
         raise RuntimeError("something later in the same transaction failed")
-    assert Invoice.select().count() == 0
+    assert Invoice.select().count() == 0 and DocumentJob.select().count() == 0
+    assert document_queue.render_pending(ctx).rendered == 0
     assert list((ctx.data_dir / "documents").rglob("*.pdf")) == []
     kept = amount_invoice(ctx, jane, 2, "10.00")
+    assert document_queue.render_pending(ctx).rendered == 1
     assert Path(Document.get(Document.invoice == kept).path).exists()
 
 

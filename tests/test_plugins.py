@@ -24,7 +24,7 @@ from billingd.errors import NotFound, ValidationError
 from billingd.hookspecs import hookimpl
 from billingd.plugins import PluginError, PluginHost, load_plugins
 from billingd.rendering import Renderer
-from billingd.services import invoicing, parties
+from billingd.services import document_queue, invoicing, parties
 from billingd.services.context import ServiceContext
 
 pytest_plugins = ["billingd.testing", "pytester"]
@@ -494,5 +494,6 @@ def test_invoice_pdf_renders_a_format_a_renderer_plugin_provides(
     )
     xml = base64.b64decode(ubl["content_base64"]).decode()
     assert xml == f"<Invoice number='{invoice.number}'><line>100.00</line></Invoice>"
+    document_queue.render_pending(ctx)  # the PDF is rendered after the commit (R-INV-11)
     stored = _invoice_pdf(ctx, invoice=invoice.id)  # the stored PDF is still the PDF
     assert base64.b64decode(stored["content_base64"]).startswith(b"%PDF-")

@@ -73,6 +73,7 @@ INVOICE_COLUMNS = (
     "balance",
 )  # 80 columns: the due date and currency are in ``invoice show`` and --json
 INVOICE = Arg("INV", "invoice", help="invoice id or number")
+WAIT = opt("--wait", "int", help="seconds to wait for a document still being rendered (30)")
 
 COMMANDS: tuple[Command, ...] = (
     Command(("status",), "status", "Daemon, database, clock, client count, next and last run."),
@@ -296,9 +297,10 @@ COMMANDS: tuple[Command, ...] = (
             Arg("-o", "output", required=True, help="file to write"),
             opt(
                 "--format",
-                choices=("pdf", "facturx", "ubl", "stats-csv"),
-                help="facturx and ubl need an e-invoice renderer plugin",
+                help="pdf (default), stats-csv, stats-pdf, or a renderer plugin's name: "
+                "facturx, xrechnung, xrechnung-ubl, ubl ...",
             ),
+            WAIT,
         ),
     ),
     Command(

@@ -4,6 +4,7 @@ and the actions on an issued invoice."""
 from __future__ import annotations
 
 from billingd.ctl_commands.base import Arg, Command, opt, req
+from billingd.ctl_commands.core import WAIT
 
 INVOICE = Arg("INV", "invoice", help="invoice id or number")
 PAYMENT_COLUMNS = (
@@ -64,6 +65,17 @@ COMMANDS: tuple[Command, ...] = (
         "credit_note.issue",
         "Credit part of an invoice.",
         (INVOICE, req("--amount"), opt("--reason")),
+    ),
+    Command(
+        ("credit-note", "pdf"),
+        "credit_note.pdf",
+        "Write a credit note's document to a file.",
+        (
+            Arg("CN", "credit_note", help="credit note id or number"),
+            Arg("-o", "output", required=True, help="file to write"),
+            opt("--format", help="pdf (default)"),
+            WAIT,
+        ),
     ),
     Command(
         ("credit-note", "list"),

@@ -376,6 +376,7 @@ class DocumentJob(BaseModel):
     credit_note = peewee.ForeignKeyField(CreditNote, null=True, backref="document_jobs")
     version = peewee.IntegerField()
     formats = JSONTextField()
+    actor = peewee.TextField(default="system")  # who issued or edited: the renders' actor
     state = peewee.TextField(default="pending", index=True)
     attempts = peewee.IntegerField(default=0)
     error = peewee.TextField(default="")

@@ -8,13 +8,13 @@ from decimal import Decimal
 from billingd.db.connection import write_transaction
 from billingd.db.models import CreditNote, Invoice, InvoiceLine
 from billingd.domain.credit_split import CreditSplit, gross_by_rate, split_credit
-from billingd.errors import RuleViolation, ValidationError
+from billingd.errors import NotFound, RuleViolation, ValidationError
 from billingd.money import has_excess_precision
-from billingd.services import documents, ledger
+from billingd.services import document_queue, ledger
 from billingd.services.audit import record_audit
 from billingd.services.closed_periods import check_open
 from billingd.services.context import ServiceContext
-from billingd.services.lookup import find_invoice
+from billingd.services.lookup import find_invoice, get_or_refuse
 from billingd.services.numbering import CREDIT_NOTE, next_number
 from billingd.services.payments import settle
 
@@ -90,9 +90,24 @@ def issue_credit_note(
             reason=reason,
             invoice_status=target.status,
         )
-        documents.render_credit_note_pdf(ctx, note)
+        document_queue.enqueue(ctx, note, ["pdf"])  # rendered after the commit
     ctx.emit("credit_note.issued", {"id": note.id, "number": note.number, "amount": str(amount)})
     return note
+
+
+def find_credit_note(ref: int | str) -> CreditNote:
+    """A credit note by id (an int) or number (a string; unique per enterprise, and an
+    all-digit string that is no number is an id)."""
+    if isinstance(ref, int):
+        return get_or_refuse(CreditNote, ref)
+    matches = list(CreditNote.select().where(CreditNote.number == ref).limit(2))
+    if len(matches) > 1:
+        raise NotFound(f"credit note number {ref!r} is used by several enterprises; use the id")
+    if matches:
+        return matches[0]
+    if ref.isdigit():
+        return get_or_refuse(CreditNote, int(ref))
+    raise NotFound(f"no credit note {ref!r}", credit_note=ref)
 
 
 def list_credit_notes(client_id: int | None = None, invoice: int | str | None = None) -> list:

@@ -1,11 +1,16 @@
-"""Rendering and storing documents (R-INV-11, R-DEL-1)."""
+"""What a document is made of, rendering it and storing it (R-INV-11, R-DEL-1).
+
+Rendering happens after the issuing transaction, through the queue of
+:mod:`billingd.services.document_queue`; this module has the pieces it puts together.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from billingd.db.connection import on_rollback
 from billingd.db.models import CreditNote, Document, Invoice
@@ -15,11 +20,16 @@ from billingd.services import statistics
 from billingd.services.context import ServiceContext
 from billingd.views import document_brand, invoice_view
 
+if TYPE_CHECKING:
+    from billingd.plugins import PluginHost
+
 
 def invoice_document(invoice: Invoice) -> dict[str, Any]:
     """The document a renderer receives: the invoice view plus its snapshots and brand."""
+    view = invoice_view(invoice)
+    del view["document"]  # the document's own state is not part of it
     return {
-        **invoice_view(invoice),
+        **view,
         "kind": "invoice",
         "seller": invoice.seller,
         "bill_to": invoice.bill_to,
@@ -27,66 +37,122 @@ def invoice_document(invoice: Invoice) -> dict[str, Any]:
     }
 
 
-FILE_SUFFIXES = {"pdf": ".pdf", "stats-csv": ".csv"}
+FILE_SUFFIXES = {"pdf": ".pdf", "stats-csv": ".csv", "stats-pdf": ".stats.pdf"}
+"""File suffixes of the stored formats; a renderer plugin's format uses its extension."""
+BUILT_IN_FORMATS = frozenset({"stats-csv"})
+"""Formats billingd makes itself from the database; every other is a renderer plugin's."""
 
 
-def _stem(number: str | None, row_id: int) -> str:
+def formats_for(invoice: Invoice) -> list[str]:
+    """The formats an issued invoice's documents are rendered in: the PDF, and the
+    statistics file for a client that receives it (R-INV-2)."""
+    formats = ["pdf"]
+    if invoice.client is not None and invoice.client.send_stats:
+        formats.append("stats-csv")
+    return formats
+
+
+def stem(number: str | None, row_id: int) -> str:
     """A file name stem from a document number, safe for any pattern."""
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", number or "draft").strip("_") or "document"
     return f"{safe}-{row_id}"
 
 
-def _store(
-    ctx: ServiceContext,
-    enterprise_id: int,
-    stem: str,
+def file_suffix(fmt: str, plugins: PluginHost | None = None) -> str:
+    """The file suffix of a format: a stored format's, else its renderer's extension."""
+    if fmt in FILE_SUFFIXES:
+        return FILE_SUFFIXES[fmt]
+    extension = plugins.renderer(fmt).file_extension if plugins is not None else "bin"
+    return f".{fmt}.{extension.lstrip('.')}"
+
+
+def document_path(
+    data_dir: Path, enterprise_id: int, file_stem: str, suffix: str, version: int
+) -> Path:
+    """Where one version of a document lives: the same path for the same version, so a
+    render repeated after a crash replaces its own file (R-INV-11)."""
+    name = f"{file_stem}{suffix}" if version <= 1 else f"{file_stem}.v{version}{suffix}"
+    return data_dir / "documents" / str(enterprise_id) / name
+
+
+def write_file(path: Path, data: bytes) -> None:
+    """Write ``path`` whole or not at all (through a sibling temporary file), and remove
+    it again if the current write transaction rolls back."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_bytes(data)
+    partial.replace(path)
+    on_rollback(path.unlink)
+
+
+def store(
+    path: Path,
     fmt: str,
+    version: int,
     data: bytes,
     *,
-    invoice: Invoice | None = None,
-    credit_note: CreditNote | None = None,
+    invoice_id: int | None = None,
+    credit_note_id: int | None = None,
 ) -> Document:
-    """Write a file and its Document row; the previous file of that format is kept."""
-    folder = ctx.data_dir / "documents" / str(enterprise_id)
-    folder.mkdir(parents=True, exist_ok=True)
-    owner = (Document.invoice == invoice) if invoice else (Document.credit_note == credit_note)
-    same = Document.select().where(owner & (Document.format == fmt))
-    version = same.count()
-    suffix = FILE_SUFFIXES[fmt]
-    path = folder / (f"{stem}{suffix}" if version == 0 else f"{stem}.v{version + 1}{suffix}")
-    path.write_bytes(data)
-    on_rollback(path.unlink)
-    Document.update(current=False).where(Document.id.in_([d.id for d in same])).execute()
+    """Write one version's file and its Document row (inside a write transaction).
+
+    The newest version of a format is the current one, whichever finishes first;
+    the files of earlier versions are kept (R-INV-11).
+    """
+    write_file(path, data)
+    owner = (
+        (Document.invoice == invoice_id)
+        if invoice_id is not None
+        else (Document.credit_note == credit_note_id)
+    )
+    same = owner & (Document.format == fmt)
+    newer = Document.select().where(same & (Document.version > version)).exists()
+    if not newer:
+        Document.update(current=False).where(same & (Document.version < version)).execute()
     return Document.create(
-        invoice=invoice,
-        credit_note=credit_note,
+        invoice=invoice_id,
+        credit_note=credit_note_id,
         format=fmt,
         path=str(path),
         sha256=hashlib.sha256(data).hexdigest(),
+        version=version,
+        current=not newer,
     )
 
 
-def _render(ctx: ServiceContext, renderer_name: str, document: dict[str, Any]) -> bytes:
-    if ctx.plugins is None:
+@dataclass
+class Rendered:
+    """A renderer's output and the warnings it left on its context."""
+
+    data: bytes
+    warnings: list[str] = field(default_factory=list)
+
+
+def render_with(
+    plugins: PluginHost | None,
+    template_dirs: list[Path],
+    renderer_name: str,
+    document: dict[str, Any],
+) -> Rendered:
+    """Render a document with a renderer plugin; touches no database (runs in the
+    document worker processes as well as in-process)."""
+    if plugins is None:
         raise RuleViolation("R-DEL-1", "no renderer plugins are loaded")
     context = RenderContext(
-        template_dirs=default_template_dirs(ctx.data_dir / "templates"),
-        settings=ctx.plugins.settings_for(renderer_name),
+        template_dirs=template_dirs, settings=plugins.settings_for(renderer_name)
     )
-    return ctx.plugins.renderer(renderer_name).render(document, context)
+    data = plugins.renderer(renderer_name).render(document, context)
+    return Rendered(data, [str(w) for w in getattr(context, "warnings", None) or ()])
+
+
+def template_dirs_of(ctx: ServiceContext) -> list[Path]:
+    return default_template_dirs(ctx.data_dir / "templates")
 
 
 def render_invoice_as(ctx: ServiceContext, invoice: Invoice, renderer_name: str) -> bytes:
     """The invoice rendered by a renderer plugin (e.g. a Factur-X or UBL one), not stored."""
-    return _render(ctx, renderer_name, invoice_document(invoice))
-
-
-def render_invoice_pdf(ctx: ServiceContext, invoice: Invoice) -> Document:
-    """Render the invoice with the PDF renderer plugin and store it."""
-    data = _render(ctx, "pdf", invoice_document(invoice))
-    return _store(
-        ctx, invoice.enterprise_id, _stem(invoice.number, invoice.id), "pdf", data, invoice=invoice
-    )
+    document = invoice_document(invoice)
+    return render_with(ctx.plugins, template_dirs_of(ctx), renderer_name, document).data
 
 
 def credit_note_document(note: CreditNote) -> dict[str, Any]:
@@ -125,35 +191,23 @@ def credit_note_document(note: CreditNote) -> dict[str, Any]:
     }
 
 
-def render_credit_note_pdf(ctx: ServiceContext, note: CreditNote) -> Document:
-    data = _render(ctx, "pdf", credit_note_document(note))
-    return _store(
-        ctx, note.enterprise_id, _stem(note.number, note.id), "pdf", data, credit_note=note
-    )
+def invoice_statistics(invoice: Invoice) -> bytes:
+    """The statistics file of the usage records an invoice bills (R-INV-2)."""
+    return statistics.invoice_statistics_csv(invoice)
 
 
-def store_statistics(ctx: ServiceContext, invoice: Invoice) -> Document:
-    """Store the statistics file of the usage records an invoice bills (R-INV-2)."""
-    return _store(
-        ctx,
-        invoice.enterprise_id,
-        _stem(invoice.number, invoice.id),
-        "stats-csv",
-        statistics.invoice_statistics_csv(invoice),
-        invoice=invoice,
-    )
-
-
-def current_document(invoice: Invoice, fmt: str) -> Document | None:
+def current_document(owner: Invoice | CreditNote, fmt: str) -> Document | None:
+    """The current document of an invoice or credit note in a format, if rendered."""
+    column = Document.invoice if isinstance(owner, Invoice) else Document.credit_note
     return (
         Document.select()
-        .where((Document.invoice == invoice) & (Document.format == fmt) & Document.current)
+        .where((column == owner.id) & (Document.format == fmt) & Document.current)
         .first()
     )
 
 
-def read_document(invoice: Invoice, fmt: str) -> bytes | None:
-    document = current_document(invoice, fmt)
+def read_document(owner: Invoice | CreditNote, fmt: str) -> bytes | None:
+    document = current_document(owner, fmt)
     if document is None:
         return None
     return Path(document.path).read_bytes()

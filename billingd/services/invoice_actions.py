@@ -14,7 +14,7 @@ from billingd.db.models import (
     UsageRecord,
 )
 from billingd.errors import RuleViolation, ValidationError
-from billingd.services import documents, invoicing, ledger
+from billingd.services import document_queue, invoicing, ledger
 from billingd.services.audit import record_audit
 from billingd.services.billing_items import collect_items
 from billingd.services.closed_periods import check_open
@@ -139,7 +139,8 @@ def send_invoice(ctx: ServiceContext, invoice: int | str) -> Delivery:
 
 
 def edit_address(ctx: ServiceContext, invoice: int | str, address: str) -> Invoice:
-    """Change the billing address on an issued invoice and re-render it (R-INV-12, R-INV-11)."""
+    """Change the billing address on an issued invoice and queue its documents' new
+    version (R-INV-12, R-INV-11)."""
     if not address.strip():
         raise ValidationError("address must not be empty", field="address")
     with write_transaction():
@@ -160,8 +161,7 @@ def edit_address(ctx: ServiceContext, invoice: int | str, address: str) -> Invoi
             old=old,
             new=address,
         )
-        if documents.current_document(target, "pdf") is not None:
-            documents.render_invoice_pdf(ctx, target)
+        document_queue.rerender_invoice(ctx, target)  # a new version; the old kept
     return target
 
 

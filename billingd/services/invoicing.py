@@ -23,7 +23,7 @@ from billingd.domain.totals import TaxGroup, Totals, compute_totals, split_gross
 from billingd.domain.vat import treat
 from billingd.errors import RuleViolation, ValidationError
 from billingd.money import has_excess_precision
-from billingd.services import documents, ledger, payments
+from billingd.services import document_queue, documents, ledger, payments
 from billingd.services.audit import record_audit
 from billingd.services.billing_items import (
     BillableItems,
@@ -315,7 +315,8 @@ def _write(
 def issue(
     ctx: ServiceContext, invoice: Invoice, *, document: bool = True, stats: bool = False
 ) -> Invoice:
-    """Number an unissued invoice and book it: ledger, audit, client credit, documents.
+    """Number an unissued invoice and book it: ledger, audit, client credit; its documents
+    are queued, to be rendered after the commit (:mod:`billingd.services.document_queue`).
 
     Call inside a write transaction: the number is drawn in it (R-NUM-3).
     """
@@ -335,10 +336,11 @@ def issue(
         origin=invoice.origin,
     )
     payments.apply_client_credit(ctx, invoice)
-    if document:
-        documents.render_invoice_pdf(ctx, invoice)
+    formats = documents.formats_for(invoice) if document else []
     if stats:
-        documents.store_statistics(ctx, invoice)
+        formats.append("stats-csv")
+    if formats:  # rendered after the commit (R-INV-11)
+        document_queue.enqueue(ctx, invoice, formats)
     ctx.emit(
         "invoice.issued",
         {

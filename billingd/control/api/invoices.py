@@ -5,10 +5,22 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from billingd.control.params import COUNT, OFFSET, Bool, Date, Int, Money, PositiveInt, Ref, Str
+from billingd.control.params import (
+    COUNT,
+    OFFSET,
+    Bool,
+    Bound,
+    Date,
+    Int,
+    Money,
+    PositiveInt,
+    Ref,
+    Str,
+)
 from billingd.control.registry import method
+from billingd.db.models import CreditNote, Invoice
 from billingd.errors import NotFound, ValidationError
-from billingd.services import documents, invoice_actions, invoicing
+from billingd.services import document_queue, documents, invoice_actions, invoicing
 from billingd.services.context import ServiceContext
 from billingd.services.lookup import find_invoice, find_invoice_row
 from billingd.views import INVOICE_COLUMNS, delivery_view, invoice_row_view, invoice_view
@@ -21,7 +33,12 @@ PERIOD_PARAMS = dict(
     to=Date(required=True),
     date=Date(help="issue date; default today in the enterprise's timezone"),
 )
-DOCUMENT_FORMATS = {"pdf": ("pdf", "application/pdf"), "stats-csv": ("stats-csv", "text/csv")}
+DOCUMENT_FORMATS = {
+    "pdf": "application/pdf",
+    "stats-csv": "text/csv",
+    "stats-pdf": "application/pdf",
+}
+"""Formats billingd stores after issue, whether or not a renderer plugin has the name."""
 
 
 def _period(ctx: ServiceContext, params: dict[str, Any], **flags: bool) -> invoicing.PeriodResult:
@@ -151,43 +168,57 @@ def invoice_show(ctx: ServiceContext, invoice: int | str) -> dict[str, Any]:
     return invoice_row_view(find_invoice_row(invoice, INVOICE_COLUMNS))
 
 
+WAIT = Bound(0, 50, unit="seconds")
+FORMAT_HELP = (
+    "pdf, stats-csv or stats-pdf (rendered after issue), or the name of a loaded renderer "
+    "plugin such as facturx, xrechnung or ubl (stored when the invoice's formats include it, "
+    "else rendered on request)"
+)
+WAIT_HELP = "how long to wait for a document still queued or rendering"
+
+
+def document_reply(
+    ctx: ServiceContext, owner: Invoice | CreditNote, fmt: str, wait: int
+) -> dict[str, Any]:
+    """An invoice's or credit note's document in a format, base64-encoded: the stored
+    one (waiting up to ``wait`` seconds for it to be rendered), else one a renderer
+    plugin makes now."""
+    renderers = ctx.plugins.renderers() if ctx.plugins else {}
+    if fmt not in DOCUMENT_FORMATS and fmt not in renderers:
+        known = ", ".join(sorted({*DOCUMENT_FORMATS, *renderers}))
+        raise ValidationError(
+            f"format must be one of {known}; {fmt!r} needs a renderer plugin of that name "
+            "(e-invoice formats such as facturx and ubl come from plugins)",
+            field="format",
+        )
+    kind = "invoice" if isinstance(owner, Invoice) else "credit note"
+    data = document_queue.fetch(owner, fmt, wait)
+    if data is None and fmt in DOCUMENT_FORMATS:
+        raise NotFound(f"{kind} {owner.number} has no {fmt} document", format=fmt)
+    if data is None:
+        if not isinstance(owner, Invoice):
+            raise NotFound(f"{kind} {owner.number} has no {fmt} document", format=fmt)
+        data = documents.render_invoice_as(ctx, owner, fmt)
+    media_type = DOCUMENT_FORMATS[fmt] if fmt in DOCUMENT_FORMATS else renderers[fmt].media_type
+    return {
+        "format": fmt,
+        "media_type": media_type,
+        "content_base64": base64.b64encode(data).decode(),
+    }
+
+
 @method(
     "invoice.pdf",
     writes=False,
     result="`{invoice_id, number, format, media_type, content_base64}`: the document",
     invoice=Ref(required=True),
-    format=Str(
-        default="pdf",
-        help="pdf or stats-csv (stored at issue), or the name of a loaded renderer plugin "
-        "such as facturx or ubl (rendered on request)",
-    ),
+    format=Str(default="pdf", help=FORMAT_HELP),
+    wait=Int(default=30, bound=WAIT, help=WAIT_HELP),
 )
-def invoice_pdf(ctx: ServiceContext, invoice: int | str, format: str) -> dict[str, Any]:
+def invoice_pdf(ctx: ServiceContext, invoice: int | str, format: str, wait: int) -> dict[str, Any]:
     """An invoice's document, base64-encoded: a stored one, or one a renderer plugin makes."""
-    renderers = ctx.plugins.renderers() if ctx.plugins else {}
-    if format not in DOCUMENT_FORMATS and format not in renderers:
-        known = ", ".join(sorted({*DOCUMENT_FORMATS, *renderers}))
-        raise ValidationError(
-            f"format must be one of {known}; {format!r} needs a renderer plugin of that name "
-            "(e-invoice formats such as facturx and ubl come from plugins)",
-            field="format",
-        )
     row = find_invoice(invoice)
-    if format in DOCUMENT_FORMATS:
-        stored_format, media_type = DOCUMENT_FORMATS[format]
-        data = documents.read_document(row, stored_format)
-        if data is None:
-            raise NotFound(f"invoice {row.number} has no {format} document", format=format)
-    else:
-        data = documents.render_invoice_as(ctx, row, format)
-        media_type = renderers[format].media_type
-    return {
-        "invoice_id": row.id,
-        "number": row.number,
-        "format": format,
-        "media_type": media_type,
-        "content_base64": base64.b64encode(data).decode(),
-    }
+    return {"invoice_id": row.id, "number": row.number, **document_reply(ctx, row, format, wait)}
 
 
 @method(

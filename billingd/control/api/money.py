@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from billingd.control.api.invoices import WAIT, WAIT_HELP, document_reply
 from billingd.control.params import Date, Int, Money, PositiveInt, Ref, Str
 from billingd.control.registry import method
 from billingd.db.models import Client
@@ -80,6 +81,23 @@ def credit_note_list(
 ) -> list[dict]:
     """Credit notes, newest first, of a client or an invoice."""
     return [credit_note_view(n) for n in credit_notes.list_credit_notes(client, invoice)]
+
+
+@method(
+    "credit_note.pdf",
+    writes=False,
+    result="`{credit_note_id, number, format, media_type, content_base64}`: the document",
+    credit_note=Ref(required=True),
+    format=Str(default="pdf", help="pdf (rendered after issue)"),
+    wait=Int(default=30, bound=WAIT, help=WAIT_HELP),
+)
+def credit_note_pdf(
+    ctx: ServiceContext, credit_note: int | str, format: str, wait: int
+) -> dict[str, Any]:
+    """A credit note's document, base64-encoded (R-CN-2)."""
+    note = credit_notes.find_credit_note(credit_note)
+    reply = document_reply(ctx, note, format, wait)
+    return {"credit_note_id": note.id, "number": note.number, **reply}
 
 
 @method(
