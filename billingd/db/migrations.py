@@ -9,6 +9,7 @@ using ``playhouse.migrate``, so operators never need to delete a database.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import peewee
 from playhouse import migrate as pm
@@ -42,14 +43,34 @@ def _migrator(database: peewee.Database) -> pm.SchemaMigrator:
     return kind(database)
 
 
+def _sql_literal(value: Any) -> str:
+    """A column default as SQL text: only the plain values model defaults are."""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int | float):
+        return str(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
 def _add_columns(database: peewee.Database, *fields: peewee.Field) -> None:
-    """Add each model field's column to its table, as the model declares it."""
+    """Add each model field's column to its table, as the model declares it.
+
+    On SQLite a NOT NULL column is added with its default in one ``ALTER TABLE``:
+    peewee's migrator would add it nullable and then rebuild the table to forbid
+    NULL, which the foreign keys of a populated database refuse.
+    """
     migrator = _migrator(database)
     for f in fields:
         table = f.model._meta.table_name
         if f.column_name in {c.name for c in database.get_columns(table)}:
             continue
-        pm.migrate(migrator.add_column(table, f.column_name, f))
+        if is_postgres(database) or f.null or f.default is None:
+            pm.migrate(migrator.add_column(table, f.column_name, f))
+            continue
+        ctx = database.get_sql_context()
+        column, params = ctx.sql(f.ddl(ctx)).query()
+        default = _sql_literal(f.db_value(f.default() if callable(f.default) else f.default))
+        database.execute_sql(f'ALTER TABLE "{table}" ADD COLUMN {column} DEFAULT {default}', params)
 
 
 def _v2_billing_correctness(database: peewee.Database) -> None:
