@@ -141,10 +141,17 @@ def test_billing_flow_through_billingctl_json(daemon: RunningDaemon, tmp_path: P
     assert "100001/2026" in text and "Example Ltd" in text and "119.14" in text
     ubl = tmp_path / "invoice.xml"
     no_plugin = billingctl(
-        daemon.socket, "invoice", "pdf", "100001/2026", "-o", str(ubl), "--format", "ubl"
+        daemon.socket, "invoice", "pdf", "100001/2026", "-o", str(ubl), "--format", "edifact"
     )
     assert no_plugin.returncode == 1  # refused, not a usage error: a plugin could provide it
-    assert "'ubl' needs a renderer plugin" in json.loads(no_plugin.stdout)["error"]["message"]
+    assert "'edifact' needs a renderer plugin" in json.loads(no_plugin.stdout)["error"]["message"]
+    # the enterprise has no country: no e-invoice can say where the seller is (BR-09)
+    no_country = billingctl(
+        daemon.socket, "invoice", "pdf", "100001/2026", "-o", str(ubl), "--format", "ubl"
+    )
+    error = json.loads(no_country.stdout)["error"]
+    assert no_country.returncode == 1 and "BR-09" in error["message"]
+    assert error["data"]["field"] == "seller.country"
     assert not ubl.exists()
     amounts = ok(
         daemon,
