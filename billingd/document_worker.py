@@ -30,7 +30,7 @@ from billingd.db.models import database_proxy
 from billingd.document_pool import render
 from billingd.services import document_queue as queue
 from billingd.services.context import ServiceContext
-from billingd.services.documents import Rendered
+from billingd.services.documents import Rendered, renderer_for
 
 log = logging.getLogger("billingd.documents")
 
@@ -125,7 +125,7 @@ class DocumentWorker:
     async def _render(self, task: queue.RenderTask) -> queue.Outcome:
         """One job's formats, rendered side by side in the pool."""
         names = list(task.renders)
-        calls = [self._submit(name, task.renders[name]) for name in names]
+        calls = [self._submit(renderer_for(name), task.renders[name]) for name in names]
         results = await asyncio.gather(*calls, return_exceptions=True)
         rendered: dict[str, Rendered | BaseException] = dict(zip(names, results, strict=True))
         return queue.outcome_of(task, rendered)

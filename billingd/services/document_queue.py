@@ -43,9 +43,10 @@ from peewee import fn
 from billingd.db.connection import read_transaction, write_transaction
 from billingd.db.models import CreditNote, Document, DocumentJob, Invoice, utcnow
 from billingd.errors import Conflict
-from billingd.services import documents
+from billingd.services import documents, statistics
 from billingd.services.audit import record_audit
 from billingd.services.context import ServiceContext
+from billingd.services.document_data import credit_note_document, invoice_document
 
 log = logging.getLogger("billingd.documents")
 
@@ -224,7 +225,7 @@ class RenderTask:
     client_id: int | None
     version: int
     paths: dict[str, str] = field(default_factory=dict)  # format -> file
-    renders: dict[str, dict[str, Any]] = field(default_factory=dict)  # renderer -> document
+    renders: dict[str, dict[str, Any]] = field(default_factory=dict)  # format -> document
     made: dict[str, bytes] = field(default_factory=dict)  # built-in format -> bytes
     error: str | None = None  # the job cannot be rendered (an unknown format)
 
@@ -268,11 +269,16 @@ def _prepare_one(ctx: ServiceContext, job: DocumentJob) -> RenderTask:
                     raise ValueError("a credit note has no statistics file")
                 task.made[fmt] = documents.invoice_statistics(owner)
                 continue
+            if fmt == "stats-pdf":
+                if not isinstance(owner, Invoice):
+                    raise ValueError("a credit note has no statistics file")
+                task.renders[fmt] = statistics.statistics_document(owner)
+                continue
             if document is None:
                 document = (
-                    documents.invoice_document(owner)
+                    invoice_document(owner)
                     if isinstance(owner, Invoice)
-                    else documents.credit_note_document(owner)
+                    else credit_note_document(owner)
                 )
             task.renders[fmt] = document
     except Exception as exc:
@@ -308,7 +314,7 @@ def render_here(task: RenderTask, render: Render) -> Outcome:
     results: dict[str, documents.Rendered | BaseException] = {}
     for fmt, document in task.renders.items():
         try:
-            results[fmt] = render(fmt, document)
+            results[fmt] = render(documents.renderer_for(fmt), document)
         except Exception as exc:
             results[fmt] = exc
     return outcome_of(task, results)

@@ -18,23 +18,10 @@ from billingd.errors import RuleViolation
 from billingd.rendering import RenderContext, default_template_dirs
 from billingd.services import statistics
 from billingd.services.context import ServiceContext
-from billingd.views import document_brand, invoice_view
+from billingd.services.document_data import invoice_document
 
 if TYPE_CHECKING:
     from billingd.plugins import PluginHost
-
-
-def invoice_document(invoice: Invoice) -> dict[str, Any]:
-    """The document a renderer receives: the invoice view plus its snapshots and brand."""
-    view = invoice_view(invoice)
-    del view["document"]  # the document's own state is not part of it
-    return {
-        **view,
-        "kind": "invoice",
-        "seller": invoice.seller,
-        "bill_to": invoice.bill_to,
-        "brand": document_brand(invoice.enterprise),
-    }
 
 
 FILE_SUFFIXES = {"pdf": ".pdf", "stats-csv": ".csv", "stats-pdf": ".stats.pdf"}
@@ -43,10 +30,25 @@ BUILT_IN_FORMATS = frozenset({"stats-csv"})
 """Formats billingd makes itself from the database; every other is a renderer plugin's."""
 
 
+RENDERERS = {"stats-pdf": "pdf"}
+"""Formats rendered by a renderer of another name (the statistics table by the PDF one)."""
+
+
+def renderer_for(fmt: str) -> str:
+    """The renderer plugin that makes a format."""
+    return RENDERERS.get(fmt, fmt)
+
+
 def formats_for(invoice: Invoice) -> list[str]:
-    """The formats an issued invoice's documents are rendered in: the PDF, and the
-    statistics file for a client that receives it (R-INV-2)."""
+    """The formats an issued invoice's documents are rendered in: the PDF; the e-invoice
+    format of its bill group, else of its client or reseller (R-DEL-6); the statistics
+    file for a client that receives it (R-INV-2)."""
     formats = ["pdf"]
+    owner = invoice.client or invoice.reseller
+    group = invoice.bill_group
+    einvoice = (group.einvoice_format if group is not None else "") or owner.einvoice_format
+    if einvoice:
+        formats.append(einvoice)
     if invoice.client is not None and invoice.client.send_stats:
         formats.append("stats-csv")
     return formats
@@ -151,44 +153,14 @@ def template_dirs_of(ctx: ServiceContext) -> list[Path]:
 
 def render_invoice_as(ctx: ServiceContext, invoice: Invoice, renderer_name: str) -> bytes:
     """The invoice rendered by a renderer plugin (e.g. a Factur-X or UBL one), not stored."""
-    document = invoice_document(invoice)
-    return render_with(ctx.plugins, template_dirs_of(ctx), renderer_name, document).data
-
-
-def credit_note_document(note: CreditNote) -> dict[str, Any]:
-    """A credit note in the document shape: one line per VAT rate it credits (R-CN-2)."""
-    invoice = note.invoice
-    base = invoice_document(invoice)
-    lines = [
-        {
-            "kind": "credit",
-            "description": f"Credit for invoice {invoice.number}",
-            "quantity": "1",
-            "unit": "",
-            "unit_price": part["net"],
-            "net": part["net"],
-            "tax_rate": part["rate"],
-            "tax": part["tax"],
-        }
-        for part in note.tax_breakdown or ()
-    ]
-    return {
-        **base,
-        "kind": "credit_note",
-        "id": note.id,
-        "number": note.number,
-        "issue_date": note.issue_date.isoformat(),
-        "due_date": None,
-        "status": "issued",
-        "subtotal": str(note.net),
-        "tax": str(note.tax),
-        "total": str(note.amount),
-        "balance": "0",
-        "credit_note_for": invoice.number,
-        "reason": note.reason,
-        "lines": lines,
-        "tax_breakdown": note.tax_breakdown or [],
-    }
+    document = (
+        statistics.statistics_document(invoice)
+        if renderer_name == "stats-pdf"
+        else invoice_document(invoice)
+    )
+    return render_with(
+        ctx.plugins, template_dirs_of(ctx), renderer_for(renderer_name), document
+    ).data
 
 
 def invoice_statistics(invoice: Invoice) -> bytes:
