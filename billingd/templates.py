@@ -15,8 +15,9 @@ lines are ignored::
 TEXT may contain placeholders such as ``{number}`` or ``{bill_to.company}``: every one
 must be a field of the document (:data:`PLACEHOLDERS`), otherwise parsing fails with
 a :class:`TemplateError` naming the file and line. ``{{`` and ``}}`` are literal
-braces. A text directive written with a trailing ``?`` (``text?``) is skipped when
-any of its placeholders is empty. :data:`DIRECTIVES` lists every directive.
+braces. A text directive written with a trailing ``?`` (``text?``) leaves out each
+part of its line (parts are separated by `` · ``) that has an empty placeholder, and
+is skipped when no part is left. :data:`DIRECTIVES` lists every directive.
 
 This module parses and fills templates; laying them out is the renderer's job
 (the built-in one is ``billingd_plugins.pdf``).
@@ -268,16 +269,47 @@ class Text:
     def placeholders(self) -> tuple[str, ...]:
         return tuple(s.path for s in self.segments if isinstance(s, Placeholder))
 
-    def fill(self, document: Mapping[str, Any], *, preview: bool = False) -> str:
-        """The text with placeholders replaced, or shown as ``{path}`` in preview."""
-        return "".join(
-            s if isinstance(s, str) else field_text(document, s.path, preview=preview)
-            for s in self.segments
-        )
+    def _parts(self, document: Mapping[str, Any], preview: bool) -> list[_Part]:
+        """The filled text cut at each :data:`SEPARATOR`."""
+        parts = [_Part()]
+        for s in self.segments:
+            if isinstance(s, str):
+                first, *rest = s.split(SEPARATOR)
+                parts[-1].text += first
+                parts.extend(_Part(piece) for piece in rest)
+                continue
+            value = field_text(document, s.path, preview=preview)
+            parts[-1].text += value
+            parts[-1].placeholders += 1
+            parts[-1].complete &= value != ""
+        return parts
+
+    def fill(
+        self, document: Mapping[str, Any], *, preview: bool = False, optional: bool = False
+    ) -> str:
+        """The text with placeholders replaced, or shown as ``{path}`` in preview. An
+        ``optional`` line drops each `` · ``-separated part with an empty placeholder."""
+        parts = self._parts(document, preview)
+        if optional and not preview:
+            parts = [part for part in parts if part.complete]
+        return SEPARATOR.join(part.text for part in parts)
 
     def incomplete(self, document: Mapping[str, Any]) -> bool:
-        """True when any placeholder's value is empty."""
-        return any(field_text(document, path) == "" for path in self.placeholders)
+        """True when no part of the line that has placeholders has them all filled: an
+        optional line then says nothing and is left out."""
+        filled = [part for part in self._parts(document, False) if part.placeholders]
+        return bool(filled) and not any(part.complete for part in filled)
+
+
+SEPARATOR = " · "
+"""Between the parts of a line an optional directive keeps or drops one by one."""
+
+
+@dataclass(slots=True)
+class _Part:
+    text: str = ""
+    placeholders: int = 0
+    complete: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,6 +322,12 @@ class Directive:
     argument: str | None = None
     number: Length | None = None
     optional: bool = False
+
+    def filled(self, document: Mapping[str, Any], *, preview: bool = False) -> str:
+        """The directive's text, filled (its optional parts left out where empty)."""
+        return (
+            self.text.fill(document, preview=preview, optional=self.optional) if self.text else ""
+        )
 
     def skipped(self, document: Mapping[str, Any], *, preview: bool = False) -> bool:
         """True for an optional (``?``) line with an empty placeholder (never in preview)."""
@@ -331,7 +369,7 @@ class Template:
 
     def _page_lines(self, keyword: str, document: Mapping[str, Any], preview: bool) -> list[str]:
         return [
-            d.text.fill(document, preview=preview)
+            d.filled(document, preview=preview)
             for d in self.directives
             if d.keyword == keyword
             and d.text is not None

@@ -36,14 +36,15 @@
 # {balance}, {seller.name}, {seller.iban}, {bill_to.company}, {payment.terms},
 # {brand.footer}, ...
 # Write {{ and }} for literal braces. A directive written with a trailing ?
-# (text?, footer?, ...) is left out when any of its placeholders is empty.
+# (text?, footer?, ...) leaves out each " · "-separated part of its line that has
+# an empty placeholder, and the whole line when no part is left.
 
 font-size 10
 
 # Who sends it.
 logo right
 heading? {brand.name}
-small? {seller.name} · {seller.address} · {seller.postcode} {seller.city}
+small? {seller.name} · {seller.address} · {seller.postcode} {seller.city} · {seller.country}
 small? VAT ID: {seller.tax_id} · {seller.email} · {seller.phone}
 space 8
 

@@ -11,7 +11,7 @@ font-size 10
 
 logo right
 heading? {brand.name}
-small? {seller.name} · {seller.address} · {seller.postcode} {seller.city}
+small? {seller.name} · {seller.address} · {seller.postcode} {seller.city} · {seller.country}
 
 address-window
 info? Customer no. | {bill_to.contract_number}

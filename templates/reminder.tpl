@@ -9,7 +9,7 @@ font-size 10
 
 logo right
 heading? {brand.name}
-small? {seller.name} · {seller.address} · {seller.postcode} {seller.city}
+small? {seller.name} · {seller.address} · {seller.postcode} {seller.city} · {seller.country}
 small? VAT ID: {seller.tax_id} · {seller.email} · {seller.phone}
 space 8
 

@@ -8,7 +8,7 @@
 font-size 9
 
 heading? {brand.name}
-small? {seller.name} · {seller.address} · {seller.postcode} {seller.city}
+small? {seller.name} · {seller.address} · {seller.postcode} {seller.city} · {seller.country}
 space 6
 
 title

@@ -10,7 +10,7 @@ from billingd.db.models import CreditNote, Invoice, InvoiceLine
 from billingd.domain.credit_split import CreditSplit, gross_by_rate, split_credit
 from billingd.errors import NotFound, RuleViolation, ValidationError
 from billingd.money import has_excess_precision
-from billingd.services import document_queue, ledger
+from billingd.services import document_queue, documents, ledger
 from billingd.services.audit import record_audit
 from billingd.services.closed_periods import check_open
 from billingd.services.context import ServiceContext
@@ -90,7 +90,7 @@ def issue_credit_note(
             reason=reason,
             invoice_status=target.status,
         )
-        document_queue.enqueue(ctx, note, ["pdf"])  # rendered after the commit
+        document_queue.enqueue(ctx, note, documents.formats_for(note))  # after the commit
     ctx.emit("credit_note.issued", {"id": note.id, "number": note.number, "amount": str(amount)})
     return note
 

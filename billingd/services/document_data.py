@@ -169,7 +169,7 @@ def credit_note_document(note: CreditNote) -> dict[str, Any]:
         "subtotal": str(note.net),
         "tax": str(note.tax),
         "total": str(note.amount),
-        "balance": "0",
+        "balance": str(note.amount),  # BT-115: what the credit note settles
         "paid": "0",
         "lines": lines,
         "tax_breakdown": breakdown_with_reasons(breakdown, lines),

@@ -18,7 +18,7 @@ from billingd.errors import RuleViolation
 from billingd.rendering import RenderContext, default_template_dirs
 from billingd.services import statistics
 from billingd.services.context import ServiceContext
-from billingd.services.document_data import invoice_document
+from billingd.services.document_data import credit_note_document, invoice_document
 
 if TYPE_CHECKING:
     from billingd.plugins import PluginHost
@@ -39,17 +39,18 @@ def renderer_for(fmt: str) -> str:
     return RENDERERS.get(fmt, fmt)
 
 
-def formats_for(invoice: Invoice) -> list[str]:
-    """The formats an issued invoice's documents are rendered in: the PDF; the e-invoice
-    format of its bill group, else of its client or reseller (R-DEL-6); the statistics
-    file for a client that receives it (R-INV-2)."""
+def formats_for(owner: Invoice | CreditNote) -> list[str]:
+    """The formats an issued invoice's or credit note's documents are rendered in: the
+    PDF; the e-invoice format of the invoice's bill group, else of its client or reseller
+    (R-DEL-6); for an invoice, the statistics file when the client receives it (R-INV-2)."""
+    invoice = owner if isinstance(owner, Invoice) else owner.invoice
     formats = ["pdf"]
-    owner = invoice.client or invoice.reseller
+    party = invoice.client or invoice.reseller
     group = invoice.bill_group
-    einvoice = (group.einvoice_format if group is not None else "") or owner.einvoice_format
+    einvoice = (group.einvoice_format if group is not None else "") or party.einvoice_format
     if einvoice:
         formats.append(einvoice)
-    if invoice.client is not None and invoice.client.send_stats:
+    if owner is invoice and invoice.client is not None and invoice.client.send_stats:
         formats.append("stats-csv")
     return formats
 
@@ -151,16 +152,16 @@ def template_dirs_of(ctx: ServiceContext) -> list[Path]:
     return default_template_dirs(ctx.data_dir / "templates")
 
 
-def render_invoice_as(ctx: ServiceContext, invoice: Invoice, renderer_name: str) -> bytes:
-    """The invoice rendered by a renderer plugin (e.g. a Factur-X or UBL one), not stored."""
-    document = (
-        statistics.statistics_document(invoice)
-        if renderer_name == "stats-pdf"
-        else invoice_document(invoice)
-    )
-    return render_with(
-        ctx.plugins, template_dirs_of(ctx), renderer_for(renderer_name), document
-    ).data
+def render_as(ctx: ServiceContext, owner: Invoice | CreditNote, fmt: str) -> bytes:
+    """An invoice or credit note rendered now in a format (e.g. an e-invoice format the
+    client does not receive by default), not stored."""
+    if isinstance(owner, CreditNote):
+        document = credit_note_document(owner)
+    elif fmt == "stats-pdf":
+        document = statistics.statistics_document(owner)
+    else:
+        document = invoice_document(owner)
+    return render_with(ctx.plugins, template_dirs_of(ctx), renderer_for(fmt), document).data
 
 
 def invoice_statistics(invoice: Invoice) -> bytes:

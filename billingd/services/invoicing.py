@@ -214,12 +214,13 @@ def seller_snapshot(owner: Client | Reseller) -> dict[str, str]:
 
 def buyer_reference(owner: Client | Reseller, group: BillGroup | None) -> str:
     """BT-10: the bill group's ``buyer_reference`` or ``leitweg_id`` custom field (the
-    Leitweg-ID of German public buyers), else the client's contract number."""
+    Leitweg-ID of German public buyers), else the client's contract number, else its
+    name (Peppol asks for a buyer reference on every invoice)."""
     fields = group.custom_fields if group is not None else {}
     for key in ("buyer_reference", "leitweg_id"):
         if str(fields.get(key) or "").strip():
             return str(fields[key]).strip()
-    return getattr(owner, "contract_number", "") or ""
+    return getattr(owner, "contract_number", "") or owner.name
 
 
 def bill_to_snapshot(owner: Client | Reseller, group: BillGroup | None) -> dict[str, Any]:

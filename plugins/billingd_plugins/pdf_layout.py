@@ -108,7 +108,7 @@ class Layout:
         footer = template.footer(doc, preview=preview)
         header = template.header(doc, preview=preview)
         self.body = [
-            (d, d.text.fill(doc, preview=preview) if d.text else "")
+            (d, d.filled(doc, preview=preview))
             for d in template.body
             if not d.skipped(doc, preview=preview)
         ]

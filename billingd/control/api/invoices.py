@@ -196,9 +196,7 @@ def document_reply(
     if data is None and fmt in DOCUMENT_FORMATS:
         raise NotFound(f"{kind} {owner.number} has no {fmt} document", format=fmt)
     if data is None:
-        if not isinstance(owner, Invoice):
-            raise NotFound(f"{kind} {owner.number} has no {fmt} document", format=fmt)
-        data = documents.render_invoice_as(ctx, owner, fmt)
+        data = documents.render_as(ctx, owner, fmt)
     media_type = DOCUMENT_FORMATS[fmt] if fmt in DOCUMENT_FORMATS else renderers[fmt].media_type
     return {
         "format": fmt,
