@@ -5,20 +5,20 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.conftest import RunningDaemon, billingctl
+from tests.conftest import RunningDaemon, audit_length, billingctl
 from tests.conftest import billingctl_ok as ok
 
 
 def refused(daemon: RunningDaemon, rule: str | None, *args: str) -> dict[str, Any]:
     """Exit 1 with an error object, and nothing written (the audit trail did not grow)."""
-    before = len(ok(daemon, "audit", "--limit", "5000"))
+    before = audit_length(daemon)
     result = billingctl(daemon.socket, *args)
     assert result.returncode == 1, result.stdout + result.stderr
     error = json.loads(result.stdout)["error"]
     assert error["message"] and isinstance(error["code"], int)
     if rule:
         assert error["data"]["rule"] == rule, error
-    assert len(ok(daemon, "audit", "--limit", "5000")) == before
+    assert audit_length(daemon) == before
     return error
 
 

@@ -37,7 +37,7 @@ from billingd.control.registry import METHODS
 from billingd.errors import INTERNAL_ERROR, INVALID_PARAMS, ValidationError
 from billingd.services import imports, parties
 from billingd.services.context import ServiceContext
-from tests.conftest import RunningDaemon, billingctl
+from tests.conftest import RunningDaemon, audit_length, billingctl
 from tests.test_crash_recovery import wait_for
 
 BIG = 10**12
@@ -300,9 +300,10 @@ def test_every_parameter_at_its_extremes_gets_a_clear_answer(seeded: RunningDaem
 
 
 def _audit_length(daemon: RunningDaemon) -> int:
-    """The audit trail's length once the runs started by earlier calls have finished."""
+    """The audit trail's length (:func:`audit_length`) once the runs started by earlier
+    calls have finished."""
     wait_for(lambda: all(r["status"] != "running" for r in daemon.call("run.list")), 30, "the runs")
-    return len(daemon.call("audit.list", limit=5000))
+    return audit_length(daemon)
 
 
 def test_billingctl_refuses_an_unbounded_value_with_exit_1(seeded: RunningDaemon) -> None:

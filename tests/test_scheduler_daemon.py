@@ -601,6 +601,8 @@ def test_sigterm_during_a_run_finishes_the_client_and_stops(
             "SELECT COUNT(*) FROM invoice i WHERE i.number IS NULL"
             " OR NOT EXISTS (SELECT 1 FROM invoice_line l WHERE l.invoice_id = i.id)"
             " OR NOT EXISTS (SELECT 1 FROM document d WHERE d.invoice_id = i.id)"
+            " AND NOT EXISTS (SELECT 1 FROM document_job j WHERE j.invoice_id = i.id"
+            " AND j.state IN ('pending', 'rendering'))"  # rendered after the restart
         ).fetchone()[0]
         unclaimed = con.execute(
             "SELECT COUNT(*) FROM scheduled_slot WHERE invoice_id IS NULL"

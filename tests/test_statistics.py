@@ -10,8 +10,10 @@ import re
 from decimal import Decimal
 from typing import Any
 
+import pypdf
+
 from billingd.db.models import Client, Enterprise, Invoice, InvoiceLine
-from billingd.services import contracts, invoicing, parties, usage
+from billingd.services import contracts, documents, invoicing, parties, usage
 from billingd.services.context import ServiceContext
 from billingd.services.statistics import (
     GROUP_COLUMNS,
@@ -320,3 +322,21 @@ def test_r_inv_3_a_reseller_invoice_lists_its_clients_records(
     assert heading(data)["client"] == "Channel"
     assert len(records(data)) == 2
     assert totals(data)[1] == ["total", "", "2", "", "2.00"]
+
+
+def test_r_inv_2_statistics_pdf_is_the_table_of_records_and_groups(
+    ctx: ServiceContext, acme: Enterprise
+) -> None:
+    """The statistics file as a PDF table (seed 000 "Send stats"): ``--format stats-pdf``."""
+    client = client_of(ctx, acme, send_stats=True)
+    add_usage(ctx, client, "2026-10-05T08:00:00Z", "0.50", group="Mobile DE")
+    add_usage(ctx, client, "2026-10-06T09:00:00Z", "1.25", group="Festnetz Österreich")
+    invoice = invoice_period(ctx, client, "2026-10-01", "2026-10-31")
+    assert documents.formats_for(invoice) == ["pdf", "stats-csv"]
+    pdf = documents.render_as(ctx, invoice, "stats-pdf")
+    text = " ".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(pdf)).pages)
+    for expected in (
+        invoice.number, "Example Ltd", "2026-10-01", "2026-10-31", "Mobile DE",
+        "Festnetz Österreich", "+4930123", "0.50", "1.25", "1.75",
+    ):  # fmt: skip
+        assert expected in text, expected

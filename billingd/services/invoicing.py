@@ -337,11 +337,6 @@ def issue(
         origin=invoice.origin,
     )
     payments.apply_client_credit(ctx, invoice)
-    formats = documents.formats_for(invoice) if document else []
-    if stats:
-        formats.append("stats-csv")
-    if formats:  # rendered after the commit (R-INV-11)
-        document_queue.enqueue(ctx, invoice, formats)
     ctx.emit(
         "invoice.issued",
         {
@@ -351,6 +346,11 @@ def issue(
             "client_id": invoice.client_id,
         },
     )
+    formats = documents.formats_for(invoice) if document else []
+    if stats:
+        formats.append("stats-csv")
+    if formats:  # rendered after the commit (R-INV-11); its event follows the issue's
+        document_queue.enqueue(ctx, invoice, formats)
     return invoice
 
 
