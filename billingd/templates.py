@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from billingd.domain.usage_rows import RECORD
 from billingd.errors import NotFound, ValidationError
 
 # -- the document shape -------------------------------------------------------------------
@@ -142,14 +143,7 @@ TAX_BREAKDOWN_FIELDS: tuple[str, ...] = (
     "exemption_reason",
     "exemption_code",
 )
-RECORD_FIELDS: tuple[str, ...] = (
-    "occurred_at",
-    "destination",
-    "destination_group",
-    "quantity",
-    "unit",
-    "amount",
-)
+RECORD_FIELDS: tuple[str, ...] = RECORD
 GROUP_FIELDS: tuple[str, ...] = ("destination_group", "records", "quantity", "amount")
 
 PLACEHOLDERS: frozenset[str] = frozenset(DOCUMENT_FIELDS) | frozenset(

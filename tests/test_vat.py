@@ -129,6 +129,16 @@ def test_r_vat_1_party_details_checked(values: dict[str, str], field: str) -> No
 # ---------------------------------------------------------------- issuing
 
 
+def _monthly(
+    ctx: ServiceContext, client_id: int, description: str, price: str, rate: str, **extra: str
+) -> Contract:
+    """A monthly contract from January 2026."""
+    return contracts.add_contract(
+        ctx, client_id=client_id, description=description, unit_price=D(price), cycle="month",
+        start_date=dt.date(2026, 1, 1), tax_rate=D(rate), **extra,
+    )  # fmt: skip
+
+
 def _cross_border(ctx: ServiceContext) -> tuple[Client, Any]:
     seller = parties.add_enterprise(
         ctx, name="Nordwind GmbH", currency="EUR", country="DE", tax_id="DE136695976",
@@ -143,15 +153,16 @@ def _cross_border(ctx: ServiceContext) -> tuple[Client, Any]:
 
 def test_r_vat_1_reverse_charge_invoice_end_to_end_in_services(ctx: ServiceContext) -> None:
     client, _ = _cross_border(ctx)
-    contracts.add_contract(
-        ctx, client_id=client.id, description="Managed hosting", unit_price=D("400.00"),
-        cycle="month", start_date=dt.date(2026, 1, 1), tax_rate=D("19"),
-    )  # fmt: skip
-    contracts.add_contract(
-        ctx, client_id=client.id, description="Postage (resold)", unit_price=D("8.50"),
-        cycle="month", start_date=dt.date(2026, 1, 1), tax_rate=D("19"),
-        tax_category="E", exemption_reason="Art. 132(1)(a) Directive 2006/112/EC",
-    )  # fmt: skip
+    _monthly(ctx, client.id, "Managed hosting", "400.00", "19")
+    _monthly(
+        ctx,
+        client.id,
+        "Postage (resold)",
+        "8.50",
+        "19",
+        tax_category="E",
+        exemption_reason="Art. 132(1)(a) Directive 2006/112/EC",
+    )
     invoice = invoicing.invoice_for_period(
         ctx, client_id=client.id, issue_date=dt.date(2026, 2, 1), **JAN
     ).invoice
@@ -182,10 +193,7 @@ def test_r_vat_1_domestic_client_keeps_the_standard_rate(ctx: ServiceContext) ->
         tax_id="DE811569869",
     )  # fmt: skip
     for owner in (domestic, client):
-        contracts.add_contract(
-            ctx, client_id=owner.id, description="Fibre", unit_price=D("100.00"),
-            cycle="month", start_date=dt.date(2026, 1, 1), tax_rate=D("19"),
-        )  # fmt: skip
+        _monthly(ctx, owner.id, "Fibre", "100.00", "19")
     home = invoicing.invoice_for_period(
         ctx, client_id=domestic.id, issue_date=dt.date(2026, 2, 1), **JAN
     ).invoice
@@ -195,14 +203,8 @@ def test_r_vat_1_domestic_client_keeps_the_standard_rate(ctx: ServiceContext) ->
 def test_r_vat_1_credit_note_splits_per_category(ctx: ServiceContext) -> None:
     client, _ = _cross_border(ctx)
     parties.update_client(ctx, client.id, country="DE", tax_id="DE811569869")
-    contracts.add_contract(
-        ctx, client_id=client.id, description="Fibre", unit_price=D("100.00"),
-        cycle="month", start_date=dt.date(2026, 1, 1), tax_rate=D("19"),
-    )  # fmt: skip
-    contracts.add_contract(
-        ctx, client_id=client.id, description="Emergency line", unit_price=D("19.00"),
-        cycle="month", start_date=dt.date(2026, 1, 1), tax_rate=D("0"),
-    )  # fmt: skip
+    _monthly(ctx, client.id, "Fibre", "100.00", "19")
+    _monthly(ctx, client.id, "Emergency line", "19.00", "0")
     invoice = invoicing.invoice_for_period(
         ctx, client_id=client.id, issue_date=dt.date(2026, 2, 1), **JAN
     ).invoice
@@ -217,11 +219,9 @@ def test_r_vat_1_credit_note_splits_per_category(ctx: ServiceContext) -> None:
 
 def test_r_vat_1_contract_category_checked_and_updated(ctx: ServiceContext) -> None:
     client, _ = _cross_border(ctx)
-    contract = contracts.add_contract(
-        ctx, client_id=client.id, description="Stamps", unit_price=D("1.00"),
-        cycle="month", start_date=dt.date(2026, 1, 1), tax_rate=D("0"),
-        tax_category="E", exemption_reason="Art. 132",
-    )  # fmt: skip
+    contract = _monthly(
+        ctx, client.id, "Stamps", "1.00", "0", tax_category="E", exemption_reason="Art. 132"
+    )
     # the reason given before stays: changing only the category to E again is fine
     contracts.update_contract(ctx, contract.id, tax_category="E")
     with pytest.raises(ValidationError) as caught:
@@ -275,10 +275,7 @@ def test_r_vat_1_reverse_charge_through_billingctl(daemon: RunningDaemon) -> Non
 def test_r_vat_1_lines_stored_before_categories_read_by_rate(ctx: ServiceContext) -> None:
     client, _ = _cross_border(ctx)
     parties.update_client(ctx, client.id, country="DE", tax_id="DE811569869")
-    contracts.add_contract(
-        ctx, client_id=client.id, description="Fibre", unit_price=D("10.00"),
-        cycle="month", start_date=dt.date(2026, 1, 1), tax_rate=D("0"),
-    )  # fmt: skip
+    _monthly(ctx, client.id, "Fibre", "10.00", "0")
     invoice = invoicing.invoice_for_period(
         ctx, client_id=client.id, issue_date=dt.date(2026, 2, 1), **JAN
     ).invoice

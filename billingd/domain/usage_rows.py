@@ -17,17 +17,9 @@ from typing import IO, Any
 from billingd.domain.bounds import QUANTITY, USAGE_AMOUNT, Bound
 from billingd.money import MoneyError, parse_decimal
 
-COLUMNS = (
-    "client",
-    "occurred_at",
-    "destination",
-    "destination_group",
-    "quantity",
-    "unit",
-    "amount",
-    "external_id",
-    "contract",
-)
+RECORD = ("occurred_at", "destination", "destination_group", "quantity", "unit", "amount")
+"""What a usage record says, in every listing of records (statistics, documents)."""
+COLUMNS = ("client", *RECORD, "external_id", "contract")
 REQUIRED = ("client", "occurred_at", "destination_group", "quantity")
 
 

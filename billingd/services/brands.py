@@ -7,7 +7,9 @@ update is one transaction with an audit event giving each field's old and new va
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,7 @@ from billingd.domain.images import LOGO_KINDS, image_kind
 from billingd.errors import NotFound, ValidationError
 from billingd.services.audit import record_audit
 from billingd.services.context import ServiceContext
-from billingd.services.parties import _apply, _choice, _name
+from billingd.services.parties import _apply, _choice, _name, checked
 from billingd.services.templates_admin import template_dirs
 from billingd.templates import find_template, load_template
 
@@ -84,22 +86,14 @@ def check_template(ctx: ServiceContext, name: str, field: str) -> str:
 
 def _checked(ctx: ServiceContext, fields: dict[str, Any]) -> dict[str, Any]:
     """The given fields (None: not given), each checked; the first bad one is refused."""
-    out = {}
-    for key, value in fields.items():
-        if value is None:
-            continue
-        if key == "name":
-            value = _name(value)
-        elif key == "logo_path":
-            value = check_logo(value)
-        elif key == "accent_color":
-            value = check_colour(value)
-        elif key == "layout":
-            value = _choice(value, LAYOUTS, key)
-        elif key in TEMPLATE_FIELDS:
-            value = check_template(ctx, value, key)
-        out[key] = value
-    return out
+    checks: dict[str, Callable[[Any], Any]] = {
+        "name": _name,
+        "logo_path": check_logo,
+        "accent_color": check_colour,
+        "layout": lambda value: _choice(value, LAYOUTS, "layout"),
+        **{key: functools.partial(check_template, ctx, field=key) for key in TEMPLATE_FIELDS},
+    }
+    return checked(fields, checks)
 
 
 def _refuse_taken(name: str, brand_id: int | None = None) -> None:

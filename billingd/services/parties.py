@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -203,26 +204,30 @@ def list_resellers(enterprise_id: int | None = None) -> list[Reseller]:
     return list(query)
 
 
+def checked(fields: dict[str, Any], checks: dict[str, Callable[[Any], Any]]) -> dict[str, Any]:
+    """The given fields (None: not given), each through its check where it has one; the
+    first bad one is refused."""
+    return {k: checks[k](v) if k in checks else v for k, v in fields.items() if v is not None}
+
+
+def _invoice_days(value: str) -> str:
+    try:
+        return ",".join(str(d) for d in parse_invoice_days(value))
+    except ValueError as exc:
+        raise ValidationError(str(exc), field="invoice_days") from None
+
+
+CLIENT_CHECKS: dict[str, Callable[[Any], Any]] = {
+    "name": _name,
+    "currency": _currency,
+    "tax_rate": _tax_rate,
+    "status": lambda value: _choice(value, CLIENT_STATUSES, "status"),
+    "invoice_days": _invoice_days,
+}
+
+
 def _client_fields(fields: dict[str, Any]) -> dict[str, Any]:
-    out = {}
-    for key, value in fields.items():
-        if value is None:
-            continue
-        if key == "name":
-            value = _name(value)
-        elif key == "currency":
-            value = _currency(value)
-        elif key == "tax_rate":
-            value = _tax_rate(value)
-        elif key == "status":
-            value = _choice(value, CLIENT_STATUSES, key)
-        elif key == "invoice_days":
-            try:
-                value = ",".join(str(d) for d in parse_invoice_days(value))
-            except ValueError as exc:
-                raise ValidationError(str(exc), field=key) from None
-        out[key] = value
-    return out
+    return checked(fields, CLIENT_CHECKS)
 
 
 def add_client(ctx: ServiceContext, *, name: str, enterprise_id: int, **fields: Any) -> Client:

@@ -32,11 +32,12 @@ import peewee
 
 from billingd.db.models import Client, Invoice, Reseller, UsageRecord
 from billingd.domain.periods import period_bounds
+from billingd.domain.usage_rows import RECORD
 from billingd.money import quantize
 from billingd.services.billing_items import client_ids_of
 from billingd.views import document_brand, plain
 
-RECORD_COLUMNS = ("occurred_at", "destination", "destination_group", "quantity", "unit", "amount")
+RECORD_COLUMNS = RECORD
 GROUP_COLUMNS = ("destination_group", "unit", "records", "quantity", "amount")
 TEXT_COLUMNS = frozenset({"destination", "destination_group", "unit"})
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")

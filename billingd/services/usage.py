@@ -45,7 +45,7 @@ from billingd.db.models import (
     utcnow,
 )
 from billingd.domain.periods import local_midnight_utc
-from billingd.domain.usage_rows import RowError, UsageRow, validate_row
+from billingd.domain.usage_rows import RECORD, RowError, UsageRow, validate_row
 from billingd.errors import BillingError, Conflict, NotFound, RuleViolation, ValidationError
 from billingd.plugins import PluginError
 from billingd.services.audit import record_audit
@@ -62,15 +62,7 @@ INSERT_ROWS = 500  # rows per INSERT statement (11 columns: far under SQLite's 3
 MAX_LIST = 10_000
 WHAT = "usage import"
 
-CONTENT = (
-    "occurred_at",
-    "destination",
-    "destination_group",
-    "quantity",
-    "unit",
-    "amount",
-    "contract_id",
-)
+CONTENT = (*RECORD, "contract_id")
 """What makes two records with the same client and external id the same record."""
 STORED = (
     UsageRecord.client,
@@ -99,12 +91,7 @@ STAGE_FIELDS = (UsageImportRow.usage_import, UsageImportRow.line, *STAGED)
 USAGE_FIELDS = (
     "id",
     "client_id",
-    "occurred_at",
-    "destination",
-    "destination_group",
-    "quantity",
-    "unit",
-    "amount",
+    *RECORD,
     "external_id",
     "contract_id",
     "invoice_id",
