@@ -212,9 +212,9 @@ class Layout:
         pdf.set_text_color(*colour)
         shown = self.fonts.text(text)
         room = width or pdf.w - pdf.r_margin - pdf.l_margin
-        if "\n" not in shown and pdf.get_string_width(shown) < room - 1:  # no line breaking
-            pdf.cell(width or room, size * 0.5, shown, align=align,
-                     new_x=XPos.LMARGIN, new_y=YPos.NEXT)  # fmt: skip
+        if "\n" not in shown and pdf.text_width(shown) < room - 1:  # no line breaking
+            pdf.line_cell(width or room, size * 0.5, shown, align,
+                          new_x=XPos.LMARGIN, new_y=YPos.NEXT)  # fmt: skip
             pdf.set_text_color(0)
             return
         self.pdf.multi_cell(
@@ -264,7 +264,7 @@ class Layout:
         for index, line in enumerate(self.address_lines("bill_to")[:6]):
             pdf.set_font(MAIN_FAMILY, "B" if index == 0 else "", self.size)
             pdf.set_x(WINDOW_X + WINDOW_PAD)
-            pdf.cell(WINDOW_W - WINDOW_PAD, 4.4, self.fonts.text(line), new_y=YPos.NEXT)
+            pdf.line_cell(WINDOW_W - WINDOW_PAD, 4.4, self.fonts.text(line), new_y=YPos.NEXT)
         self.info_y = INFO_Y
         pdf.set_xy(pdf.l_margin, BODY_AFTER_WINDOW)
 
@@ -277,7 +277,7 @@ class Layout:
         pdf.set_xy(x, y)
         pdf.set_font(MAIN_FAMILY, "", self.size * 0.8)
         pdf.set_text_color(GREY)
-        pdf.cell(INFO_LABEL_W, height, self.fonts.text(label))
+        pdf.line_cell(INFO_LABEL_W, height, self.fonts.text(label))
         pdf.set_text_color(0)
         pdf.set_font(MAIN_FAMILY, "", self.size * 0.85)
         pdf.multi_cell(
@@ -336,7 +336,7 @@ class Layout:
     def lines_needed(self, text: str, width: Length) -> int:
         """How many lines ``text`` takes in a column (the font already set)."""
         inner = width - 2 * CELL_PAD
-        if "\n" not in text and self.pdf.get_string_width(text) <= inner - 0.5:
+        if "\n" not in text and self.pdf.text_width(text) <= inner - 0.5:
             return 1
         return len(self.pdf.multi_cell(inner, 1, text, dry_run=True, output="LINES"))
 
@@ -360,7 +360,7 @@ class Layout:
         for text, width, align, count in zip(cells, widths, aligns, counts, strict=True):
             pdf.set_xy(x + CELL_PAD, top + 1)
             if count == 1:
-                pdf.cell(width - 2 * CELL_PAD, line, text, align=align)
+                pdf.line_cell(width - 2 * CELL_PAD, line, text, align)
             else:
                 pdf.multi_cell(width - 2 * CELL_PAD, line, text, align=align)
             x += width
@@ -449,10 +449,10 @@ class Layout:
             pdf.set_draw_color(0)
         pdf.set_font(MAIN_FAMILY, "B" if strong else "", self.size)
         pdf.set_x(left)
-        pdf.cell(label_width, height, self.fonts.text(label), align="R")
+        pdf.line_cell(label_width, height, self.fonts.text(label), "R")
         amount = f"{self.amount(value)} {self.currency}".strip()
-        pdf.cell(amount_width, height, self.fonts.text(amount), align="R",
-                 new_x=XPos.LMARGIN, new_y=YPos.NEXT)  # fmt: skip
+        pdf.line_cell(amount_width, height, self.fonts.text(amount), "R",
+                      new_x=XPos.LMARGIN, new_y=YPos.NEXT)  # fmt: skip
 
     def statistics(self) -> None:
         rows = [
@@ -514,7 +514,7 @@ class Layout:
         pdf.set_xy(x, top + QR_SIZE)
         pdf.set_font(MAIN_FAMILY, "", self.size * 0.7)
         pdf.set_text_color(GREY)
-        pdf.cell(QR_SIZE, 3, "GiroCode (EPC QR)", align="C")
+        pdf.line_cell(QR_SIZE, 3, "GiroCode (EPC QR)", "C")
         pdf.set_text_color(0)
         pdf.set_xy(pdf.l_margin, max(pdf.get_y() + 4, top + QR_SIZE + 4))
 

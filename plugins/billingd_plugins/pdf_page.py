@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fpdf import FPDF
-from fpdf.enums import XPos, YPos
+from fpdf.enums import Align, TextMode, XPos, YPos
+from fpdf.fonts import TTFFont
 
 from billingd_plugins.pdf_embed import EmbeddingProducer
 from billingd_plugins.pdf_fonts import MAIN_FAMILY, FontPlan
@@ -53,7 +54,7 @@ class Page(FPDF):
         self.set_font(MAIN_FAMILY, "", 8)
         self.set_text_color(GREY)
         for line in self.furniture.header:
-            self.cell(0, LINE, line, align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+            self.line_cell(0, LINE, line, "L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         self.set_draw_color(170)
         self.line(self.l_margin, self.get_y() + 1, self.w - self.r_margin, self.get_y() + 1)
         self.set_text_color(0)
@@ -65,10 +66,80 @@ class Page(FPDF):
         self.set_font(MAIN_FAMILY, "", 7.5)
         self.set_text_color(GREY)
         for line in lines:
-            self.cell(0, LINE, line, align="C", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+            self.line_cell(0, LINE, line, "C", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         label = self.furniture.page_label
         self.cell(0, LINE, f"{label} {self.page_no()}/{PAGES_ALIAS}", align="R")
         self.set_text_color(0)
+
+    # -- lean single-line text ------------------------------------------------------------------
+
+    def plain(self, text: str) -> bool:
+        """Whether ``text`` can be set without fpdf2's text layout: one line wholly in the
+        current font (no fallback font, no shaping, no page-count alias, no effects)."""
+        font = self.current_font
+        if (
+            not text
+            or self.text_shaping
+            or not isinstance(font, TTFFont)
+            or font.is_symbol
+            or "\n" in text
+            or PAGES_ALIAS[0] in text
+            or self.font_stretching != 100
+            or self.char_spacing
+            or self.underline
+            or self.strikethrough
+            or self.text_mode != TextMode.FILL
+            or self._record_text_quad_points
+        ):
+            return False
+        cmap = font.cmap
+        return all(ord(c) in cmap for c in text)
+
+    def text_width(self, text: str) -> float:
+        """``get_string_width`` without building text fragments when the text is plain."""
+        if self.plain(text):
+            font: TTFFont = self.current_font  # type: ignore[assignment]
+            return font.get_text_width(text, self.font_size_pt, None)[1] / self.k
+        return self.get_string_width(text)
+
+    def line_cell(
+        self,
+        w: float,
+        h: float,
+        text: str,
+        align: str = "L",
+        *,
+        new_x: XPos = XPos.RIGHT,
+        new_y: YPos = YPos.TOP,
+    ) -> None:
+        """``cell(w, h, text, align=align, new_x=new_x, new_y=new_y)`` for one line of
+        text without border or fill, drawn with ``text()`` (a fraction of ``cell()``'s cost)
+        when the text is plain and no page break is due; else by ``cell()`` itself."""
+        if not self.plain(text) or self.will_page_break(h):
+            self.cell(w, h, text, align=align, new_x=new_x, new_y=new_y)
+            return
+        if w == 0:
+            w = self.w - self.r_margin - self.x
+        font: TTFFont = self.current_font  # type: ignore[assignment]
+        width = font.get_text_width(text, self.font_size_pt, None)[1] / self.k
+        if align == "R" or align == Align.R:
+            dx = w - self.c_margin - width
+        elif align == "C" or align == Align.C:
+            dx = (w - width) / 2
+        else:
+            dx = self.c_margin
+        self.text(self.x + dx, self.y + 0.5 * h + 0.3 * self.font_size, text)
+        self._lasth = h
+        if new_x == XPos.RIGHT:
+            self.x += w
+        elif new_x == XPos.LMARGIN:
+            self.x = self.l_margin
+        elif new_x != XPos.LEFT:
+            raise ValueError(f"line_cell does not support new_x={new_x}")
+        if new_y == YPos.NEXT:
+            self.y += h
+        elif new_y != YPos.TOP:
+            raise ValueError(f"line_cell does not support new_y={new_y}")
 
     def _render_styled_text_line(self, *args: Any, **kwargs: Any) -> Any:
         """fpdf2 2.8 leaves a fallback font selected in the page after a text run that
