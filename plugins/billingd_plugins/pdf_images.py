@@ -64,14 +64,31 @@ def place_image(
     key = "img-" + hashlib.md5(data, usedforsecurity=False).hexdigest()
     with _lock:
         decoded = _decoded(key, data)
+    if decoded.get("iccp") is None:
+        return place_decoded(pdf, key, decoded, x, y, box, right=right)
     scale = min(box[0] / decoded["w"], box[1] / decoded["h"])
     w, h = decoded["w"] * scale, decoded["h"] * scale
-    source: Any = io.BytesIO(data)
-    if decoded.get("iccp") is None:
-        if key not in pdf.image_cache.images:
-            fresh = type(decoded)(decoded)
-            fresh.update(i=len(pdf.image_cache.images) + 1, usages=0, iccp_i=None)
-            pdf.image_cache.images[key] = fresh
-        source = Path(key)
-    pdf.image(source, x=x - w if right else x, y=y, w=w, h=h)
+    pdf.image(io.BytesIO(data), x=x - w if right else x, y=y, w=w, h=h)
+    return h
+
+
+def place_decoded(
+    pdf: FPDF,
+    key: str,
+    decoded: Any,
+    x: float,
+    y: float,
+    box: tuple[float, float],
+    *,
+    right: bool = False,
+) -> float:
+    """:func:`place_image` for a raster image already in the form fpdf2 embeds (no ICC
+    profile), known by ``key``; fpdf2 does not parse it again."""
+    scale = min(box[0] / decoded["w"], box[1] / decoded["h"])
+    w, h = decoded["w"] * scale, decoded["h"] * scale
+    if key not in pdf.image_cache.images:
+        fresh = type(decoded)(decoded)
+        fresh.update(i=len(pdf.image_cache.images) + 1, usages=0, iccp_i=None)
+        pdf.image_cache.images[key] = fresh
+    pdf.image(Path(key), x=x - w if right else x, y=y, w=w, h=h)
     return h

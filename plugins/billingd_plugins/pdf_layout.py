@@ -23,9 +23,9 @@ from billingd.templates import (
 )
 from billingd_plugins import pdf_wording as wording
 from billingd_plugins.pdf_fonts import MAIN_FAMILY, FontPlan, plan_fonts, strings_in
-from billingd_plugins.pdf_images import logo_bytes, place_image
+from billingd_plugins.pdf_images import logo_bytes, place_decoded, place_image
 from billingd_plugins.pdf_page import Page, PageFurniture
-from billingd_plugins.pdf_qr import epc_payload, qr_png
+from billingd_plugins.pdf_qr import epc_payload, qr_image
 
 DEFAULT_ACCENT = (0, 0, 0)
 RULE_GREY = 170
@@ -510,7 +510,7 @@ class Layout:
         for line in lines:
             self.paragraph(line, width=text_width)
         x = pdf.w - pdf.r_margin - QR_SIZE
-        place_image(pdf, qr_png(payload), x, top, (QR_SIZE, QR_SIZE))
+        place_decoded(pdf, *qr_image(payload), x, top, (QR_SIZE, QR_SIZE))
         pdf.set_xy(x, top + QR_SIZE)
         pdf.set_font(MAIN_FAMILY, "", self.size * 0.7)
         pdf.set_text_color(GREY)
