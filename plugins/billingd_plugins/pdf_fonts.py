@@ -121,7 +121,7 @@ def _copy_for(pdf: FPDF, parsed: TTFFont, fontkey: str, shaping: bool) -> TTFFon
 def visible(text: str) -> str:
     """Line breaks as ``\\n``, tabs as spaces, other control and format characters dropped
     (zero-width joiners are kept: Arabic and Indic shaping needs them)."""
-    if text.isascii() and text.isprintable():
+    if text.isprintable():  # no control, format or line separator characters
         return text
     text = text.replace("\r\n", "\n").replace("\t", " ")
     return "".join(
@@ -199,7 +199,7 @@ def _substitute(char: str, has: Any) -> str:
 def plan_fonts(texts: Iterable[str], settings: Mapping[str, Any] | None = None) -> FontPlan:
     """The families that show ``texts``: the main one plus each fallback a character needs."""
     main = configured_main(settings or {})
-    codes = {ord(c) for c in visible("".join(set(texts))) if c != "\n"}
+    codes = {ord(c) for c in visible("".join(set("".join(set(texts))))) if c != "\n"}
     uncovered = codes - characters(main.regular)
     fallbacks = []
     for family in FALLBACKS if main == MAIN else (NOTO, *FALLBACKS):

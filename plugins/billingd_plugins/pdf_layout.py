@@ -280,10 +280,15 @@ class Layout:
         pdf.line_cell(INFO_LABEL_W, height, self.fonts.text(label))
         pdf.set_text_color(0)
         pdf.set_font(MAIN_FAMILY, "", self.size * 0.85)
-        pdf.multi_cell(
-            width - INFO_LABEL_W if width else 0, height, self.fonts.text(value), align="L",
-            new_x=XPos.LMARGIN, new_y=YPos.NEXT,
-        )  # fmt: skip
+        shown = self.fonts.text(value)
+        room = width - INFO_LABEL_W if width else pdf.w - pdf.r_margin - pdf.x
+        if "\n" not in shown and pdf.text_width(shown) < room - 2 * pdf.c_margin - 0.5:
+            pdf.line_cell(room, height, shown, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        else:
+            pdf.multi_cell(
+                width - INFO_LABEL_W if width else 0, height, shown, align="L",
+                new_x=XPos.LMARGIN, new_y=YPos.NEXT,
+            )  # fmt: skip
         if self.info_y:
             self.info_y = pdf.get_y()
             pdf.set_xy(pdf.l_margin, max(BODY_AFTER_WINDOW, self.info_y + 6))

@@ -31,6 +31,20 @@ class PageFurniture:
     fold_marks: bool = False
 
 
+_characters: dict[int, tuple[dict[int, Any], frozenset[str]]] = {}
+
+
+def _characters_of(cmap: dict[int, Any]) -> frozenset[str]:
+    """The characters a font's cmap maps (per parsed font: its copies share the cmap)."""
+    found = _characters.get(id(cmap))
+    if found is None or found[0] is not cmap:
+        found = (cmap, frozenset(map(chr, cmap)))
+        if len(_characters) > 64:
+            _characters.clear()
+        _characters[id(cmap)] = found
+    return found[1]
+
+
 class Page(FPDF):
     """An A4 document whose fonts come from a :class:`FontPlan`."""
 
@@ -92,8 +106,7 @@ class Page(FPDF):
             or self._record_text_quad_points
         ):
             return False
-        cmap = font.cmap
-        return all(ord(c) in cmap for c in text)
+        return _characters_of(font.cmap).issuperset(text)
 
     def text_width(self, text: str) -> float:
         """``get_string_width`` without building text fragments when the text is plain."""
