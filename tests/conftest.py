@@ -222,5 +222,5 @@ def billingctl_ok(daemon: RunningDaemon, *args: str) -> Any:
 def audit_length(daemon: RunningDaemon) -> int:
     """The audit trail's length, without the document queue's entries (``document.*``):
     documents of earlier calls are rendered after their commits, at any moment."""
-    events = billingctl_ok(daemon, "audit", "--limit", "5000")
+    events = daemon.call("audit.list", limit=5000)
     return sum(not e["event"].startswith("document.") for e in events)
