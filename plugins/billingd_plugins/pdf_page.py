@@ -31,18 +31,29 @@ class PageFurniture:
     fold_marks: bool = False
 
 
-_characters: dict[int, tuple[dict[int, Any], frozenset[str]]] = {}
+@dataclass(frozen=True)
+class _Metrics:
+    """A parsed font's characters and their advance widths (font units), by character."""
+
+    cmap: dict[int, Any]
+    cw: Any
+    characters: frozenset[str]
+    widths: dict[str, int]
 
 
-def _characters_of(cmap: dict[int, Any]) -> frozenset[str]:
-    """The characters a font's cmap maps (per parsed font: its copies share the cmap)."""
-    found = _characters.get(id(cmap))
-    if found is None or found[0] is not cmap:
-        found = (cmap, frozenset(map(chr, cmap)))
-        if len(_characters) > 64:
-            _characters.clear()
-        _characters[id(cmap)] = found
-    return found[1]
+_metrics: dict[int, _Metrics] = {}
+
+
+def _metrics_of(font: TTFFont) -> _Metrics:
+    """Per parsed font (its per-document copies share the cmap and the widths)."""
+    found = _metrics.get(id(font.cmap))
+    if found is None or found.cmap is not font.cmap or found.cw is not font.cw:
+        cmap, cw = font.cmap, font.cw
+        found = _Metrics(cmap, cw, frozenset(map(chr, cmap)), {chr(c): cw[c] for c in cmap})
+        if len(_metrics) > 64:
+            _metrics.clear()
+        _metrics[id(cmap)] = found
+    return found
 
 
 class Page(FPDF):
@@ -52,6 +63,7 @@ class Page(FPDF):
         super().__init__(orientation="portrait", unit="mm", format="A4")
         fonts.install(self)
         self.furniture = furniture
+        self._codes: dict[int, dict[str, str]] = {}  # font -> character -> its escaped code
         self.alias_nb_pages(PAGES_ALIAS)
         self.set_margins(MARGIN, TOP, MARGIN)
         self.set_auto_page_break(True, margin=16 + LINE * len(furniture.footer))
@@ -96,6 +108,7 @@ class Page(FPDF):
             or self.text_shaping
             or not isinstance(font, TTFFont)
             or font.is_symbol
+            or font.color_font
             or "\n" in text
             or PAGES_ALIAS[0] in text
             or self.font_stretching != 100
@@ -106,14 +119,38 @@ class Page(FPDF):
             or self._record_text_quad_points
         ):
             return False
-        return _characters_of(font.cmap).issuperset(text)
+        return _metrics_of(font).characters.issuperset(text)
+
+    def _plain_width(self, text: str) -> float:
+        """fpdf2's width of plain text (the same arithmetic, from the cached widths)."""
+        widths = _metrics_of(self.current_font).widths  # type: ignore[arg-type]
+        return sum(map(widths.__getitem__, text)) * self.font_size_pt * 0.001 / self.k
 
     def text_width(self, text: str) -> float:
         """``get_string_width`` without building text fragments when the text is plain."""
         if self.plain(text):
-            font: TTFFont = self.current_font  # type: ignore[assignment]
-            return font.get_text_width(text, self.font_size_pt, None)[1] / self.k
+            return self._plain_width(text)
         return self.get_string_width(text)
+
+    def _plain_text(self, x: float, y: float, text: str) -> None:
+        """``text(x, y, text)`` for plain text: the same content-stream operators, with the
+        characters' subset codes (escaped) looked up once per document and font."""
+        font: TTFFont = self.current_font  # type: ignore[assignment]
+        if not self.current_font_is_set_on_page:
+            self._out(self._set_font_for_page(font, self.font_size_pt))
+        codes = self._codes.setdefault(font.i, {})
+        try:
+            encoded = "".join(map(codes.__getitem__, text))
+        except KeyError:
+            for char in text:  # in order: the subset numbers glyphs as they come
+                if char not in codes:
+                    code = font.subset.pick(ord(char))
+                    codes[char] = "" if code is None else font.escape_text(chr(code))
+            encoded = "".join(map(codes.__getitem__, text))
+        line = f"BT {x * self.k:.2f} {(self.h - y) * self.k:.2f} Td ({encoded}) Tj ET"
+        if self.fill_color != self.text_color:
+            line = f"q {self.text_color.serialize().lower()} {line} Q"
+        self._out(line)
 
     def line_cell(
         self,
@@ -133,15 +170,14 @@ class Page(FPDF):
             return
         if w == 0:
             w = self.w - self.r_margin - self.x
-        font: TTFFont = self.current_font  # type: ignore[assignment]
-        width = font.get_text_width(text, self.font_size_pt, None)[1] / self.k
+        width = self._plain_width(text)
         if align == "R" or align == Align.R:
             dx = w - self.c_margin - width
         elif align == "C" or align == Align.C:
             dx = (w - width) / 2
         else:
             dx = self.c_margin
-        self.text(self.x + dx, self.y + 0.5 * h + 0.3 * self.font_size, text)
+        self._plain_text(self.x + dx, self.y + 0.5 * h + 0.3 * self.font_size, text)
         self._lasth = h
         if new_x == XPos.RIGHT:
             self.x += w
