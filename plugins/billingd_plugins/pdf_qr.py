@@ -6,13 +6,15 @@ and the invoice number as the remittance text.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import threading
 import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from itertools import chain, zip_longest
 from operator import itemgetter
 
 import segno
@@ -96,12 +98,13 @@ def _pixels(matrix: Sequence[Sequence[int]]) -> bytes:
 
 _ERROR = consts.ERROR_LEVEL_M
 _BITS = bytes.maketrans(b"\x00\x01", b"01")
+_STREAM = bytes.maketrans(b"01", b"\x00\x01")
 
 
 @dataclass(frozen=True)
 class _Template:
     gather: Callable[[bytes], tuple[int, ...]]  # the pixels' sources: data bits, 0 or 1
-    flip: int  # the pixels to invert (mask, dark is 0), as one big integer
+    flip: int = field(repr=False)  # the pixels to invert (mask, dark is 0), as one integer
     data_bits: int
     length: int  # bytes of the packed image
 
@@ -112,6 +115,7 @@ _templates_lock = threading.Lock()
 
 def _codeword_bits(payload: str) -> tuple[int, bytes]:
     """segno's version and final bit stream (data, error correction, remainder bits)."""
+
     segments = encoder.prepare_data(payload, None, "utf-8")
     version = encoder.find_version(segments, _ERROR, eci=False, micro=False)
     buff = encoder.Buffer()
@@ -122,9 +126,22 @@ def _codeword_bits(payload: str) -> tuple[int, bytes]:
     encoder.write_terminator(buff, capacity, None, len(buff))
     encoder.write_padding_bits(buff, version, len(buff))
     encoder.write_pad_codewords(buff, version, capacity, len(buff))
-    return version, bytes(encoder.make_final_message(version, _ERROR, buff).getbits())
+    # ISO/IEC 18004 7.6 as segno's make_final_message, the bits expanded in one step
+    data_blocks, error_blocks = encoder.make_blocks(consts.ECC[version][_ERROR], buff)
+    codewords = bytes(
+        x
+        for blocks in (data_blocks, error_blocks)
+        for x in chain.from_iterable(zip_longest(*blocks))
+        if x is not None
+    )
+    remainder = len(_placement(version)) - 8 * len(codewords)  # 0, 3, 4 or 7 bits
+    if not 0 <= remainder < 8:
+        raise ValueError("QR codewords do not fill the symbol")
+    stream = format(int.from_bytes(codewords, "big"), f"0{8 * len(codewords)}b")
+    return version, stream.encode().translate(_STREAM) + b"\x00" * remainder
 
 
+@functools.lru_cache(maxsize=48)
 def _placement(version: int) -> dict[tuple[int, int], int]:
     """(row, column) of each data bit's module -> the bit's index (ISO/IEC 18004 7.7.3)."""
     width = encoder.calc_matrix_size(version)
