@@ -1,4 +1,10 @@
-"""The A4 page: margins, the header of following pages, the footer, DIN 5008 fold marks."""
+"""The A4 page: margins, the header of following pages, the footer, DIN 5008 fold marks.
+
+:meth:`Page.line_cell` is ``cell()`` for one line of text: text wholly in the current
+font, without shaping, is measured and written with the font's metrics and subset
+codes directly (the same operators fpdf2's ``text()`` writes), a fraction of the cost
+of fpdf2's cell layout; any other text goes through ``cell()``.
+"""
 
 from __future__ import annotations
 
