@@ -189,7 +189,10 @@ def approve_invoice(ctx: ServiceContext, invoice: int | str) -> Invoice:
 def approve_due_drafts(ctx: ServiceContext, today: dt.date) -> list[Invoice]:
     """Issue the drafts whose bill group's review window has ended (R-RUN-12)."""
     issued = []
-    for draft in Invoice.select().where(Invoice.status == "draft").order_by(Invoice.id):
+    # read whole first: an open cursor's read snapshot would make each approval's write
+    # transaction fail at once ("database is locked") after another process's commit
+    drafts = list(Invoice.select().where(Invoice.status == "draft").order_by(Invoice.id))
+    for draft in drafts:
         group = draft.bill_group or (default_bill_group(draft.client) if draft.client else None)
         window = group.review_days if group is not None else 0
         if draft.issue_date + dt.timedelta(days=window) <= today:
