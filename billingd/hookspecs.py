@@ -23,7 +23,7 @@ import pluggy
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from billingd.plugins import Gateway, PluginHost
+    from billingd.plugins import Gateway, Notifier, PluginHost, Uploader
     from billingd.rendering import Renderer
 
 hookspec = pluggy.HookspecMarker("billingd")
@@ -74,6 +74,31 @@ def register_gateways(register: Callable[[Gateway], None]) -> None:
     :param register: call ``register(gateway)`` once per object satisfying
         :class:`billingd.plugins.Gateway` (``name``, ``charge()``, ``refund()``). The
         same validation as for renderers applies.
+    :return: ignored.
+    """
+
+
+@hookspec
+def register_notifiers(register: Callable[[Notifier], None]) -> None:
+    """Register notifiers: they are told of billing events after the commit (R-DEL-5).
+
+    :param register: call ``register(notifier)`` once per object satisfying
+        :class:`billingd.plugins.Notifier` (``name``, ``wants(event)``,
+        ``notify(event)``). Each event a notifier wants is queued for it in the
+        transaction that caused it and delivered from the outbox: retried with
+        backoff until ``notify`` returns, given up on :class:`billingd.plugins.
+        PermanentFailure`.
+    :return: ignored.
+    """
+
+
+@hookspec
+def register_uploaders(register: Callable[[Uploader], None]) -> None:
+    """Register portal uploaders, chosen per bill group (``billgroup --uploader NAME``).
+
+    :param register: call ``register(uploader)`` once per object satisfying
+        :class:`billingd.plugins.Uploader` (``name``, ``upload(delivery)``). Uploads
+        are queued and retried like email (R-DEL-4).
     :return: ignored.
     """
 

@@ -63,6 +63,8 @@ SETTING_TYPES: dict[str, Callable[[Any], bool]] = {
 _REGISTRIES: dict[str, tuple[str, tuple[str, ...]]] = {
     "register_renderers": ("renderer", ("render",)),
     "register_gateways": ("gateway", ("charge", "refund")),
+    "register_notifiers": ("notifier", ("wants", "notify")),
+    "register_uploaders": ("uploader", ("upload",)),
 }
 
 
@@ -89,6 +91,46 @@ class Gateway(Protocol):
     def refund(
         self, payment: dict[str, Any], amount: str, idempotency_key: str
     ) -> dict[str, Any]: ...
+
+
+class PermanentFailure(Exception):
+    """Raised by a notifier or uploader when retrying cannot help (a refused recipient,
+    a rejected document): the outbox marks the delivery failed for good."""
+
+
+@runtime_checkable
+class Notifier(Protocol):
+    """Told of billing events after their commit (R-DEL-5); ``name`` is unique.
+
+    ``wants(event_name)`` says which events to queue for it (asked inside the
+    transaction: keep it cheap and pure). ``notify(event)`` delivers one: ``event``
+    is ``{"id", "name", "at", "payload"}`` with a unique ``id``. Returning means
+    delivered; an exception means try again later (backoff), and
+    :class:`PermanentFailure` means give up. It may be called again for the same
+    event after a crash, so a receiver should drop repeated ids.
+    """
+
+    name: str
+
+    def wants(self, event_name: str) -> bool: ...
+
+    def notify(self, event: dict[str, Any]) -> None: ...
+
+
+@runtime_checkable
+class Uploader(Protocol):
+    """Delivers an invoice's documents to a customer's portal (R-DEL-4, seed 004).
+
+    ``upload(delivery)`` receives ``{"invoice": <invoice object>, "documents":
+    [{"format", "filename", "content_type", "data": bytes}], "custom_fields": {...},
+    "settings": {...}, "message_id": str}``; the message id is the same on every retry
+    of one delivery. It returns a JSON-compatible receipt (or None); exceptions are
+    handled as for notifiers.
+    """
+
+    name: str
+
+    def upload(self, delivery: dict[str, Any]) -> dict[str, Any] | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,6 +360,22 @@ class PluginHost:
             known = ", ".join(sorted(gateways)) or "none"
             raise NotFound(f"no payment gateway {name!r} (loaded: {known})", gateway=name)
         return gateways[name]
+
+    def notifiers(self) -> dict[str, Notifier]:
+        """Every registered notifier by name."""
+        return dict(self._registry("register_notifiers"))
+
+    def uploaders(self) -> dict[str, Uploader]:
+        """Every registered portal uploader by name."""
+        return dict(self._registry("register_uploaders"))
+
+    def uploader(self, name: str) -> Uploader:
+        """The uploader called ``name``; raises :class:`NotFound`."""
+        uploaders = self._registry("register_uploaders")
+        if name not in uploaders:
+            known = ", ".join(sorted(uploaders)) or "none"
+            raise NotFound(f"no uploader {name!r} (loaded: {known})", uploader=name)
+        return uploaders[name]
 
     def emit(self, name: str, payload: dict[str, Any]) -> None:
         """Tell every ``event_emitted`` listener; a listener's exception is logged, never raised."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import signal
+import socket
 import sqlite3
 import time
 from collections import Counter
@@ -167,7 +168,7 @@ def test_a_render_cut_short_by_a_crash_is_redone_into_the_same_files(
     (invoice,) = issue(ctx, jane)
     # a daemon (a process gone since) claimed the job and wrote a file, then died
     # before its commit
-    gone = f"{document_queue.socket.gethostname()}:999999999:dead"
+    gone = f"{socket.gethostname()}:999999999:dead"
     (job_id,) = document_queue.claim(ctx, 1, gone)
     (task,) = document_queue.prepare(ctx, [job_id])
     Path(task.paths["pdf"]).parent.mkdir(parents=True)

@@ -24,9 +24,14 @@ from billingd.db.models import (
     CreditNote,
     Document,
     DocumentJob,
+    DunningNotice,
+    DunningPlan,
     Enterprise,
     Invoice,
     InvoiceLine,
+    OutboxMessage,
+    Payment,
+    Refund,
     Reseller,
     Run,
     SchemaVersion,
@@ -35,7 +40,7 @@ from billingd.db.models import (
     UsageRecord,
 )
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 def _migrator(database: peewee.Database) -> pm.SchemaMigrator:
@@ -146,11 +151,19 @@ def _v4_document_queue(database: peewee.Database) -> None:
     database.create_tables([DocumentJob], safe=True)
 
 
+def _v5_delivery(database: peewee.Database) -> None:
+    """Delivery: the outbox of emails, uploads, webhooks and notifications, dunning
+    plans and notices, invoice disputes, refunds."""
+    _add_columns(database, Invoice.dispute, Invoice.dunning_paused, Payment.refunded)
+    database.create_tables([Refund, OutboxMessage, DunningPlan, DunningNotice], safe=True)
+
+
 # version N -> function that upgrades a database from N-1 to N
 MIGRATIONS: dict[int, Callable[[peewee.Database], None]] = {
     2: _v2_billing_correctness,
     3: _v3_tax_categories,
     4: _v4_document_queue,
+    5: _v5_delivery,
 }
 
 _SQLITE_APPEND_ONLY = [

@@ -259,6 +259,8 @@ class Invoice(BaseModel):
     seller = JSONTextField()
     bill_to = JSONTextField()
     replaces = peewee.ForeignKeyField("self", null=True, backref="replaced_by")
+    dispute = peewee.TextField(default="")  # the reason while disputed: dunning pauses (R-DUN-1)
+    dunning_paused = peewee.BooleanField(default=False)
     created_at = peewee.DateTimeField(default=utcnow)
 
     class Meta:
@@ -318,8 +320,28 @@ class Payment(BaseModel):
     reference = peewee.TextField(default="")
     notes = peewee.TextField(default="")
     unallocated = DecimalTextField()
+    refunded = DecimalTextField(default="0")
     actor = peewee.TextField()
     received_at = peewee.DateTimeField(default=utcnow)
+
+
+class Refund(BaseModel):
+    """Money paid back on a payment (``payment refund``): ledger + audit in one transaction.
+
+    ``status``: pending (the gateway is being asked, keyed by ``idempotency_key``) |
+    succeeded | failed. A manual payment's refund succeeds at once.
+    """
+
+    payment = peewee.ForeignKeyField(Payment, backref="refunds")
+    amount = DecimalTextField()
+    currency = peewee.TextField()
+    reason = peewee.TextField(default="")
+    method = peewee.TextField(default="manual")
+    idempotency_key = peewee.TextField(unique=True)
+    status = peewee.TextField(default="pending")
+    result = JSONTextField(default=dict)
+    actor = peewee.TextField()
+    created_at = peewee.DateTimeField(default=utcnow)
 
 
 class Allocation(BaseModel):
@@ -512,6 +534,81 @@ class Notification(BaseModel):
     created_at = peewee.DateTimeField(default=utcnow)
 
 
+class OutboxMessage(BaseModel):
+    """One delivery to make after the commit that queued it (R-DEL-3..5, R-INV-10); see
+    :mod:`billingd.services.outbox`.
+
+    ``channel``: email (SMTP) | upload (the uploader plugin ``target``) | webhook (POST
+    to the URL ``target``) | notify (the notifier plugin ``target`` is told ``event``).
+    ``state``: queued (due from ``next_attempt_at`` on the daemon's clock) | sending
+    (claimed by ``claimed_by`` since ``claimed_at``, real time) | sent | failed (for
+    good: a permanent refusal or attempts exhausted) | cancelled. ``dedupe_key`` makes
+    queueing the same delivery twice a no-op (a reminder step, an event's fan-out).
+    ``message_id`` is fixed at the first attempt and kept for every retry.
+    """
+
+    channel = peewee.TextField()
+    kind = peewee.TextField()  # invoice | credit_note | reminder | notification | event
+    event = peewee.TextField(default="")
+    target = peewee.TextField(default="")
+    dedupe_key = peewee.TextField(null=True, unique=True)
+    enterprise = peewee.ForeignKeyField(Enterprise, null=True, backref="outbox")
+    client = peewee.ForeignKeyField(Client, null=True, backref="outbox")
+    invoice = peewee.ForeignKeyField(Invoice, null=True, backref="outbox")
+    credit_note = peewee.ForeignKeyField(CreditNote, null=True, backref="outbox")
+    delivery = peewee.ForeignKeyField(Delivery, null=True, backref="messages")
+    recipients = JSONTextField(default=list)
+    payload = JSONTextField(default=dict)
+    language = peewee.TextField(default="en")
+    subject = peewee.TextField(default="")
+    message_id = peewee.TextField(null=True)
+    document_version = peewee.IntegerField(null=True)
+    state = peewee.TextField(default="queued", index=True)
+    attempts = peewee.IntegerField(default=0)
+    last_error = peewee.TextField(default="")
+    next_attempt_at = peewee.DateTimeField(null=True, index=True)
+    claimed_by = peewee.TextField(null=True)
+    claimed_at = peewee.DateTimeField(null=True)
+    actor = peewee.TextField(default="system")
+    created_at = peewee.DateTimeField(default=utcnow)
+    sent_at = peewee.DateTimeField(null=True)
+
+
+class DunningPlan(BaseModel):
+    """An enterprise's reminder steps (R-DUN-1); see :mod:`billingd.domain.dunning`.
+
+    ``steps``: ``[{"name", "days", "fee", "interest_rate"}]`` (days after the due date,
+    a fixed fee, annual interest in percent). ``charge_mode``: next_invoice (fees and
+    interest become pending charges) | reminder_invoice (an invoice of their own).
+    """
+
+    enterprise = peewee.ForeignKeyField(Enterprise, unique=True, backref="dunning_plans")
+    steps = JSONTextField(default=list)
+    charge_mode = peewee.TextField(default="next_invoice")
+    actor = peewee.TextField(default="system")
+    updated_at = peewee.DateTimeField(default=utcnow)
+
+
+class DunningNotice(BaseModel):
+    """One reminder step taken for an invoice: exactly once, by the unique key."""
+
+    invoice = peewee.ForeignKeyField(Invoice, backref="dunning_notices")
+    step = peewee.IntegerField()
+    name = peewee.TextField()
+    notice_date = peewee.DateField()
+    days_overdue = peewee.IntegerField()
+    balance = DecimalTextField()
+    fee = DecimalTextField(default="0")
+    interest = DecimalTextField(default="0")
+    charge = peewee.ForeignKeyField(PendingCharge, null=True)
+    fee_invoice = peewee.ForeignKeyField(Invoice, null=True, backref="dunning_fee_of")
+    actor = peewee.TextField(default="system")
+    created_at = peewee.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("invoice", "step"), True),)
+
+
 # ---------------------------------------------------------------- ledger and audit
 
 
@@ -573,4 +670,8 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     Notification,
     LedgerEntry,
     AuditEvent,
+    Refund,
+    OutboxMessage,
+    DunningPlan,
+    DunningNotice,
 )

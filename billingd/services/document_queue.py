@@ -29,10 +29,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
-import socket
 import time
-import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,10 +40,11 @@ from peewee import fn
 from billingd.db.connection import read_transaction, write_transaction
 from billingd.db.models import CreditNote, Document, DocumentJob, Invoice, utcnow
 from billingd.errors import Conflict
-from billingd.services import documents, statistics
+from billingd.services import documents, leases, statistics
 from billingd.services.audit import record_audit
 from billingd.services.context import ServiceContext
 from billingd.services.document_data import credit_note_document, invoice_document
+from billingd.services.leases import claimer_id
 
 log = logging.getLogger("billingd.documents")
 
@@ -61,17 +59,6 @@ BATCH = 64
 
 Render = Callable[[str, dict[str, Any]], documents.Rendered]
 """Renders a document dict with the renderer plugin of that name."""
-
-_claimer: tuple[int, str] | None = None
-
-
-def claimer_id() -> str:
-    """This process's claimer name: ``host:pid:token`` (new in each process)."""
-    global _claimer
-    if _claimer is None or _claimer[0] != os.getpid():
-        _claimer = (os.getpid(), f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}")
-    return _claimer[1]
-
 
 # -- issuing: queue a version --------------------------------------------------------------
 
@@ -180,38 +167,10 @@ def claim(ctx: ServiceContext, limit: int, claimer: str) -> list[int]:
     return ids
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True
-
-
 def release_abandoned(claimer: str, keep: Iterable[int] = ()) -> int:
-    """Put back to ``pending`` the jobs left ``rendering`` on this host by a process that
-    is gone (a daemon killed mid-render), and ``claimer``'s own not in ``keep`` (its
-    commit failed). Returns how many."""
-    host = socket.gethostname()
-    keep = set(keep)
-    abandoned = []
-    claimed = DocumentJob.select(DocumentJob.id, DocumentJob.claimed_by).where(
-        (DocumentJob.state == "rendering") & DocumentJob.claimed_by.startswith(f"{host}:")
-    )
-    for job in claimed:
-        pid = job.claimed_by.split(":")[1]
-        own = job.claimed_by == claimer
-        if (own and job.id not in keep) or (not own and pid.isdigit() and not _alive(int(pid))):
-            abandoned.append(job.id)
-    if abandoned:
-        with write_transaction():
-            DocumentJob.update(state="pending", claimed_at=None, claimed_by=None).where(
-                DocumentJob.id.in_(abandoned) & (DocumentJob.state == "rendering")
-            ).execute()
-        log.info("document jobs taken up again: %s", ", ".join(map(str, abandoned)))
-    return len(abandoned)
+    """Put back to ``pending`` the jobs a dead process left ``rendering`` on this host,
+    and ``claimer``'s own not in ``keep`` (see :mod:`billingd.services.leases`)."""
+    return len(leases.release_abandoned(DocumentJob, "rendering", "pending", claimer, keep))
 
 
 @dataclass
@@ -363,8 +322,7 @@ def _rendered(ctx: ServiceContext, job: DocumentJob, outcome: Outcome) -> None:
 
 def backoff(attempts: int) -> dt.timedelta:
     """The pause before try ``attempts + 1``."""
-    first, longest = BACKOFF
-    return min(first * 2 ** min(attempts - 1, 16), longest)
+    return leases.backoff(attempts, *BACKOFF)
 
 
 def _failed(ctx: ServiceContext, job: DocumentJob, outcome: Outcome) -> None:
