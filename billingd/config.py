@@ -27,6 +27,7 @@ import platformdirs
 from croniter import CroniterBadDateError, CroniterError, croniter
 
 from billingd import yamlmarks
+from billingd.domain.charge_retries import schedule_problem
 from billingd.yamlmarks import Entry
 
 T = TypeVar("T")
@@ -45,8 +46,12 @@ _TOP_KEYS = (
     *("smtp", "access", "plugins", "socket_mode", "socket_group", "max_frame_bytes"),
     *("max_connections", "allocation_policy", "catch_up_limit", "log_level"),
     "document_workers",
+    "payment_retries",
 )
-_SMTP_KEYS = ("host", "port", "starttls", "username", "password", "from")
+_SMTP_KEYS = (
+    *("host", "port", "starttls", "implicit_tls", "username", "password", "from"),
+    *("ca_file", "timeout", "rate", "batch", "enabled"),
+)
 _HINTS = {"smtp.sender": "from", "smtp.tls": "starttls", "smtp.user": "username"}
 _SECRET = re.compile(r"pass|secret|token|credential|private|(?:^|_)key$", re.IGNORECASE)
 
@@ -85,6 +90,18 @@ class SmtpConfig:
     username: str | None = None
     password: str | None = None
     sender: str = "billing@example.com"
+    implicit_tls: bool = False
+    """TLS from the first byte (SMTPS, usually port 465) instead of STARTTLS."""
+    ca_file: Path | None = None
+    """Certificates to trust besides the system's (a private mail relay)."""
+    timeout: int = 30
+    """Seconds for connecting and for each SMTP command."""
+    rate: int = 0
+    """Messages per second at most; 0: as fast as the server accepts them."""
+    batch: int = 100
+    """Messages sent over one connection before it is renewed."""
+    enabled: bool = True
+    """False keeps every email queued (a test system that must not mail clients)."""
 
 
 @dataclass(frozen=True)
@@ -127,6 +144,8 @@ class Config:
     log_level: str = "INFO"
     document_workers: int | None = None
     """Renderer processes of the document queue; None: one per core."""
+    payment_retries: tuple[int, ...] = (1, 3, 7)
+    """Days after a failed self-checkout charge on which it is tried again (R-RUN-7)."""
     source: Path | None = None
     lines: Mapping[str, int] = field(default_factory=dict, repr=False, compare=False)
     """Dotted key → line in ``source``, for errors found later (e.g. in plugin settings)."""
@@ -151,8 +170,14 @@ class Config:
                 "host": smtp.host,
                 "port": smtp.port,
                 "starttls": smtp.starttls,
+                "implicit_tls": smtp.implicit_tls,
                 "username": smtp.username,
                 "from": smtp.sender,
+                "ca_file": str(smtp.ca_file) if smtp.ca_file else None,
+                "timeout": smtp.timeout,
+                "rate": smtp.rate,
+                "batch": smtp.batch,
+                "enabled": smtp.enabled,
             },
             "access": {role: list(getattr(self.access, role)) for role in ROLES},
             "plugins": _json_safe(self.plugins),
@@ -164,6 +189,7 @@ class Config:
             "catch_up_limit": self.catch_up_limit,
             "log_level": self.log_level,
             "document_workers": self.document_workers,
+            "payment_retries": list(self.payment_retries),
             "source": str(self.source) if self.source else None,
         }
 
@@ -276,6 +302,7 @@ def parse_config(text: str, source: str = "<string>") -> Config:
             "allocation_policy", v.choice(ALLOCATION_POLICIES), Config.allocation_policy
         ),
         catch_up_limit=take("catch_up_limit", v.integer(1), Config.catch_up_limit),
+        payment_retries=take("payment_retries", v.retry_days, Config.payment_retries),
         log_level=take("log_level", v.choice(LOG_LEVELS, fold=str.upper), Config.log_level),
         document_workers=take("document_workers", v.nullable(v.integer(1, 256)), None),
         source=origin,
@@ -292,6 +319,12 @@ def _smtp(v: _Validator, entry: Entry | None) -> SmtpConfig:
         username=v.take(found, "username", v.optional_string, d.username, "smtp."),
         password=v.take(found, "password", v.optional_string, d.password, "smtp."),
         sender=v.take(found, "from", v.address, d.sender, "smtp."),
+        implicit_tls=v.take(found, "implicit_tls", v.boolean, d.implicit_tls, "smtp."),
+        ca_file=v.take(found, "ca_file", v.nullable(v.path), d.ca_file, "smtp."),
+        timeout=v.take(found, "timeout", v.integer(1, 3600), d.timeout, "smtp."),
+        rate=v.take(found, "rate", v.integer(0, 100000), d.rate, "smtp."),
+        batch=v.take(found, "batch", v.integer(1, 100000), d.batch, "smtp."),
+        enabled=v.take(found, "enabled", v.boolean, d.enabled, "smtp."),
     )
 
 
@@ -302,13 +335,16 @@ def _access(v: _Validator, entry: Entry | None) -> AccessConfig:
 
 
 def _plugins(v: _Validator, entry: Entry | None) -> dict[str, Any]:
-    found = v.mapping(entry, "plugins", ("settings", "enabled"))
+    found = v.mapping(entry, "plugins", ("settings", "enabled", "trace"))
     settings: dict[str, dict[str, Any]] = {}
     for name, item in v.mapping(found.get("settings"), "plugins.settings", None).items():
         v.mapping(item, f"plugins.settings.{name}", None)  # a mapping with named keys, or null
         settings[name] = dict(item.value or {})
     enabled = v.take(found, "enabled", v.optional_names, None, "plugins.")
-    return {"settings": settings, "enabled": enabled}
+    plugins: dict[str, Any] = {"settings": settings, "enabled": enabled}
+    if "trace" in found:  # log every plugin hook call (billingd.plugins.configured)
+        plugins["trace"] = v.take(found, "trace", v.boolean, False, "plugins.")
+    return plugins
 
 
 class _Validator:
@@ -427,6 +463,19 @@ class _Validator:
 
     def optional_names(self, entry: Entry, key: str) -> list[str] | None:
         return None if entry.value is None else list(self.names(entry, key))
+
+    def retry_days(self, entry: Entry, key: str) -> tuple[int, ...]:
+        """Increasing whole days (1-365) after a failure, e.g. [1, 3, 7]; null or [] none."""
+        if entry.value is None:
+            return ()
+        if not entry.is_sequence:
+            got = _describe(entry.value)
+            raise self.fail(entry, key, f"expected a list of days, e.g. [1, 3, 7], got {got}")
+        days = tuple(item.value for _, item in entry.children)
+        problem = schedule_problem(days)
+        if problem:
+            raise self.fail(entry, key, problem)
+        return days  # type: ignore[return-value]
 
     def path(self, entry: Entry, key: str) -> Path:
         """An absolute path; a relative one is taken from the config file's directory."""

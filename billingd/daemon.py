@@ -30,7 +30,10 @@ from billingd.db.connection import open_database
 from billingd.db.migrations import migrate
 from billingd.document_pool import default_size, start_pool
 from billingd.document_worker import DocumentWorker
+from billingd.errors import ValidationError
+from billingd.outbox_worker import OutboxWorker
 from billingd.plugins import PluginHost, load_plugins
+from billingd.plugins import configured as plugins_configured
 from billingd.scheduler import Scheduler, Settings
 from billingd.services.context import ServiceContext
 from billingd.services.documents import template_dirs_of
@@ -61,6 +64,8 @@ class Daemon:
     scheduler_task: asyncio.Task[None] | None = None
     documents: DocumentWorker | None = None
     documents_task: asyncio.Task[None] | None = None
+    outbox: OutboxWorker | None = None
+    outbox_task: asyncio.Task[None] | None = None
     watchdog_starved: bool = False
     own_user: str = field(default_factory=lambda: _own_user())
     roles: dict[tuple[str, tuple[str, ...]], str | None] = field(default_factory=dict)
@@ -100,6 +105,10 @@ class Daemon:
             self.scheduler.request_client_run(payload["client_id"])
         if name == "document.queued" and self.documents is not None:
             self.documents.wake()
+        if name == "outbox.queued" and self.outbox is not None:
+            self.outbox.wake()
+        if name == "document.rendered" and self.outbox is not None:
+            self.outbox.documents_rendered()
 
 
 def _own_user() -> str:
@@ -123,7 +132,8 @@ def start(config: Config) -> Daemon:
     database = open_database(config.database)
     version = migrate(database)
     log.info("database ready (schema version %s)", version)
-    plugins = load_plugins(config.plugins.get("settings"), config.plugins.get("enabled"))
+    enabled, trace = plugins_configured(config.plugins)  # the environment wins
+    plugins = load_plugins(config.plugins.get("settings"), enabled, trace=trace)
     for problem in plugins.check_settings():
         log.warning("plugin settings: %s", problem)
     config.data_dir.mkdir(parents=True, exist_ok=True)
@@ -132,6 +142,7 @@ def start(config: Config) -> Daemon:
         plugins=plugins,
         data_dir=config.data_dir,
         allocation_policy=config.allocation_policy,
+        payment_retries=config.payment_retries,
     )
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="billingd-db")
     return Daemon(config, database, plugins, ctx, executor)
@@ -187,6 +198,14 @@ async def run(daemon: Daemon) -> None:
     daemon.scheduler_task = asyncio.create_task(daemon.scheduler.serve())
     daemon.documents = document_worker(daemon)
     daemon.documents_task = asyncio.create_task(daemon.documents.serve())
+    daemon.outbox = OutboxWorker(
+        daemon.ctx,
+        lambda: daemon.config.smtp,  # a reload's mail settings apply to the next batch
+        template_dirs_of(daemon.ctx),
+        daemon.publish,
+        daemon.stop,
+    )
+    daemon.outbox_task = asyncio.create_task(daemon.outbox.serve())
     systemd.ready()
     watchdog = systemd.watchdog_interval()
     while not daemon.stop.is_set():
@@ -209,7 +228,7 @@ def document_worker(daemon: Daemon) -> DocumentWorker:
         start_pool,
         size,
         plugins.get("settings"),
-        plugins.get("enabled"),
+        plugins_configured(plugins)[0],
         template_dirs_of(daemon.ctx),
     )
     return DocumentWorker(daemon.ctx, pool, size, daemon.publish, daemon.stop)
@@ -237,10 +256,16 @@ def reload_config(daemon: Daemon) -> None:
     systemd.reloading()
     try:
         fresh = load_config(daemon.config.source)
+        problems = daemon.plugins.check_settings(fresh.plugins.get("settings") or {})
+        if problems:  # like any bad config: refused whole (the plugins' own schemas)
+            key, _, first = problems[0].partition(": ")
+            raise fresh.error(key, "; ".join([first, *problems[1:]]))
     except ConfigError as exc:
         log.error("config reload refused, keeping the running config: %s", exc)
     else:
+        reload_plugins(daemon, fresh)
         daemon.config = fresh
+        daemon.ctx.payment_retries = fresh.payment_retries
         daemon.roles.clear()
         logging.getLogger().setLevel(fresh.log_level.upper())
         if daemon.server is not None:
@@ -252,6 +277,26 @@ def reload_config(daemon: Daemon) -> None:
     systemd.ready()
 
 
+def reload_plugins(daemon: Daemon, fresh: Config) -> None:
+    """Apply a reloaded config's plugin settings and trace switch (already checked).
+
+    Each plugin whose settings changed is told (``settings_changed``, or ``startup``
+    again); a changed allowlist needs a restart.
+    """
+    enabled, trace = plugins_configured(fresh.plugins)
+    daemon.plugins.set_trace(trace)
+    try:
+        changed = daemon.plugins.apply_settings(fresh.plugins.get("settings"))
+    except ValidationError as exc:  # checked before; a plugin's schema changed meanwhile
+        log.error("plugin settings not applied, keeping the running ones: %s", exc.message)
+    else:
+        if changed:
+            log.info("plugin settings applied: %s", ", ".join(changed))
+    allowed = None if enabled is None else frozenset(enabled)
+    if allowed != daemon.plugins.allowlist:
+        log.warning("plugins.enabled changed: the plugins loaded change at the next start")
+
+
 async def shutdown(daemon: Daemon) -> None:
     """Stop accepting, let the current transaction finish, close the database."""
     systemd.stopping()
@@ -261,6 +306,8 @@ async def shutdown(daemon: Daemon) -> None:
         await daemon.scheduler_task  # it stops after the client in progress
     if daemon.documents_task is not None:
         await daemon.documents_task  # it records the renders under way
+    if daemon.outbox_task is not None:
+        await daemon.outbox_task  # it records the deliveries under way
     loop = asyncio.get_running_loop()
     await loop.run_in_executor(daemon.executor, daemon.database.close)
     daemon.executor.shutdown(wait=True)

@@ -17,7 +17,6 @@ finishes the renders under way (at most :data:`STOP_SECONDS`) and claims no more
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import time
@@ -26,7 +25,7 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from billingd.db.models import database_proxy
+from billingd.db.connection import close_thread_connection
 from billingd.document_pool import render
 from billingd.services import document_queue as queue
 from billingd.services.context import ServiceContext
@@ -94,7 +93,7 @@ class DocumentWorker:
             await self._drain()
         finally:
             self._pool.shutdown(wait=False, cancel_futures=True)
-            await self._db(_close_connection)
+            await self._db(close_thread_connection)
             self._thread.shutdown(wait=True)
 
     async def _step(self) -> None:
@@ -190,9 +189,3 @@ class DocumentWorker:
         for waiter in waiters:
             waiter.cancel()
         self._wake.clear()
-
-
-def _close_connection() -> None:
-    with contextlib.suppress(Exception):
-        if not database_proxy.obj.is_closed():
-            database_proxy.obj.close()

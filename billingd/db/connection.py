@@ -104,3 +104,10 @@ def write_transaction() -> Iterator[None]:
 def read_transaction() -> contextlib.AbstractContextManager[Any]:
     """A consistent snapshot for a read of several queries; takes no write lock."""
     return database_proxy.obj.atomic()
+
+
+def close_thread_connection() -> None:
+    """Close this thread's database connection, if open (a worker thread's last call)."""
+    with contextlib.suppress(Exception):
+        if not database_proxy.obj.is_closed():
+            database_proxy.obj.close()

@@ -521,6 +521,11 @@ class ChargeAttempt(BaseModel):
     status = peewee.TextField(default="pending")  # pending | succeeded | failed
     result = JSONTextField(default=dict)
     created_at = peewee.DateTimeField(default=utcnow)
+    # the retry schedule (R-RUN-7): 0 the first charge, n the n-th retry; when it failed
+    # (the daemon's clock) and when the next retry is due (null: none pending)
+    attempt = peewee.IntegerField(default=0)
+    failed_at = peewee.DateTimeField(null=True)
+    retry_at = peewee.DateTimeField(null=True, index=True)
 
 
 class Notification(BaseModel):
@@ -538,8 +543,8 @@ class OutboxMessage(BaseModel):
     """One delivery to make after the commit that queued it (R-DEL-3..5, R-INV-10); see
     :mod:`billingd.services.outbox`.
 
-    ``channel``: email (SMTP) | upload (the uploader plugin ``target``) | webhook (POST
-    to the URL ``target``) | notify (the notifier plugin ``target`` is told ``event``).
+    ``channel``: email (SMTP) | upload (the uploader plugin ``target``) | notify (the
+    notifier plugin ``target``, e.g. ``email`` or a webhook endpoint, is told ``event``).
     ``state``: queued (due from ``next_attempt_at`` on the daemon's clock) | sending
     (claimed by ``claimed_by`` since ``claimed_at``, real time) | sent | failed (for
     good: a permanent refusal or attempts exhausted) | cancelled. ``dedupe_key`` makes

@@ -10,13 +10,14 @@ from billingd.db.models import CreditNote, Invoice, InvoiceLine
 from billingd.domain.credit_split import CreditSplit, gross_by_rate, split_credit
 from billingd.errors import NotFound, RuleViolation, ValidationError
 from billingd.money import has_excess_precision
-from billingd.services import document_queue, documents, ledger
+from billingd.services import document_queue, documents, ledger, notifications
 from billingd.services.audit import record_audit
 from billingd.services.closed_periods import check_open
 from billingd.services.context import ServiceContext
 from billingd.services.lookup import find_invoice, get_or_refuse
 from billingd.services.numbering import CREDIT_NOTE, next_number
 from billingd.services.payments import settle
+from billingd.views import credit_note_view
 
 
 def credit_split(invoice: Invoice, amount: Decimal) -> CreditSplit:
@@ -91,6 +92,10 @@ def issue_credit_note(
             invoice_status=target.status,
         )
         document_queue.enqueue(ctx, note, documents.formats_for(note))  # after the commit
+        notifications.notify(
+            ctx, "credit_note.issued", lambda: credit_note_view(note),
+            client=target.client_id, invoice=target, credit_note=note,
+        )  # fmt: skip
     ctx.emit("credit_note.issued", {"id": note.id, "number": note.number, "amount": str(amount)})
     return note
 

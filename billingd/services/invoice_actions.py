@@ -14,7 +14,7 @@ from billingd.db.models import (
     UsageRecord,
 )
 from billingd.errors import RuleViolation, ValidationError
-from billingd.services import document_queue, invoicing, ledger
+from billingd.services import document_queue, invoicing, ledger, mail, notifications, outbox
 from billingd.services.audit import record_audit
 from billingd.services.billing_items import collect_items
 from billingd.services.closed_periods import check_open
@@ -56,6 +56,10 @@ def _void(ctx: ServiceContext, invoice: Invoice, reason: str) -> None:
         reason=reason,
     )
     ctx.emit("invoice.voided", {"id": invoice.id, "number": invoice.number})
+    notifications.notify(
+        ctx, "invoice.voided", {"id": invoice.id, "number": invoice.number, "reason": reason},
+        client=invoice.client_id, invoice=invoice,
+    )  # fmt: skip
 
 
 def void_invoice(ctx: ServiceContext, invoice: int | str, reason: str = "") -> Invoice:
@@ -112,19 +116,34 @@ def reissue_invoice(ctx: ServiceContext, invoice: int | str, reason: str = "") -
 
 
 def send_invoice(ctx: ServiceContext, invoice: int | str) -> Delivery:
-    """Queue the invoice for email to the billing address; every send is recorded (R-INV-10)."""
+    """Queue the invoice's email to its recipients; every send is recorded (R-INV-10).
+
+    The recipients are the bill group's at issue, else the client's billing emails
+    (seed 004, R-RUN-17). The outbox delivers it after the documents are rendered
+    (R-DEL-3); the Delivery row follows the message's state.
+    """
     with write_transaction():
         target = find_invoice(invoice, lock=True)
         if target.status in ("void", "draft"):
             raise RuleViolation("R-INV-10", f"a {target.status} invoice cannot be sent")
-        # the bill group's recipients at issue, else the client's billing email (R-RUN-17)
-        recipient = (target.bill_to or {}).get("email") or ""
-        if not recipient.strip() and target.client is not None:
-            recipient = target.client.email
-        if not recipient.strip():
+        recipients = mail.invoice_recipients(target)
+        if not recipients:
             raise RuleViolation("R-INV-10", "the client has no billing email")
+        recipient = ", ".join(recipients)
         delivery = Delivery.create(invoice=target, recipient=recipient, actor=ctx.actor)
         previous = Delivery.select().where(Delivery.invoice == target).count() - 1
+        owner = target.client or target.reseller
+        outbox.enqueue(
+            ctx,
+            channel=outbox.EMAIL,
+            kind="invoice",
+            recipients=recipients,
+            language=owner.language,
+            enterprise=target.enterprise_id,
+            client=target.client_id,
+            invoice=target,
+            delivery=delivery,
+        )
         record_audit(
             ctx,
             "invoice.sent",
@@ -134,6 +153,11 @@ def send_invoice(ctx: ServiceContext, invoice: int | str) -> Delivery:
             recipient=recipient,
             resend=previous > 0,
         )
+        notifications.notify(
+            ctx, "invoice.sent", {"id": target.id, "number": target.number,
+                                  "recipients": recipients, "resend": previous > 0},
+            client=target.client_id, invoice=target,
+        )  # fmt: skip
     ctx.emit("invoice.sent", {"id": target.id, "number": target.number, "recipient": recipient})
     return delivery
 

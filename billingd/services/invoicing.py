@@ -23,7 +23,14 @@ from billingd.domain.totals import TaxGroup, Totals, compute_totals, split_gross
 from billingd.domain.vat import treat
 from billingd.errors import RuleViolation, ValidationError
 from billingd.money import has_excess_precision
-from billingd.services import document_queue, documents, ledger, payments
+from billingd.services import (
+    document_queue,
+    documents,
+    ledger,
+    notifications,
+    payments,
+    uploads,
+)
 from billingd.services.audit import record_audit
 from billingd.services.billing_items import (
     BillableItems,
@@ -39,7 +46,7 @@ from billingd.services.lookup import get_or_refuse
 from billingd.services.numbering import INVOICE, next_number
 from billingd.services.parties import default_bill_group
 from billingd.services.statistics import period_statistics_csv
-from billingd.views import line_view, plain, tax_breakdown
+from billingd.views import invoice_view, line_view, plain, tax_breakdown
 
 
 @dataclass
@@ -182,6 +189,7 @@ def draft_view(draft: Draft) -> dict[str, Any]:
         "document": None,
         "lines": lines,
         "tax_breakdown": tax_breakdown(lines),
+        "deliveries": [],
     }
 
 
@@ -346,11 +354,17 @@ def issue(
             "client_id": invoice.client_id,
         },
     )
+    notifications.notify(
+        ctx, "invoice.issued", lambda: invoice_view(invoice), client=invoice.client_id,
+        invoice=invoice,
+    )  # fmt: skip
     formats = documents.formats_for(invoice) if document else []
     if stats:
         formats.append("stats-csv")
+    job = None
     if formats:  # rendered after the commit (R-INV-11); its event follows the issue's
-        document_queue.enqueue(ctx, invoice, formats)
+        job = document_queue.enqueue(ctx, invoice, formats)
+    uploads.queue_upload(ctx, invoice, job)  # to the bill group's portal (R-DEL-4)
     return invoice
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from billingd.db.models import Client, CreditNote, Invoice, OutboxMessage
@@ -51,21 +52,28 @@ def _wanting(ctx: ServiceContext, event: str) -> list[str]:
 def notify(
     ctx: ServiceContext,
     event: str,
-    payload: dict[str, Any],
+    payload: dict[str, Any] | Callable[[], dict[str, Any]],
     *,
     client: Client | int | None = None,
     invoice: Invoice | int | None = None,
     credit_note: CreditNote | int | None = None,
 ) -> list[OutboxMessage]:
-    """Queue ``event`` for every notifier that wants it; call inside the transaction."""
+    """Queue ``event`` for every notifier that wants it; call inside the transaction.
+
+    ``payload`` may be a function, called only when a notifier wants the event (the
+    protocol's full objects cost queries a run should not pay for nobody). The event
+    is ``{"id", "name", "at", "client_id", "payload"}``.
+    """
     names = _wanting(ctx, event)
     if not names:
         return []
+    client_id = client.id if isinstance(client, Client) else client
     body = {
         "id": uuid.uuid4().hex,
         "name": event,
         "at": ctx.now_utc().isoformat(timespec="seconds") + "Z",
-        "payload": payload,
+        "client_id": client_id,
+        "payload": payload() if callable(payload) else payload,
     }
     queued = []
     for name in names:

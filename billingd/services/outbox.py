@@ -49,11 +49,11 @@ from billingd.services.lookup import get_or_refuse
 
 log = logging.getLogger("billingd.outbox")
 
-EMAIL, UPLOAD, WEBHOOK, NOTIFY = "email", "upload", "webhook", "notify"
-CHANNELS = (EMAIL, UPLOAD, WEBHOOK, NOTIFY)
+EMAIL, UPLOAD, NOTIFY = "email", "upload", "notify"
+CHANNELS = (EMAIL, UPLOAD, NOTIFY)
 STATES = ("queued", "sending", "sent", "failed", "cancelled")
-MAX_ATTEMPTS = 8
-"""Deliveries tried per message before it stays failed."""
+MAX_ATTEMPTS = 12
+"""Deliveries tried per message before it stays failed (about a day with :data:`BACKOFF`)."""
 BACKOFF = (dt.timedelta(minutes=1), dt.timedelta(hours=6))
 """The pause after a failed attempt: the first, doubling up to the second."""
 LEASE = dt.timedelta(minutes=10)
@@ -86,9 +86,10 @@ def enqueue(
     """
     if channel not in CHANNELS:
         raise ValidationError(f"unknown outbox channel {channel!r}", field="channel")
-    if dedupe_key is not None and OutboxMessage.select().where(
-        OutboxMessage.dedupe_key == dedupe_key
-    ).exists():
+    if (
+        dedupe_key is not None
+        and OutboxMessage.select().where(OutboxMessage.dedupe_key == dedupe_key).exists()
+    ):
         return None
     message = OutboxMessage.create(
         channel=channel,
@@ -141,17 +142,18 @@ def claim(
     channels: Iterable[str] = CHANNELS,
     *,
     domain: str = "billingd.invalid",
+    exclude: Iterable[int] = (),
 ) -> list[OutboxMessage]:
     """Mark up to ``limit`` due messages of ``channels`` ``sending`` for ``claimer``,
-    oldest first, and give each its Message-ID at its first attempt."""
+    oldest first, and give each its Message-ID at its first attempt. Messages in
+    ``exclude`` (waiting for their documents) are left."""
     real_now = utcnow()
+    condition = _due(ctx.now_utc(), real_now) & OutboxMessage.channel.in_(list(channels))
+    exclude = list(exclude)
+    if exclude:
+        condition &= OutboxMessage.id.not_in(exclude)
     with write_transaction():
-        rows = list(
-            OutboxMessage.select()
-            .where(_due(ctx.now_utc(), real_now) & OutboxMessage.channel.in_(list(channels)))
-            .order_by(OutboxMessage.id)
-            .limit(limit)
-        )
+        rows = list(OutboxMessage.select().where(condition).order_by(OutboxMessage.id).limit(limit))
         for message in rows:
             message.state = "sending"
             message.claimed_by = claimer

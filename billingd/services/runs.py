@@ -34,7 +34,7 @@ from billingd.db.models import (
 )
 from billingd.db.prepared import PreparedSelect
 from billingd.errors import NotFound
-from billingd.services import invoice_actions, invoicing
+from billingd.services import invoice_actions, invoicing, notifications
 from billingd.services.audit import record_audit
 from billingd.services.context import ServiceContext
 from billingd.services.gateway_charges import charge_self_checkout
@@ -102,6 +102,10 @@ def park(ctx: ServiceContext, client: Client, reason: str) -> None:
     with write_transaction():
         ParkedClient.create(client=client, reason=reason)
         record_audit(ctx, "client.parked", client_id=client.id, subject=client, reason=reason)
+        notifications.notify(
+            ctx, "client.parked", {"client_id": client.id, "name": client.name, "reason": reason},
+            client=client,
+        )  # fmt: skip
     ctx.emit("client.parked", {"client_id": client.id, "reason": reason})
 
 
@@ -350,7 +354,23 @@ def finish_run(ctx: ServiceContext, run_id: int, status: str) -> Run:
             invoices=run.invoices,
             failures=run.failures,
         )
+        if run.failures or run.parked:
+            _notify_failures(ctx, run)
     return run
+
+
+def _notify_failures(ctx: ServiceContext, run: Run) -> None:
+    """Tell the operators (R-DEL-5) of a run that failed or left clients behind."""
+    first = run.errors.order_by(RunError.id).first()
+    notifications.notify(
+        ctx,
+        "run.failed",
+        lambda: {
+            "id": run.id, "as_of": str(run.as_of), "status": run.status,
+            "invoices": run.invoices, "failures": run.failures, "parked": run.parked,
+            "first_error": first.message if first is not None else "",
+        },
+    )  # fmt: skip
 
 
 def fail_run(ctx: ServiceContext, run_id: int, error: str) -> Run:
@@ -372,6 +392,7 @@ def fail_run(ctx: ServiceContext, run_id: int, error: str) -> Run:
             failures=run.failures,
             error=error,
         )
+        _notify_failures(ctx, run)
     return run
 
 

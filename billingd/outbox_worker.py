@@ -1,0 +1,351 @@
+"""The daemon's outbox worker: delivers what the outbox holds (R-DEL-3..5, R-INV-10).
+
+It runs beside the scheduler on the daemon's event loop, with a database thread of its
+own. Each step claims a batch of due messages (:func:`billingd.services.outbox.claim`)
+and delivers them:
+
+* emails over one SMTP connection per batch (aiosmtplib: STARTTLS or implicit TLS,
+  login, at most ``smtp.rate`` messages per second), each recorded ``sent`` in a
+  transaction of its own as soon as the server accepted it;
+* notices by calling the notifier plugin, uploads by calling the uploader plugin, in
+  threads, each bounded by :data:`CALL_SECONDS`.
+
+A refusal retrying cannot fix (an SMTP 5xx, a plugin's ``PermanentFailure``, a
+template error) fails the message for good; anything else puts it back with backoff
+on the daemon's clock. A message whose documents are not rendered yet waits without
+using an attempt. The worker wakes on ``outbox.queued`` and looks for due messages
+every :data:`POLL_SECONDS` anyway; on start it takes up messages a killed daemon left
+``sending`` (re-sent with the same Message-ID).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import functools
+import logging
+import ssl
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from email.message import EmailMessage
+from email.utils import parseaddr
+from pathlib import Path
+from typing import Any
+
+import aiosmtplib
+
+from billingd.config import SmtpConfig
+from billingd.db.connection import close_thread_connection
+from billingd.db.models import OutboxMessage
+from billingd.errors import ValidationError
+from billingd.plugins import PermanentFailure
+from billingd.services import delivered_documents, mail, outbox
+from billingd.services.context import ServiceContext
+from billingd.services.leases import claimer_id
+
+log = logging.getLogger("billingd.outbox")
+
+POLL_SECONDS = 2.0
+"""How often an idle worker looks for due messages without being woken."""
+SWEEP_SECONDS = 60.0
+"""How often it takes up messages left ``sending`` by dead processes on this host."""
+CALL_SECONDS = 120.0
+"""How long a notifier or uploader may take for one message before it counts as failed."""
+NOT_READY_SECONDS = 2.0
+"""How long (real time) a message whose documents are still rendering is left alone,
+unless a document is rendered first."""
+PLUGIN_BATCH = 32
+"""Notices and uploads claimed per step."""
+
+Publish = Callable[[str, dict[str, Any]], None]
+
+
+def _tls_context(settings: SmtpConfig) -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    if settings.ca_file is not None:
+        context.load_verify_locations(cafile=str(settings.ca_file))
+    return context
+
+
+def _permanent(code: int) -> bool:
+    return 500 <= code < 600
+
+
+class OutboxWorker:
+    """Claims, delivers and records outbox messages until the daemon stops."""
+
+    def __init__(
+        self,
+        ctx: ServiceContext,
+        smtp: Callable[[], SmtpConfig],
+        template_dirs: Sequence[Path],
+        publish: Publish,
+        stopping: asyncio.Event,
+    ) -> None:
+        self.ctx = ctx
+        self.smtp = smtp
+        self.template_dirs = list(template_dirs)
+        self.publish = publish
+        self.stopping = stopping
+        self.claimer = claimer_id()
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        self._db_thread = ThreadPoolExecutor(1, thread_name_prefix="billingd-outbox")
+        self._calls = ThreadPoolExecutor(4, thread_name_prefix="billingd-outbox-call")
+        self._swept = 0.0
+        self._held: dict[int, float] = {}  # message id -> monotonic time it may be tried
+        self._pending_records: set[asyncio.Future[Any]] = set()
+        self.sent = 0
+        self.failed = 0
+
+    def wake(self) -> None:
+        """Look for messages now (safe from any thread)."""
+        self._loop.call_soon_threadsafe(self._wake.set)
+
+    def documents_rendered(self) -> None:
+        """Messages waiting for their documents may go now (safe from any thread)."""
+        self._loop.call_soon_threadsafe(self._held.clear)
+        self.wake()
+
+    async def _db(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        call = functools.partial(function, *args, **kwargs)
+        return await self._loop.run_in_executor(self._db_thread, call)
+
+    async def serve(self) -> None:
+        """Until the daemon stops; then record what is under way and close."""
+        try:
+            while not self.stopping.is_set():
+                try:
+                    worked = await self.step()
+                except Exception:
+                    log.exception("outbox worker: a step failed; trying again")
+                    worked = False
+                if not worked:
+                    await self._pause(POLL_SECONDS)
+        finally:
+            await self._flush()
+            await self._db(close_thread_connection)
+            self._db_thread.shutdown(wait=True)
+            self._calls.shutdown(wait=False, cancel_futures=True)
+
+    async def step(self) -> bool:
+        """Claim and deliver one batch; False when nothing was due."""
+        if time.monotonic() - self._swept > SWEEP_SECONDS:
+            await self._db(outbox.release_abandoned, self.claimer)
+            self._swept = time.monotonic()
+        now = time.monotonic()
+        self._held = {key: until for key, until in self._held.items() if until > now}
+        held = list(self._held)
+        settings = self.smtp()
+        domain = (parseaddr(settings.sender)[1].rpartition("@")[2] or "billingd.invalid").lower()
+        worked = False
+        if settings.enabled:
+            emails = await self._db(
+                outbox.claim, self.ctx, settings.batch, self.claimer, [outbox.EMAIL],
+                domain=domain, exclude=held,
+            )  # fmt: skip
+            if emails:
+                worked = True
+                await self._send_emails(emails, settings)
+        others = await self._db(
+            outbox.claim,
+            self.ctx,
+            PLUGIN_BATCH,
+            self.claimer,
+            [outbox.NOTIFY, outbox.UPLOAD],
+            domain=domain,
+            exclude=held,
+        )
+        if others:
+            worked = True
+            await asyncio.gather(*(self._call_plugin(message) for message in others))
+        await self._flush()
+        return worked
+
+    # -- recording -------------------------------------------------------------------------
+
+    def _record(self, outcome: outbox.Outcome) -> None:
+        """Record an outcome on the database thread without waiting for it."""
+        if outcome.later is not None:
+            self._held[outcome.message_id] = time.monotonic() + NOT_READY_SECONDS
+        future = asyncio.ensure_future(self._record_now(outcome))
+        self._pending_records.add(future)
+        future.add_done_callback(self._pending_records.discard)
+
+    async def _record_now(self, outcome: outbox.Outcome) -> None:
+        ctx = self.ctx.acting_as("system")
+        try:
+            await self._db(outbox.record, ctx, [outcome], self.claimer)
+        except Exception:
+            log.exception("outbox: recording message %s failed", outcome.message_id)
+            self._swept = 0.0  # it goes back to queued at the next sweep
+            return
+        for name, payload in ctx.events:
+            if name == "outbox.sent":
+                self.sent += 1
+            elif name == "outbox.failed":
+                self.failed += 1
+            self.publish(name, payload)
+
+    async def _flush(self) -> None:
+        if self._pending_records:
+            await asyncio.gather(*list(self._pending_records), return_exceptions=True)
+
+    # -- email -----------------------------------------------------------------------------
+
+    def _compose(self, message: OutboxMessage, sender: str) -> EmailMessage | outbox.Outcome:
+        try:
+            return mail.compose(message, sender, self.template_dirs)
+        except delivered_documents.NotReady as exc:
+            return outbox.Outcome(message.id, str(exc), later=dt.timedelta())
+        except ValidationError as exc:
+            return outbox.Outcome(message.id, str(exc), permanent=True)
+        except Exception as exc:
+            log.exception("outbox: cannot compose message %s", message.id)
+            return outbox.Outcome(message.id, f"{type(exc).__name__}: {exc}")
+
+    async def _connect(self, settings: SmtpConfig) -> aiosmtplib.SMTP:
+        client = aiosmtplib.SMTP(
+            hostname=settings.host,
+            port=settings.port,
+            username=settings.username,
+            password=settings.password,
+            timeout=settings.timeout,
+            use_tls=settings.implicit_tls,
+            start_tls=settings.starttls and not settings.implicit_tls,
+            tls_context=_tls_context(settings),
+        )
+        await client.connect()
+        return client
+
+    async def _send_emails(self, messages: list[OutboxMessage], settings: SmtpConfig) -> None:
+        composed = [await self._db(self._compose, message, settings.sender) for message in messages]
+        client: aiosmtplib.SMTP | None = None
+        interval = 1.0 / settings.rate if settings.rate else 0.0
+        next_slot = time.monotonic()
+        try:
+            for index, (message, mail_or_outcome) in enumerate(
+                zip(messages, composed, strict=True)
+            ):
+                if isinstance(mail_or_outcome, outbox.Outcome):
+                    self._record(mail_or_outcome)
+                    continue
+                if client is None:
+                    try:
+                        client = await self._connect(settings)
+                    except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+                        error = (
+                            f"cannot reach the mail server {settings.host}:{settings.port}: {exc}"
+                        )
+                        log.warning("outbox: %s", error)
+                        for rest in messages[index:]:
+                            self._record(
+                                outbox.Outcome(
+                                    rest.id,
+                                    error,
+                                )
+                            )
+                        return
+                if interval:
+                    await asyncio.sleep(max(0.0, next_slot - time.monotonic()))
+                    next_slot = max(next_slot, time.monotonic()) + interval
+                outcome, client = await self._send_one(client, message, mail_or_outcome)
+                self._record(outcome)
+                if self.stopping.is_set():
+                    for rest in messages[index + 1 :]:
+                        self._record(
+                            outbox.Outcome(rest.id, "daemon stopping", later=dt.timedelta())
+                        )
+                    return
+        finally:
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    await client.quit()
+
+    async def _send_one(
+        self, client: aiosmtplib.SMTP, message: OutboxMessage, email: EmailMessage
+    ) -> tuple[outbox.Outcome, aiosmtplib.SMTP | None]:
+        """Send one email; the outcome, and the connection if it is still usable."""
+        try:
+            refused, _ = await client.send_message(email, recipients=message.recipients)
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            codes = [r.code for r in exc.recipients]
+            text = "; ".join(f"{r.recipient}: {r.code} {r.message}" for r in exc.recipients)
+            return outbox.Outcome(
+                message.id, f"refused: {text}", permanent=all(map(_permanent, codes))
+            ), client
+        except aiosmtplib.SMTPResponseException as exc:
+            error = f"{exc.code} {exc.message}"
+            return outbox.Outcome(message.id, error, permanent=_permanent(exc.code)), client
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            with contextlib.suppress(Exception):
+                client.close()
+            return outbox.Outcome(message.id, f"{type(exc).__name__}: {exc}"), None
+        receipt = None
+        if refused:  # some recipients refused, the others accepted: it is sent
+            receipt = {
+                "refused": {addr: f"{code} {text}" for addr, (code, text) in refused.items()}
+            }
+        return outbox.Outcome(message.id, receipt=receipt), client
+
+    # -- notifiers and uploaders -----------------------------------------------------------
+
+    def _plugin_call(self, message: OutboxMessage) -> Callable[[], Any] | outbox.Outcome:
+        """The plugin call a message asks for (built on the database thread)."""
+        plugins = self.ctx.plugins
+        try:
+            if message.channel == outbox.NOTIFY:
+                notifier = plugins.notifiers().get(message.target) if plugins else None
+                if notifier is None:
+                    return outbox.Outcome(
+                        message.id, f"no notifier {message.target!r} is loaded", permanent=True
+                    )
+                return functools.partial(notifier.notify, dict(message.payload))
+            from billingd.services import uploads  # the uploaders' side of the outbox
+
+            uploader = plugins.uploaders().get(message.target) if plugins else None
+            if uploader is None:
+                return outbox.Outcome(
+                    message.id, f"no uploader {message.target!r} is loaded", permanent=True
+                )
+            return functools.partial(uploader.upload, uploads.upload_delivery(message))
+        except delivered_documents.NotReady as exc:
+            return outbox.Outcome(message.id, str(exc), later=dt.timedelta())
+        except Exception as exc:
+            log.exception("outbox: cannot prepare message %s", message.id)
+            return outbox.Outcome(message.id, f"{type(exc).__name__}: {exc}")
+
+    async def _call_plugin(self, message: OutboxMessage) -> None:
+        call = await self._db(self._plugin_call, message)
+        if isinstance(call, outbox.Outcome):
+            self._record(call)
+            return
+        try:
+            result = await asyncio.wait_for(
+                self._loop.run_in_executor(self._calls, call), timeout=CALL_SECONDS
+            )
+        except PermanentFailure as exc:
+            outcome = outbox.Outcome(message.id, str(exc) or "refused", permanent=True)
+        except TimeoutError:
+            outcome = outbox.Outcome(message.id, f"{message.target} took over {CALL_SECONDS:g} s")
+        except Exception as exc:
+            log.warning("outbox: %s %s failed: %s", message.channel, message.target, exc)
+            outcome = outbox.Outcome(message.id, f"{type(exc).__name__}: {exc}")
+        else:
+            outcome = outbox.Outcome(
+                message.id, receipt=result if isinstance(result, dict) else None
+            )
+        self._record(outcome)
+
+    async def _pause(self, seconds: float) -> None:
+        """Wait ``seconds``, less when woken or stopping."""
+        waiters = [
+            asyncio.ensure_future(self._wake.wait()),
+            asyncio.ensure_future(self.stopping.wait()),
+        ]
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        for waiter in waiters:
+            waiter.cancel()
+        self._wake.clear()

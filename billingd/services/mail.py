@@ -1,0 +1,142 @@
+"""What an outbox email says and carries (R-DEL-3, R-DEL-5): recipients, the filled
+mail template, the documents as attachments, the Message-ID it keeps across retries.
+
+Kinds: ``invoice`` and ``credit_note`` (the documents of the newest version, see
+:mod:`billingd.services.delivered_documents`), ``reminder`` (the dunning step's PDF)
+and ``notification`` (a notice; its template and context were fixed when queued).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Sequence
+from email.message import EmailMessage
+from email.utils import format_datetime, getaddresses, parseaddr
+from pathlib import Path
+from typing import Any
+
+from billingd.db.models import Client, CreditNote, Enterprise, Invoice, OutboxMessage
+from billingd.errors import ValidationError
+from billingd.mail_templates import render_mail
+from billingd.services import delivered_documents
+from billingd.services.delivered_documents import Attachment
+
+INVOICE_KEYS = (
+    "id", "number", "issue_date", "due_date", "period_start", "period_end",
+    "currency", "subtotal", "tax", "total", "balance", "status",
+)  # fmt: skip
+
+
+def split_addresses(text: str) -> list[str]:
+    """Addresses from a bill group's or client's email field (comma or semicolon
+    separated, ``Name <address>`` allowed), duplicates dropped."""
+    found = getaddresses([text.replace(";", ",")])
+    return list(dict.fromkeys(addr.strip() for _, addr in found if "@" in addr))
+
+
+def check_addresses(text: str, field: str) -> str:
+    """Refuse an email field with something that is no address (the field named)."""
+    for part in re.split(r"[,;]", text):
+        if part.strip() and "@" not in parseaddr(part)[1]:
+            raise ValidationError(f"{field}: not an email address: {part.strip()!r}", field=field)
+    return text
+
+
+def invoice_recipients(invoice: Invoice) -> list[str]:
+    """The bill group's recipients at issue (seed 004), else the client's billing emails."""
+    recipients = split_addresses((invoice.bill_to or {}).get("email") or "")
+    owner = invoice.client or invoice.reseller
+    if not recipients and owner is not None:
+        recipients = split_addresses(owner.email)
+    return recipients
+
+
+def party_context(enterprise: Enterprise | None, client: Client | None) -> dict[str, Any]:
+    """The sender's and the client's details every mail template may use."""
+    brand = enterprise.brand if enterprise is not None else None
+    return {
+        "enterprise": {
+            name: str(getattr(enterprise, name, "") or "")
+            for name in ("name", "email", "phone", "address", "iban", "bic", "tax_id")
+        },
+        "brand": {
+            "name": (brand.name if brand else "") or (enterprise.name if enterprise else ""),
+            "accent_color": brand.accent_color if brand else "#1f6feb",
+            "footer": brand.footer if brand else "",
+        },
+        "client": {
+            "id": client.id if client else "",
+            "name": (client.company or client.name) if client else "",
+            "email": client.email if client else "",
+        },
+    }
+
+
+def _invoice_context(invoice: Invoice) -> dict[str, Any]:
+    return {key: "" if getattr(invoice, key) is None else str(getattr(invoice, key))
+            for key in INVOICE_KEYS}  # fmt: skip
+
+
+def _credit_note_context(note: CreditNote) -> dict[str, Any]:
+    return {
+        **{key: str(getattr(note, key) or "")
+           for key in ("id", "number", "issue_date", "amount", "currency", "reason")},
+        "invoice_number": note.invoice.number,
+    }  # fmt: skip
+
+
+def _reminder(message: OutboxMessage) -> tuple[dict[str, Any], list[Attachment]]:
+    from billingd.services import dunning  # dunning builds on the outbox
+
+    notice_id = int(message.payload["notice_id"])
+    filename, data = dunning.reminder_attachment(notice_id)
+    context = dunning.reminder_context(notice_id)
+    return context, [Attachment(filename, "application/pdf", data, "pdf")]
+
+
+def content(message: OutboxMessage) -> tuple[str, dict[str, Any], list[Attachment]]:
+    """The template name, its context and the attachments of a message.
+
+    Raises :class:`~billingd.services.delivered_documents.NotReady` while a document
+    it carries is not rendered yet.
+    """
+    base = party_context(message.enterprise, message.client)
+    if message.kind == "invoice":
+        invoice = message.invoice
+        documents = delivered_documents.stored_documents(invoice)
+        context = {**base, "invoice": _invoice_context(invoice)}
+        return "invoice", context, delivered_documents.for_recipient(documents)
+    if message.kind == "credit_note":
+        note = message.credit_note
+        documents = delivered_documents.stored_documents(note)
+        context = {**base, "credit_note": _credit_note_context(note)}
+        return "credit_note", context, [documents["pdf"]]
+    if message.kind == "reminder":
+        context, attachments = _reminder(message)
+        return "reminder", {**base, **context}, attachments
+    if message.kind == "notification":
+        return message.payload["template"], {**base, **message.payload["context"]}, []
+    raise ValidationError(f"outbox message {message.id}: unknown email kind {message.kind!r}")
+
+
+def compose(message: OutboxMessage, sender: str, template_dirs: Sequence[Path]) -> EmailMessage:
+    """The RFC 5322 message for an outbox email, with its stable Message-ID."""
+    name, context, attachments = content(message)
+    text = render_mail(name, message.language, context, template_dirs)
+    mail = EmailMessage()
+    mail["From"] = sender
+    mail["To"] = ", ".join(message.recipients)
+    mail["Subject"] = text.subject
+    mail["Date"] = format_datetime(message.created_at.replace(tzinfo=dt.UTC))
+    mail["Message-ID"] = message.message_id
+    mail["Auto-Submitted"] = "auto-generated"
+    mail.set_content(text.text)
+    if text.html is not None:
+        mail.add_alternative(text.html, subtype="html")
+    for attachment in attachments:
+        maintype, _, subtype = attachment.content_type.partition("/")
+        mail.add_attachment(
+            attachment.data, maintype=maintype, subtype=subtype, filename=attachment.filename
+        )
+    return mail
