@@ -18,6 +18,8 @@ def _cell(value: Any) -> str:
         return "yes" if value else "no"
     if isinstance(value, list):
         return ", ".join(_cell(v) for v in value)
+    if isinstance(value, dict):  # e.g. a plugin's registers: "gateway sandbox; notifier x"
+        return "; ".join(f"{k} {_cell(v)}" for k, v in value.items() if v not in (None, "", []))
     return str(value).replace("\n", " ")
 
 

@@ -10,7 +10,13 @@ group and mark their functions with :data:`hookimpl`::
         register(MyRenderer())
 
 An implementation may accept fewer arguments than the spec lists, so adding an
-argument to a hook later never breaks a plugin. ``docs/plugins.md`` documents every
+argument to a hook later never breaks a plugin. Hooks are called through pluggy's
+own dispatch, so ``@hookimpl(tryfirst=True)``, ``trylast`` and hook wrappers
+(``@hookimpl(wrapper=True)``, a generator that yields once and returns the result)
+work on every hook. ``startup``, ``settings_changed``, ``plugin_settings_schema``,
+the ``register_*`` hooks and ``event_emitted`` are called plugin by plugin (a
+failure stays with its plugin), so a wrapper of those runs around each plugin's
+call. ``docs/plugins.md`` documents every
 hook; a test keeps it honest.
 """
 
@@ -43,13 +49,32 @@ def plugin_settings_schema() -> dict[str, str] | None:
     """
 
 
-@hookspec(historic=True)
+@hookspec
 def startup(host: PluginHost) -> None:
-    """Called once after all plugins are loaded; plugins registered later still see it.
+    """Called once after all plugins are loaded and their settings checked; a plugin
+    registered later is called when it is registered.
 
     :param host: the :class:`billingd.plugins.PluginHost`; ``host.settings_for(name)``
         gives a plugin its settings.
-    :return: ignored.
+    :return: ignored. An exception is logged with the plugin's name and stops
+        nothing else. A plugin without ``settings_changed`` is called again when
+        its settings change on a reload.
+    """
+
+
+@hookspec
+def settings_changed(host: PluginHost, settings: dict[str, Any]) -> None:
+    """Called on a config reload (SIGHUP) when this plugin's own settings changed.
+
+    The new ``plugins.settings`` were checked against every plugin's schema first;
+    a reload with settings that do not match changes nothing and calls nobody.
+
+    :param host: the :class:`billingd.plugins.PluginHost`, already holding the new
+        settings.
+    :param settings: this plugin's new settings (``plugins.settings.<name>``; empty
+        when they were removed).
+    :return: ignored. An exception is logged with the plugin's name; the other
+        plugins are still told.
     """
 
 

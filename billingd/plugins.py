@@ -1,18 +1,24 @@
-"""The plugin host (SPEC §11): loads plugins and calls their hooks safely.
+"""The plugin host (SPEC §11): loads plugins and calls their hooks through pluggy.
 
 Plugins are found through the ``billingd`` entry-point group; the built-in plugins
 (:data:`BUILTIN_PLUGINS`) are registered last from their module names, so they also
-work from a source checkout. Two environment variables help operators:
+work from a source checkout. Operators choose what loads and what is logged:
 
-``BILLINGD_PLUGINS``
-    comma-separated allowlist of entry-point names to load (empty: none). Built-in
+``plugins.enabled`` in the config, or ``$BILLINGD_PLUGINS`` (which wins when set)
+    the allowlist: comma-separated entry-point names to load (empty: none). Built-in
     plugins are always loaded.
-``BILLINGD_TRACE_PLUGINS=1``
-    log every hook call to the ``billingd.plugins`` logger.
+``plugins.trace: true``, or ``$BILLINGD_TRACE_PLUGINS=1`` (``0`` turns it off)
+    log every hook call (the plugins called, in order) and its outcome to the
+    ``billingd.plugins`` logger. A reload (SIGHUP) applies a changed ``plugins.trace``.
 
-A plugin's exception never escapes an event or a start-up hook: the host calls such
-hooks plugin by plugin, logs the failure with the plugin's name and goes on. (Hook
-wrappers are therefore not applied to the hooks the host calls.)
+Every hook is called through pluggy's own dispatch (``manager.hook.<name>``), so
+``tryfirst``/``trylast``, ``firstresult`` and hook wrappers (``wrapper=True``) work
+as pluggy documents them. The hooks whose failures must stay contained — start-up,
+settings, registries and event listeners — are called plugin by plugin through
+``manager.subset_hook_caller`` (each plugin with every other plugin's wrappers
+around it): one plugin's exception is logged with its name and the others are
+still called. ``rate_usage`` is one ``firstresult`` call; a failure there is the
+caller's to report, as a :class:`PluginError` naming the plugin.
 """
 
 from __future__ import annotations
@@ -20,7 +26,8 @@ from __future__ import annotations
 import importlib
 import logging
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping
+import types
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from importlib.metadata import entry_points
@@ -37,9 +44,18 @@ from billingd.rendering import Renderer
 logger = logging.getLogger("billingd.plugins")
 
 ENTRY_POINT_GROUP = "billingd"
-BUILTIN_PLUGINS = ("billingd_plugins.pdf", "billingd_plugins.manual", "billingd_plugins.sandbox")
+BUILTIN_PLUGINS = (
+    "billingd_plugins.pdf",
+    "billingd_plugins.manual",
+    "billingd_plugins.sandbox",
+    "billingd_plugins.email",
+    "billingd_plugins.uploaders",
+    "billingd_plugins.webhook",
+)
 ALLOWLIST_ENV = "BILLINGD_PLUGINS"
 TRACE_ENV = "BILLINGD_TRACE_PLUGINS"
+# what a register_* hook registers, as ``registers`` of plugin_list() names it
+KINDS = ("renderer", "gateway", "notifier", "uploader")
 
 
 def _is_decimal(value: Any) -> bool:
@@ -139,7 +155,7 @@ class _Origin:
     builtin: bool
 
 
-def _allowlist(enabled: Iterable[str] | None) -> frozenset[str] | None:
+def _allowlist(enabled: Iterable[str] | str | None) -> frozenset[str] | None:
     if isinstance(enabled, str):
         enabled = enabled.split(",")
     if enabled is None:
@@ -148,6 +164,42 @@ def _allowlist(enabled: Iterable[str] | None) -> frozenset[str] | None:
             return None
         enabled = raw.split(",")
     return frozenset(name.strip() for name in enabled if name.strip())
+
+
+def _trace_from_environment() -> bool | None:
+    raw = os.environ.get(TRACE_ENV)
+    if raw is None or not raw.strip():
+        return None
+    return raw.strip().lower() not in ("0", "false", "no", "off")
+
+
+def configured(plugins_config: Mapping[str, Any]) -> tuple[list[str] | None, bool]:
+    """The allowlist and trace switch a daemon uses: the environment wins over the config.
+
+    :param plugins_config: the config's ``plugins`` mapping (``enabled``, ``trace``).
+    :return: ``(enabled, trace)``; ``enabled`` None means every installed plugin.
+    """
+    raw = os.environ.get(ALLOWLIST_ENV)
+    if raw is not None:
+        enabled: list[str] | None = [n.strip() for n in raw.split(",") if n.strip()]
+    else:
+        configured_names = plugins_config.get("enabled")
+        enabled = None if configured_names is None else list(configured_names)
+    trace = _trace_from_environment()
+    if trace is None:
+        trace = bool(plugins_config.get("trace", False))
+    return enabled, trace
+
+
+def _code_of(function: Any) -> types.CodeType | None:
+    function = getattr(function, "__func__", function)
+    code = getattr(function, "__code__", None)
+    return code if isinstance(code, types.CodeType) else None
+
+
+def _short(value: Any, limit: int = 200) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class PluginHost:
@@ -162,26 +214,72 @@ class PluginHost:
     ) -> None:
         self._pm = pluggy.PluginManager("billingd")
         self._pm.add_hookspecs(hookspecs)
-        self._settings = dict(settings or {})
+        self._settings: dict[str, Any] = dict(settings or {})
         self._origins: dict[str, _Origin] = {}
         self._registries: dict[str, dict[str, Any]] = {}
+        self._owners: dict[str, dict[str, str]] = {}  # hook -> registered name -> plugin
         self._started = False
+        self._untrace: Callable[[], None] | None = None
         self.load_errors: dict[str, str] = {}
+        self.allowlist: frozenset[str] | None = None
+        """The entry-point names :meth:`load` was allowed to load (None: all)."""
         if trace is None:
-            trace = os.environ.get(TRACE_ENV, "") not in ("", "0")
-        self._trace = trace
-        if trace:
-            self._pm.trace.root.setwriter(lambda message: logger.info(message.rstrip()))
-            self._pm.enable_tracing()
+            trace = bool(_trace_from_environment())
+        self.set_trace(trace)
 
     @property
     def manager(self) -> pluggy.PluginManager:
         """The pluggy manager; register through :meth:`register` so registries stay current."""
         return self._pm
 
+    @property
+    def settings(self) -> dict[str, Any]:
+        """A copy of the ``plugins.settings`` mapping in force."""
+        return {name: dict(values) for name, values in self._settings.items()}
+
+    # -- tracing ---------------------------------------------------------------------------
+
+    @property
+    def tracing(self) -> bool:
+        return self._untrace is not None
+
+    def set_trace(self, on: bool) -> None:
+        """Log every hook call and its outcome to ``billingd.plugins`` (or stop)."""
+        if on and self._untrace is None:
+            self._untrace = self._pm.add_hookcall_monitoring(self._before, self._after)
+        elif not on and self._untrace is not None:
+            self._untrace()
+            self._untrace = None
+
+    @staticmethod
+    def _names(impls: Sequence[pluggy.HookImpl]) -> str:
+        """The plugins of a call in pluggy's order; wrappers marked ``(wrapper)``."""
+        return ", ".join(
+            impl.plugin_name + (" (wrapper)" if impl.wrapper or impl.hookwrapper else "")
+            for impl in reversed(impls)
+        )
+
+    def _before(
+        self, hook_name: str, impls: Sequence[pluggy.HookImpl], kwargs: Mapping[str, Any]
+    ) -> None:
+        logger.info("%s -> %s(%s)", self._names(impls) or "(none)", hook_name, ", ".join(kwargs))
+
+    def _after(
+        self,
+        outcome: pluggy.Result[Any],
+        hook_name: str,
+        impls: Sequence[pluggy.HookImpl],
+        kwargs: Mapping[str, Any],
+    ) -> None:
+        if outcome.exception is not None:
+            exc = outcome.exception
+            logger.info("%s raised %s: %s", hook_name, type(exc).__name__, exc)
+        else:
+            logger.info("%s returned %s", hook_name, _short(outcome.get_result()))
+
     # -- loading ---------------------------------------------------------------------------
 
-    def load(self, enabled: Iterable[str] | None = None) -> None:
+    def load(self, enabled: Iterable[str] | str | None = None) -> None:
         """Register entry-point plugins (honouring the allowlist), then the built-ins.
 
         A plugin that fails to import or register is logged and recorded in
@@ -189,7 +287,7 @@ class PluginHost:
         plugins register invalid or clashing renderers or gateways, and
         :class:`ValidationError` when ``plugins.settings`` does not match the schemas.
         """
-        allowed = _allowlist(enabled)
+        allowed = self.allowlist = _allowlist(enabled)
         for ep in entry_points(group=ENTRY_POINT_GROUP):
             if ep.module in BUILTIN_PLUGINS:
                 continue
@@ -204,7 +302,7 @@ class PluginHost:
                 self.load_errors[ep.name] = f"{type(exc).__name__}: {exc}"
         for name in sorted((allowed or frozenset()) - set(self.plugin_names())):
             if name not in self.load_errors:
-                logger.warning("%s names %r, but no such plugin is installed", ALLOWLIST_ENV, name)
+                logger.warning("the allowlist names %r, but no such plugin is installed", name)
         for module_name in BUILTIN_PLUGINS:
             module = importlib.import_module(module_name)
             if not self._pm.is_registered(module):
@@ -223,7 +321,8 @@ class PluginHost:
         """Register a plugin object (a module or any object with hookimpls) under ``name``.
 
         Raises :class:`PluginError` (and leaves nothing registered) when the plugin
-        implements an unknown hook or registers an invalid or clashing renderer.
+        implements an unknown hook or registers an invalid or clashing renderer. A
+        plugin registered after :meth:`load` gets its ``startup`` call at once.
         """
         self._register(plugin, name, _Origin(None, builtin=False))
         try:
@@ -245,7 +344,7 @@ class PluginHost:
     def _register(self, plugin: object, name: str, origin: _Origin) -> None:
         try:
             self._pm.register(plugin, name=name)
-        except (ValueError, pluggy.PluginValidationError) as exc:
+        except (ValueError, TypeError, pluggy.PluginValidationError) as exc:
             raise PluginError(f"cannot register plugin {name!r}: {exc}", plugin=name) from None
         unknown = sorted(
             caller.name
@@ -263,31 +362,58 @@ class PluginHost:
 
     # -- calling hooks ---------------------------------------------------------------------
 
-    def _impls(self, hook_name: str, only: str | None = None) -> Iterator[pluggy.HookImpl]:
-        """A hook's implementations in pluggy's call order, wrappers left out."""
-        for impl in reversed(getattr(self._pm.hook, hook_name).get_hookimpls()):
-            if impl.wrapper or impl.hookwrapper or (only and impl.plugin_name != only):
-                continue
-            yield impl
+    def _callers(
+        self, hook_name: str, only: str | None = None
+    ) -> Iterator[tuple[str, pluggy.HookCaller]]:
+        """``(plugin name, hook caller for that plugin alone)`` in pluggy's call order.
 
-    def _call(self, impl: pluggy.HookImpl, hook_name: str, kwargs: dict[str, Any]) -> Any:
-        if self._trace:
-            logger.info("%s -> %s(%s)", impl.plugin_name, hook_name, ", ".join(impl.argnames))
-        return impl.function(*(kwargs[arg] for arg in impl.argnames))
+        Each caller is pluggy's ``subset_hook_caller`` without the other plugins that
+        implement the hook, so the wrappers of plugins that only wrap it still apply.
+        """
+        impls = getattr(self._pm.hook, hook_name).get_hookimpls()
+        plain = [impl.plugin for impl in reversed(impls) if not (impl.wrapper or impl.hookwrapper)]
+        ordered = [p for i, p in enumerate(plain) if all(p is not q for q in plain[:i])]
+        for plugin in ordered:
+            name = self._pm.get_name(plugin)
+            if name is None or (only is not None and name != only):
+                continue
+            others = [p for p in ordered if p is not plugin]
+            yield name, self._pm.subset_hook_caller(hook_name, remove_plugins=others)
+
+    def _culprit(self, exc: BaseException, hook_name: str, default: str) -> str:
+        """The plugin whose implementation of ``hook_name`` (or wrapper) raised ``exc``:
+        the innermost of their frames in its traceback."""
+        codes = {
+            code: impl.plugin_name
+            for impl in getattr(self._pm.hook, hook_name).get_hookimpls()
+            if (code := _code_of(impl.function)) is not None
+        }
+        culprit, tb = default, exc.__traceback__
+        while tb is not None:
+            culprit = codes.get(tb.tb_frame.f_code, culprit)
+            tb = tb.tb_next
+        return culprit
 
     def _call_each(
-        self, hook_name: str, *, only: str | None = None, **kwargs: Any
+        self,
+        hook_name: str,
+        *,
+        only: str | None = None,
+        **kwargs: Any,
     ) -> list[tuple[str, Any]]:
-        """Call every implementation; ``(plugin name, result)`` pairs, failures logged."""
+        """Call a hook plugin by plugin; ``(plugin name, result)`` pairs, failures logged."""
         results = []
-        for impl in self._impls(hook_name, only):
+        for name, call in self._callers(hook_name, only):
             try:
-                results.append((impl.plugin_name, self._call(impl, hook_name, kwargs)))
-            except Exception:
-                logger.exception("plugin %r failed in %s", impl.plugin_name, hook_name)
+                answers = call(**kwargs)
+            except Exception as exc:
+                culprit = self._culprit(exc, hook_name, name)
+                logger.exception("plugin %r failed in %s", culprit, hook_name)
+                continue
+            results.append((name, answers[0] if answers else None))
         return results
 
-    def _collect(self, hook_name: str) -> dict[str, Any]:
+    def _collect(self, hook_name: str) -> tuple[dict[str, Any], dict[str, str]]:
         """Run a ``register_*`` hook; validate what each plugin registers."""
         kind, methods = _REGISTRIES[hook_name]
         found: dict[str, Any] = {}
@@ -315,19 +441,20 @@ class PluginHost:
             problems.append(f"plugin {plugin!r} {problem}")
             culprits.add(plugin)
 
-        for impl in self._impls(hook_name):
-            plugin = impl.plugin_name
+        for plugin, call in self._callers(hook_name):
             try:
-                self._call(impl, hook_name, {"register": register})
-            except Exception:
-                logger.exception("plugin %r failed in %s", plugin, hook_name)
+                call(register=register)
+            except Exception as exc:
+                culprit = self._culprit(exc, hook_name, plugin)
+                logger.exception("plugin %r failed in %s", culprit, hook_name)
         if problems:
             raise PluginError("; ".join(problems), plugins=sorted(culprits))
-        return found
+        return found, owners
 
     def _registry(self, hook_name: str) -> dict[str, Any]:
         if hook_name not in self._registries:
-            self._registries[hook_name] = self._collect(hook_name)
+            found, owners = self._collect(hook_name)
+            self._registries[hook_name], self._owners[hook_name] = found, owners
         return self._registries[hook_name]
 
     def _refresh(self) -> None:
@@ -384,29 +511,44 @@ class PluginHost:
     def rate_usage(self, record: dict[str, Any]) -> Decimal | None:
         """The first plugin's price for a usage record, or None when no plugin rates it.
 
-        Raises :class:`PluginError` naming the plugin when it fails or answers with
-        something that is not a decimal amount, so the caller can report the record.
+        One ``firstresult`` call of the hook. Raises :class:`PluginError` naming the
+        plugin when it fails or answers with something that is not a decimal amount,
+        so the caller can report the record.
         """
-        for impl in self._impls("rate_usage"):
+        try:
+            result = self._pm.hook.rate_usage(record=record)
+        except Exception as exc:
+            plugin = self._culprit(exc, "rate_usage", "?")
+            raise PluginError(
+                f"plugin {plugin!r} failed to rate usage record "
+                f"{record.get('id')!r}: {type(exc).__name__}: {exc}",
+                plugin=plugin,
+            ) from exc
+        if result is None:
+            return None
+        try:
+            return D(result)
+        except MoneyError as exc:
+            plugin = self._answered_by("rate_usage", record=record)
+            raise PluginError(
+                f"plugin {plugin!r} rated usage record {record.get('id')!r} as {result!r}: {exc}",
+                plugin=plugin,
+            ) from None
+
+    def _answered_by(self, hook_name: str, **kwargs: Any) -> str:
+        """Which plugin gives a ``firstresult`` hook its answer (for an error message only).
+
+        pluggy does not say which implementation answered, so the plugins are asked
+        again one by one, in pluggy's order, through their subset hook callers; a
+        ``firstresult`` hook such as ``rate_usage`` must be a pure function.
+        """
+        for name, call in self._callers(hook_name):
             try:
-                result = self._call(impl, "rate_usage", {"record": record})
-            except Exception as exc:
-                raise PluginError(
-                    f"plugin {impl.plugin_name!r} failed to rate usage record "
-                    f"{record.get('id')!r}: {type(exc).__name__}: {exc}",
-                    plugin=impl.plugin_name,
-                ) from exc
-            if result is None:
-                continue
-            try:
-                return D(result)
-            except MoneyError as exc:
-                raise PluginError(
-                    f"plugin {impl.plugin_name!r} rated usage record {record.get('id')!r} "
-                    f"as {result!r}: {exc}",
-                    plugin=impl.plugin_name,
-                ) from None
-        return None
+                if call(**kwargs) is not None:
+                    return name
+            except Exception:
+                return name
+        return "?"
 
     # -- introspection and settings --------------------------------------------------------
 
@@ -414,15 +556,33 @@ class PluginHost:
         return [name for name, plugin in self._pm.list_name_plugin() if plugin is not None]
 
     def plugin_list(self) -> list[dict[str, Any]]:
-        """What is loaded, for ``billingctl plugins``: name, version, hooks, builtin."""
+        """What is loaded, for ``billingctl plugins``: name, version, hooks, builtin, and
+        ``registers``: the names of the renderers, gateways, notifiers and uploaders each
+        plugin registers (``{"renderer": [...], "gateway": [...], ...}``)."""
+        for hook_name in _REGISTRIES:
+            self._registry(hook_name)
         listing = []
         for name, plugin in sorted(self._pm.list_name_plugin()):
             if plugin is None:  # blocked
                 continue
             origin = self._origins.get(name, _Origin(None, builtin=False))
-            hooks = sorted(caller.name for caller in self._pm.get_hookcallers(plugin) or ())
+            hooks = sorted({caller.name for caller in self._pm.get_hookcallers(plugin) or ()})
+            registers = {
+                kind: sorted(
+                    thing
+                    for thing, owner in self._owners.get(hook_name, {}).items()
+                    if owner == name
+                )
+                for hook_name, (kind, _) in _REGISTRIES.items()
+            }
             listing.append(
-                {"name": name, "version": origin.version, "hooks": hooks, "builtin": origin.builtin}
+                {
+                    "name": name,
+                    "version": origin.version,
+                    "hooks": hooks,
+                    "builtin": origin.builtin,
+                    "registers": registers,
+                }
             )
         return listing
 
@@ -431,8 +591,8 @@ class PluginHost:
         settings = self._settings.get(name)
         return dict(settings) if isinstance(settings, Mapping) else {}
 
-    def check_settings(self) -> list[str]:
-        """Every mismatch between ``plugins.settings`` and the plugins' schemas."""
+    def schemas(self) -> dict[str, dict[str, str]]:
+        """Each plugin's declared settings schema (``plugin_settings_schema``)."""
         schemas: dict[str, dict[str, str]] = {}
         for plugin, schema in self._call_each("plugin_settings_schema"):
             if schema is None:
@@ -441,9 +601,16 @@ class PluginHost:
                 logger.error("plugin %r returned an invalid settings schema: %r", plugin, schema)
                 continue
             schemas[plugin] = schema
+        return schemas
+
+    def check_settings(self, settings: Mapping[str, Any] | None = None) -> list[str]:
+        """Every mismatch between ``plugins.settings`` (by default the settings in force)
+        and the plugins' schemas."""
+        settings = self._settings if settings is None else settings
+        schemas = self.schemas()
         problems = []
         loaded = set(self.plugin_names())
-        for plugin, values in sorted(self._settings.items()):
+        for plugin, values in sorted(settings.items()):
             prefix = f"plugins.settings.{plugin}"
             if not isinstance(values, Mapping):
                 problems.append(f"{prefix}: expected a mapping, got {type(values).__name__}")
@@ -463,16 +630,59 @@ class PluginHost:
                     problems.append(f"{prefix}.{key}: expected {kind}, got {value!r}")
         return problems
 
+    def apply_settings(self, settings: Mapping[str, Any] | None) -> list[str]:
+        """Replace ``plugins.settings`` (a config reload) and tell the plugins.
+
+        The new settings are checked against the schemas first: when they do not
+        match, nothing changes and :class:`ValidationError` lists every problem. Then
+        each plugin whose own settings changed gets ``settings_changed(host,
+        settings)``; a plugin without that hook gets ``startup(host)`` again, so one
+        that reads its settings at start-up is reconfigured. Failures are contained.
+
+        :return: the names of the plugins whose settings changed.
+        """
+        fresh = {name: dict(values or {}) for name, values in (settings or {}).items()}
+        problems = self.check_settings(fresh)
+        if problems:
+            raise ValidationError(
+                "invalid plugin settings:\n" + "\n".join(problems), field="plugins.settings"
+            )
+        changed = sorted(
+            name
+            for name in set(fresh) | set(self._settings)
+            if (fresh.get(name) or {}) != (self._settings.get(name) or {})
+            and name in self.plugin_names()
+        )
+        self._settings = fresh
+        for name in changed:
+            if self._implements(name, "settings_changed"):
+                self._call_each(
+                    "settings_changed", only=name, host=self, settings=self.settings_for(name)
+                )
+            else:
+                self._call_each("startup", only=name, host=self)
+        return changed
+
+    def _implements(self, name: str, hook_name: str) -> bool:
+        plugin = self._pm.get_plugin(name)
+        return any(
+            impl.plugin is plugin for impl in getattr(self._pm.hook, hook_name).get_hookimpls()
+        )
+
 
 def load_plugins(
-    settings: Mapping[str, Any] | None = None, enabled: Iterable[str] | None = None
+    settings: Mapping[str, Any] | None = None,
+    enabled: Iterable[str] | str | None = None,
+    *,
+    trace: bool | None = None,
 ) -> PluginHost:
     """A host with the installed plugins and the built-ins loaded and started.
 
     :param settings: the ``plugins.settings`` mapping: plugin name -> its settings.
     :param enabled: allowlist of entry-point names; defaults to ``$BILLINGD_PLUGINS``
         (all plugins when that is unset too).
+    :param trace: log hook calls; defaults to ``$BILLINGD_TRACE_PLUGINS``.
     """
-    host = PluginHost(settings)
+    host = PluginHost(settings, trace=trace)
     host.load(enabled)
     return host

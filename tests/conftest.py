@@ -120,10 +120,15 @@ class RunningDaemon:
     """A real ``billingd serve`` process on a temporary socket and database."""
 
     def __init__(
-        self, folder: Path, database: str, extra_config: str = "invoicing: manual\n"
+        self,
+        folder: Path,
+        database: str,
+        extra_config: str = "invoicing: manual\n",
+        python: str = sys.executable,
     ) -> None:
         """``extra_config`` is YAML appended to the config; by default the operator
-        invoices by hand, so the scheduler does not bill contracts as they are created."""
+        invoices by hand, so the scheduler does not bill contracts as they are created.
+        ``python`` is the interpreter to run it with (e.g. another virtual environment's)."""
         self.folder = folder
         self.socket = folder / "billingd.sock"
         self.config_path = folder / "billingd.yaml"
@@ -134,7 +139,7 @@ class RunningDaemon:
         )
         self.log = (folder / "daemon.log").open("w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "billingd", "serve", "--config", str(self.config_path)],
+            [python, "-m", "billingd", "serve", "--config", str(self.config_path)],
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )

@@ -413,7 +413,7 @@ def test_example_config_covers_every_key() -> None:
     smtp = {f.name for f in dataclasses.fields(SmtpConfig)} - {"sender"} | {"from"}
     assert set(example["smtp"]) == smtp
     assert set(example["access"]) == {f.name for f in dataclasses.fields(AccessConfig)}
-    assert set(example["plugins"]) == {"settings", "enabled"}
+    assert set(example["plugins"]) == {"settings", "enabled", "trace"}
 
 
 def test_example_config_documents_each_key_with_a_comment() -> None:

@@ -12,7 +12,7 @@ import types
 from decimal import Decimal
 from importlib.metadata import EntryPoint
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -108,6 +108,7 @@ def test_builtin_pdf_renderer_found(plugin_host):
         "version": billingd.__version__,
         "hooks": ["plugin_settings_schema", "register_renderers"],
         "builtin": True,
+        "registers": {"renderer": ["pdf"], "gateway": [], "notifier": [], "uploader": []},
     } in plugin_host.plugin_list()
 
 
@@ -119,9 +120,7 @@ def test_builtin_entry_point_is_registered_last_as_builtin(fake_entry_points):
     host = load_plugins()
     assert [name for name, _ in host.manager.list_name_plugin()] == [
         "extra",
-        "pdf",
-        "manual",
-        "sandbox",
+        *(module.rpartition(".")[2] for module in plugins.BUILTIN_PLUGINS),
     ]
     listing = {p["name"]: p for p in host.plugin_list()}
     assert listing["pdf"]["builtin"] is True
@@ -400,8 +399,11 @@ def test_hookspecs_are_all_found():
     assert set(hookspec_functions()) == {
         "plugin_settings_schema",
         "startup",
+        "settings_changed",
         "register_renderers",
         "register_gateways",
+        "register_notifiers",
+        "register_uploaders",
         "rate_usage",
         "event_emitted",
     }
@@ -497,3 +499,280 @@ def test_invoice_pdf_renders_a_format_a_renderer_plugin_provides(
     document_queue.render_pending(ctx)  # the PDF is rendered after the commit (R-INV-11)
     stored = _invoice_pdf(ctx, invoice=invoice.id)  # the stored PDF is still the PDF
     assert base64.b64decode(stored["content_base64"]).startswith(b"%PDF-")
+
+
+# -- pluggy's own dispatch: ordering, firstresult, hook wrappers ----------------------------
+
+
+def test_rate_usage_honours_tryfirst_and_a_wrapper(register_plugin, plugin_host):
+    class Fallback:
+        @hookimpl(tryfirst=True)
+        def rate_usage(self, record):
+            return "1.00"
+
+    class Specific:
+        @hookimpl
+        def rate_usage(self, record):
+            return "0.042"
+
+    class Surcharge:  # a wrapper from a third plugin adds 10 % to whatever is answered
+        seen: ClassVar[list[Any]] = []
+
+        @hookimpl(wrapper=True)
+        def rate_usage(self, record):
+            answer = yield
+            self.seen.append(answer)
+            return None if answer is None else str(Decimal(answer) * Decimal("1.1"))
+
+    register_plugin(Fallback(), "fallback")
+    register_plugin(Specific(), "specific")
+    assert plugin_host.rate_usage({"id": 1}) == Decimal("1.00")  # tryfirst asked first
+    register_plugin(Surcharge(), "surcharge")
+    assert plugin_host.rate_usage({"id": 1}) == Decimal("1.100")
+    assert Surcharge.seen == ["1.00"]
+
+
+def test_rate_usage_names_the_failing_plugin_among_several(register_plugin, plugin_host):
+    def fails(record):
+        raise ZeroDivisionError("no tariff")
+
+    register_plugin(plugin_module("abstains", rate_usage=lambda record: None), "abstains")
+    register_plugin(plugin_module("fails", rate_usage=fails), "fails")
+    register_plugin(plugin_module("first", rate_usage=lambda record: None), "first")
+    with pytest.raises(PluginError, match="plugin 'fails' failed to rate usage record 3: Zero"):
+        plugin_host.rate_usage({"id": 3})
+
+
+def test_rate_usage_names_the_plugin_with_a_bad_answer_among_several(register_plugin, plugin_host):
+    register_plugin(plugin_module("later", rate_usage=lambda record: "2.00"), "later")
+    register_plugin(plugin_module("sloppy", rate_usage=lambda record: 0.5), "sloppy")
+    register_plugin(plugin_module("abstains", rate_usage=lambda record: None), "abstains")
+    with pytest.raises(PluginError, match=r"plugin 'sloppy' rated usage record 4 as 0\.5"):
+        plugin_host.rate_usage({"id": 4})
+
+
+def test_a_wrapper_of_register_renderers_wraps_each_plugin(register_plugin, plugin_host):
+    wrapped = []
+
+    class Audit:
+        @hookimpl(wrapper=True)
+        def register_renderers(self, register):
+            result = yield
+            wrapped.append(register)
+            return result
+
+    register_plugin(RendererPlugin(FakeRenderer("fake")), "fake")
+    register_plugin(Audit(), "audit")
+    assert set(plugin_host.renderers()) == {"pdf", "fake"}
+    assert len(wrapped) == 2  # around the pdf plugin's call and the fake plugin's
+    audit = next(p for p in plugin_host.plugin_list() if p["name"] == "audit")
+    assert audit["hooks"] == ["register_renderers"]
+    assert audit["registers"] == {"renderer": [], "gateway": [], "notifier": [], "uploader": []}
+
+
+def test_event_listeners_stay_isolated_under_a_wrapper(register_plugin, plugin_host, caplog):
+    calls = []
+
+    class Timing:
+        @hookimpl(wrapper=True)
+        def event_emitted(self, name):
+            calls.append(("before", name))
+            try:
+                return (yield)
+            finally:
+                calls.append(("after", name))
+
+    def failing(name):
+        calls.append(("broken", name))
+        raise RuntimeError("listener bug")
+
+    register_plugin(plugin_module("ok", event_emitted=lambda name: calls.append(("ok", name))))
+    register_plugin(plugin_module("broken", event_emitted=failing), "broken")
+    register_plugin(Timing(), "timing")
+    plugin_host.emit("invoice.issued", {})
+    assert calls == [
+        ("before", "invoice.issued"),
+        ("broken", "invoice.issued"),
+        ("after", "invoice.issued"),
+        ("before", "invoice.issued"),
+        ("ok", "invoice.issued"),
+        ("after", "invoice.issued"),
+    ]
+    assert "plugin 'broken' failed in event_emitted" in caplog.text
+
+
+def test_a_failing_wrapper_is_named_not_the_plugin_it_wraps(register_plugin, plugin_host, caplog):
+    heard = []
+
+    class BadWrapper:
+        @hookimpl(wrapper=True)
+        def event_emitted(self):
+            yield
+            raise ValueError("wrapper bug")
+
+    register_plugin(plugin_module("listener", event_emitted=lambda name: heard.append(name)))
+    register_plugin(BadWrapper(), "badwrapper")
+    plugin_host.emit("payment.recorded", {})
+    assert heard == ["payment.recorded"]
+    assert "plugin 'badwrapper' failed in event_emitted" in caplog.text
+
+
+# -- allowlist and trace switch from the config and the environment ------------------------
+
+
+@pytest.mark.parametrize(
+    ("environment", "config", "expected"),
+    [
+        ({}, {"enabled": None}, (None, False)),
+        ({}, {"enabled": ["one"], "trace": True}, (["one"], True)),
+        ({"BILLINGD_PLUGINS": "two, three"}, {"enabled": ["one"]}, (["two", "three"], False)),
+        ({"BILLINGD_PLUGINS": ""}, {"enabled": None}, ([], False)),
+        ({"BILLINGD_TRACE_PLUGINS": "1"}, {"trace": False}, (None, True)),
+        ({"BILLINGD_TRACE_PLUGINS": "0"}, {"trace": True}, (None, False)),
+    ],
+)
+def test_configured_allowlist_and_trace_environment_wins(
+    monkeypatch, environment, config, expected
+):
+    monkeypatch.delenv(plugins.ALLOWLIST_ENV, raising=False)
+    monkeypatch.delenv(plugins.TRACE_ENV, raising=False)
+    for key, value in environment.items():
+        monkeypatch.setenv(key, value)
+    assert plugins.configured(config) == expected
+
+
+def test_trace_switch_logs_calls_and_outcomes_and_turns_off(register_plugin, plugin_host, caplog):
+    def rate_usage(record):
+        raise KeyError("zone")
+
+    register_plugin(plugin_module("rater", rate_usage=rate_usage), "rater")
+    register_plugin(plugin_module("listener", event_emitted=lambda name: None), "listener")
+    with caplog.at_level(logging.INFO, logger="billingd.plugins"):
+        plugin_host.set_trace(True)
+        assert plugin_host.tracing
+        plugin_host.emit("invoice.issued", {})
+        with pytest.raises(PluginError):
+            plugin_host.rate_usage({"id": 1})
+        assert "listener -> event_emitted(name, payload)" in caplog.text
+        assert "event_emitted returned []" in caplog.text
+        assert "rater -> rate_usage(record)" in caplog.text
+        assert "rate_usage raised KeyError: 'zone'" in caplog.text
+        caplog.clear()
+        plugin_host.set_trace(False)
+        plugin_host.emit("invoice.issued", {})
+    assert "event_emitted" not in caplog.text
+
+
+# -- settings applied on a reload --------------------------------------------------------------
+
+
+class SettingsPlugin:
+    """Declares ``label``; records what it is told."""
+
+    def __init__(self, name: str, *, with_hook: bool = True) -> None:
+        self.name = name
+        self.told: list[Any] = []
+        if not with_hook:
+            self.settings_changed = None  # type: ignore[assignment]
+
+    @hookimpl
+    def plugin_settings_schema(self):
+        return {"label": "str"}
+
+    @hookimpl
+    def startup(self, host):
+        self.told.append(("startup", host.settings_for(self.name)))
+
+    @hookimpl
+    def settings_changed(self, host, settings):
+        self.told.append(("changed", settings))
+
+
+def test_apply_settings_tells_the_plugins_whose_settings_changed():
+    host = PluginHost({"one": {"label": "a"}, "two": {"label": "b"}})
+    one, two, old = (
+        SettingsPlugin("one"),
+        SettingsPlugin("two"),
+        SettingsPlugin("old", with_hook=False),
+    )
+    for plugin in (one, two, old):
+        host.register(plugin, plugin.name)
+    host.load(enabled=[])
+    assert one.told == [("startup", {"label": "a"})]
+
+    changed = host.apply_settings(
+        {"one": {"label": "A"}, "two": {"label": "b"}, "old": {"label": "x"}}
+    )
+
+    assert changed == ["old", "one"]
+    assert host.settings_for("one") == {"label": "A"}
+    assert one.told[-1] == ("changed", {"label": "A"})
+    assert two.told == [("startup", {"label": "b"})]  # unchanged: not told
+    assert old.told == [("startup", {}), ("startup", {"label": "x"})]  # no hook: started again
+
+
+def test_apply_settings_refuses_bad_settings_and_keeps_the_old(caplog):
+    host = PluginHost({"one": {"label": "a"}})
+    one = SettingsPlugin("one")
+    host.register(one, "one")
+    host.load(enabled=[])
+    with pytest.raises(ValidationError, match=r"plugins\.settings\.one\.label: expected str"):
+        host.apply_settings({"one": {"label": 5}})
+    with pytest.raises(ValidationError, match=r"plugins\.settings\.one\.colour: unknown setting"):
+        host.apply_settings({"one": {"colour": "red"}})
+    assert host.settings_for("one") == {"label": "a"}
+    assert one.told == [("startup", {"label": "a"})]
+
+
+def test_a_failing_settings_changed_is_contained(caplog):
+    class Broken(SettingsPlugin):
+        @hookimpl
+        def settings_changed(self, host, settings):
+            raise RuntimeError("cannot reconfigure")
+
+    host = PluginHost({})
+    broken, fine = Broken("broken"), SettingsPlugin("fine")
+    host.register(broken, "broken")
+    host.register(fine, "fine")
+    host.load(enabled=[])
+    assert host.apply_settings({"broken": {"label": "x"}, "fine": {"label": "y"}}) == [
+        "broken",
+        "fine",
+    ]
+    assert fine.told[-1] == ("changed", {"label": "y"})
+    assert "plugin 'broken' failed in settings_changed" in caplog.text
+
+
+# -- what each plugin registers --------------------------------------------------------------
+
+
+def test_plugin_list_shows_what_each_plugin_registers(register_plugin, plugin_host):
+    class Notifier:
+        name = "pager"
+
+        def wants(self, event_name):
+            return True
+
+        def notify(self, event):
+            pass
+
+    class Everything:
+        @hookimpl
+        def register_gateways(self, register):
+            register(FakeGateway())
+
+        @hookimpl
+        def register_notifiers(self, register):
+            register(Notifier())
+
+    register_plugin(Everything(), "everything")
+    listing = {p["name"]: p for p in plugin_host.plugin_list()}
+    assert listing["everything"]["registers"] == {
+        "renderer": [],
+        "gateway": ["fake"],
+        "notifier": ["pager"],
+        "uploader": [],
+    }
+    assert listing["sandbox"]["registers"]["gateway"] == ["sandbox"]
+    assert listing["email"]["registers"]["notifier"] == ["email"]
+    assert set(listing["everything"]) == {"name", "version", "hooks", "builtin", "registers"}

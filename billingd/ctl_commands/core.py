@@ -313,8 +313,8 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         ("plugins",),
         "plugins.list",
-        "Loaded plugins and their versions.",
-        columns=("name", "version", "builtin", "hooks"),
+        "Loaded plugins, their versions and what each registers (--json: also hooks).",
+        columns=("name", "version", "builtin", "registers"),
     ),
     Command(
         ("template", "list"),

@@ -61,9 +61,14 @@ def audit_list(ctx: ServiceContext, limit: int, client: int | None = None) -> li
     return [audit_view(a) for a in list_audit(client, min(limit, 5000))]
 
 
-@method("plugins.list", writes=False, result="list of `{name, version, hooks, builtin}`")
+@method(
+    "plugins.list",
+    writes=False,
+    result="list of `{name, version, hooks, builtin, registers}`; `registers` maps "
+    "`renderer`, `gateway`, `notifier`, `uploader` to the names the plugin registers",
+)
 def plugins_list(ctx: ServiceContext) -> list[dict[str, Any]]:
-    """Loaded plugins with their versions and hooks."""
+    """Loaded plugins with their versions, hooks and what each registers."""
     return ctx.plugins.plugin_list() if ctx.plugins else []
 
 
