@@ -46,10 +46,18 @@ def _value(context: Mapping[str, Any], path: str) -> Any:
     return value
 
 
-def fill(text: str, context: Mapping[str, Any], source: str, *, escape: bool = False) -> str:
-    """``text`` with its placeholders replaced; None and missing optional values are ""."""
+def fill(
+    text: str,
+    context: Mapping[str, Any],
+    source: str,
+    *,
+    escape: bool = False,
+    first_line: int = 1,
+) -> str:
+    """``text`` (line ``first_line`` of ``source`` on) with its placeholders replaced;
+    a None value is ""."""
     out = []
-    for number, line in enumerate(text.splitlines(keepends=True), start=1):
+    for number, line in enumerate(text.splitlines(keepends=True), start=first_line):
 
         def replace(match: re.Match[str], number: int = number) -> str:
             if match.group(0) in ("{{", "}}"):
@@ -94,7 +102,8 @@ def render_mail(
             field="template",
         )
     subject = fill(head.removeprefix("Subject:").strip(), context, f"{text_path}")
-    text = fill(body, context, str(text_path)).replace("\r\n", "\n")
+    body_line = head.count("\n") + 3  # the subject line, the blank line
+    text = fill(body, context, str(text_path), first_line=body_line).replace("\r\n", "\n")
     html_path = text_path.with_suffix(".html")
     html_body = None
     if html_path.is_file():

@@ -302,12 +302,20 @@ def list_messages(
     return list(query)
 
 
-def counts() -> dict[str, dict[str, int]]:
-    """Messages per channel and state: ``{"email": {"queued": 3, "sent": 10}, ...}``."""
+OPEN_STATES = ("queued", "sending", "failed")
+"""The states an operator watches: waiting, under way, given up."""
+
+
+def counts(states: Iterable[str] = OPEN_STATES) -> dict[str, dict[str, int]]:
+    """Messages per channel in ``states``: ``{"email": {"queued": 3, "failed": 1}}``."""
     result: dict[str, dict[str, int]] = {}
-    query = OutboxMessage.select(
-        OutboxMessage.channel, OutboxMessage.state, fn.COUNT(OutboxMessage.id).alias("n")
-    ).group_by(OutboxMessage.channel, OutboxMessage.state)
+    query = (
+        OutboxMessage.select(
+            OutboxMessage.channel, OutboxMessage.state, fn.COUNT(OutboxMessage.id).alias("n")
+        )
+        .where(OutboxMessage.state.in_(list(states)))
+        .group_by(OutboxMessage.channel, OutboxMessage.state)
+    )
     for row in query:
         result.setdefault(row.channel, {})[row.state] = row.n
     return result

@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import email.policy
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -12,6 +13,7 @@ from email.message import EmailMessage
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 
 
 def free_port() -> int:
@@ -48,8 +50,21 @@ class SmtpSink:
     ``refuse(address)`` returns an SMTP reply to refuse a recipient with, or "".
     """
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(
+        self,
+        port: int | None = None,
+        *,
+        tls: ssl.SSLContext | None = None,
+        implicit_tls: bool = False,
+        login: tuple[str, str] | None = None,
+    ) -> None:
+        """With ``tls``, STARTTLS is required (or, with ``implicit_tls``, TLS from the
+        first byte); with ``login``, AUTH with that user and password is required."""
         self.port = port or free_port()
+        self.tls = tls
+        self.implicit_tls = implicit_tls
+        self.login = login
+        self.logins: list[str] = []
         self.messages: list[EmailMessage] = []
         self.lock = threading.Lock()
         self.delay = 0.0
@@ -58,8 +73,26 @@ class SmtpSink:
         )
         self._controller: Controller | None = None
 
+    def _authenticate(
+        self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
+    ) -> AuthResult:
+        user, password = auth_data.login.decode(), auth_data.password.decode()
+        self.logins.append(user)
+        return AuthResult(success=(user, password) == self.login)
+
     def start(self) -> SmtpSink:
-        self._controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port)
+        kwargs: dict[str, Any] = {}
+        if self.tls is not None and self.implicit_tls:
+            kwargs["ssl_context"] = self.tls
+        elif self.tls is not None:
+            kwargs.update(tls_context=self.tls, require_starttls=True)
+        if self.login is not None:
+            kwargs.update(authenticator=self._authenticate, auth_required=True)
+            # aiosmtpd only counts STARTTLS as TLS; an implicit-TLS socket is one too
+            kwargs["auth_require_tls"] = not self.implicit_tls
+        self._controller = Controller(
+            _Handler(self), hostname="127.0.0.1", port=self.port, **kwargs
+        )
         self._controller.start()
         return self
 

@@ -12,6 +12,7 @@ import pytest
 
 from tests.conftest import RunningDaemon, billingctl, billingctl_ok
 from tests.delivery.conftest import mail_daemon, outbox_states, seed_client, wait_until
+from tests.delivery.receivers import self_signed, server_tls
 from tests.delivery.smtp_sink import SmtpSink
 
 
@@ -195,3 +196,36 @@ def test_R_DEL_3_kill_9_during_a_bulk_send_delivers_every_message_once(
         assert stored == set(ids)
     finally:
         restarted.stop()
+
+
+@pytest.mark.parametrize("implicit", [False, True], ids=["starttls", "implicit-tls"])
+def test_R_DEL_3_tls_and_login_with_the_bill_groups_recipients(
+    short_dir: Path, implicit: bool
+) -> None:
+    cert, key = self_signed(short_dir)
+    sink = SmtpSink(tls=server_tls(cert, key), implicit_tls=implicit, login=("acme", "s3cret"))
+    sink.start()
+    tls = {"implicit_tls": "true"} if implicit else {"starttls": "true"}
+    daemon = mail_daemon(
+        short_dir, sink, ca_file=str(cert), username="acme", password="s3cret", **tls
+    )
+    try:
+        client = seed_client(daemon)
+        group = daemon.call(
+            "billgroup.add", client=client["id"], name="Accounts payable",
+            emails="ap@client.test, controller@client.test",
+        )  # fmt: skip
+        daemon.call(
+            "contract.add", client=client["id"], description="Hosting", price="100.00",
+            cycle="month", start="2026-01-01", bill_group=group["id"],
+        )  # fmt: skip
+        invoice = daemon.call(
+            "invoice.period", client=client["id"], **{"from": "2026-01-01", "to": "2026-01-31"}
+        )
+        daemon.call("invoice.send", invoice=invoice["number"])
+        (mail,) = sink.wait_for(1)
+        assert mail["To"] == "ap@client.test, controller@client.test"
+        assert sink.logins == ["acme"]
+    finally:
+        daemon.stop()
+        sink.stop()

@@ -12,7 +12,7 @@ from billingd.control.params import IDENTIFIER, Int, PositiveInt, Str
 from billingd.control.registry import method
 from billingd.db.connection import is_postgres
 from billingd.db.migrations import SCHEMA_VERSION
-from billingd.services import parties, runs, templates_admin
+from billingd.services import outbox, parties, runs, templates_admin
 from billingd.services.audit import list_audit
 from billingd.services.context import ServiceContext
 from billingd.views import audit_view
@@ -32,7 +32,8 @@ from billingd.views import audit_view
     quick=True,
 )
 def status(ctx: ServiceContext) -> dict[str, Any]:
-    """Daemon version, database, clock, client count, next and last run (for monitoring)."""
+    """Daemon version, database, clock, client count, next and last run, the outbox's
+    waiting and failed messages per channel (for monitoring)."""
     clock = clock_view(ctx)
     return {
         "version": __version__,
@@ -46,6 +47,7 @@ def status(ctx: ServiceContext) -> dict[str, Any]:
         "next_run": clock["next_run"],
         "last_run": runs.last_run_summary(),
         "scheduler": ctx.runner.health_view() if ctx.runner is not None else None,
+        "outbox": outbox.counts(),
     }
 
 
