@@ -22,6 +22,7 @@ from billingd.db.models import (
     Enterprise,
     Invoice,
     InvoiceLine,
+    OutboxMessage,
     Payment,
     Reseller,
     Run,
@@ -128,6 +129,21 @@ INVOICE_LINES = PreparedSelect(
         InvoiceLine.select(*(InvoiceLine._meta.columns[name] for name in LINE_FIELDS))
         .where(InvoiceLine.invoice == Slot("invoice"))
         .order_by(InvoiceLine.position)
+    )
+)
+INVOICE_DELIVERY_FIELDS = (
+    "id", "channel", "kind", "target", "recipients", "state", "attempts", "last_error",
+    "sent_at",
+)  # fmt: skip
+"""An invoice's deliveries (``invoice show``): its outbox messages — emails, portal
+uploads (R-DEL-4), notices — and how each stands."""
+INVOICE_DELIVERIES = PreparedSelect(
+    lambda: (
+        OutboxMessage.select(
+            *(OutboxMessage._meta.columns[name] for name in INVOICE_DELIVERY_FIELDS)
+        )
+        .where(OutboxMessage.invoice == Slot("invoice"))
+        .order_by(OutboxMessage.id)
     )
 )
 
@@ -247,6 +263,10 @@ def invoice_row_view(row: tuple[Any, ...], *, with_lines: bool = True) -> dict[s
         lines = [_keyed(LINE_FIELDS, line) for line in INVOICE_LINES.tuples(invoice=view["id"])]
         view["lines"] = lines
         view["tax_breakdown"] = tax_breakdown(lines)
+        view["deliveries"] = [
+            _keyed(INVOICE_DELIVERY_FIELDS, row)
+            for row in INVOICE_DELIVERIES.tuples(invoice=view["id"])
+        ]
     return view
 
 
@@ -303,7 +323,8 @@ OBJECTS: dict[str, tuple[str, ...]] = {
     "Client": CLIENT_COLUMNS,
     "BillGroup": (*BILL_GROUP_FIELDS, "client_id"),
     "Contract": (*CONTRACT_FIELDS, "client_id", "reseller_id", "bill_group_id", "price"),
-    "Invoice": (*INVOICE_KEYS, "document", "lines", "tax_breakdown"),
+    "Invoice": (*INVOICE_KEYS, "document", "lines", "tax_breakdown", "deliveries"),
+    "InvoiceDelivery": INVOICE_DELIVERY_FIELDS,
     "InvoiceLine": LINE_FIELDS,
     "TaxBreakdown": TAX_BREAKDOWN_FIELDS,
     "Payment": (*PAYMENT_FIELDS, "allocations"),

@@ -197,6 +197,8 @@ Access).
 
 OBJECT_NOTES = {
     "Invoice": "`lines`: list of `InvoiceLine`; `tax_breakdown`: list of `TaxBreakdown`; "
+    "`deliveries`: list of `InvoiceDelivery`, its outbox messages (emails, portal uploads, "
+    "notices) with their state, oldest first (not in listings); "
     "`replaces`: the id of the voided invoice this one reissues; `billing_date`: the "
     "scheduled date a run generated it for (null for invoices made by hand; a backlog "
     "invoice is issued later, R-NUM-6); `bill_group_id` and `bill_to`: its bill group and "
