@@ -45,7 +45,7 @@ from croniter import croniter
 
 from billingd.db.models import Run, database_proxy
 from billingd.domain.schedule import next_fire
-from billingd.services import runs
+from billingd.services import dunning, runs
 from billingd.services.context import ServiceContext
 from billingd.services.gateway_charges import resume_pending_charges
 from billingd.views import run_view
@@ -64,6 +64,10 @@ CATCH_UP_SECONDS = 30.0
 BACKOFF_SECONDS = (1.0, 60.0)
 """The background lane's pause after an error: the first, doubling up to the second."""
 LANES = ("schedule", "operator", "lease")
+DUNNING_EVERY = dt.timedelta(hours=1)
+"""The dunning pass (R-DUN-1) runs once in every hour of the daemon's clock, after the
+hour begins; the background lane wakes for it. After the test clock moved, each day
+passed gets a pass of its own, at its own instant."""
 
 
 @dataclass(frozen=True)
@@ -127,6 +131,11 @@ def last_fire(schedule: str, at: dt.datetime, timezone: str) -> dt.datetime:
     return croniter(schedule, local).get_prev(dt.datetime).astimezone(dt.UTC)
 
 
+def _hour(instant: dt.datetime) -> dt.datetime:
+    """The start of the hour of an instant (of :data:`DUNNING_EVERY`)."""
+    return instant.replace(minute=0, second=0, microsecond=0)
+
+
 def _close_connection() -> None:
     """Close the calling thread's database connection (each lane has its own)."""
     if not database_proxy.obj.is_closed():
@@ -168,6 +177,7 @@ class Scheduler:
         }
         self._tasks: list[asyncio.Task[None]] = []
         self._looks = 0  # how often the background lane read the clock
+        self._dunned: dt.datetime | None = None  # the clock's now at the last dunning pass
         self._stepped = asyncio.Event()  # set after each background step
 
     # -- called from socket handlers, on any thread --------------------------------------
@@ -359,6 +369,7 @@ class Scheduler:
         self._plan(now)
         if self.next_run is not None and now >= self.next_run:
             self._collect_fires(now)
+        dunned = await self._dun(now)
         request = next(iter(self._requests), None)
         asked_at = request[1] if request is not None else None
         if self._fires and (asked_at is None or self._fires[0].at <= asked_at):
@@ -369,7 +380,40 @@ class Scheduler:
             ctx = self.ctx.acting_as(self._requests.pop(request))
             await self._run_now(ctx.at(at) if at is not None else ctx, client_id, "contract")
             return True
-        return False
+        return dunned
+
+    async def _dun(self, now: dt.datetime) -> bool:
+        """Take the reminder steps due (R-DUN-1), once per hour of the daemon's clock;
+        False when no pass was due. After the test clock moved forward, one pass per day
+        passed, each at its own instant (the last at ``now``), so every reminder goes out
+        on its day, as if that time had passed. An error is logged, reported by
+        ``status`` and tried again at the next pass; billing goes on."""
+        last = self._dunned
+        if last is not None and _hour(now) == _hour(last):
+            return False
+        self._dunned = now
+        instants = [now]
+        test_clock = getattr(self.ctx.clock, "is_test", False)
+        if test_clock and last is not None and now > last:
+            days = (now - last) // dt.timedelta(days=1)
+            first = max(1, days - self.settings.fire_limit + 1)
+            instants = [last + dt.timedelta(days=k) for k in range(first, days + 1)]
+            if not instants or instants[-1] != now:
+                instants.append(now)
+        for at in instants:
+            ctx = self.ctx.acting_as("system")
+            if test_clock:
+                ctx = ctx.at(at)
+            try:
+                await self._on("schedule", dunning.run_due, ctx)
+            except Exception as exc:
+                log.exception("scheduler: the dunning pass failed; tried again at the next")
+                self.health.failed("dunning", runs.describe_error(exc))
+                break
+            self.health.recovered("dunning")
+            for name, payload in ctx.events:
+                self.publish(name, payload)
+        return True
 
     def _plan(self, now: dt.datetime) -> None:
         """Compute the next fire time after ``now`` when there is none yet, the schedule
@@ -446,8 +490,13 @@ class Scheduler:
     async def _sleep(self) -> None:
         """Until the next fire time (system clock), a wake-up or the stop signal."""
         timeout = None
-        if not getattr(self.ctx.clock, "is_test", False) and self.next_run is not None:
-            timeout = max((self.next_run - self.ctx.clock.now()).total_seconds(), 0.0)
+        if not getattr(self.ctx.clock, "is_test", False):
+            now = self.ctx.clock.now()
+            # wake for the next hour's dunning pass (R-DUN-1), if it comes before the run
+            timeout = (_hour(now) + DUNNING_EVERY - now).total_seconds()
+            if self.next_run is not None:
+                timeout = min(timeout, (self.next_run - now).total_seconds())
+            timeout = max(timeout, 0.0)
         await self._pause(timeout)
 
     # -- the operator lane ----------------------------------------------------------------

@@ -316,6 +316,20 @@ def run_view(run: Run) -> dict[str, Any]:
     return view
 
 
+DUNNING_PLAN_FIELDS = ("enterprise_id", "charge_mode", "steps", "actor", "updated_at")
+DUNNING_NOTICE_FIELDS = (
+    "id", "invoice_id", "step", "name", "notice_date", "days_overdue", "balance", "fee",
+    "interest", "charge_id", "fee_invoice_id", "actor", "created_at",
+)  # fmt: skip
+DUNNING_STATE_FIELDS = (
+    "invoice_id", "number", "client_id", "enterprise_id", "status", "currency", "due_date",
+    "balance", "days_overdue", "state", "last_step", "last_step_name", "last_notice_date",
+    "next_step", "next_step_name", "next_step_date", "paused", "disputed", "dispute",
+    "payment_pending", "notices",
+)  # fmt: skip
+"""The dunning objects (R-DUN-1), made by billingd.services.dunning."""
+
+
 OBJECTS: dict[str, tuple[str, ...]] = {
     "Brand": BRAND_FIELDS,
     "Enterprise": (*ENTERPRISE_FIELDS, "brand"),
@@ -333,6 +347,9 @@ OBJECTS: dict[str, tuple[str, ...]] = {
     "Delivery": DELIVERY_FIELDS,
     "AuditEvent": AUDIT_FIELDS,
     "Run": (*RUN_FIELDS, "errors"),
+    "DunningPlan": DUNNING_PLAN_FIELDS,
+    "DunningNotice": DUNNING_NOTICE_FIELDS,
+    "DunningState": DUNNING_STATE_FIELDS,
 }
 """The protocol's objects by name, with their keys: docs/protocol.md lists them and names
 them in each method's result; a test checks every view returns exactly these keys."""

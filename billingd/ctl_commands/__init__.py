@@ -6,7 +6,7 @@ never rename.
 
 from __future__ import annotations
 
-from billingd.ctl_commands import brands, core, events, imports, money, runs
+from billingd.ctl_commands import brands, core, dunning, events, imports, money, runs
 from billingd.ctl_commands.base import Arg, Command
 
 COMMANDS: tuple[Command, ...] = (
@@ -16,6 +16,7 @@ COMMANDS: tuple[Command, ...] = (
     *imports.COMMANDS,
     *events.COMMANDS,
     *runs.COMMANDS,
+    *dunning.COMMANDS,
 )
 
 __all__ = ["COMMANDS", "Arg", "Command"]

@@ -2,6 +2,7 @@
 
 from billingd.control.api import (  # noqa: F401
     brands,
+    dunning,
     events,
     imports,
     invoices,
