@@ -220,18 +220,31 @@ class WebhookNotifier:
 
 
 class WebhookPlugin:
-    """The endpoints configured now; :func:`startup` fills it from the settings."""
+    """The endpoints configured now; :func:`startup` and :func:`settings_changed` set them."""
 
     def __init__(self) -> None:
         self.notifiers: list[WebhookNotifier] = []
 
     def configure(self, settings: dict[str, Any]) -> None:
-        self.notifiers = [
-            WebhookNotifier(e) for e in parse_endpoints(settings.get("endpoints", []))
-        ]
+        """Replace the endpoints; invalid settings raise ValueError and change nothing."""
+        endpoints = parse_endpoints(settings.get("endpoints", []))
+        self.notifiers = [WebhookNotifier(endpoint) for endpoint in endpoints]
 
 
 WEBHOOKS = WebhookPlugin()
+
+
+def _apply(host: Any, settings: dict[str, Any]) -> None:
+    try:
+        WEBHOOKS.configure(settings)
+    finally:
+        # The host collects its registries when plugins are registered, before the
+        # settings are known: let it ask register_notifiers again.
+        registries = getattr(host, "_registries", None)
+        if isinstance(registries, dict):
+            registries.clear()
+    names = ", ".join(n.name for n in WEBHOOKS.notifiers) or "none"
+    log.info("webhook endpoints: %s", names)
 
 
 @hookimpl
@@ -241,17 +254,14 @@ def plugin_settings_schema() -> dict[str, str]:
 
 @hookimpl
 def startup(host) -> None:  # type: ignore[no-untyped-def]
-    try:
-        WEBHOOKS.configure(host.settings_for("webhook"))
-    except ValueError:
-        WEBHOOKS.notifiers = []
-        raise
-    finally:
-        # The host collected the registries before start-up, when no endpoint was
-        # known yet: let it ask register_notifiers again.
-        registries = getattr(host, "_registries", None)
-        if isinstance(registries, dict):
-            registries.clear()
+    WEBHOOKS.notifiers = []  # an invalid configuration posts nowhere (and is logged)
+    _apply(host, host.settings_for("webhook"))
+
+
+@hookimpl
+def settings_changed(host, settings) -> None:  # type: ignore[no-untyped-def]
+    """A reload: the new endpoints, or — when they are invalid — the old ones kept."""
+    _apply(host, settings)
 
 
 @hookimpl

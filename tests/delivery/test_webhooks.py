@@ -261,3 +261,13 @@ def test_R_DEL_5_webhook_down_receiver_gets_the_payment_event_later_exactly_once
     (event,) = received
     assert event["name"] == "payment.received"
     assert event["payload"]["client_id"] == client["id"]
+
+
+def test_R_DEL_5_webhook_endpoints_follow_a_settings_reload(host_with) -> None:
+    host = host_with(_endpoint("http://127.0.0.1:9/a", name="old"))
+    assert [n for n in host.notifiers() if n.startswith("webhook:")] == ["webhook:old"]
+    host.apply_settings({"webhook": {"endpoints": [_endpoint("http://127.0.0.1:9/b", name="new")]}})
+    assert [n for n in host.notifiers() if n.startswith("webhook:")] == ["webhook:new"]
+    # endpoints that do not parse are refused and the ones in force are kept
+    host.apply_settings({"webhook": {"endpoints": [_endpoint("ftp://nowhere", name="bad")]}})
+    assert [n for n in host.notifiers() if n.startswith("webhook:")] == ["webhook:new"]

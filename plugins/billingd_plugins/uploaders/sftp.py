@@ -28,16 +28,19 @@ from __future__ import annotations
 
 import asyncio
 import posixpath
-from typing import Any
-
-import asyncssh
+from typing import TYPE_CHECKING, Any
 
 from billingd.plugins import PermanentFailure
 from billingd_plugins.uploaders.base import BaseUploader, Settings, file_name
 
+if TYPE_CHECKING:
+    import asyncssh
+
 
 def _pinned(settings: Settings) -> tuple[Any, type[asyncssh.SSHClient] | None]:
     """``(known_hosts, client class)`` for asyncssh from the pin settings."""
+    import asyncssh  # imported when used: it takes a quarter second
+
     known_hosts = settings.str("known_hosts")
     host_key = settings.str("host_key")
     if known_hosts:
@@ -67,6 +70,8 @@ def _pinned(settings: Settings) -> tuple[Any, type[asyncssh.SSHClient] | None]:
 
 
 async def _rename_over(sftp: asyncssh.SFTPClient, source: str, target: str) -> None:
+    import asyncssh
+
     try:
         await sftp.posix_rename(source, target)
     except asyncssh.SFTPOpUnsupported:
@@ -83,6 +88,8 @@ class SftpUploader(BaseUploader):
         return asyncio.run(self._upload(settings, delivery))
 
     async def _upload(self, settings: Settings, delivery: dict[str, Any]) -> dict[str, Any]:
+        import asyncssh
+
         host = settings.required("host")
         port = int(settings.number("port", 22))
         username = settings.required("username")
