@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import os
 import signal
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -223,14 +222,12 @@ def document_worker(daemon: Daemon) -> DocumentWorker:
     """The worker that renders queued documents in ``document_workers`` processes."""
     config = daemon.config
     size = config.document_workers or default_size()
-    plugins = config.plugins
-    pool = functools.partial(
-        start_pool,
-        size,
-        plugins.get("settings"),
-        plugins_configured(plugins)[0],
-        template_dirs_of(daemon.ctx),
-    )
+    enabled = plugins_configured(config.plugins)[0]
+    template_dirs = template_dirs_of(daemon.ctx)
+
+    def pool() -> ProcessPoolExecutor:  # a pool started again gets the reloaded settings
+        return start_pool(size, daemon.plugins.settings, enabled, template_dirs)
+
     return DocumentWorker(daemon.ctx, pool, size, daemon.publish, daemon.stop)
 
 
