@@ -343,6 +343,14 @@ class PluginHost:
 
     def _register(self, plugin: object, name: str, origin: _Origin) -> None:
         try:
+            hash(plugin)  # pluggy's subset_hook_caller keeps plugins in sets
+        except TypeError:
+            raise PluginError(
+                f"cannot register plugin {name!r}: a plugin object must be hashable "
+                f"({type(plugin).__name__} defines __eq__ without __hash__)",
+                plugin=name,
+            ) from None
+        try:
             self._pm.register(plugin, name=name)
         except (ValueError, TypeError, pluggy.PluginValidationError) as exc:
             raise PluginError(f"cannot register plugin {name!r}: {exc}", plugin=name) from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import inspect
 import logging
@@ -161,6 +162,20 @@ def test_plugin_that_fails_to_import_is_contained(fake_entry_points, caplog):
     assert set(host.renderers()) == {"pdf", "one"}
     assert "ModuleNotFoundError" in host.load_errors["broken"]
     assert "cannot load plugin 'broken'" in caplog.text
+
+
+def test_unhashable_plugin_is_refused(register_plugin, plugin_host):
+    @dataclasses.dataclass
+    class Listener:  # eq=True without frozen: no __hash__
+        heard: list[str]
+
+        @hookimpl
+        def event_emitted(self, name):
+            self.heard.append(name)
+
+    with pytest.raises(PluginError, match="'listener': a plugin object must be hashable"):
+        register_plugin(Listener([]), "listener")
+    plugin_host.emit("invoice.issued", {})  # nothing half-registered
 
 
 def test_unknown_hook_is_refused(register_plugin):
