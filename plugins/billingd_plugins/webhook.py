@@ -15,8 +15,9 @@ retries and its own delivery log (``billingctl outbox list``)::
               timeout: 10                                    # seconds, default 10
               ca_file: /etc/ssl/private-ca.pem               # optional
 
-The body is the event as JSON: ``{"id", "name", "at", "payload"}``; ``id`` is unique
-per event and the same on every retry, so a receiver drops a repeated id. Every
+The body is the event as JSON: ``{"id", "name", "at", "client_id", "payload"}``;
+``id`` is unique per event and the same on every retry, so a receiver drops a
+repeated id. Every
 request is signed the way the common providers do it::
 
     Billingd-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>" with the secret>
@@ -173,7 +174,8 @@ class WebhookNotifier:
         return "*" in events or event_name in events
 
     def body(self, event: dict[str, Any]) -> bytes:
-        document = {key: event[key] for key in ("id", "name", "at", "payload")}
+        keys = ("id", "name", "at", "client_id", "payload")
+        document = {key: event[key] for key in keys if key in event}
         return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
 
     def notify(self, event: dict[str, Any]) -> None:

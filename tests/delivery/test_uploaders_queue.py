@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from lxml import etree
 
 import billingd.control.api  # noqa: F401  (registers the socket methods)
 from billingd.control.params import validate_params
@@ -19,6 +20,7 @@ from billingd.services import document_queue, documents, outbox, uploads
 from billingd.services.context import ServiceContext
 from tests.conftest import RunningDaemon, billingctl_ok
 from tests.delivery.conftest import wait_until
+from tests.delivery.receivers import Receiver, self_signed, server_tls
 
 
 def _call(ctx: ServiceContext, method_name: str, /, **params: Any) -> Any:
@@ -220,3 +222,66 @@ def test_R_DEL_4_daemon_uploads_an_issued_invoice_to_the_drop_folder(short_dir: 
     stem = invoice["number"].replace("/", "_")
     assert f"{stem}.pdf" in os.listdir(folder)
     assert (folder / f"{stem}.pdf").read_bytes().startswith(b"%PDF")
+
+
+def test_R_DEL_4_cxml_upload_of_a_real_invoice_and_a_refusal_failed_for_good_and_shown(
+    ctx: ServiceContext, acme: Any, tmp_path: Path
+) -> None:
+    cert, key = self_signed(tmp_path)
+    seen: list[etree._Element] = []
+    answers = [b"200", b"406"]
+
+    def portal(request: dict[str, Any]) -> tuple[int, bytes]:
+        body = request["body"]
+        start = body.index(b"<?xml")
+        end = body.index(b"</cXML>") + len(b"</cXML>")
+        parser = etree.XMLParser(load_dtd=False, no_network=True, resolve_entities=False)
+        seen.append(etree.fromstring(body[start:end], parser))
+        code = answers.pop(0).decode()
+        return 200, (
+            f'<?xml version="1.0"?><cXML><Response><Status code="{code}" text="t"/>'
+            "</Response></cXML>"
+        ).encode()
+
+    receiver = Receiver(portal, tls=server_tls(cert, key)).start()
+    try:
+        client = _call(ctx, "client.add", name="Buyer", enterprise=acme.id, email="ap@b.test")
+        (group,) = _call(ctx, "client.show", id=client["id"])["bill_groups"]
+        _call(
+            ctx,
+            "billgroup.update",
+            id=group["id"],
+            uploader="cxml",
+            custom_fields={
+                "cxml_url": receiver.url,
+                "cxml_ca_file": str(cert),
+                "cxml_from_identity": "AN-SUPPLIER",
+                "cxml_to_identity": "AN-BUYER",
+                "cxml_sender_identity": "AN-SUPPLIER",
+                "cxml_shared_secret": "s3cret",
+            },
+        )
+        first, second = _call(
+            ctx, "invoice.amount", client=client["id"], date="2026-01-05", amount="119.00",
+            count=2,
+        )  # fmt: skip
+        document_queue.render_pending(ctx)
+        outcomes = _deliver_uploads(ctx)
+    finally:
+        receiver.stop()
+    assert [(o.error == "", o.permanent) for o in outcomes] == [(True, False), (False, True)]
+    assert "cXML 406" in outcomes[1].error
+    assert [doc.find("Request/InvoiceDetailRequest/InvoiceDetailRequestHeader").get("invoiceID")
+            for doc in seen] == [first["number"], second["number"]]  # fmt: skip
+    summary = seen[0].find("Request/InvoiceDetailRequest/InvoiceDetailSummary")
+    assert summary.findtext("GrossAmount/Money") == first["total"] == "119.00"
+    assert summary.findtext("Tax/Money") == first["tax"]
+    assert summary.findtext("SubtotalAmount/Money") == first["subtotal"]
+    assert seen[0].findtext("Header/To/Credential/Identity") == "AN-BUYER"
+
+    shown = _call(ctx, "invoice.show", invoice=second["number"])
+    (delivery,) = [d for d in shown["deliveries"] if d["channel"] == "upload"]
+    assert (delivery["state"], delivery["attempts"]) == ("failed", 1)
+    assert "406" in delivery["last_error"]
+    assert [d["state"] for d in _call(ctx, "invoice.show", invoice=first["number"])["deliveries"]
+            if d["channel"] == "upload"] == ["sent"]  # fmt: skip
