@@ -468,3 +468,15 @@ def test_R_DEL_4_cxml_response_status_is_parsed() -> None:
     assert response_status(_cxml_response(201, "Accepted")) == (201, "Accepted")
     with pytest.raises(ValueError):
         response_status(b"<html>not cxml</html>")
+
+
+def test_R_DEL_4_unknown_plugin_settings_are_refused_and_change_nothing() -> None:
+    UPLOADERS.configure({"sftp": {"host": "a.example"}})
+    try:
+        with pytest.raises(ValueError, match=r"uploaders\.sftp\.hots: unknown setting"):
+            UPLOADERS.configure({"sftp": {"hots": "b.example"}, "cxml": {"url": "https://x"}})
+        (sftp,) = [u for u in UPLOADERS.all if u.name == "sftp"]
+        (cxml,) = [u for u in UPLOADERS.all if u.name == "cxml"]
+        assert sftp.plugin_settings == {"host": "a.example"} and cxml.plugin_settings == {}
+    finally:
+        UPLOADERS.configure({})

@@ -40,13 +40,22 @@ class _Uploaders:
         self.all = (DropFolderUploader(), SftpUploader(), CxmlUploader())
 
     def configure(self, settings: dict[str, Any]) -> None:
+        """Set each uploader's plugin settings; raises ValueError naming every unknown
+        setting, and then changes nothing."""
+        problems = []
         for uploader in self.all:
             own = settings.get(uploader.name) or {}
+            prefix = f"plugins.settings.uploaders.{uploader.name}"
             if not isinstance(own, dict):
-                raise ValueError(
-                    f"plugins.settings.uploaders.{uploader.name}: expected a mapping, got {own!r}"
-                )
-            uploader.plugin_settings = dict(own)
+                problems.append(f"{prefix}: expected a mapping, got {own!r}")
+                continue
+            for key in sorted(set(own) - set(uploader.settings_keys)):
+                known = ", ".join(uploader.settings_keys)
+                problems.append(f"{prefix}.{key}: unknown setting (known: {known})")
+        if problems:
+            raise ValueError("; ".join(problems))
+        for uploader in self.all:
+            uploader.plugin_settings = dict(settings.get(uploader.name) or {})
 
 
 UPLOADERS = _Uploaders()

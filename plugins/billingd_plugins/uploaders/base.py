@@ -78,6 +78,8 @@ class BaseUploader:
     """An uploader whose plugin settings :func:`~billingd_plugins.uploaders.startup` sets."""
 
     name = ""
+    settings_keys: tuple[str, ...] = ()
+    """The settings it reads; the plugin's settings may hold no others."""
 
     def __init__(self) -> None:
         self.plugin_settings: dict[str, Any] = {}

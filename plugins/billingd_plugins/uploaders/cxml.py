@@ -298,6 +298,11 @@ def response_status(body: bytes) -> tuple[int, str]:
 
 class CxmlUploader(BaseUploader):
     name = "cxml"
+    settings_keys = (
+        *("url", "from_identity", "to_identity", "sender_identity", "shared_secret"),
+        *("from_domain", "to_domain", "sender_domain", "order_id", "deployment_mode"),
+        *("attach", "ca_file", "timeout", "allow_http"),
+    )
 
     def upload(self, delivery: dict[str, Any]) -> dict[str, Any]:
         settings = self.settings(delivery)

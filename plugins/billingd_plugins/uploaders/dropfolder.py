@@ -57,6 +57,7 @@ def sync_directory(directory: Path) -> None:
 
 class DropFolderUploader(BaseUploader):
     name = "dropfolder"
+    settings_keys = ("path", "manifest")
 
     def upload(self, delivery: dict[str, Any]) -> dict[str, Any]:
         settings = self.settings(delivery)

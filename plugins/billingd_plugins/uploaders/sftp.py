@@ -82,6 +82,10 @@ async def _rename_over(sftp: asyncssh.SFTPClient, source: str, target: str) -> N
 
 class SftpUploader(BaseUploader):
     name = "sftp"
+    settings_keys = (
+        *("host", "port", "username", "private_key", "passphrase", "password", "host_key"),
+        *("known_hosts", "remote_dir", "connect_timeout", "timeout"),
+    )
 
     def upload(self, delivery: dict[str, Any]) -> dict[str, Any]:
         settings = self.settings(delivery)
