@@ -6,8 +6,14 @@ import shutil
 import sys
 from typing import Any
 
+DELIVERY_COLUMNS = (
+    *("id", "channel", "target", "recipients", "state", "attempts", "sent_at"),
+    "last_error",
+)
+"""An invoice's deliveries in ``invoice show`` (``--json`` adds their ``kind``)."""
 NESTED_TABLES = {
-    "lines": ("kind", "description", "quantity", "unit", "unit_price", "net", "tax_rate", "tax")
+    "lines": ("kind", "description", "quantity", "unit", "unit_price", "net", "tax_rate", "tax"),
+    "deliveries": DELIVERY_COLUMNS,
 }
 
 

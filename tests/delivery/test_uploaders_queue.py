@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -217,6 +219,15 @@ def test_R_DEL_4_daemon_uploads_an_issued_invoice_to_the_drop_folder(short_dir: 
         assert (delivery["state"], delivery["attempts"]) == ("sent", 1)
         shown = billingctl_ok(daemon, "invoice", "show", invoice["number"])
         assert any(d["channel"] == "upload" for d in shown["deliveries"])
+        human = subprocess.run(
+            [sys.executable, "-m", "billingd.ctl", "--socket", str(daemon.socket), "invoice",
+             "show", invoice["number"]],
+            capture_output=True, text=True, timeout=60, check=True,
+        ).stdout  # fmt: skip
+        table = human[human.index("deliveries:") :].splitlines()
+        header = ["id", "channel", "target", "recipients", "state", "attempts", "sent_at"]
+        assert table[1].split()[:7] == header  # (cut to the terminal's width)
+        assert any(row.split()[1:3] == ["upload", "dropfolder"] for row in table[3:])
     finally:
         daemon.stop()
     stem = invoice["number"].replace("/", "_")
