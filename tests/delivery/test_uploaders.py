@@ -21,7 +21,7 @@ from lxml import etree
 
 from billingd.plugins import PermanentFailure
 from billingd_plugins.uploaders import UPLOADERS
-from billingd_plugins.uploaders.cxml import CxmlUploader, response_status
+from billingd_plugins.uploaders.cxml import CxmlUploader, build_invoice_request, response_status
 from billingd_plugins.uploaders.dropfolder import DropFolderUploader
 from billingd_plugins.uploaders.sftp import SftpUploader
 from tests.delivery.receivers import Receiver, self_signed, server_tls
@@ -52,8 +52,9 @@ def sample_delivery(**custom_fields: str) -> dict[str, Any]:
                 "name": "Jane Doe",
                 "company": "Buyer GmbH",
                 "address": "Hauptstr. 1\n10115 Berlin",
+                "country": "DE",
                 "tax_id": "DE123456789",
-                "email": "ap@buyer.test",
+                "email": "ap@buyer.test; cc@buyer.test",
             },
             "lines": [
                 {
@@ -83,7 +84,13 @@ def sample_delivery(**custom_fields: str) -> dict[str, Any]:
             ],
             "tax_breakdown": [{"rate": "19", "net": "100.00", "tax": "19.00", "category": "S"}],
         },
-        "seller": {"name": "Acme Telecom", "address": "Werkstr. 2\n20095 Hamburg"},
+        "seller": {
+            "name": "Acme Telecom",
+            "address": "Werkstr. 2",
+            "postcode": "20095",
+            "city": "Hamburg",
+            "country": "de",
+        },
         "documents": [
             {
                 "format": "pdf",
@@ -402,7 +409,16 @@ def test_R_DEL_4_cxml_invoice_detail_request_reaches_the_portal(portal) -> None:
     assert head.get("invoiceDate").startswith("2026-01-05")
     roles = [c.get("role") for c in head.findall("InvoicePartner/Contact")]
     assert roles == ["remitTo", "billTo"]
-    assert head.findtext("InvoicePartner/Contact[@role='billTo']/Name") == "Buyer GmbH"
+    bill_to = head.find("InvoicePartner/Contact[@role='billTo']")
+    assert bill_to.findtext("Name") == "Buyer GmbH"
+    assert bill_to.findtext("Email") == "ap@buyer.test"
+    postal = bill_to.find("PostalAddress")
+    assert [e.text for e in postal.findall("Street")] == ["Hauptstr. 1"]
+    assert (postal.findtext("PostalCode"), postal.findtext("City")) == ("10115", "Berlin")
+    assert postal.find("Country").get("isoCountryCode") == "DE"
+    remit = head.find("InvoicePartner/Contact[@role='remitTo']/PostalAddress")
+    assert (remit.findtext("Street"), remit.findtext("City")) == ("Werkstr. 2", "Hamburg")
+    assert remit.find("Country").get("isoCountryCode") == "DE"
     assert head.find("PaymentTerm").get("payInNumberOfDays") == "14"
     assert head.findtext("Extrinsic[@name='cost_center']") == "CC-42"
     order = request.find("InvoiceDetailOrder")
@@ -480,3 +496,25 @@ def test_R_DEL_4_unknown_plugin_settings_are_refused_and_change_nothing() -> Non
         assert sftp.plugin_settings == {"host": "a.example"} and cxml.plugin_settings == {}
     finally:
         UPLOADERS.configure({})
+
+
+def test_R_DEL_4_cxml_exempt_lines_carry_their_category_and_reason() -> None:
+    delivery = sample_delivery(**CXML_FIELDS, cxml_url="https://portal.test/cxml")
+    line = delivery["invoice"]["lines"][1]
+    line.update(tax_rate="0", tax="0.00", tax_category="E", exemption_reason="Art. 132 VAT Dir.")
+    uploader = CxmlUploader()
+    xml = build_invoice_request(delivery, uploader.settings(delivery), cid=None)
+    doc = etree.fromstring(xml, etree.XMLParser(load_dtd=False, no_network=True))
+    items = doc.findall("Request/InvoiceDetailRequest/InvoiceDetailOrder/InvoiceDetailItem")
+    standard, exempt = (item.find("Tax/TaxDetail") for item in items)
+    assert standard.get("exemptDetail") is None and standard.find("Description") is None
+    assert (exempt.get("exemptDetail"), exempt.get("percentageRate")) == ("exempt", "0")
+    assert exempt.findtext("Description") == "VAT category E: Art. 132 VAT Dir."
+    head = doc.find("Request/InvoiceDetailRequest/InvoiceDetailRequestHeader")
+    assert head.find("Comments") is None  # nothing attached
+    # the order is a non-PO invoice without an order id
+    delivery["custom_fields"].pop("cxml_order_id")
+    xml = build_invoice_request(delivery, uploader.settings(delivery), cid=None)
+    doc = etree.fromstring(xml, etree.XMLParser(load_dtd=False, no_network=True))
+    info = doc.find("Request/InvoiceDetailRequest/InvoiceDetailOrder/InvoiceDetailOrderInfo")
+    assert info.find("OrderIDInfo").get("orderID") == "100001/2026"

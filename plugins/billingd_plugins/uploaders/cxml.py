@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import datetime as dt
 import http.client
+import re
 import ssl
 import uuid
 from decimal import Decimal
@@ -85,42 +86,58 @@ def _lines(address: str) -> list[str]:
 
 
 def _contact(parent: etree._Element, role: str, party: dict[str, Any]) -> None:
+    """An ``InvoicePartner``: the party's name, postal address (when its country is
+    known: cXML requires one), first email and VAT id."""
     partner = _sub(parent, "InvoicePartner")
     contact = _sub(partner, "Contact", role=role)
     name = party.get("company") or party.get("name") or ""
     _sub(contact, "Name", name, **{XML_LANG: "en"})
-    address = _lines(party.get("address", ""))
-    if address or party.get("city") or party.get("country"):
+    country = str(party.get("country") or "").strip().upper()
+    lines = _lines(party.get("address", ""))
+    city, postcode = party.get("city") or "", party.get("postcode") or ""
+    if not city and len(lines) > 1:  # "10115 Berlin" as the address's last line
+        match = re.fullmatch(r"(\S*\d\S*)\s+(.+)", lines[-1])
+        if match:
+            postcode, city, lines = match[1], match[2], lines[:-1]
+    if country and (lines or city):
         postal = _sub(contact, "PostalAddress")
-        for line in address[:3] or [name]:
+        for line in lines[:3] or [name]:
             _sub(postal, "Street", line)
-        _sub(postal, "City", party.get("city") or (address[-1] if address else ""))
-        if party.get("postcode"):
-            _sub(postal, "PostalCode", party["postcode"])
-        country = party.get("country") or ""
-        _sub(postal, "Country", country, isoCountryCode=country.upper()[:2] or None)
+        _sub(postal, "City", city or "-")
+        if postcode:
+            _sub(postal, "PostalCode", postcode)
+        _sub(postal, "Country", country, isoCountryCode=country[:2])
     if party.get("email"):
-        _sub(contact, "Email", party["email"].split(",")[0].strip(), name="default")
+        _sub(contact, "Email", re.split(r"[,;]", party["email"])[0].strip(), name="default")
     if party.get("tax_id"):
         _sub(partner, "IdReference", identifier=party["tax_id"], domain="vatID")
 
 
-def _tax(parent: etree._Element, lines: list[dict[str, Any]], tax: Any, currency: str) -> None:
-    """A ``Tax`` element: the amount, then a ``TaxDetail`` per rate."""
+EXEMPT_DETAIL = {"Z": "zeroRated", "E": "exempt"}
+"""EN 16931 VAT categories with a cXML ``exemptDetail``."""
+
+
+def _tax(parent: etree._Element, parts: list[dict[str, Any]], tax: Any, currency: str) -> None:
+    """A ``Tax`` element: the amount, then a ``TaxDetail`` per rate and category."""
     element = _sub(parent, "Tax")
     _sub(element, "Money", str(tax), currency=currency)
     _sub(element, "Description", "VAT", **{XML_LANG: "en"})
-    for part in lines:
+    for part in parts:
+        category = part.get("category") or "S"
         detail = _sub(
             element,
             "TaxDetail",
             purpose="tax",
             category="vat",
             percentageRate=str(part["rate"]),
+            exemptDetail=EXEMPT_DETAIL.get(category),
         )
         _money(detail, "TaxableAmount", part["net"], currency)
         _money(detail, "TaxAmount", part["tax"], currency)
-        _sub(detail, "TaxLocation", part.get("category") or "S", **{XML_LANG: "en"})
+        if category != "S":
+            reason = part.get("exemption_reason") or ""
+            text = f"VAT category {category}" + (f": {reason}" if reason else "")
+            _sub(detail, "Description", text, **{XML_LANG: "en"})
 
 
 def _extrinsic_fields(custom_fields: dict[str, Any]) -> dict[str, str]:
@@ -222,7 +239,8 @@ def build_invoice_request(
         _tax(
             item,
             [{"rate": line["tax_rate"], "net": line["net"], "tax": line["tax"],
-              "category": line.get("tax_category")}],
+              "category": line.get("tax_category"),
+              "exemption_reason": line.get("exemption_reason")}],
             line["tax"],
             currency,
         )  # fmt: skip
