@@ -47,7 +47,8 @@ from billingd.db.models import Run, database_proxy
 from billingd.domain.schedule import next_fire
 from billingd.services import dunning, runs
 from billingd.services.context import ServiceContext
-from billingd.services.gateway_charges import resume_pending_charges
+from billingd.services.gateway_charges import resume_pending_charges, retry_due_charges
+from billingd.services.refunds import resume_pending_refunds
 from billingd.views import run_view
 
 log = logging.getLogger("billingd.scheduler")
@@ -354,6 +355,7 @@ class Scheduler:
             return
         try:
             await self._on("schedule", resume_pending_charges, self.ctx.acting_as("system"))
+            await self._on("schedule", resume_pending_refunds, self.ctx.acting_as("system"))
         except Exception as exc:
             log.exception("scheduler: resuming pending gateway charges failed; retried later")
             pause = self.health.failed("recovery", runs.describe_error(exc))
@@ -370,10 +372,13 @@ class Scheduler:
         if self.next_run is not None and now >= self.next_run:
             self._collect_fires(now)
         dunned = await self._dun(now)
+        if await self._retry_charges(now):
+            return True
         request = next(iter(self._requests), None)
         asked_at = request[1] if request is not None else None
         if self._fires and (asked_at is None or self._fires[0].at <= asked_at):
             await self._perform(self._fires.popleft())
+            await self._retry_charges(now)  # those due after it: before a move's reply
             return True
         if request is not None:
             client_id, at = request
@@ -414,6 +419,23 @@ class Scheduler:
             for name, payload in ctx.events:
                 self.publish(name, payload)
         return True
+
+    async def _retry_charges(self, now: dt.datetime) -> bool:
+        """Charge again the failed self-checkout invoices whose retry is due (R-RUN-7) by
+        the next pending fire time, else by now: on the test clock each at its own
+        instant, before the runs after it. False when none was due."""
+        horizon = self._fires[0].at if self._fires else now
+        ctx = self.ctx.acting_as("system")
+        try:
+            asked = await self._on("schedule", retry_due_charges, ctx, horizon)
+        except Exception as exc:
+            log.exception("scheduler: retrying failed gateway charges failed; tried again later")
+            self.health.failed("retries", runs.describe_error(exc))
+            return False
+        self.health.recovered("retries")
+        for name, payload in ctx.events:
+            self.publish(name, payload)
+        return asked > 0
 
     def _plan(self, now: dt.datetime) -> None:
         """Compute the next fire time after ``now`` when there is none yet, the schedule

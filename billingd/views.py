@@ -24,6 +24,7 @@ from billingd.db.models import (
     InvoiceLine,
     OutboxMessage,
     Payment,
+    Refund,
     Reseller,
     Run,
     RunError,
@@ -81,7 +82,8 @@ CONTRACT_FIELDS = (
 )  # fmt: skip
 INVOICE_FIELDS = (
     "id", "number", "status", "issue_date", "due_date", "period_start", "period_end",
-    "currency", "subtotal", "tax", "total", "balance", "origin", "actor",
+    "currency", "subtotal", "tax", "total", "balance", "origin", "actor", "dispute",
+    "dunning_paused",
 )  # fmt: skip
 LINE_FIELDS = (
     "kind", "description", "quantity", "unit", "unit_price", "net", "tax_rate", "tax",
@@ -90,7 +92,11 @@ LINE_FIELDS = (
 TAX_BREAKDOWN_FIELDS = ("rate", "net", "tax", "category")
 PAYMENT_FIELDS = (
     "id", "amount", "currency", "method", "reference", "notes", "unallocated", "client_id",
-    "received_at",
+    "received_at", "refunded",
+)  # fmt: skip
+REFUND_FIELDS = (
+    "id", "payment_id", "amount", "currency", "reason", "method", "status", "actor",
+    "created_at",
 )  # fmt: skip
 CREDIT_NOTE_FIELDS = (
     "id", "number", "amount", "currency", "reason", "issue_date", "actor", "invoice_id", "net",
@@ -276,7 +282,13 @@ def payment_view(p: Payment) -> dict[str, Any]:
         "allocations": [
             {"invoice_id": a.invoice_id, "amount": str(a.amount)} for a in p.allocations
         ],
+        "refunds": [refund_view(r) for r in p.refunds.order_by(Refund.id)],
     }
+
+
+def refund_view(r: Refund) -> dict[str, Any]:
+    """A refund of a payment (``payment refund``): pending | succeeded | failed."""
+    return _fields(r, REFUND_FIELDS)
 
 
 def credit_note_view(cn: CreditNote) -> dict[str, Any]:
@@ -341,7 +353,8 @@ OBJECTS: dict[str, tuple[str, ...]] = {
     "InvoiceDelivery": INVOICE_DELIVERY_FIELDS,
     "InvoiceLine": LINE_FIELDS,
     "TaxBreakdown": TAX_BREAKDOWN_FIELDS,
-    "Payment": (*PAYMENT_FIELDS, "allocations"),
+    "Payment": (*PAYMENT_FIELDS, "allocations", "refunds"),
+    "Refund": REFUND_FIELDS,
     "CreditNote": (*CREDIT_NOTE_FIELDS, "tax_breakdown", "document"),
     "Charge": CHARGE_FIELDS,
     "Delivery": DELIVERY_FIELDS,

@@ -73,6 +73,12 @@ INVOICE_COLUMNS = (
     "balance",
 )  # 80 columns: the due date and currency are in ``invoice show`` and --json
 INVOICE = Arg("INV", "invoice", help="invoice id or number")
+CUSTOM = Arg(
+    "--custom",
+    "custom",
+    "append",
+    help="KEY=VALUE set in the bill group's custom fields (repeatable; KEY= removes KEY)",
+)
 WAIT = opt("--wait", "int", help="seconds to wait for a document still being rendered (30)")
 
 COMMANDS: tuple[Command, ...] = (
@@ -163,6 +169,7 @@ COMMANDS: tuple[Command, ...] = (
             opt("--invoicing", choices=("auto", "manual")),
             opt("--emails"),
             opt("--uploader"),
+            CUSTOM,
             opt("--review-days", "int"),
             *options(einvoice_params.BILL_GROUP),
         ),
@@ -186,6 +193,7 @@ COMMANDS: tuple[Command, ...] = (
             opt("--status", choices=("active", "cancelled")),
             opt("--emails"),
             opt("--uploader"),
+            CUSTOM,
             opt("--review-days", "int"),
             *options(einvoice_params.BILL_GROUP),
         ),

@@ -54,6 +54,28 @@ COMMANDS: tuple[Command, ...] = (
         ),
     ),
     Command(
+        ("payment", "refund"),
+        "payment.refund",
+        "Refund part or all of a payment (default: what is left); reopens invoices.",
+        (
+            Arg("PAYMENT", "payment", "int", help="payment id"),
+            opt("--amount", help="default: all that is left unrefunded"),
+            opt("--reason"),
+        ),
+    ),
+    Command(
+        ("invoice", "dispute"),
+        "invoice.dispute",
+        "Mark an invoice disputed by the client: dunning pauses on it.",
+        (INVOICE, opt("--reason", help='why (default "disputed")')),
+    ),
+    Command(
+        ("invoice", "undispute"),
+        "invoice.undispute",
+        "Clear an invoice's dispute: dunning goes on.",
+        (INVOICE,),
+    ),
+    Command(
         ("payment", "list"),
         "payment.list",
         "List payments, newest first.",

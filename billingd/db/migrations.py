@@ -19,6 +19,7 @@ from billingd.db.models import (
     ALL_MODELS,
     BillGroup,
     Brand,
+    ChargeAttempt,
     Client,
     Contract,
     CreditNote,
@@ -155,6 +156,8 @@ def _v5_delivery(database: peewee.Database) -> None:
     """Delivery: the outbox of emails, uploads, webhooks and notifications, dunning
     plans and notices, invoice disputes, refunds."""
     _add_columns(database, Invoice.dispute, Invoice.dunning_paused, Payment.refunded)
+    _add_columns(database, ChargeAttempt.attempt, ChargeAttempt.failed_at, ChargeAttempt.retry_at)
+    ChargeAttempt._schema.create_indexes(safe=True)
     database.create_tables([Refund, OutboxMessage, DunningPlan, DunningNotice], safe=True)
 
 

@@ -29,6 +29,7 @@ class ServiceContext:
     plugins: PluginHost | None = None
     data_dir: Path = Path(".")
     allocation_policy: str = "oldest_first"
+    payment_retries: tuple[int, ...] = (1, 3, 7)  # days after a failed charge (R-RUN-7)
     runner: Any = None  # the daemon's Scheduler, when there is one
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     live: Callable[[str, dict[str, Any]], None] | None = None
@@ -62,6 +63,7 @@ class ServiceContext:
             plugins=self.plugins,
             data_dir=self.data_dir,
             allocation_policy=self.allocation_policy,
+            payment_retries=self.payment_retries,
             runner=self.runner,
             live=self.live,
         )

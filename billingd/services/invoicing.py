@@ -179,6 +179,8 @@ def draft_view(draft: Draft) -> dict[str, Any]:
         "balance": str(draft.totals.total),
         "origin": None,
         "actor": None,
+        "dispute": "",
+        "dunning_paused": False,
         "enterprise_id": owner.enterprise_id,
         "client_id": owner.id if isinstance(owner, Client) else None,
         "reseller_id": owner.id if isinstance(owner, Reseller) else None,

@@ -12,7 +12,7 @@ import peewee
 from billingd.db.connection import write_transaction
 from billingd.db.models import BillGroup, Brand, Client, Enterprise, Reseller
 from billingd.db.prepared import PreparedSelect, Slot
-from billingd.domain import numbering
+from billingd.domain import custom_fields, numbering
 from billingd.domain.bank import normalise_bic, normalise_iban
 from billingd.domain.invoice_days import parse_invoice_days
 from billingd.domain.party_details import check_details
@@ -321,8 +321,41 @@ def default_bill_group(client: Client) -> BillGroup:
     )
 
 
+def _uploader(ctx: ServiceContext, name: str) -> str | None:
+    """A bill group's uploader: one a loaded plugin registers (R-DEL-4); "" for none."""
+    name = name.strip()
+    if not name:
+        return None
+    if ctx.plugins is not None:
+        known = ctx.plugins.uploaders()
+        if name not in known:
+            names = ", ".join(sorted(known)) or "none"
+            raise ValidationError(
+                f"uploader {name!r} is not registered by any loaded plugin (known: {names})",
+                field="uploader",
+            )
+    return name
+
+
+def _bill_group_extras(
+    ctx: ServiceContext, values: dict[str, Any], current: BillGroup | None = None
+) -> dict[str, Any]:
+    """Custom fields (a whole ``custom_fields`` object, and/or ``custom`` KEY=VALUE
+    entries merged into them, ``KEY=`` removing) and the uploader, checked."""
+    entries = values.pop("custom", None)
+    stored = dict(current.custom_fields or {}) if current is not None else {}
+    if values.get("custom_fields") is not None:
+        stored = values["custom_fields"] = custom_fields.check_fields(values["custom_fields"])
+    if entries:
+        values["custom_fields"] = custom_fields.apply_entries(stored, entries)
+    if values.get("uploader") is not None:
+        values["uploader"] = _uploader(ctx, values["uploader"])
+    return values
+
+
 def add_bill_group(ctx: ServiceContext, *, client_id: int, name: str, **fields: Any) -> BillGroup:
     values = check_details({k: v for k, v in fields.items() if v is not None})
+    values = _bill_group_extras(ctx, values)
     if "invoicing" in values:
         _choice(values["invoicing"], INVOICING_MODES, "invoicing")
     if "status" in values:
@@ -343,6 +376,7 @@ def update_bill_group(ctx: ServiceContext, bill_group_id: int, **fields: Any) ->
         _choice(values["status"], BILL_GROUP_STATUSES, "status")
     with write_transaction():
         group = get_or_refuse(BillGroup, bill_group_id)
+        values = _bill_group_extras(ctx, values, group)
         changes = _apply(group, check_details(values, group))
         record_audit(
             ctx, "bill_group.updated", client_id=group.client_id, subject=group, changes=changes

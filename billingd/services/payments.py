@@ -9,7 +9,7 @@ from billingd.db.models import Allocation, Client, Invoice, Payment
 from billingd.domain.allocation import OpenItem, allocate_payment, settled_status
 from billingd.errors import RuleViolation, ValidationError
 from billingd.money import has_excess_precision, quantum
-from billingd.services import ledger
+from billingd.services import ledger, notifications
 from billingd.services.audit import record_audit
 from billingd.services.context import ServiceContext
 from billingd.services.lookup import find_invoice, get_or_refuse
@@ -106,6 +106,25 @@ def record_payment(
             reference=reference,
             allocations=[{"invoice_id": i, "amount": str(a)} for i, a in shares],
             credit=str(remainder),
+        )
+        notifications.notify(  # the payment-received notice (R-PAY-3, R-DEL-5)
+            ctx,
+            "payment.received",
+            {
+                "payment_id": payment.id,
+                "client_id": client.id,
+                "amount": str(amount),
+                "currency": client.currency,
+                "method": method,
+                "reference": reference,
+                "allocations": [
+                    {"invoice_id": i, "number": by_id[i].number, "amount": str(a)}
+                    for i, a in shares
+                ],
+                "credit": str(remainder),
+            },
+            client=client,
+            invoice=shares[0][0] if len(shares) == 1 else None,
         )
     ctx.emit("payment.recorded", {"id": payment.id, "client_id": client.id, "amount": str(amount)})
     return payment

@@ -8,10 +8,18 @@ from billingd.control.api.invoices import WAIT, WAIT_HELP, document_reply
 from billingd.control.params import Date, Int, Money, PositiveInt, Ref, Str
 from billingd.control.registry import method
 from billingd.db.models import Client
-from billingd.services import charges, closed_periods, credit_notes, ledger, payments
+from billingd.services import (
+    charges,
+    closed_periods,
+    credit_notes,
+    disputes,
+    ledger,
+    payments,
+    refunds,
+)
 from billingd.services.context import ServiceContext
 from billingd.services.lookup import get_or_refuse
-from billingd.views import charge_view, credit_note_view, payment_view, plain
+from billingd.views import charge_view, credit_note_view, invoice_view, payment_view, plain
 
 
 @method(
@@ -57,6 +65,49 @@ def payment_record(
 def payment_list(ctx: ServiceContext, limit: int, client: int | None = None) -> list[dict]:
     """Payments, newest first."""
     return [payment_view(p) for p in payments.list_payments(client, min(limit, 1000))]
+
+
+@method(
+    "payment.refund",
+    writes=True,
+    result="the `Payment` with its `refunded` total and its `refunds` (list of `Refund`)",
+    payment=Int(required=True),
+    amount=Money(help="default: all that is left unrefunded"),
+    reason=Str(default=""),
+)
+def payment_refund(
+    ctx: ServiceContext, payment: int, reason: str, amount: Any = None
+) -> dict[str, Any]:
+    """Refund part or all of a payment (default: all that is left unrefunded).
+
+    Its unallocated credit goes first, then its allocations newest first: those invoices
+    reopen. A payment taken through a gateway is refunded through that gateway.
+    """
+    refund = refunds.refund_payment(ctx, payment, amount, reason)
+    return payment_view(refund.payment)
+
+
+@method(
+    "invoice.dispute",
+    writes=True,
+    result="the `Invoice` with its `dispute`",
+    invoice=Ref(required=True),
+    reason=Str(default="", help='why the client contests it (default "disputed")'),
+)
+def invoice_dispute(ctx: ServiceContext, invoice: Any, reason: str) -> dict[str, Any]:
+    """Mark an issued invoice disputed: dunning pauses on it (R-DUN-1)."""
+    return invoice_view(disputes.dispute_invoice(ctx, invoice, reason))
+
+
+@method(
+    "invoice.undispute",
+    writes=True,
+    result="the `Invoice` with `dispute` empty",
+    invoice=Ref(required=True),
+)
+def invoice_undispute(ctx: ServiceContext, invoice: Any) -> dict[str, Any]:
+    """Clear an invoice's dispute: dunning goes on (R-DUN-1)."""
+    return invoice_view(disputes.undispute_invoice(ctx, invoice))
 
 
 @method(
