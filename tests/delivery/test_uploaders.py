@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import threading
 import time
 import uuid
@@ -518,3 +519,20 @@ def test_R_DEL_4_cxml_exempt_lines_carry_their_category_and_reason() -> None:
     doc = etree.fromstring(xml, etree.XMLParser(load_dtd=False, no_network=True))
     info = doc.find("Request/InvoiceDetailRequest/InvoiceDetailOrder/InvoiceDetailOrderInfo")
     assert info.find("OrderIDInfo").get("orderID") == "100001/2026"
+
+
+def test_R_DEL_4_sftp_server_that_never_answers_times_out_and_is_retried(sftp) -> None:
+    server, settings = sftp
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(1)  # the TCP handshake completes; no SSH banner ever comes
+    try:
+        port = str(silent.getsockname()[1])
+        fields = {**settings, "sftp_port": port, "sftp_connect_timeout": "1"}
+        started = time.monotonic()
+        with pytest.raises(TimeoutError, match="timed out") as caught:
+            SftpUploader().upload(sample_delivery(**fields, sftp_host_key=server.fingerprint))
+        assert not isinstance(caught.value, PermanentFailure)
+        assert time.monotonic() - started < 5
+    finally:
+        silent.close()
