@@ -28,7 +28,6 @@ from croniter import CroniterBadDateError, CroniterError, croniter
 
 from billingd import yamlmarks
 from billingd.domain.charge_retries import schedule_problem
-from billingd.domain.charge_retries import schedule_problem
 from billingd.yamlmarks import Entry
 
 T = TypeVar("T")
@@ -147,8 +146,6 @@ class Config:
     """Renderer processes of the document queue; None: one per core."""
     payment_retries: tuple[int, ...] = (1, 3, 7)
     """Days after a failed self-checkout charge on which it is tried again (R-RUN-7)."""
-    payment_retries: tuple[int, ...] = (1, 3, 7)
-    """Days after a failed self-checkout charge on which it is tried again (R-RUN-7)."""
     source: Path | None = None
     lines: Mapping[str, int] = field(default_factory=dict, repr=False, compare=False)
     """Dotted key → line in ``source``, for errors found later (e.g. in plugin settings)."""
@@ -192,7 +189,6 @@ class Config:
             "catch_up_limit": self.catch_up_limit,
             "log_level": self.log_level,
             "document_workers": self.document_workers,
-            "payment_retries": list(self.payment_retries),
             "payment_retries": list(self.payment_retries),
             "source": str(self.source) if self.source else None,
         }
@@ -306,7 +302,6 @@ def parse_config(text: str, source: str = "<string>") -> Config:
             "allocation_policy", v.choice(ALLOCATION_POLICIES), Config.allocation_policy
         ),
         catch_up_limit=take("catch_up_limit", v.integer(1), Config.catch_up_limit),
-        payment_retries=take("payment_retries", v.retry_days, Config.payment_retries),
         payment_retries=take("payment_retries", v.retry_days, Config.payment_retries),
         log_level=take("log_level", v.choice(LOG_LEVELS, fold=str.upper), Config.log_level),
         document_workers=take("document_workers", v.nullable(v.integer(1, 256)), None),
@@ -468,19 +463,6 @@ class _Validator:
 
     def optional_names(self, entry: Entry, key: str) -> list[str] | None:
         return None if entry.value is None else list(self.names(entry, key))
-
-    def retry_days(self, entry: Entry, key: str) -> tuple[int, ...]:
-        """Increasing whole days (1-365) after a failure, e.g. [1, 3, 7]; null or [] none."""
-        if entry.value is None:
-            return ()
-        if not entry.is_sequence:
-            got = _describe(entry.value)
-            raise self.fail(entry, key, f"expected a list of days, e.g. [1, 3, 7], got {got}")
-        days = tuple(item.value for _, item in entry.children)
-        problem = schedule_problem(days)
-        if problem:
-            raise self.fail(entry, key, problem)
-        return days  # type: ignore[return-value]
 
     def retry_days(self, entry: Entry, key: str) -> tuple[int, ...]:
         """Increasing whole days (1-365) after a failure, e.g. [1, 3, 7]; null or [] none."""
