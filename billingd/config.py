@@ -50,7 +50,7 @@ _TOP_KEYS = (
 )
 _SMTP_KEYS = (
     *("host", "port", "starttls", "implicit_tls", "username", "password", "from"),
-    *("ca_file", "timeout", "rate", "batch", "enabled"),
+    *("ca_file", "timeout", "rate", "batch", "connections", "enabled"),
 )
 _HINTS = {"smtp.sender": "from", "smtp.tls": "starttls", "smtp.user": "username"}
 _SECRET = re.compile(r"pass|secret|token|credential|private|(?:^|_)key$", re.IGNORECASE)
@@ -99,7 +99,9 @@ class SmtpConfig:
     rate: int = 0
     """Messages per second at most; 0: as fast as the server accepts them."""
     batch: int = 100
-    """Messages sent over one connection before it is renewed."""
+    """Messages claimed and sent per round before the connections are renewed."""
+    connections: int = 2
+    """Connections a round sends over side by side."""
     enabled: bool = True
     """False keeps every email queued (a test system that must not mail clients)."""
 
@@ -177,6 +179,7 @@ class Config:
                 "timeout": smtp.timeout,
                 "rate": smtp.rate,
                 "batch": smtp.batch,
+                "connections": smtp.connections,
                 "enabled": smtp.enabled,
             },
             "access": {role: list(getattr(self.access, role)) for role in ROLES},
@@ -324,6 +327,7 @@ def _smtp(v: _Validator, entry: Entry | None) -> SmtpConfig:
         timeout=v.take(found, "timeout", v.integer(1, 3600), d.timeout, "smtp."),
         rate=v.take(found, "rate", v.integer(0, 100000), d.rate, "smtp."),
         batch=v.take(found, "batch", v.integer(1, 100000), d.batch, "smtp."),
+        connections=v.take(found, "connections", v.integer(1, 64), d.connections, "smtp."),
         enabled=v.take(found, "enabled", v.boolean, d.enabled, "smtp."),
     )
 

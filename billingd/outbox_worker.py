@@ -29,7 +29,6 @@ import ssl
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from email.message import EmailMessage
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
@@ -56,6 +55,8 @@ CALL_SECONDS = 120.0
 NOT_READY_SECONDS = 2.0
 """How long (real time) a message whose documents are still rendering is left alone,
 unless a document is rendered first."""
+COMPOSE_CHUNK = 16
+"""Emails composed per database-thread call, while the lanes send the previous ones."""
 PLUGIN_BATCH = 32
 """Notices and uploads claimed per step."""
 
@@ -71,6 +72,23 @@ def _tls_context(settings: SmtpConfig) -> ssl.SSLContext:
 
 def _permanent(code: int) -> bool:
     return 500 <= code < 600
+
+
+class _Pacer:
+    """At most ``rate`` sends per second across the lanes of a batch (0: no limit)."""
+
+    def __init__(self, rate: int) -> None:
+        self.interval = 1.0 / rate if rate else 0.0
+        self.next_slot = time.monotonic()
+
+    async def wait(self) -> None:
+        if not self.interval:
+            return
+        now = time.monotonic()
+        slot = max(self.next_slot, now)
+        self.next_slot = slot + self.interval
+        if slot > now:
+            await asyncio.sleep(slot - now)
 
 
 class OutboxWorker:
@@ -96,7 +114,8 @@ class OutboxWorker:
         self._calls = ThreadPoolExecutor(4, thread_name_prefix="billingd-outbox-call")
         self._swept = 0.0
         self._held: dict[int, float] = {}  # message id -> monotonic time it may be tried
-        self._pending_records: set[asyncio.Future[Any]] = set()
+        self._outcomes: list[outbox.Outcome] = []
+        self._recorder: asyncio.Future[None] | None = None
         self.sent = 0
         self.failed = 0
 
@@ -167,35 +186,38 @@ class OutboxWorker:
     # -- recording -------------------------------------------------------------------------
 
     def _record(self, outcome: outbox.Outcome) -> None:
-        """Record an outcome on the database thread without waiting for it."""
+        """Record an outcome soon, without waiting: outcomes that arrive while a commit
+        is under way are committed together in the next transaction."""
         if outcome.later is not None:
             self._held[outcome.message_id] = time.monotonic() + NOT_READY_SECONDS
-        future = asyncio.ensure_future(self._record_now(outcome))
-        self._pending_records.add(future)
-        future.add_done_callback(self._pending_records.discard)
+        self._outcomes.append(outcome)
+        if self._recorder is None or self._recorder.done():
+            self._recorder = asyncio.ensure_future(self._record_pending())
 
-    async def _record_now(self, outcome: outbox.Outcome) -> None:
-        ctx = self.ctx.acting_as("system")
-        try:
-            await self._db(outbox.record, ctx, [outcome], self.claimer)
-        except Exception:
-            log.exception("outbox: recording message %s failed", outcome.message_id)
-            self._swept = 0.0  # it goes back to queued at the next sweep
-            return
-        for name, payload in ctx.events:
-            if name == "outbox.sent":
-                self.sent += 1
-            elif name == "outbox.failed":
-                self.failed += 1
-            self.publish(name, payload)
+    async def _record_pending(self) -> None:
+        while self._outcomes:
+            outcomes, self._outcomes = self._outcomes, []
+            ctx = self.ctx.acting_as("system")
+            try:
+                await self._db(outbox.record, ctx, outcomes, self.claimer)
+            except Exception:
+                log.exception("outbox: recording %s outcomes failed", len(outcomes))
+                self._swept = 0.0  # they go back to queued at the next sweep
+                continue
+            for name, payload in ctx.events:
+                if name == "outbox.sent":
+                    self.sent += 1
+                elif name == "outbox.failed":
+                    self.failed += 1
+                self.publish(name, payload)
 
     async def _flush(self) -> None:
-        if self._pending_records:
-            await asyncio.gather(*list(self._pending_records), return_exceptions=True)
+        while self._recorder is not None and not self._recorder.done():
+            await self._recorder
 
     # -- email -----------------------------------------------------------------------------
 
-    def _compose(self, message: OutboxMessage, sender: str) -> EmailMessage | outbox.Outcome:
+    def _compose(self, message: OutboxMessage, sender: str) -> bytes | outbox.Outcome:
         try:
             return mail.compose(message, sender, self.template_dirs)
         except delivered_documents.NotReady as exc:
@@ -220,56 +242,71 @@ class OutboxWorker:
         await client.connect()
         return client
 
+    def _compose_all(self, messages: list[OutboxMessage], sender: str) -> list[Any]:
+        return [self._compose(message, sender) for message in messages]
+
     async def _send_emails(self, messages: list[OutboxMessage], settings: SmtpConfig) -> None:
-        composed = [await self._db(self._compose, message, settings.sender) for message in messages]
+        """Compose on the database thread in small chunks while ``smtp.connections``
+        lanes, each with its own connection, send what is composed."""
+        work: asyncio.Queue[tuple[OutboxMessage, Any] | None] = asyncio.Queue()
+        lanes = max(1, min(settings.connections, len(messages)))
+        pacer = _Pacer(settings.rate)
+
+        async def produce() -> None:
+            for start in range(0, len(messages), COMPOSE_CHUNK):
+                chunk = messages[start : start + COMPOSE_CHUNK]
+                composed = await self._db(self._compose_all, chunk, settings.sender)
+                for item in zip(chunk, composed, strict=True):
+                    await work.put(item)
+            for _ in range(lanes):
+                await work.put(None)
+
+        await asyncio.gather(produce(), *(self._lane(work, settings, pacer) for _ in range(lanes)))
+
+    async def _lane(
+        self,
+        work: asyncio.Queue[tuple[OutboxMessage, Any] | None],
+        settings: SmtpConfig,
+        pacer: _Pacer,
+    ) -> None:
+        """Send composed messages over one connection until the producer is done."""
+        envelope_from = parseaddr(settings.sender)[1]
         client: aiosmtplib.SMTP | None = None
-        interval = 1.0 / settings.rate if settings.rate else 0.0
-        next_slot = time.monotonic()
+        unreachable = ""
         try:
-            for index, (message, mail_or_outcome) in enumerate(
-                zip(messages, composed, strict=True)
-            ):
-                if isinstance(mail_or_outcome, outbox.Outcome):
-                    self._record(mail_or_outcome)
-                    continue
-                if client is None:
-                    try:
-                        client = await self._connect(settings)
-                    except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-                        error = (
-                            f"cannot reach the mail server {settings.host}:{settings.port}: {exc}"
-                        )
-                        log.warning("outbox: %s", error)
-                        for rest in messages[index:]:
-                            self._record(
-                                outbox.Outcome(
-                                    rest.id,
-                                    error,
-                                )
+            while (item := await work.get()) is not None:
+                message, composed = item
+                if isinstance(composed, outbox.Outcome):
+                    self._record(composed)
+                elif unreachable or self.stopping.is_set():
+                    later = None if unreachable else dt.timedelta()
+                    self._record(outbox.Outcome(message.id, unreachable or "stopping", later=later))
+                else:
+                    if client is None:
+                        try:
+                            client = await self._connect(settings)
+                        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+                            unreachable = (
+                                f"cannot reach the mail server {settings.host}:{settings.port}: "
+                                f"{exc}"
                             )
-                        return
-                if interval:
-                    await asyncio.sleep(max(0.0, next_slot - time.monotonic()))
-                    next_slot = max(next_slot, time.monotonic()) + interval
-                outcome, client = await self._send_one(client, message, mail_or_outcome)
-                self._record(outcome)
-                if self.stopping.is_set():
-                    for rest in messages[index + 1 :]:
-                        self._record(
-                            outbox.Outcome(rest.id, "daemon stopping", later=dt.timedelta())
-                        )
-                    return
+                            log.warning("outbox: %s", unreachable)
+                            self._record(outbox.Outcome(message.id, unreachable))
+                            continue
+                    await pacer.wait()
+                    outcome, client = await self._send_one(client, message, composed, envelope_from)
+                    self._record(outcome)
         finally:
             if client is not None:
                 with contextlib.suppress(Exception):
                     await client.quit()
 
     async def _send_one(
-        self, client: aiosmtplib.SMTP, message: OutboxMessage, email: EmailMessage
+        self, client: aiosmtplib.SMTP, message: OutboxMessage, email: bytes, sender: str
     ) -> tuple[outbox.Outcome, aiosmtplib.SMTP | None]:
         """Send one email; the outcome, and the connection if it is still usable."""
         try:
-            refused, _ = await client.send_message(email, recipients=message.recipients)
+            refused, _ = await client.sendmail(sender, message.recipients, email)
         except aiosmtplib.SMTPRecipientsRefused as exc:
             codes = [r.code for r in exc.recipients]
             text = "; ".join(f"{r.recipient}: {r.code} {r.message}" for r in exc.recipients)

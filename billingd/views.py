@@ -111,6 +111,12 @@ CHARGE_FIELDS = (
 )  # fmt: skip
 DELIVERY_FIELDS = (
     "id", "channel", "recipient", "status", "attempts", "created_at", "invoice_id",
+    "last_error", "sent_at",
+)  # fmt: skip
+OUTBOX_FIELDS = (
+    "id", "channel", "kind", "event", "target", "state", "attempts", "last_error",
+    "recipients", "subject", "message_id", "client_id", "invoice_id", "credit_note_id",
+    "delivery_id", "next_attempt_at", "created_at", "sent_at",
 )  # fmt: skip
 RUN_FIELDS = (
     "id", "as_of", "client_id", "dry_run", "trigger", "actor", "status", "started_at",
@@ -319,6 +325,14 @@ def delivery_view(d: Any) -> dict[str, Any]:
     return _fields(d, DELIVERY_FIELDS)
 
 
+def outbox_view(m: Any, *, with_payload: bool = False) -> dict[str, Any]:
+    """An outbox message (R-DEL-3): what, to whom, its state; ``payload`` on request."""
+    view = _fields(m, OUTBOX_FIELDS)
+    if with_payload:
+        view["payload"] = m.payload
+    return view
+
+
 def run_view(run: Run) -> dict[str, Any]:
     """A run with its figures and the errors of the clients that failed (R-RUN-10, R-RUN-11)."""
     view = _fields(run, RUN_FIELDS)
@@ -358,6 +372,7 @@ OBJECTS: dict[str, tuple[str, ...]] = {
     "CreditNote": (*CREDIT_NOTE_FIELDS, "tax_breakdown", "document"),
     "Charge": CHARGE_FIELDS,
     "Delivery": DELIVERY_FIELDS,
+    "OutboxMessage": OUTBOX_FIELDS,
     "AuditEvent": AUDIT_FIELDS,
     "Run": (*RUN_FIELDS, "errors"),
     "DunningPlan": DUNNING_PLAN_FIELDS,

@@ -6,7 +6,7 @@ never rename.
 
 from __future__ import annotations
 
-from billingd.ctl_commands import brands, core, dunning, events, imports, money, runs
+from billingd.ctl_commands import brands, core, dunning, events, imports, money, outbox, runs
 from billingd.ctl_commands.base import Arg, Command
 
 COMMANDS: tuple[Command, ...] = (
@@ -17,6 +17,7 @@ COMMANDS: tuple[Command, ...] = (
     *events.COMMANDS,
     *runs.COMMANDS,
     *dunning.COMMANDS,
+    *outbox.COMMANDS,
 )
 
 __all__ = ["COMMANDS", "Arg", "Command"]

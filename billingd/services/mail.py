@@ -8,11 +8,16 @@ and ``notification`` (a notice; its template and context were fixed when queued)
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import re
+import uuid
 from collections.abc import Sequence
-from email.message import EmailMessage
-from email.utils import format_datetime, getaddresses, parseaddr
+from email.header import Header
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.policy import compat32
+from email.utils import encode_rfc2231, format_datetime, formataddr, getaddresses, parseaddr
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +27,7 @@ from billingd.mail_templates import render_mail
 from billingd.services import delivered_documents
 from billingd.services.delivered_documents import Attachment
 
+CRLF = compat32.clone(linesep="\r\n")
 INVOICE_KEYS = (
     "id", "number", "issue_date", "due_date", "period_start", "period_end",
     "currency", "subtotal", "tax", "total", "balance", "status",
@@ -120,23 +126,72 @@ def content(message: OutboxMessage) -> tuple[str, dict[str, Any], list[Attachmen
     raise ValidationError(f"outbox message {message.id}: unknown email kind {message.kind!r}")
 
 
-def compose(message: OutboxMessage, sender: str, template_dirs: Sequence[Path]) -> EmailMessage:
-    """The RFC 5322 message for an outbox email, with its stable Message-ID."""
+def compose(message: OutboxMessage, sender: str, template_dirs: Sequence[Path]) -> bytes:
+    """The RFC 5322 message for an outbox email, with its stable Message-ID, as the
+    bytes to send (CRLF line ends)."""
     name, context, attachments = content(message)
     text = render_mail(name, message.language, context, template_dirs)
-    mail = EmailMessage()
-    mail["From"] = sender
-    mail["To"] = ", ".join(message.recipients)
-    mail["Subject"] = text.subject
-    mail["Date"] = format_datetime(message.created_at.replace(tzinfo=dt.UTC))
-    mail["Message-ID"] = message.message_id
-    mail["Auto-Submitted"] = "auto-generated"
-    mail.set_content(text.text)
-    if text.html is not None:
-        mail.add_alternative(text.html, subtype="html")
-    for attachment in attachments:
-        maintype, _, subtype = attachment.content_type.partition("/")
-        mail.add_attachment(
-            attachment.data, maintype=maintype, subtype=subtype, filename=attachment.filename
-        )
-    return mail
+    headers = {
+        "From": _address(sender),
+        "To": ", ".join(message.recipients),
+        "Subject": Header(text.subject, "utf-8").encode(),
+        "Date": format_datetime(message.created_at.replace(tzinfo=dt.UTC)),
+        "Message-ID": message.message_id,
+        "Auto-Submitted": "auto-generated",
+    }
+    return assemble(headers, text.text, text.html, attachments)
+
+
+def _address(text: str) -> str:
+    display, address = parseaddr(text)
+    return formataddr((display, address), "utf-8") if display else address
+
+
+def _header_block(headers: dict[str, str]) -> bytes:
+    return "".join(f"{key}: {value}\r\n" for key, value in headers.items()).encode() + b"\r\n"
+
+
+def _attachment_part(attachment: Attachment) -> bytes:
+    """A base64 MIME part, written directly: the email package's generator is slow for
+    a PDF whose lines need no folding."""
+    filename = attachment.filename
+    if filename.isascii() and '"' not in filename and "\\" not in filename:
+        disposition = f'attachment; filename="{filename}"'
+    else:
+        disposition = f"attachment; filename*={encode_rfc2231(filename, 'utf-8')}"
+    head = {
+        "Content-Type": attachment.content_type,
+        "Content-Transfer-Encoding": "base64",
+        "Content-Disposition": disposition,
+    }
+    return _header_block(head) + base64.encodebytes(attachment.data).replace(b"\n", b"\r\n")
+
+
+def _body_part(text: str, html: str | None) -> bytes:
+    plain = MIMEText(text, "plain", "utf-8")
+    if html is None:
+        return plain.as_bytes(policy=CRLF)
+    alternative = MIMEMultipart("alternative")
+    alternative.attach(plain)
+    alternative.attach(MIMEText(html, "html", "utf-8"))
+    return alternative.as_bytes(policy=CRLF)
+
+
+def assemble(
+    headers: dict[str, str], text: str, html: str | None, attachments: Sequence[Attachment]
+) -> bytes:
+    """A multipart/mixed message: ``headers`` (already encoded), the text (and HTML)
+    body, the attachments."""
+    boundary = "=_billingd_" + uuid.uuid4().hex
+    block = {
+        **headers,
+        "MIME-Version": "1.0",
+        "Content-Type": f'multipart/mixed; boundary="{boundary}"',
+    }
+    parts = [_body_part(text, html), *(_attachment_part(a) for a in attachments)]
+    delimiter = b"--" + boundary.encode()
+    out = [_header_block(block)]
+    for part in parts:
+        out += [delimiter, b"\r\n", part, b"\r\n"]
+    out += [delimiter, b"--\r\n"]
+    return b"".join(out)

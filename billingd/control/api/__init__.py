@@ -7,6 +7,7 @@ from billingd.control.api import (  # noqa: F401
     imports,
     invoices,
     money,
+    outbox,
     parties,
     runs,
     system,
