@@ -24,11 +24,13 @@ resellers' invoices are not dunned.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import peewee
 
@@ -57,6 +59,9 @@ from billingd.services.billing_items import (
 from billingd.services.context import ServiceContext
 from billingd.services.lookup import find_invoice, get_or_refuse
 from billingd.views import plain
+
+if TYPE_CHECKING:
+    from billingd.plugins import PluginHost
 
 log = logging.getLogger("billingd.dunning")
 
@@ -657,21 +662,35 @@ def reminder_file_name(notice: DunningNotice) -> str:
     return f"reminder-{stem(invoice.number, invoice.id)}-{notice.step}.pdf"
 
 
-def reminder_attachment(notice_id: int, ctx: ServiceContext | None = None) -> tuple[str, bytes]:
+def reminder_attachment(
+    notice_id: int,
+    ctx: ServiceContext | None = None,
+    *,
+    plugins: PluginHost | None = None,
+    template_dirs: Sequence[Path] | None = None,
+) -> tuple[str, bytes]:
     """The reminder PDF of a notice, rendered now in-process: ``(file name, PDF bytes)``.
 
-    ``ctx`` gives the loaded plugins and the operator's template directory; without one
-    the installed plugins are loaded with their default settings.
+    The renderer is the ``pdf`` plugin of ``plugins``, else of ``ctx``, else of the
+    installed plugins loaded once with their default settings; the templates are
+    searched in ``template_dirs``, else ``ctx``'s (the operator's directory first),
+    else the packaged ones. The brand's ``reminder_template`` picks the template.
     """
     from billingd.rendering import default_template_dirs
     from billingd.services.documents import render_with, template_dirs_of
 
     notice = get_or_refuse(DunningNotice, notice_id)
     document = reminder_document(notice)
-    plugins = ctx.plugins if ctx is not None else None
-    if plugins is None:
-        from billingd.plugins import load_plugins
+    host = plugins or (ctx.plugins if ctx is not None else None) or _default_plugins()
+    if template_dirs is not None:
+        dirs = list(template_dirs)
+    else:
+        dirs = template_dirs_of(ctx) if ctx is not None else default_template_dirs()
+    return reminder_file_name(notice), render_with(host, dirs, "pdf", document).data
 
-        plugins = load_plugins({}, None)
-    dirs = template_dirs_of(ctx) if ctx is not None else default_template_dirs()
-    return reminder_file_name(notice), render_with(plugins, dirs, "pdf", document).data
+
+@functools.cache
+def _default_plugins() -> PluginHost:
+    from billingd.plugins import load_plugins
+
+    return load_plugins({}, None)

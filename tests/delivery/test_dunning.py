@@ -5,7 +5,10 @@ PDF and the mail templates."""
 from __future__ import annotations
 
 import datetime as dt
+import email
+import email.policy
 import io
+import threading
 from decimal import Decimal
 from typing import Any
 
@@ -21,6 +24,7 @@ from billingd.db.models import (
     Invoice,
     OutboxMessage,
     PendingCharge,
+    database_proxy,
 )
 from billingd.domain import dunning as rules
 from billingd.errors import RuleViolation, ValidationError
@@ -415,8 +419,38 @@ def test_R_DUN_1_reminder_mail_templates_fill_with_the_notice(
     # the message the outbox worker composes carries the reminder PDF
     message = OutboxMessage.get(OutboxMessage.dedupe_key == f"reminder:{invoice.id}:3")
     message.message_id = "<test@billingd.invalid>"
-    composed = mail.compose(message, "billing@acme.test", [packaged_template_dir()])
+    raw = mail.compose(message, "billing@acme.test", [packaged_template_dir()])
+    composed = email.message_from_bytes(raw, policy=email.policy.default)
     (attachment,) = list(composed.iter_attachments())
     assert attachment.get_filename().endswith("-3.pdf")
     pdf = pypdf.PdfReader(io.BytesIO(attachment.get_content())).pages[0].extract_text()
     assert "10.41 EUR" in pdf
+
+
+def test_R_DUN_1_two_passes_at_once_take_each_step_once(ctx: ServiceContext, acme: Any) -> None:
+    """Two daemons on one database: their passes race, the unique key and the invoice's
+    lock leave one notice and one email per step."""
+    dunning.set_plan(ctx, acme.id, steps=PLAN)
+    invoices = [overdue_invoice(ctx, acme, name=f"Client {n}") for n in range(12)]
+    day = on(ctx, DUE + dt.timedelta(days=7))
+    barrier = threading.Barrier(2)
+    taken: list[list[DunningNotice]] = []
+
+    def pass_() -> None:
+        try:
+            barrier.wait(10)
+            taken.append(dunning.run_due(day.acting_as("system")))
+        finally:
+            database_proxy.obj.close()
+
+    threads = [threading.Thread(target=pass_) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert len(taken) == 2 and sum(len(t) for t in taken) == len(invoices)
+    assert DunningNotice.select().count() == len(invoices)
+    reminders = OutboxMessage.select().where(OutboxMessage.kind == "reminder")
+    assert sorted(m.dedupe_key for m in reminders) == sorted(
+        f"reminder:{invoice.id}:1" for invoice in invoices
+    )
