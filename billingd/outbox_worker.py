@@ -350,6 +350,8 @@ class OutboxWorker:
             return functools.partial(uploader.upload, uploads.upload_delivery(message))
         except delivered_documents.NotReady as exc:
             return outbox.Outcome(message.id, str(exc), later=dt.timedelta())
+        except PermanentFailure as exc:  # e.g. its documents failed for good
+            return outbox.Outcome(message.id, str(exc), permanent=True)
         except Exception as exc:
             log.exception("outbox: cannot prepare message %s", message.id)
             return outbox.Outcome(message.id, f"{type(exc).__name__}: {exc}")

@@ -316,6 +316,7 @@ class PluginHost:
             )
         self._started = True
         self._call_each("startup", host=self)
+        self._registries.clear()  # what a plugin registers may follow its settings
 
     def register(self, plugin: object, name: str) -> None:
         """Register a plugin object (a module or any object with hookimpls) under ``name``.
@@ -332,6 +333,7 @@ class PluginHost:
             raise
         if self._started:
             self._call_each("startup", only=name, host=self)
+            self._registries.clear()
 
     def unregister(self, name: str) -> None:
         """Remove a registered plugin; raises :class:`NotFound` for an unknown name."""
@@ -669,6 +671,8 @@ class PluginHost:
                 )
             else:
                 self._call_each("startup", only=name, host=self)
+        if changed:
+            self._registries.clear()  # registered objects may follow the new settings
         return changed
 
     def _implements(self, name: str, hook_name: str) -> bool:

@@ -237,14 +237,7 @@ WEBHOOKS = WebhookPlugin()
 
 
 def _apply(host: Any, settings: dict[str, Any]) -> None:
-    try:
-        WEBHOOKS.configure(settings)
-    finally:
-        # The host collects its registries when plugins are registered, before the
-        # settings are known: let it ask register_notifiers again.
-        registries = getattr(host, "_registries", None)
-        if isinstance(registries, dict):
-            registries.clear()
+    WEBHOOKS.configure(settings)  # the host asks register_notifiers again afterwards
     names = ", ".join(n.name for n in WEBHOOKS.notifiers) or "none"
     log.info("webhook endpoints: %s", names)
 
