@@ -32,6 +32,7 @@ from billingd.mail_templates import render_mail
 from billingd.rendering import packaged_template_dir
 from billingd.services import (
     credit_notes,
+    disputes,
     dunning,
     invoice_actions,
     invoicing,
@@ -266,11 +267,11 @@ def test_R_DUN_1_disputing_pauses_and_undisputing_resumes(ctx: ServiceContext, a
     dunning.set_plan(ctx, acme.id, steps=PLAN)
     invoice = overdue_invoice(ctx, acme)
     walk(ctx, DUE, DUE + dt.timedelta(days=10))
-    Invoice.update(dispute="wrong number of seats").where(Invoice.id == invoice.id).execute()
+    disputes.dispute_invoice(ctx, invoice.number, "wrong number of seats")
     state = dunning.invoice_state(on(ctx, DUE + dt.timedelta(days=11)), invoice.id)
     assert (state["state"], state["disputed"]) == ("disputed", True)
     assert walk(ctx, DUE + dt.timedelta(days=11), DUE + dt.timedelta(days=50)) == {}
-    Invoice.update(dispute="").where(Invoice.id == invoice.id).execute()
+    disputes.undispute_invoice(ctx, invoice.number)
     # resumed: the next step in order at once (its day has passed), the last 14 days later
     taken = walk(ctx, DUE + dt.timedelta(days=51), DUE + dt.timedelta(days=80))
     assert {day: [n.step for n in ns] for day, ns in taken.items()} == {

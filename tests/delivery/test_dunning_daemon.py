@@ -1,6 +1,7 @@
 """Dunning in a running daemon on the test clock, mailing a real SMTP server (R-DUN-1):
-each reminder on its day with its fee and interest, stopped by payment, paused and
-resumed, never repeated across a restart, one email per step."""
+each reminder on its day with its fee and interest, stopped by payment, paused by a
+dispute or ``dunning pause`` and resumed, never repeated across a restart, one email
+per step."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ def seed(daemon: RunningDaemon) -> tuple[int, list[dict[str, Any]]]:
         bic="COBADEFFXXX", email="billing@acme.test",
     )  # fmt: skip
     invoices = []
-    for name in ("Jane", "Joe", "Jim"):
+    for name in ("Jane", "Joe", "Jim", "Jill"):
         client = daemon.call(
             "client.add", enterprise=enterprise["id"], name=name, email=f"{name.lower()}@c.test"
         )
@@ -57,7 +58,7 @@ def test_R_DUN_1_reminders_on_their_days_once_across_restarts_on_the_test_clock(
     daemon = mail_daemon(short_dir, smtp)
     try:
         billingctl_ok(daemon, "clock", "set", "2030-01-01T09:00Z")
-        enterprise, (jane, joe, jim) = seed(daemon)
+        enterprise, (jane, joe, jim, jill) = seed(daemon)
         steps = [arg for step in PLAN for arg in ("--step", step)]
         plan = billingctl_ok(daemon, "dunning", "plan", "--enterprise", str(enterprise), *steps)
         assert [s["days"] for s in plan["steps"]] == [7, 21, 35]
@@ -70,22 +71,28 @@ def test_R_DUN_1_reminders_on_their_days_once_across_restarts_on_the_test_clock(
         paused = billingctl_ok(daemon, "dunning", "pause", jim["number"])
         assert (paused["state"], paused["paused"]) == ("paused", True)
 
-        taken: dict[int, dict[str, list[int]]] = {jane["id"]: {}, joe["id"]: {}, jim["id"]: {}}
+        taken: dict[int, dict[str, list[int]]] = {i["id"]: {} for i in (jane, joe, jim, jill)}
         day = dt.date(2030, 1, 1)
         while day < DUE + dt.timedelta(days=60):
             daemon.call("clock.advance", by="1d")
             day += dt.timedelta(days=1)
-            for invoice in (jane, joe, jim):
+            for invoice in (jane, joe, jim, jill):
                 seen = steps_of(daemon, invoice)
                 known = [s for got in taken[invoice["id"]].values() for s in got]
                 if seen != known:
                     taken[invoice["id"]][day.isoformat()] = seen[len(known) :]
+            if day == DUE + dt.timedelta(days=10):  # Jill disputes it after reminder 1
+                disputed = billingctl_ok(daemon, "invoice", "dispute", jill["number"])
+                assert disputed["dispute"] == "disputed"
+                shown = daemon.call("dunning.show", invoice=jill["id"])
+                assert (shown["state"], shown["disputed"]) == ("disputed", True)
             if day == DUE + dt.timedelta(days=25):  # Joe pays between reminder 2 and 3
                 daemon.call("payment.record", client=joe["client_id"], amount="1190.00")
             if day == DUE + dt.timedelta(days=30):  # a restart, and a later pass the same day
                 daemon.stop()
                 daemon = mail_daemon(short_dir, smtp)
                 daemon.call("clock.advance", by="1h")
+                billingctl_ok(daemon, "invoice", "undispute", jill["number"])
             if day == DUE + dt.timedelta(days=40):
                 billingctl_ok(daemon, "dunning", "resume", jim["number"])
 
@@ -93,6 +100,11 @@ def test_R_DUN_1_reminders_on_their_days_once_across_restarts_on_the_test_clock(
         assert taken[joe["id"]] == {"2030-01-22": [1], "2030-02-05": [2]}
         # resumed on day 40 after its pass: the first reminder at the next, the next 14 days on
         assert taken[jim["id"]] == {"2030-02-25": [1], "2030-03-11": [2]}
+        # disputed from day 10 to 30: reminder 2 at the next pass, the final 14 days on
+        assert taken[jill["id"]] == {"2030-01-22": [1], "2030-02-15": [2], "2030-03-01": [3]}
+        notices = daemon.call("dunning.show", invoice=jill["id"])["notices"]
+        # 1190.00 × 9.12 % × 45/365 = 13.3802 → 13.38
+        assert (notices[2]["days_overdue"], notices[2]["interest"]) == (45, "13.38")
 
         state = daemon.call("dunning.show", invoice=jane["number"])
         assert state["state"] == "completed" and state["next_step"] is None
@@ -102,7 +114,7 @@ def test_R_DUN_1_reminders_on_their_days_once_across_restarts_on_the_test_clock(
             ("10.00", "10.41", 35),  # 1190.00 × 9.12 % × 35/365 = 10.4068 → 10.41
         ]
         listed = billingctl_ok(daemon, "dunning", "list", "--enterprise", str(enterprise))
-        assert [s["invoice_id"] for s in listed] == [jane["id"], jim["id"]]  # Joe paid
+        assert [s["invoice_id"] for s in listed] == [jane["id"], jim["id"], jill["id"]]
         assert listed[1]["next_step_name"] == "Final notice"
         assert listed[1]["next_step_date"] == "2030-03-25"
         charges = daemon.call("charge.list", client=jane["client_id"])
@@ -112,25 +124,29 @@ def test_R_DUN_1_reminders_on_their_days_once_across_restarts_on_the_test_clock(
         ]
         audit = [e for e in daemon.call("audit.list", limit=5000)]
         sent = [e for e in audit if e["event"] == "dunning.reminder_sent"]
-        assert len(sent) == 7
+        assert len(sent) == 10
         assert {e["event"] for e in audit} >= {"dunning.paused", "dunning.resumed"}
 
         # exactly one reminder message per step, and each delivered once
         keys = rows(short_dir, "SELECT dedupe_key FROM outbox_message WHERE kind = 'reminder'")
         expected = {
             f"reminder:{invoice['id']}:{step}"
-            for invoice, count in ((jane, 3), (joe, 2), (jim, 2))
+            for invoice, count in ((jane, 3), (joe, 2), (jim, 2), (jill, 3))
             for step in range(1, count + 1)
         }
         assert sorted(k for (k,) in keys) == sorted(expected)
         wait_until(
-            lambda: len([m for m in smtp.messages if "overdue" in str(m["Subject"])]) >= 7,
-            what="seven reminder emails",
+            lambda: len([m for m in smtp.messages if "overdue" in str(m["Subject"])]) >= 10,
+            what="ten reminder emails",
         )
         reminders = [m for m in smtp.messages if "overdue" in str(m["Subject"])]
-        assert len(reminders) == 7
-        assert len({m["Message-ID"] for m in reminders}) == 7
-        final = next(m for m in reminders if str(m["Subject"]).startswith("Final notice"))
+        assert len(reminders) == 10
+        assert len({m["Message-ID"] for m in reminders}) == 10
+        final = next(
+            m
+            for m in reminders
+            if m["Subject"] == f"Final notice: invoice {jane['number']} is overdue"
+        )
         assert final["To"] == "jane@c.test"
         assert "Amount due:       1210.41 EUR" in final.get_body(("plain",)).get_content()
         (attachment,) = list(final.iter_attachments())
