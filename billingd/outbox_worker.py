@@ -75,9 +75,10 @@ def _permanent(code: int) -> bool:
 
 
 class _Pacer:
-    """At most ``rate`` sends per second across the lanes of a batch (0: no limit)."""
+    """At most ``rate`` sends per second across lanes and rounds (0: no limit)."""
 
     def __init__(self, rate: int) -> None:
+        self.rate = rate
         self.interval = 1.0 / rate if rate else 0.0
         self.next_slot = time.monotonic()
 
@@ -114,6 +115,7 @@ class OutboxWorker:
         self._calls = ThreadPoolExecutor(4, thread_name_prefix="billingd-outbox-call")
         self._swept = 0.0
         self._held: dict[int, float] = {}  # message id -> monotonic time it may be tried
+        self._pacer = _Pacer(0)  # kept across rounds: the rate holds over the whole outbox
         self._outcomes: list[outbox.Outcome] = []
         self._recorder: asyncio.Future[None] | None = None
         self.sent = 0
@@ -250,7 +252,9 @@ class OutboxWorker:
         lanes, each with its own connection, send what is composed."""
         work: asyncio.Queue[tuple[OutboxMessage, Any] | None] = asyncio.Queue()
         lanes = max(1, min(settings.connections, len(messages)))
-        pacer = _Pacer(settings.rate)
+        if self._pacer.rate != settings.rate:
+            self._pacer = _Pacer(settings.rate)
+        pacer = self._pacer
 
         async def produce() -> None:
             for start in range(0, len(messages), COMPOSE_CHUNK):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import signal
+import time
 from pathlib import Path
 
 import pypdf
@@ -230,3 +231,25 @@ def test_R_DEL_3_tls_and_login_with_the_bill_groups_recipients(
     finally:
         daemon.stop()
         sink.stop()
+
+
+def test_R_DEL_3_smtp_rate_spaces_the_messages(short_dir: Path, smtp: SmtpSink) -> None:
+    arrivals: list[float] = []
+    smtp.refuse = lambda address: arrivals.append(time.monotonic()) or ""  # type: ignore[func-returns-value]
+    daemon = mail_daemon(short_dir, smtp, rate=4, connections=2)
+    try:
+        client = seed_client(daemon)
+        invoices = daemon.call(
+            "invoice.amount", client=client["id"], date="2026-01-05", amount="9.00", count=6
+        )
+        wait_until(
+            lambda: all(i["document"] == "ready" for i in daemon.call("invoice.list")),
+            what="documents",
+        )
+        for invoice in invoices:
+            daemon.call("invoice.send", invoice=invoice["number"])
+        smtp.wait_for(6)
+        # six messages at four a second, over two connections: at least 5 gaps of 0.25 s
+        assert arrivals[-1] - arrivals[0] >= 1.2
+    finally:
+        daemon.stop()
