@@ -8,7 +8,6 @@ from billingd.ctl_commands.base import Arg, Command, opt, req
 
 INVOICE = Arg("INV", "invoice", help="invoice id or number")
 STATE_COLUMNS = (
-    "invoice_id",
     "number",
     "client_id",
     "due_date",
@@ -16,14 +15,16 @@ STATE_COLUMNS = (
     "days_overdue",
     "state",
     "last_step_name",
-    "last_notice_date",
     "next_step_name",
     "next_step_date",
 )
+"""The human table of ``dunning list`` (``--json`` and ``dunning show`` have the notices)."""
 
 
 def _plan(client: Any, params: dict[str, Any]) -> Any:
-    """With --step or --charge-mode: set the plan; else show it."""
+    """With --step, --clear or --charge-mode: set the plan; else show it."""
+    if params.pop("clear", None):
+        params["steps"] = []
     if "steps" in params or "charge_mode" in params:
         return client.call("dunning.set_plan", **params)
     return client.call("dunning.plan", **params)
@@ -45,6 +46,7 @@ COMMANDS: tuple[Command, ...] = (
                 "append",
                 help="NAME:DAYS[:FEE[:INTEREST_RATE]], once per step, in order",
             ),
+            Arg("--clear", "clear", "flag", help="no steps: this enterprise is not dunned"),
             opt(
                 "--charge-mode",
                 choices=("next_invoice", "reminder_invoice"),

@@ -17,8 +17,9 @@ committed together.
 Dunning waits while the invoice is disputed (``Invoice.dispute``), paused by an
 operator (``dunning pause``) or has a gateway payment being processed (a charge
 attempt ``pending`` or ``requires_action``), and stops for good once it is paid,
-credited to zero or void. Invoices for reminder fees (origin ``dunning``) and
-resellers' invoices are not dunned.
+credited to zero or void; a reminder email still waiting in the outbox then (a mail
+server that was down) is cancelled at the next pass. Invoices for reminder fees
+(origin ``dunning``) and resellers' invoices are not dunned.
 """
 
 from __future__ import annotations
@@ -42,11 +43,12 @@ from billingd.db.models import (
     DunningPlan,
     Enterprise,
     Invoice,
+    OutboxMessage,
     PendingCharge,
 )
 from billingd.domain import dunning as rules
 from billingd.domain.totals import Totals
-from billingd.errors import RuleViolation, ValidationError
+from billingd.errors import Conflict, RuleViolation, ValidationError
 from billingd.services import notifications, outbox
 from billingd.services.audit import record_audit
 from billingd.services.billing_items import (
@@ -218,8 +220,10 @@ def _dunned(invoice: Invoice) -> bool:
 
 def run_due(ctx: ServiceContext) -> list[DunningNotice]:
     """Take the due step of every overdue invoice, each in a transaction of its own, as
-    of ``ctx``'s clock (the day in each enterprise's timezone). Events of the steps
-    taken are added to ``ctx.events``. One invoice's failure is logged and skipped."""
+    of ``ctx``'s clock (the day in each enterprise's timezone), after withdrawing the
+    waiting reminders of settled invoices. Events of the steps taken are added to
+    ``ctx.events``. One invoice's failure is logged and skipped."""
+    withdraw_stale_reminders(ctx)
     taken: list[DunningNotice] = []
     for invoice_id in due_invoice_ids(ctx):
         step_ctx = ctx.acting_as(ctx.actor)
@@ -235,6 +239,45 @@ def run_due(ctx: ServiceContext) -> list[DunningNotice]:
             taken.append(notice)
             ctx.events.extend(step_ctx.events)
     return taken
+
+
+def stale_reason(invoice: Invoice) -> str | None:
+    """Why a reminder about ``invoice`` should no longer go out: ``void``, or
+    ``settled`` (paid or credited in full); None while it is still owed."""
+    if invoice.status == "void":
+        return "void"
+    if invoice.status not in DUNNED_STATUSES or Decimal(invoice.balance) <= 0:
+        return "settled"
+    return None
+
+
+def withdraw_stale_reminders(ctx: ServiceContext) -> int:
+    """Cancel the reminder emails still waiting in the outbox (a mail server that was
+    down) whose invoice was paid, credited in full or voided since: dunning stops the
+    moment the invoice is settled. Each cancel is audited (``outbox.cancelled``). A
+    reminder that was due when sent still goes out after a dispute or a pause."""
+    waiting = list(
+        OutboxMessage.select(OutboxMessage.id, OutboxMessage.invoice)
+        .where(
+            (OutboxMessage.kind == "reminder")
+            & (OutboxMessage.state == "queued")
+            & OutboxMessage.invoice.is_null(False)
+        )
+        .order_by(OutboxMessage.id)
+    )
+    withdrawn = 0
+    for message in waiting:
+        invoice = Invoice.get_or_none(Invoice.id == message.invoice_id)
+        if invoice is None or stale_reason(invoice) is None:
+            continue
+        step_ctx = ctx.acting_as(ctx.actor)
+        try:
+            outbox.cancel(step_ctx, message.id)
+        except Conflict:  # claimed or sent meanwhile
+            continue
+        withdrawn += 1
+        ctx.events.extend(step_ctx.events)
+    return withdrawn
 
 
 def due_invoice_ids(ctx: ServiceContext) -> list[int]:

@@ -235,6 +235,10 @@ def test_R_DUN_1_paying_midway_stops_the_reminders(ctx: ServiceContext, acme: An
     assert DunningNotice.select().count() == 2
     state = dunning.invoice_state(on(ctx, DUE + dt.timedelta(days=90)), invoice.id)
     assert state["state"] == "closed" and state["next_step"] is None
+    # the reminders no worker sent yet (no mail server here) are withdrawn, audited
+    reminders = OutboxMessage.select().where(OutboxMessage.kind == "reminder")
+    assert [m.state for m in reminders] == ["cancelled", "cancelled"]
+    assert AuditEvent.select().where(AuditEvent.event == "outbox.cancelled").count() == 2
     assert dunning.list_states(on(ctx, DUE + dt.timedelta(days=90))) == []
 
 

@@ -152,5 +152,11 @@ def test_R_DUN_1_reminders_on_their_days_once_across_restarts_on_the_test_clock(
         (attachment,) = list(final.iter_attachments())
         pdf = pypdf.PdfReader(io.BytesIO(attachment.get_content())).pages[0].extract_text()
         assert "Final notice" in pdf and "10.41 EUR" in pdf and jane["number"] in pdf
+
+        cleared = billingctl_ok(
+            daemon, "dunning", "plan", "--enterprise", str(enterprise), "--clear"
+        )
+        assert cleared["steps"] == [] and cleared["charge_mode"] == "next_invoice"
+        assert daemon.call("dunning.show", invoice=jim["id"])["state"] == "no_plan"
     finally:
         daemon.stop()
