@@ -537,10 +537,13 @@ def state_view(
     plan: DunningPlan | None,
     notices: list[DunningNotice],
     payment_pending: bool,
+    today: dt.date | None = None,
 ) -> dict[str, Any]:
-    """The `DunningState` of an invoice: where it stands in its enterprise's plan."""
+    """The `DunningState` of an invoice: where it stands in its enterprise's plan
+    (``today``: the enterprise's day, when the caller knows it)."""
     steps = rules.steps_of(plan.steps) if plan is not None else []
-    today = ctx.today(invoice.enterprise.timezone)
+    if today is None:
+        today = ctx.today(invoice.enterprise.timezone)
     last = notices[-1] if notices else None
     upcoming = (
         rules.next_step(steps, invoice.due_date, _taken(notices))
@@ -618,9 +621,11 @@ def list_states(
         if enterprise_id is not None:
             query = query.where(Invoice.enterprise == enterprise_id)
         plans = {p.enterprise_id: p for p in DunningPlan.select()}
+        enterprises = Enterprise.select(Enterprise.id, Enterprise.timezone)
+        days = {e.id: ctx.today(e.timezone) for e in enterprises}
         rows = []
         for invoice in query.order_by(Invoice.due_date, Invoice.id):
-            if invoice.due_date >= ctx.today(invoice.enterprise.timezone):
+            if invoice.due_date >= days[invoice.enterprise_id]:
                 continue
             if Decimal(invoice.balance) <= 0:
                 continue
@@ -631,7 +636,14 @@ def list_states(
         notices = _notices_by_invoice(ids)
         pending = _payment_pending(ids)
         return [
-            state_view(ctx, i, plans.get(i.enterprise_id), notices[i.id], i.id in pending)
+            state_view(
+                ctx,
+                i,
+                plans.get(i.enterprise_id),
+                notices[i.id],
+                i.id in pending,
+                days[i.enterprise_id],
+            )
             for i in rows
         ]
 
