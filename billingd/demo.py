@@ -52,7 +52,10 @@ def write_demo_config(folder: Path) -> Path:
         f"database: sqlite:///{folder / 'billingd.db'}\n"
         f"socket: {folder / 'billingd.sock'}\n"
         f"data_dir: {folder / 'data'}\n"
-        "timezone: Europe/Berlin\n",
+        "timezone: Europe/Berlin\n"
+        "# the demo's clients are invented: their emails stay in the outbox\n"
+        "# (billingctl outbox list) instead of going to a mail server\n"
+        "smtp:\n  enabled: false\n",
         encoding="utf-8",
     )
     return path
