@@ -16,9 +16,10 @@ committed together.
 
 Dunning waits while the invoice is disputed (``Invoice.dispute``), paused by an
 operator (``dunning pause``) or has a gateway payment being processed (a charge
-attempt ``pending`` or ``requires_action``), and stops for good once it is paid,
-credited to zero or void; a reminder email still waiting in the outbox then (a mail
-server that was down) is cancelled at the next pass. Invoices for reminder fees
+attempt ``pending`` or ``requires_action``, or a failed one whose retry is still
+scheduled, R-RUN-7), and stops for good once it is paid, credited to zero or void; a
+reminder email still waiting in the outbox then (a mail server that was down) is
+cancelled at the next pass. Invoices for reminder fees
 (origin ``dunning``) and resellers' invoices are not dunned.
 """
 
@@ -188,7 +189,11 @@ def _payment_pending(invoice_ids: list[int]) -> set[int]:
     for start in range(0, len(invoice_ids), 900):
         chunk = invoice_ids[start : start + 900]
         query = ChargeAttempt.select(ChargeAttempt.invoice).where(
-            ChargeAttempt.invoice.in_(chunk) & ChargeAttempt.status.in_(PENDING_PAYMENT)
+            ChargeAttempt.invoice.in_(chunk)
+            & (
+                ChargeAttempt.status.in_(PENDING_PAYMENT)
+                | ((ChargeAttempt.status == "failed") & ChargeAttempt.retry_at.is_null(False))
+            )
         )
         pending.update(row.invoice_id for row in query)
     return pending

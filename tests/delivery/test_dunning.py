@@ -319,7 +319,11 @@ def test_R_DUN_1_pause_resume_and_pending_payment(ctx: ServiceContext, acme: Any
     assert dunning.invoice_state(on(ctx, DUE + dt.timedelta(days=12)), invoice.id)["state"] == (
         "payment_pending"
     )
-    attempt.status = "failed"
+    attempt.status = "failed"  # failed, its retry still scheduled (R-RUN-7): waits still
+    attempt.retry_at = at(DUE + dt.timedelta(days=13)).replace(tzinfo=None)
+    attempt.save()
+    assert walk(ctx, DUE + dt.timedelta(days=12), DUE + dt.timedelta(days=12)) == {}
+    attempt.retry_at = None  # the retries exhausted
     attempt.save()
     taken = walk(ctx, DUE + dt.timedelta(days=13), DUE + dt.timedelta(days=13))
     assert [n.step for n in taken[DUE + dt.timedelta(days=13)]] == [1]
