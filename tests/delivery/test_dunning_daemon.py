@@ -7,7 +7,12 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import shutil
+import signal
 import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +31,11 @@ def rows(folder: Path, sql: str) -> list[tuple[Any, ...]]:
     """A read straight from the daemon's SQLite file (WAL lets it run beside the writer)."""
     with sqlite3.connect(f"file:{folder / 'billing.db'}?mode=ro", uri=True, timeout=30) as con:
         return con.execute(sql).fetchall()
+
+
+def billingctl_command() -> list[str]:
+    program = shutil.which("billingctl")
+    return [program] if program else [sys.executable, "-m", "billingd.ctl"]
 
 
 def seed(daemon: RunningDaemon) -> tuple[int, list[dict[str, Any]]]:
@@ -158,5 +168,55 @@ def test_R_DUN_1_reminders_on_their_days_once_across_restarts_on_the_test_clock(
         )
         assert cleared["steps"] == [] and cleared["charge_mode"] == "next_invoice"
         assert daemon.call("dunning.show", invoice=jim["id"])["state"] == "no_plan"
+    finally:
+        daemon.stop()
+
+
+@pytest.mark.slow
+def test_R_DUN_1_kill_9_during_a_pass_and_restart_takes_each_step_once(
+    short_dir: Path, smtp: SmtpSink
+) -> None:
+    """SIGKILL while a pass takes a step for hundreds of invoices: after the restart
+    every invoice has its reminder once, with one email each."""
+    count = 400
+    daemon = mail_daemon(short_dir, smtp)
+    try:
+        billingctl_ok(daemon, "clock", "set", "2030-01-01T09:00Z")
+        enterprise = daemon.call(
+            "enterprise.add", name="Acme", currency="EUR", tax_rate="19", terms=14,
+            timezone="Europe/Berlin",
+        )  # fmt: skip
+        client = daemon.call("client.add", enterprise=enterprise["id"], name="Big", email="b@c.t")
+        daemon.call(
+            "invoice.amount", client=client["id"], date="2030-01-01", amount="119.00", count=count
+        )
+        daemon.call("dunning.set_plan", enterprise=enterprise["id"], steps=["Reminder:7:2.50"])
+        mover = subprocess.Popen(
+            [*billingctl_command(), "--socket", str(daemon.socket), "clock", "advance", "21d"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 60
+        taken = 0
+        while not taken and time.monotonic() < deadline:
+            taken = rows(short_dir, "SELECT COUNT(*) FROM dunning_notice")[0][0]
+            time.sleep(0.01)
+        daemon.process.send_signal(signal.SIGKILL)
+        daemon.process.wait(timeout=10)
+        mover.wait(timeout=30)
+        assert 0 < taken < count, f"the pass was not cut short ({taken} of {count})"
+        cut = rows(short_dir, "SELECT COUNT(*) FROM dunning_notice")[0][0]
+        daemon.stop()
+
+        daemon = mail_daemon(short_dir, smtp)  # its first pass takes the rest
+        daemon.call("clock.advance", by="1h")
+        notices = rows(short_dir, "SELECT invoice_id, step, fee FROM dunning_notice")
+        assert len(notices) == count > cut
+        assert {(step, fee) for _, step, fee in notices} == {(1, "2.50")}
+        assert len({invoice for invoice, _, _ in notices}) == count
+        keys = rows(short_dir, "SELECT dedupe_key FROM outbox_message WHERE kind = 'reminder'")
+        assert sorted(k for (k,) in keys) == sorted(f"reminder:{i}:1" for i, _, _ in notices)
+        charges = rows(short_dir, "SELECT COUNT(*), SUM(amount) FROM pending_charge")
+        assert charges == [(count, count * 2.5)]
     finally:
         daemon.stop()
