@@ -84,8 +84,13 @@ def summary(client: Client) -> dict[str, Decimal]:
         ),
         Decimal(0),
     )
-    paid = sum(
-        (p.amount for p in Payment.select(Payment.amount).where(Payment.client == client)),
+    paid = sum(  # what was refunded of a payment is no longer paid
+        (
+            p.amount - p.refunded
+            for p in Payment.select(Payment.amount, Payment.refunded).where(
+                Payment.client == client
+            )
+        ),
         Decimal(0),
     )
     return {

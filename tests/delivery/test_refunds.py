@@ -30,6 +30,7 @@ from billingd.hookspecs import hookimpl
 from billingd.plugins import load_plugins
 from billingd.services import credit_notes, invoicing, ledger, parties, payments, refunds
 from billingd.services.context import ServiceContext
+from billingd.views import OBJECTS
 from billingd_plugins.sandbox import SANDBOX
 from tests.conftest import RunningDaemon, billingctl
 from tests.conftest import billingctl_ok as ok
@@ -428,3 +429,5 @@ def test_payment_refund_through_billingctl(daemon: RunningDaemon) -> None:
     assert "payment.refunded" in events and "invoice.reopened" in events
     summary = daemon.call("summary", client=client["id"])
     assert summary["ledger_balance"] == "19.00"
+    assert (summary["total_paid"], summary["balance_due"]) == ("100.00", "19.00")  # R-LED-2
+    assert tuple(done) == OBJECTS["Payment"] and tuple(refund) == OBJECTS["Refund"]
