@@ -111,46 +111,6 @@ def invoice_undispute(ctx: ServiceContext, invoice: Any) -> dict[str, Any]:
 
 
 @method(
-    "payment.refund",
-    writes=True,
-    result="the `Payment` with its `refunded` total and its `refunds` (list of `Refund`)",
-    payment=Int(required=True),
-    amount=Money(help="default: all that is left unrefunded"),
-    reason=Str(default=""),
-)
-def payment_refund(
-    ctx: ServiceContext, payment: int, reason: str, amount: Any = None
-) -> dict[str, Any]:
-    """Refund part or all of a payment: its credit first, then its allocations newest first
-    (those invoices reopen); a gateway payment through its gateway first."""
-    refund = refunds.refund_payment(ctx, payment, amount, reason)
-    return payment_view(refund.payment)
-
-
-@method(
-    "invoice.dispute",
-    writes=True,
-    result="the `Invoice` with its `dispute`",
-    invoice=Ref(required=True),
-    reason=Str(default="", help='why the client contests it (default "disputed")'),
-)
-def invoice_dispute(ctx: ServiceContext, invoice: Any, reason: str) -> dict[str, Any]:
-    """Mark an issued invoice disputed: dunning pauses on it (R-DUN-1)."""
-    return invoice_view(disputes.dispute_invoice(ctx, invoice, reason))
-
-
-@method(
-    "invoice.undispute",
-    writes=True,
-    result="the `Invoice` with `dispute` empty",
-    invoice=Ref(required=True),
-)
-def invoice_undispute(ctx: ServiceContext, invoice: Any) -> dict[str, Any]:
-    """Clear an invoice's dispute: dunning goes on (R-DUN-1)."""
-    return invoice_view(disputes.undispute_invoice(ctx, invoice))
-
-
-@method(
     "credit_note.issue",
     writes=True,
     result="the new `CreditNote`",
