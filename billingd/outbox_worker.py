@@ -221,7 +221,7 @@ class OutboxWorker:
 
     def _compose(self, message: OutboxMessage, sender: str) -> bytes | outbox.Outcome:
         try:
-            return mail.compose(message, sender, self.template_dirs)
+            return mail.compose(message, sender, self.template_dirs, self.ctx.plugins)
         except delivered_documents.NotReady as exc:
             return outbox.Outcome(message.id, str(exc), later=dt.timedelta())
         except ValidationError as exc:

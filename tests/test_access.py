@@ -348,11 +348,14 @@ def test_role_is_checked_per_request_so_a_reload_applies(probe_methods: None) ->
 
 
 def _unstarted_daemon(config_text: str, own_user: str = "alice", source: str = "<string>") -> Any:
-    """A Daemon with just a config (nothing opened or started): enough to resolve roles."""
+    """A Daemon with just a config, no plugins and no database (nothing opened or
+    started): enough to resolve roles and reload the config."""
     from billingd.daemon import Daemon
+    from billingd.plugins import PluginHost
+    from billingd.services.context import ServiceContext
 
     config = parse_config(config_text, source)
-    return Daemon(config, None, None, None, None, own_user=own_user)  # type: ignore[arg-type]
+    return Daemon(config, None, PluginHost(), ServiceContext(), None, own_user=own_user)  # type: ignore[arg-type]
 
 
 def _resolve(config_text: str, user: str, euid: int, monkeypatch: pytest.MonkeyPatch) -> Any:

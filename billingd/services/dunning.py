@@ -28,7 +28,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
-import re
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -50,7 +49,7 @@ from billingd.db.models import (
 from billingd.domain import dunning as rules
 from billingd.domain.totals import Totals
 from billingd.errors import Conflict, RuleViolation, ValidationError
-from billingd.services import notifications, outbox
+from billingd.services import mail, notifications, outbox
 from billingd.services.audit import record_audit
 from billingd.services.billing_items import (
     BillableItems,
@@ -394,7 +393,7 @@ def take_step(ctx: ServiceContext, invoice_id: int) -> DunningNotice | None:
             ctx,
             channel=outbox.EMAIL,
             kind="reminder",
-            recipients=recipients_of(invoice),
+            recipients=mail.invoice_recipients(invoice),
             invoice=invoice,
             client=client,
             enterprise=enterprise,
@@ -403,14 +402,6 @@ def take_step(ctx: ServiceContext, invoice_id: int) -> DunningNotice | None:
             dedupe_key=f"reminder:{invoice.id}:{notice.step}",
         )
     return notice
-
-
-def recipients_of(invoice: Invoice) -> list[str]:
-    """The invoice's recipients at issue (its bill group's), else the client's email."""
-    emails = str((invoice.bill_to or {}).get("email") or "").strip()
-    if not emails and invoice.client is not None:
-        emails = invoice.client.email or ""
-    return [part.strip() for part in re.split(r"[,;]", emails) if part.strip()]
 
 
 def _charge(

@@ -19,7 +19,7 @@ from email.mime.text import MIMEText
 from email.policy import compat32
 from email.utils import encode_rfc2231, format_datetime, formataddr, getaddresses, parseaddr
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from billingd.db.models import Client, CreditNote, Enterprise, Invoice, OutboxMessage
 from billingd.errors import ValidationError
@@ -28,6 +28,9 @@ from billingd.services import delivered_documents
 from billingd.services.delivered_documents import Attachment
 
 CRLF = compat32.clone(linesep="\r\n")
+if TYPE_CHECKING:
+    from billingd.plugins import PluginHost
+
 INVOICE_KEYS = (
     "id", "number", "issue_date", "due_date", "period_start", "period_end",
     "currency", "subtotal", "tax", "total", "balance", "status",
@@ -92,17 +95,24 @@ def _credit_note_context(note: CreditNote) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _reminder(message: OutboxMessage) -> tuple[dict[str, Any], list[Attachment]]:
+def _reminder(
+    message: OutboxMessage, template_dirs: Sequence[Path], plugins: PluginHost | None
+) -> tuple[dict[str, Any], list[Attachment]]:
     from billingd.services import dunning  # dunning builds on the outbox
 
     notice_id = int(message.payload["notice_id"])
-    filename, data = dunning.reminder_attachment(notice_id)
+    filename, data = dunning.reminder_attachment(
+        notice_id, plugins=plugins, template_dirs=list(template_dirs)
+    )
     context = dunning.reminder_context(notice_id)
     return context, [Attachment(filename, "application/pdf", data, "pdf")]
 
 
-def content(message: OutboxMessage) -> tuple[str, dict[str, Any], list[Attachment]]:
-    """The template name, its context and the attachments of a message.
+def content(
+    message: OutboxMessage, template_dirs: Sequence[Path] = (), plugins: PluginHost | None = None
+) -> tuple[str, dict[str, Any], list[Attachment]]:
+    """The template name, its context and the attachments of a message (a reminder's
+    PDF is rendered here, from ``template_dirs`` by ``plugins``' renderer).
 
     Raises :class:`~billingd.services.delivered_documents.NotReady` while a document
     it carries is not rendered yet.
@@ -119,17 +129,22 @@ def content(message: OutboxMessage) -> tuple[str, dict[str, Any], list[Attachmen
         context = {**base, "credit_note": _credit_note_context(note)}
         return "credit_note", context, [documents["pdf"]]
     if message.kind == "reminder":
-        context, attachments = _reminder(message)
+        context, attachments = _reminder(message, template_dirs, plugins)
         return "reminder", {**base, **context}, attachments
     if message.kind == "notification":
         return message.payload["template"], {**base, **message.payload["context"]}, []
     raise ValidationError(f"outbox message {message.id}: unknown email kind {message.kind!r}")
 
 
-def compose(message: OutboxMessage, sender: str, template_dirs: Sequence[Path]) -> bytes:
+def compose(
+    message: OutboxMessage,
+    sender: str,
+    template_dirs: Sequence[Path],
+    plugins: PluginHost | None = None,
+) -> bytes:
     """The RFC 5322 message for an outbox email, with its stable Message-ID, as the
     bytes to send (CRLF line ends)."""
-    name, context, attachments = content(message)
+    name, context, attachments = content(message, template_dirs, plugins)
     text = render_mail(name, message.language, context, template_dirs)
     headers = {
         "From": _address(sender),
