@@ -99,6 +99,7 @@ def _failure_notice(
         "retries": len(ctx.payment_retries),
         "next_retry_at": plain(retry_at),
         "next_retry_date": local,
+        "next_retry": local,  # (the email notices' name for it)
         "final": retry_at is None,
     }
 

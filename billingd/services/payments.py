@@ -117,6 +117,7 @@ def record_payment(
                 "currency": client.currency,
                 "method": method,
                 "reference": reference,
+                "date": ctx.today(client.enterprise.timezone).isoformat(),
                 "allocations": [
                     {"invoice_id": i, "number": by_id[i].number, "amount": str(a)}
                     for i, a in shares

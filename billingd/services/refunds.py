@@ -221,6 +221,7 @@ def _apply(ctx: ServiceContext, payment: Payment, refund: Refund) -> None:
         "currency": payment.currency,
         "reason": refund.reason,
         "method": refund.method,
+        "reference": str((refund.result or {}).get("reference", "")),
         "from_credit": str(plan.from_credit),
         "invoices": [{"invoice_id": u.invoice_id, "amount": str(u.amount)} for u in plan.undone],
     }

@@ -22,6 +22,7 @@ from billingd.services import contracts, disputes, gateway_charges, parties, pay
 from billingd.services.context import ServiceContext
 from billingd_plugins.sandbox import SANDBOX
 from tests.conftest import RunningDaemon
+from tests.delivery.conftest import wait_until
 
 D = Decimal
 UTC = dt.UTC
@@ -142,7 +143,7 @@ def test_R_RUN_7_failed_charge_is_retried_on_schedule_then_paid_and_the_contract
     assert first["invoice"] == invoice.number and first["amount"] == "13.00"
     assert first["message"] == "card declined" and first["attempt"] == 1 and not first["final"]
     assert first["next_retry_at"] == "2026-01-02T10:00:00Z"
-    assert first["next_retry_date"] == "2026-01-02"
+    assert first["next_retry_date"] == first["next_retry"] == "2026-01-02"
     notice = OutboxMessage.select().where(OutboxMessage.target == "recorder").get()
     assert (notice.client_id, notice.invoice_id) == (client.id, invoice.id)
 
@@ -323,5 +324,58 @@ def test_R_RUN_7_daemon_retries_on_the_test_clock_once_across_restarts(short_dir
             e for e in daemon.call("audit.list", limit=200) if e["event"] == "payment.failed"
         ]
         assert failures[0]["details"]["final"] is True and len(failures) == 5
+    finally:
+        daemon.stop()
+
+
+@pytest.mark.slow
+def test_R_RUN_7_client_and_operator_are_mailed_each_failure_with_the_next_try(
+    short_dir: Path, smtp: Any
+) -> None:
+    state = short_dir / "sandbox.jsonl"
+    config = (
+        "clock: test\npayment_retries: [1]\n"
+        + smtp.config()
+        + "plugins:\n  settings:\n    email:\n      operator: [ops@acme.test]\n"
+        f"    sandbox:\n      state_file: {state}\n      fail_amounts: ['13.00']\n"
+    )
+    daemon = RunningDaemon(short_dir, f"sqlite:///{short_dir / 'billing.db'}", config)
+    try:
+        daemon.call("clock.set", to="2026-01-01T10:00:00Z")
+        enterprise = daemon.call(
+            "enterprise.add", name="Acme", currency="EUR", tax_rate="0", timezone="Europe/Berlin"
+        )
+        client = daemon.call(
+            "client.add",
+            enterprise=enterprise["id"],
+            name="Jane",
+            email="jane@client.test",
+            send_email=True,
+        )
+        daemon.call(
+            "contract.add",
+            client=client["id"],
+            description="Hosted PBX",
+            price="13.00",
+            cycle="month",
+            start="2026-01-01",
+            origin="self_checkout",
+            gateway="sandbox",
+        )
+        daemon.call("clock.advance", by="1h")
+        daemon.call("clock.advance", by="1d")  # the one retry: declined, the final notice
+
+        def failures() -> list[Any]:
+            with smtp.lock:  # (the invoice itself is mailed too)
+                return [m for m in smtp.messages if "Payment failed" in str(m["Subject"])]
+
+        failed = wait_until(lambda: len(failures()) >= 4 and failures(), what="4 notices")
+        to_client = [m for m in failed if "jane@client.test" in str(m["To"])]
+        to_ops = [m for m in failed if "ops@acme.test" in str(m["To"])]
+        assert len(to_client) == 2 and len(to_ops) == 2
+        texts = sorted(m.get_body(("plain",)).get_content() for m in to_client)
+        first = [t for t in texts if "We will try again on 2026-01-02." in t]
+        final = [t for t in texts if "We will try again" not in t and "bank transfer" in t]
+        assert len(first) == len(final) == 1 and "card declined" in first[0]
     finally:
         daemon.stop()

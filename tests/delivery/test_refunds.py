@@ -250,6 +250,7 @@ def test_R_PAY_3_payment_received_notice_in_the_payments_transaction(
     assert notice.client_id == client.id and notice.invoice_id == invoice.id
     body = notice.payload["payload"]
     assert body["payment_id"] == payment.id and body["amount"] == "12.00"
+    assert body["date"] == nctx.today("Europe/Berlin").isoformat()
     assert body["allocations"] == [
         {"invoice_id": invoice.id, "number": invoice.number, "amount": "12.00"}
     ]
@@ -431,3 +432,25 @@ def test_payment_refund_through_billingctl(daemon: RunningDaemon) -> None:
     assert summary["ledger_balance"] == "19.00"
     assert (summary["total_paid"], summary["balance_due"]) == ("100.00", "19.00")  # R-LED-2
     assert tuple(done) == OBJECTS["Payment"] and tuple(refund) == OBJECTS["Refund"]
+
+
+@pytest.mark.slow
+def test_R_PAY_3_payment_received_and_refund_are_mailed_to_the_client(
+    short_dir: Path, smtp: Any
+) -> None:
+    from tests.delivery.conftest import mail_daemon, seed_client, wait_until
+
+    daemon = mail_daemon(short_dir, smtp)
+    try:
+        client = seed_client(daemon)
+        payment = daemon.call("payment.record", client=client["id"], amount="40.00")
+        daemon.call("payment.refund", payment=payment["id"], amount="15.00", reason="goodwill")
+
+        def subjects() -> list[str]:
+            with smtp.lock:
+                return sorted(str(m["Subject"]) for m in smtp.messages)
+
+        wait_until(lambda: len(subjects()) >= 2, what="two notices")
+        assert subjects() == ["Payment received: 40.00 EUR", "Refund of 15.00 EUR"]
+    finally:
+        daemon.stop()
