@@ -27,6 +27,7 @@ from typing import Any
 
 from billingd.db.connection import close_thread_connection
 from billingd.document_pool import render
+from billingd.pausing import pause
 from billingd.services import document_queue as queue
 from billingd.services.context import ServiceContext
 from billingd.services.documents import Rendered, renderer_for
@@ -89,7 +90,7 @@ class DocumentWorker:
                     await self._step()
                 except Exception:
                     log.exception("document worker: a step failed; trying again")
-                    await self._pause(POLL_SECONDS)
+                    await pause(self._wake, self.stopping, POLL_SECONDS)
             await self._drain()
         finally:
             self._pool.shutdown(wait=False, cancel_futures=True)
@@ -104,7 +105,7 @@ class DocumentWorker:
         if room > 0:
             await self._start(await self._db(queue.claim, self.ctx, room, self.claimer))
         if not self._inflight:
-            await self._pause(POLL_SECONDS)
+            await pause(self._wake, self.stopping, POLL_SECONDS)
             return
         self._wake.clear()
         waker = asyncio.ensure_future(self._wake.wait())
@@ -178,14 +179,3 @@ class DocumentWorker:
             task.cancel()
         if self._inflight:
             log.warning("stopping with %s document jobs under way", len(self._inflight))
-
-    async def _pause(self, seconds: float) -> None:
-        """Wait ``seconds``, less when woken or stopping."""
-        waiters = [
-            asyncio.ensure_future(self._wake.wait()),
-            asyncio.ensure_future(self.stopping.wait()),
-        ]
-        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-        for waiter in waiters:
-            waiter.cancel()
-        self._wake.clear()

@@ -39,6 +39,7 @@ from billingd.config import SmtpConfig
 from billingd.db.connection import close_thread_connection
 from billingd.db.models import OutboxMessage
 from billingd.errors import ValidationError
+from billingd.pausing import pause
 from billingd.plugins import PermanentFailure
 from billingd.services import delivered_documents, mail, outbox
 from billingd.services.context import ServiceContext
@@ -144,7 +145,7 @@ class OutboxWorker:
                     log.exception("outbox worker: a step failed; trying again")
                     worked = False
                 if not worked:
-                    await self._pause(POLL_SECONDS)
+                    await pause(self._wake, self.stopping, POLL_SECONDS)
         finally:
             await self._flush()
             await self._db(close_thread_connection)
@@ -381,14 +382,3 @@ class OutboxWorker:
                 message.id, receipt=result if isinstance(result, dict) else None
             )
         self._record(outcome)
-
-    async def _pause(self, seconds: float) -> None:
-        """Wait ``seconds``, less when woken or stopping."""
-        waiters = [
-            asyncio.ensure_future(self._wake.wait()),
-            asyncio.ensure_future(self.stopping.wait()),
-        ]
-        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-        for waiter in waiters:
-            waiter.cancel()
-        self._wake.clear()
