@@ -41,7 +41,8 @@ from billingd.db.models import (
     OutboxMessage,
     utcnow,
 )
-from billingd.errors import Conflict, ValidationError
+from billingd.domain import outbox_states
+from billingd.errors import ValidationError
 from billingd.services import leases
 from billingd.services.audit import record_audit
 from billingd.services.context import ServiceContext
@@ -51,7 +52,7 @@ log = logging.getLogger("billingd.outbox")
 
 EMAIL, UPLOAD, NOTIFY = "email", "upload", "notify"
 CHANNELS = (EMAIL, UPLOAD, NOTIFY)
-STATES = ("queued", "sending", "sent", "failed", "cancelled")
+STATES = outbox_states.STATES
 MAX_ATTEMPTS = 12
 """Deliveries tried per message before it stays failed (about a day with :data:`BACKOFF`)."""
 BACKOFF = (dt.timedelta(minutes=1), dt.timedelta(hours=6))
@@ -321,56 +322,35 @@ def counts(states: Iterable[str] = OPEN_STATES) -> dict[str, dict[str, int]]:
     return result
 
 
-def retry(ctx: ServiceContext, message_id: int) -> OutboxMessage:
-    """Queue a failed or cancelled message again, due now, with fresh attempts."""
+def _operator_action(ctx: ServiceContext, message_id: int, action: str) -> OutboxMessage:
+    """Retry or cancel a message, as :mod:`billingd.domain.outbox_states` allows."""
     with write_transaction():
         message = find_message(message_id)
-        if message.state not in ("failed", "cancelled", "queued"):
-            raise Conflict(
-                f"outbox message {message.id} is {message.state}; only a failed, cancelled "
-                "or waiting message can be retried",
-                state=message.state,
-            )
         old = message.state
-        message.state = "queued"
-        message.attempts = 0
+        message.state = outbox_states.after(action, message.id, old)
         message.next_attempt_at = None
+        if action == "retry":
+            message.attempts = 0  # fresh attempts, due now
         message.save()
         _sync_delivery(message)
+        done = "retried" if action == "retry" else "cancelled"
         record_audit(
             ctx,
-            "outbox.retried",
+            f"outbox.{done}",
             client_id=message.client_id,
             subject=message,
             channel=message.channel,
-            state=[old, "queued"],
+            state=[old, message.state],
         )
-        ctx.emit("outbox.queued", view_event(message))
+        ctx.emit(f"outbox.{message.state}", view_event(message))
     return message
+
+
+def retry(ctx: ServiceContext, message_id: int) -> OutboxMessage:
+    """Queue a failed or cancelled message again, due now, with fresh attempts."""
+    return _operator_action(ctx, message_id, "retry")
 
 
 def cancel(ctx: ServiceContext, message_id: int) -> OutboxMessage:
     """Stop a message that is waiting or failed; a sent one stays sent."""
-    with write_transaction():
-        message = find_message(message_id)
-        if message.state not in ("queued", "failed"):
-            raise Conflict(
-                f"outbox message {message.id} is {message.state}; only a queued or failed "
-                "message can be cancelled",
-                state=message.state,
-            )
-        old = message.state
-        message.state = "cancelled"
-        message.next_attempt_at = None
-        message.save()
-        _sync_delivery(message)
-        record_audit(
-            ctx,
-            "outbox.cancelled",
-            client_id=message.client_id,
-            subject=message,
-            channel=message.channel,
-            state=[old, "cancelled"],
-        )
-        ctx.emit("outbox.cancelled", view_event(message))
-    return message
+    return _operator_action(ctx, message_id, "cancel")
