@@ -61,6 +61,8 @@ def open_database(url: str) -> peewee.Database:
 
 def is_postgres(database: peewee.Database | None = None) -> bool:
     db = database or database_proxy.obj
+    if isinstance(db, peewee.DatabaseProxy):  # the models' proxy: what it stands for
+        db = db.obj
     return isinstance(db, peewee.PostgresqlDatabase)
 
 

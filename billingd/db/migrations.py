@@ -159,6 +159,8 @@ def _v5_delivery(database: peewee.Database) -> None:
     _add_columns(database, ChargeAttempt.attempt, ChargeAttempt.failed_at, ChargeAttempt.retry_at)
     ChargeAttempt._schema.create_indexes(safe=True)
     database.create_tables([Refund, OutboxMessage, DunningPlan, DunningNotice], safe=True)
+    # notices queued before the outbox existed had no reader: the outbox replaces them
+    database.execute_sql('DROP TABLE IF EXISTS "notification"')
 
 
 # version N -> function that upgrades a database from N-1 to N

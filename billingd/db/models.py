@@ -528,17 +528,6 @@ class ChargeAttempt(BaseModel):
     retry_at = peewee.DateTimeField(null=True, index=True)
 
 
-class Notification(BaseModel):
-    """A queued notification for the delivery work (R-DEL-5): payment failed, run failed…"""
-
-    event = peewee.TextField()
-    audience = peewee.TextField()  # client | operator
-    client = peewee.ForeignKeyField(Client, null=True, backref="notifications")
-    payload = JSONTextField(default=dict)
-    status = peewee.TextField(default="queued")
-    created_at = peewee.DateTimeField(default=utcnow)
-
-
 class OutboxMessage(BaseModel):
     """One delivery to make after the commit that queued it (R-DEL-3..5, R-INV-10); see
     :mod:`billingd.services.outbox`.
@@ -672,7 +661,6 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     RunError,
     ParkedClient,
     ChargeAttempt,
-    Notification,
     LedgerEntry,
     AuditEvent,
     Refund,
