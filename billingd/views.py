@@ -116,7 +116,7 @@ DELIVERY_FIELDS = (
 OUTBOX_FIELDS = (
     "id", "channel", "kind", "event", "target", "state", "attempts", "last_error",
     "recipients", "subject", "message_id", "client_id", "invoice_id", "credit_note_id",
-    "delivery_id", "next_attempt_at", "created_at", "sent_at",
+    "delivery_id", "next_attempt_at", "created_at", "sent_at", "to",
 )  # fmt: skip
 RUN_FIELDS = (
     "id", "as_of", "client_id", "dry_run", "trigger", "actor", "status", "started_at",
@@ -326,8 +326,10 @@ def delivery_view(d: Any) -> dict[str, Any]:
 
 
 def outbox_view(m: Any, *, with_payload: bool = False) -> dict[str, Any]:
-    """An outbox message (R-DEL-3): what, to whom, its state; ``payload`` on request."""
-    view = _fields(m, OUTBOX_FIELDS)
+    """An outbox message (R-DEL-3): what, to whom, its state; ``payload`` on request.
+    ``to`` is who receives it: the email's recipients, else the plugin it goes to."""
+    view = _fields(m, OUTBOX_FIELDS[:-1])
+    view["to"] = ", ".join(m.recipients) or m.target
     if with_payload:
         view["payload"] = m.payload
     return view

@@ -6,7 +6,7 @@ from billingd.control.api.outbox import LIST_FILTERS
 from billingd.ctl_commands.base import Arg, Command, options
 
 MESSAGE = Arg("ID", "id", "int", required=True, help="outbox message id")
-COLUMNS = ("id", "channel", "kind", "state", "attempts", "target", "invoice_id", "last_error")
+COLUMNS = ("id", "channel", "kind", "state", "attempts", "to", "invoice_id", "last_error")
 
 COMMANDS: tuple[Command, ...] = (
     Command(
