@@ -236,6 +236,33 @@ async def test_a_refused_call_is_reported(daemon: RunningDaemon) -> None:
         await wait_for(pilot, lambda: isinstance(app.screen, ClientsScreen))
 
 
+async def test_the_invoice_screen_shows_its_deliveries_and_dispute(
+    daemon: RunningDaemon,
+) -> None:
+    """R-DEL-3: an operator sees where an invoice went and why it did not arrive."""
+    acme = daemon.call("enterprise.add", name="Acme", currency="EUR")
+    jane = daemon.call("client.add", name="Jane", enterprise=acme["id"], email="jane@x.test")
+    [invoice] = daemon.call("invoice.amount", client=jane["id"], date="2026-01-15", amount="9.00")
+    daemon.call("invoice.send", invoice=invoice["id"])
+    daemon.call("invoice.dispute", invoice=invoice["id"], reason="wrong period")
+    app = BillingApp(socket_path=daemon.socket)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: "0 clients" not in screen_text(pilot))
+        app.push_screen(InvoiceScreen(daemon=app.daemon, invoice=invoice["id"]))
+        await wait_for(pilot, lambda: "email jane@x.test" in screen_text(pilot))
+        text = screen_text(pilot)
+        assert "Disputed wrong period" in text
+        # no mail server answers this daemon: once the PDF is rendered, the email
+        # waits with the reason (r refreshes the screen)
+        for _ in range(60):
+            if "cannot reach the mail server" in screen_text(pilot):
+                break
+            await pilot.press("r")
+            await pilot.pause(0.5)
+        assert "jane@x.test  queued  cannot reach the mail server" in screen_text(pilot)
+        assert "Document ready" in screen_text(pilot)
+
+
 # -- dashboard and runs --------------------------------------------------------
 
 

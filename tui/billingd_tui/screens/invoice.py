@@ -17,9 +17,28 @@ from billingd_tui.connection import Daemon
 from billingd_tui.format import cell
 from billingd_tui.messages import DaemonRefused, InvoiceLoaded
 
+STATE_STYLES = {"sent": "green", "failed": "bold red", "cancelled": "dim"}
+
+
+def _deliveries(invoice: dict[str, Any]) -> Text:
+    """Where the invoice went (R-DEL-3, R-DEL-4): each email and upload with its state;
+    notices to plugins are left out."""
+    parts: list[Any] = [("Document ", "dim"), str(invoice.get("document") or "—")]
+    if invoice.get("dispute"):
+        parts += [("  Disputed ", "bold yellow"), str(invoice["dispute"])]
+    shown = [d for d in invoice.get("deliveries") or () if d.get("channel") != "notify"]
+    for delivery in shown:
+        to = ", ".join(delivery.get("recipients") or ()) or delivery.get("target") or ""
+        state = str(delivery.get("state") or "")
+        parts += ["\n", (f"{delivery.get('channel')} ", "dim"), to, "  "]
+        parts.append((state, STATE_STYLES.get(state, "yellow")))
+        if state != "sent" and delivery.get("last_error"):
+            parts.append((f"  {delivery['last_error']}", "dim"))
+    return Text.assemble(*parts)
+
 
 def _summary(invoice: dict[str, Any], client_name: str | None) -> Text:
-    """Number, status and dates, two lines."""
+    """Number, status and dates, two lines; then its document and deliveries."""
     period = (
         f"{invoice['period_start']} – {invoice['period_end']}"
         if invoice.get("period_start")
@@ -41,6 +60,8 @@ def _summary(invoice: dict[str, Any], client_name: str | None) -> Text:
         str(invoice.get("due_date") or "—"),
         ("  Period ", "dim"),
         period,
+        "\n",
+        _deliveries(invoice),
     )
 
 
