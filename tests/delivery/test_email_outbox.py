@@ -253,3 +253,25 @@ def test_R_DEL_3_smtp_rate_spaces_the_messages(short_dir: Path, smtp: SmtpSink) 
         assert arrivals[-1] - arrivals[0] >= 1.2
     finally:
         daemon.stop()
+
+
+def test_R_DEL_3_the_client_gets_its_e_invoice_and_statistics(
+    mailing: RunningDaemon, smtp: SmtpSink
+) -> None:
+    client = seed_client(
+        mailing, einvoice_format="facturx", send_stats=True, country="DE", postcode="10115",
+        city="Berlin", address="Hauptstr. 1",
+    )  # fmt: skip
+    mailing.call(
+        "enterprise.update", id=client["enterprise_id"], country="DE", tax_id="DE136695976",
+        address="Hafenstraße 12", postcode="20457", city="Hamburg",
+    )  # fmt: skip
+    invoice = _invoice(mailing, client)
+    mailing.call("invoice.send", invoice=invoice["id"])
+    (mail,) = smtp.wait_for(1)
+    names = [a.get_filename() for a in mail.iter_attachments()]
+    # the Factur-X PDF in the plain PDF's place, and the statistics file
+    assert [name.split(".", 1)[1] for name in names] == ["facturx.pdf", "csv"]
+    facturx, stats = mail.iter_attachments()
+    assert "factur-x.xml" in pypdf.PdfReader(io.BytesIO(facturx.get_content())).attachments
+    assert stats.get_content_type() == "text/csv" and invoice["number"] in stats.get_content()

@@ -123,3 +123,26 @@ def test_R_DEL_5_a_broken_operator_template_fails_the_notice_naming_file_and_lin
         assert smtp.messages == []
     finally:
         daemon.stop()
+
+
+def test_R_DEL_5_a_parked_client_and_the_run_tell_the_operators(
+    short_dir: Path, smtp: SmtpSink
+) -> None:
+    daemon = mail_daemon(short_dir, smtp, "catch_up_limit: 2\n" + OPERATORS)
+    try:
+        client = seed_client(daemon, send_email=False)
+        daemon.call(
+            "contract.add", client=client["id"], description="Daily backup", price="1.00",
+            cycle="day", start="2026-11-01",
+        )  # fmt: skip
+        daemon.call("run.start", until="2026-11-30", client=client["id"])
+        mails = {m["Subject"]: m for m in smtp.wait_for(2)}
+        parked = mails["[billingd] Client parked: Jane Doe"]
+        assert parked["To"] == "ops@acme.test"
+        assert (
+            f"billingctl parked release {client['id']}" in parked.get_body(("plain",)).get_content()
+        )
+        (run_mail,) = [m for s, m in mails.items() if s.startswith("[billingd] Billing run")]
+        assert "1 parked" in run_mail.get_body(("plain",)).get_content()
+    finally:
+        daemon.stop()
