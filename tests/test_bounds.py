@@ -128,7 +128,10 @@ def test_every_number_date_and_text_parameter_is_bounded() -> None:
     assert unbounded == []
 
 
-ID_LIKE = {"id", "client", "reseller", "enterprise", "contract", "invoice", "bill_group", "limit"}
+ID_LIKE = {
+    "id", "client", "reseller", "enterprise", "contract", "invoice", "bill_group", "payment",
+    "limit",
+}  # fmt: skip
 """Integers naming an object (a wrong one is not found) or a page size (capped)."""
 
 

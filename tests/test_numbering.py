@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -162,7 +163,7 @@ def test_r_num_6_credit_notes_follow_their_dates(ctx: ServiceContext, jane) -> N
     assert counts() == before
 
 
-def test_r_num_6_operator_date_through_billingctl(daemon: RunningDaemon) -> None:
+def test_r_num_6_operator_date_through_billingctl(daemon: RunningDaemon, tmp_path: Path) -> None:
     company = ok(
         daemon,
         "enterprise",
@@ -185,6 +186,8 @@ def test_r_num_6_operator_date_through_billingctl(daemon: RunningDaemon) -> None
         return [invoice["number"] for invoice in made]
 
     assert amount("2026-11-15") == ["100001/2026"]
+    # the document is rendered after the commit: wait, so the snapshot holds still
+    ok(daemon, "invoice", "pdf", "100001/2026", "-o", str(tmp_path / "first.pdf"), "--wait", "30")
     invoices = ok(daemon, "invoice", "list")
     audit = ok(daemon, "audit", "--limit", "5000")
     result = billingctl(
