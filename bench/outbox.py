@@ -20,6 +20,7 @@ import json
 import multiprocessing
 import os
 import platform
+import resource
 import sys
 import tempfile
 import time
@@ -85,19 +86,20 @@ def prepare(ctx: ServiceContext, count: int, pdf: Path) -> None:
         invoice_actions.send_invoice(ctx, invoice_id)
 
 
-async def deliver(ctx: ServiceContext, smtp: SmtpConfig, count: int) -> float:
+async def deliver(ctx: ServiceContext, smtp: SmtpConfig, count: int) -> tuple[float, float]:
+    """Wall time and this process's CPU time until ``count`` messages are sent."""
     stop = asyncio.Event()
     worker = OutboxWorker(ctx, lambda: smtp, default_template_dirs(), lambda *a: None, stop)
     task = asyncio.create_task(worker.serve())
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     while worker.sent < count:
         await asyncio.sleep(0.05)
         if task.done():
             task.result()
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     stop.set()
     await task
-    return elapsed
+    return elapsed, cpu
 
 
 def main() -> None:
@@ -106,7 +108,7 @@ def main() -> None:
     parser.add_argument("--pdf-kb", type=int, default=30, help="PDF size in KB (default 30)")
     parser.add_argument("--rate", type=int, default=0, help="smtp.rate (default 0: unlimited)")
     parser.add_argument("--batch", type=int, default=100, help="smtp.batch (default 100)")
-    parser.add_argument("--connections", type=int, default=2, help="smtp.connections (default 2)")
+    parser.add_argument("--connections", type=int, default=4, help="smtp.connections (default 4)")
     args = parser.parse_args()
 
     folder = Path(tempfile.mkdtemp(prefix="bd-bench-", dir="/tmp"))
@@ -133,8 +135,11 @@ def main() -> None:
         batch=args.batch,
         connections=args.connections,
     )
-    elapsed = asyncio.run(deliver(ctx, smtp, args.n))
+    elapsed, cpu = asyncio.run(deliver(ctx, smtp, args.n))
     server.terminate()
+    server.join()
+    sink_cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
+    sink_cpu_s = sink_cpu.ru_utime + sink_cpu.ru_stime
     states = {
         state: OutboxMessage.select().where(OutboxMessage.state == state).count()
         for state in ("queued", "sending", "sent", "failed")
@@ -147,6 +152,8 @@ def main() -> None:
                 "prepare_s": round(prepared, 1),
                 "deliver_s": round(elapsed, 2),
                 "messages_per_s": round(args.n / elapsed, 1),
+                "outbox_cpu_ms_per_message": round(cpu / args.n * 1000, 2),
+                "smtp_server_cpu_ms_per_message": round(sink_cpu_s / args.n * 1000, 2),
                 "received": received.value,
                 "states": states,
                 "machine": f"{platform.machine()}, {os.cpu_count()} cores, "

@@ -100,7 +100,7 @@ class SmtpConfig:
     """Messages per second at most; 0: as fast as the server accepts them."""
     batch: int = 100
     """Messages claimed and sent per round before the connections are renewed."""
-    connections: int = 2
+    connections: int = 4
     """Connections a round sends over side by side."""
     enabled: bool = True
     """False keeps every email queued (a test system that must not mail clients)."""

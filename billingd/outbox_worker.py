@@ -220,9 +220,11 @@ class OutboxWorker:
 
     # -- email -----------------------------------------------------------------------------
 
-    def _compose(self, message: OutboxMessage, sender: str) -> bytes | outbox.Outcome:
+    def _compose(
+        self, message: OutboxMessage, sender: str, cache: dict[Any, Any] | None = None
+    ) -> bytes | outbox.Outcome:
         try:
-            return mail.compose(message, sender, self.template_dirs, self.ctx.plugins)
+            return mail.compose(message, sender, self.template_dirs, self.ctx.plugins, cache)
         except delivered_documents.NotReady as exc:
             return outbox.Outcome(message.id, str(exc), later=dt.timedelta())
         except ValidationError as exc:
@@ -240,13 +242,16 @@ class OutboxWorker:
             timeout=settings.timeout,
             use_tls=settings.implicit_tls,
             start_tls=settings.starttls and not settings.implicit_tls,
-            tls_context=_tls_context(settings),
+            tls_context=_tls_context(settings)
+            if settings.starttls or settings.implicit_tls
+            else None,
         )
         await client.connect()
         return client
 
     def _compose_all(self, messages: list[OutboxMessage], sender: str) -> list[Any]:
-        return [self._compose(message, sender) for message in messages]
+        cache: dict[Any, Any] = {}  # the senders and clients of this chunk
+        return [self._compose(message, sender, cache) for message in messages]
 
     async def _send_emails(self, messages: list[OutboxMessage], settings: SmtpConfig) -> None:
         """Compose on the database thread in small chunks while ``smtp.connections``

@@ -11,8 +11,8 @@ import mimetypes
 from dataclasses import dataclass
 from pathlib import Path
 
-from billingd.db.models import CreditNote, Document, Invoice
-from billingd.services import document_queue
+from billingd.db.models import CreditNote, Document, DocumentJob, Invoice
+from billingd.db.prepared import PreparedSelect, Slot
 
 PDF_LIKE = frozenset({"pdf", "facturx"})
 """Formats that are a complete PDF: an e-invoice of this kind replaces the plain PDF."""
@@ -34,24 +34,36 @@ def _content_type(path: str) -> str:
     return mimetypes.guess_type(path)[0] or "application/octet-stream"
 
 
+LATEST_JOB = PreparedSelect(
+    lambda column: (
+        DocumentJob.select(DocumentJob.state, DocumentJob.error)
+        .where(getattr(DocumentJob, column) == Slot("owner"))
+        .order_by(DocumentJob.version.desc())
+        .limit(1)
+    )
+)
+CURRENT_DOCUMENTS = PreparedSelect(
+    lambda column: Document.select(Document.format, Document.path).where(
+        (getattr(Document, column) == Slot("owner")) & Document.current
+    )
+)
+
+
 def stored_documents(owner: Invoice | CreditNote) -> dict[str, Attachment]:
     """The current document of each format of the newest version, by format.
 
     Raises :class:`NotReady` while that version is queued, rendering or failed.
     """
-    label = f"{'invoice' if isinstance(owner, Invoice) else 'credit note'} {owner.number}"
-    job = document_queue.latest_job(owner)
-    if job is not None and job.state != "ready":
-        detail = f": {job.error}" if job.error else ""
-        raise NotReady(f"the documents of {label} are {job.state}{detail}")
-    column = Document.invoice if isinstance(owner, Invoice) else Document.credit_note
-    rows = Document.select().where((column == owner.id) & Document.current)
+    kind = "invoice" if isinstance(owner, Invoice) else "credit_note"
+    label = f"{kind.replace('_', ' ')} {owner.number}"
+    job = LATEST_JOB.first((kind,), owner=owner.id)
+    if job is not None and job[0] != "ready":
+        detail = f": {job[1]}" if job[1] else ""
+        raise NotReady(f"the documents of {label} are {job[0]}{detail}")
     found = {}
-    for row in rows:
-        path = Path(row.path)
-        found[row.format] = Attachment(
-            path.name, _content_type(row.path), path.read_bytes(), row.format
-        )
+    for fmt, stored in CURRENT_DOCUMENTS.tuples((kind,), owner=owner.id):
+        path = Path(stored)
+        found[fmt] = Attachment(path.name, _content_type(stored), path.read_bytes(), fmt)
     if "pdf" not in found:
         raise NotReady(f"{label} has no stored PDF yet")
     return found

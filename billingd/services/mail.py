@@ -12,7 +12,7 @@ import base64
 import datetime as dt
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from email.header import Header
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
@@ -63,6 +63,11 @@ def invoice_recipients(invoice: Invoice) -> list[str]:
 
 def party_context(enterprise: Enterprise | None, client: Client | None) -> dict[str, Any]:
     """The sender's and the client's details every mail template may use."""
+    return {**sender_context(enterprise), **client_context(client)}
+
+
+def sender_context(enterprise: Enterprise | None) -> dict[str, Any]:
+    """The enterprise and its brand, as mail templates see them."""
     brand = enterprise.brand if enterprise is not None else None
     return {
         "enterprise": {
@@ -74,6 +79,12 @@ def party_context(enterprise: Enterprise | None, client: Client | None) -> dict[
             "accent_color": brand.accent_color if brand else "#1f6feb",
             "footer": brand.footer if brand else "",
         },
+    }
+
+
+def client_context(client: Client | None) -> dict[str, Any]:
+    """The client, as mail templates see it."""
+    return {
         "client": {
             "id": client.id if client else "",
             "name": (client.company or client.name) if client else "",
@@ -108,16 +119,34 @@ def _reminder(
     return context, [Attachment(filename, "application/pdf", data, "pdf")]
 
 
+def _cached(cache: dict[Any, Any] | None, key: Any, make: Callable[[], Any]) -> Any:
+    if cache is None:
+        return make()
+    if key not in cache:
+        cache[key] = make()
+    return cache[key]
+
+
 def content(
-    message: OutboxMessage, template_dirs: Sequence[Path] = (), plugins: PluginHost | None = None
+    message: OutboxMessage,
+    template_dirs: Sequence[Path] = (),
+    plugins: PluginHost | None = None,
+    cache: dict[Any, Any] | None = None,
 ) -> tuple[str, dict[str, Any], list[Attachment]]:
     """The template name, its context and the attachments of a message (a reminder's
-    PDF is rendered here, from ``template_dirs`` by ``plugins``' renderer).
+    PDF is rendered here, from ``template_dirs`` by ``plugins``' renderer). ``cache``
+    keeps the sender's and client's details across the messages of one round.
 
     Raises :class:`~billingd.services.delivered_documents.NotReady` while a document
     it carries is not rendered yet.
     """
-    base = party_context(message.enterprise, message.client)
+    base = _cached(
+        cache, ("enterprise", message.enterprise_id), lambda: sender_context(message.enterprise)
+    )
+    base = {
+        **base,
+        **_cached(cache, ("client", message.client_id), lambda: client_context(message.client)),
+    }
     if message.kind == "invoice":
         invoice = message.invoice
         documents = delivered_documents.stored_documents(invoice)
@@ -141,10 +170,11 @@ def compose(
     sender: str,
     template_dirs: Sequence[Path],
     plugins: PluginHost | None = None,
+    cache: dict[Any, Any] | None = None,
 ) -> bytes:
     """The RFC 5322 message for an outbox email, with its stable Message-ID, as the
     bytes to send (CRLF line ends)."""
-    name, context, attachments = content(message, template_dirs, plugins)
+    name, context, attachments = content(message, template_dirs, plugins, cache)
     text = render_mail(name, message.language, context, template_dirs)
     headers = {
         "From": _address(sender),
@@ -179,7 +209,9 @@ def _attachment_part(attachment: Attachment) -> bytes:
         "Content-Transfer-Encoding": "base64",
         "Content-Disposition": disposition,
     }
-    return _header_block(head) + base64.encodebytes(attachment.data).replace(b"\n", b"\r\n")
+    encoded = base64.b64encode(attachment.data)
+    lines = [encoded[i : i + 76] for i in range(0, len(encoded), 76)]  # RFC 2045 lines
+    return _header_block(head) + b"\r\n".join(lines) + b"\r\n"
 
 
 def _body_part(text: str, html: str | None) -> bytes:

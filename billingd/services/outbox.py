@@ -155,14 +155,22 @@ def claim(
         condition &= OutboxMessage.id.not_in(exclude)
     with write_transaction():
         rows = list(OutboxMessage.select().where(condition).order_by(OutboxMessage.id).limit(limit))
+        if not rows:
+            return rows
+        OutboxMessage.update(
+            state="sending",
+            claimed_by=claimer,
+            claimed_at=real_now,
+            attempts=OutboxMessage.attempts + 1,
+        ).where(OutboxMessage.id.in_([m.id for m in rows])).execute()
         for message in rows:
-            message.state = "sending"
-            message.claimed_by = claimer
-            message.claimed_at = real_now
+            message.state, message.claimed_by, message.claimed_at = "sending", claimer, real_now
             message.attempts += 1
-            if message.message_id is None:
+            if message.message_id is None:  # fixed at the first attempt, kept for retries
                 message.message_id = message_id_for(message, domain)
-            message.save()
+                OutboxMessage.update(message_id=message.message_id).where(
+                    OutboxMessage.id == message.id
+                ).execute()
     return rows
 
 
@@ -205,54 +213,90 @@ def _sync_delivery(message: OutboxMessage) -> None:
     ).where(Delivery.id == message.delivery_id).execute()
 
 
-def record(ctx: ServiceContext, outcomes: Iterable[Outcome], claimer: str) -> list[OutboxMessage]:
-    """Store outcomes in one transaction, each only while its message is still
-    ``claimer``'s. Returns the messages whose state changed for good or for later."""
-    changed = []
+def _record_sent(ctx: ServiceContext, ids: list[int], claimer: str) -> None:
+    """Mark delivered messages ``sent`` with a few statements, however many there are:
+    the bulk of a mass send (their Delivery records follow)."""
+    mine = (
+        OutboxMessage.id.in_(ids)
+        & (OutboxMessage.state == "sending")
+        & (OutboxMessage.claimed_by == claimer)
+    )
+    rows = list(
+        OutboxMessage.select(
+            OutboxMessage.id, OutboxMessage.channel, OutboxMessage.kind,
+            OutboxMessage.client, OutboxMessage.invoice, OutboxMessage.delivery,
+            OutboxMessage.attempts,
+        ).where(mine)
+    )  # fmt: skip
+    if not rows:
+        return
+    sent_at = utcnow()
+    OutboxMessage.update(
+        state="sent", sent_at=sent_at, last_error="", claimed_by=None, claimed_at=None
+    ).where(OutboxMessage.id.in_([row.id for row in rows])).execute()
+    for attempts in {row.attempts for row in rows if row.delivery_id}:
+        deliveries = [r.delivery_id for r in rows if r.delivery_id and r.attempts == attempts]
+        Delivery.update(status="sent", sent_at=sent_at, last_error="", attempts=attempts).where(
+            Delivery.id.in_(deliveries)
+        ).execute()
+    for row in rows:
+        row.state = "sent"
+        ctx.emit("outbox.sent", view_event(row))
+
+
+def _record_one(ctx: ServiceContext, outcome: Outcome, claimer: str) -> None:
+    """An outcome that is not a plain delivery: a receipt, a retry, a failure."""
+    message = OutboxMessage.get_or_none(OutboxMessage.id == outcome.message_id)
+    if message is None or message.state != "sending" or message.claimed_by != claimer:
+        return
+    message.claimed_by = None
+    message.claimed_at = None
     now = ctx.now_utc()
+    if not outcome.error:
+        message.state = "sent"
+        message.sent_at = utcnow()
+        message.last_error = ""
+        message.payload = {**message.payload, "receipt": outcome.receipt}
+        ctx.emit("outbox.sent", view_event(message))
+    elif outcome.later is not None:
+        message.state = "queued"
+        message.attempts -= 1
+        message.next_attempt_at = now + outcome.later
+        message.last_error = outcome.error
+    elif outcome.permanent or message.attempts >= MAX_ATTEMPTS:
+        message.state = "failed"
+        message.last_error = outcome.error
+        message.next_attempt_at = None
+        record_audit(
+            ctx,
+            "outbox.failed",
+            client_id=message.client_id,
+            subject=message,
+            channel=message.channel,
+            kind=message.kind,
+            attempts=message.attempts,
+            error=outcome.error,
+        )
+        ctx.emit("outbox.failed", view_event(message))
+    else:
+        message.state = "queued"
+        message.last_error = outcome.error
+        message.next_attempt_at = now + backoff(message.attempts)
+    message.save()
+    _sync_delivery(message)
+
+
+def record(ctx: ServiceContext, outcomes: Iterable[Outcome], claimer: str) -> None:
+    """Store outcomes in one transaction, each only while its message is still
+    ``claimer``'s (a message another claimer took over is left to it)."""
+    outcomes = list(outcomes)
+    plain = [o.message_id for o in outcomes if not o.error and not o.receipt]
     with write_transaction():
+        for start in range(0, len(plain), 500):
+            _record_sent(ctx, plain[start : start + 500], claimer)
         for outcome in outcomes:
-            message = OutboxMessage.get_or_none(OutboxMessage.id == outcome.message_id)
-            if message is None or message.state != "sending" or message.claimed_by != claimer:
-                continue
-            message.claimed_by = None
-            message.claimed_at = None
-            if not outcome.error:
-                message.state = "sent"
-                message.sent_at = utcnow()
-                message.last_error = ""
-                if outcome.receipt:
-                    message.payload = {**message.payload, "receipt": outcome.receipt}
-            elif outcome.later is not None:
-                message.state = "queued"
-                message.attempts -= 1
-                message.next_attempt_at = now + outcome.later
-                message.last_error = outcome.error
-            elif outcome.permanent or message.attempts >= MAX_ATTEMPTS:
-                message.state = "failed"
-                message.last_error = outcome.error
-                message.next_attempt_at = None
-                record_audit(
-                    ctx,
-                    "outbox.failed",
-                    client_id=message.client_id,
-                    subject=message,
-                    channel=message.channel,
-                    kind=message.kind,
-                    attempts=message.attempts,
-                    error=outcome.error,
-                )
-                ctx.emit("outbox.failed", view_event(message))
-            else:
-                message.state = "queued"
-                message.last_error = outcome.error
-                message.next_attempt_at = now + backoff(message.attempts)
-            message.save()
-            _sync_delivery(message)
-            changed.append(message)
-            if message.state == "sent":
-                ctx.emit("outbox.sent", view_event(message))
-    return changed
+            if outcome.error or outcome.receipt:
+                _record_one(ctx, outcome, claimer)
 
 
 def view_event(message: OutboxMessage) -> dict[str, Any]:

@@ -180,7 +180,7 @@ def _apply(ctx: ServiceContext, payment: Payment, refund: Refund) -> None:
     payment.unallocated -= plan.from_credit
     payment.refunded += refund.amount
     payment.save()
-    reopened: list[Invoice] = []
+    reopened: dict[int, Invoice] = {}  # a payment may hold several allocations to one
     for undo in plan.undone:
         allocation = by_id[undo.allocation_id]
         if undo.remaining > 0:
@@ -195,7 +195,7 @@ def _apply(ctx: ServiceContext, payment: Payment, refund: Refund) -> None:
         if invoice.status != "void":  # (a void invoice has no allocations: R-INV-8)
             invoice.status = reopened_status(invoice.total, invoice.balance)
         invoice.save()
-        reopened.append(invoice)
+        reopened[invoice.id] = invoice
         record_audit(
             ctx,
             "invoice.reopened",
@@ -226,7 +226,7 @@ def _apply(ctx: ServiceContext, payment: Payment, refund: Refund) -> None:
         "invoices": [{"invoice_id": u.invoice_id, "amount": str(u.amount)} for u in plan.undone],
     }
     record_audit(ctx, REFUNDED, client_id=client.id, subject=payment, **details)
-    for invoice in reopened:  # other credit of the client pays the reopened invoices (R-PAY-2)
+    for invoice in reopened.values():  # other credit of the client pays them (R-PAY-2)
         payments.apply_client_credit(ctx, invoice)
     notifications.notify(ctx, REFUNDED, {"client_id": client.id, **details}, client=client)
     ctx.emit(REFUNDED, {"client_id": client.id, **details})

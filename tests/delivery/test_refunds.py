@@ -104,6 +104,29 @@ def _payment_adds_up(payment: Payment) -> None:
     assert sum(shares, D(0)) + payment.unallocated + payment.refunded == payment.amount
 
 
+def test_R_LED_1_refunding_two_allocations_to_one_invoice_keeps_its_balance(
+    ctx: ServiceContext, acme: Any
+) -> None:
+    """The oracle's counterexample: a payment whose credit paid one invoice twice (after
+    refunds of another payment reopened it), refunded whole while other credit waits."""
+    client = _client(ctx, acme)
+    (invoice,) = _invoices(ctx, client, "100.00")
+    first = payments.record_payment(
+        ctx, client_id=client.id, amount=D("100.00"), invoice=invoice.id
+    )
+    credit = payments.record_payment(ctx, client_id=client.id, amount=D("50.00"))
+    refunds.refund_payment(ctx, first.id, D("30.00"))  # reopened: paid by the credit
+    refunds.refund_payment(ctx, first.id, D("20.00"))  # again: a second allocation
+    assert [a.amount for a in Payment.get_by_id(credit.id).allocations] == [D("30"), D("20")]
+    payments.record_payment(ctx, client_id=client.id, amount=D("10.00"))  # waits as credit
+
+    refunds.refund_payment(ctx, credit.id)
+    # 100 less the 50 the first payment still pays less the 10 of credit applied now
+    assert _fresh(invoice).balance == D("40.00")
+    _invariant(client)
+    _payment_adds_up(credit)
+
+
 # ---------------------------------------------------------------- the split (pure)
 
 
