@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -90,6 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
         _common(leaf, argparse.SUPPRESS)
         for arg in command.args:
             _add_arg(leaf, arg)
+        if pages(command):
+            leaf.add_argument("--all", action="store_true", help="every row: fetch page after page")
         leaf.set_defaults(command=command)
     return parser
 
@@ -113,6 +116,26 @@ def follow_run(client: ControlClient, run_id: int) -> dict[str, Any]:
         line.end()
 
 
+PAGE = 1000
+"""Rows per call when ``--all`` fetches a whole list (the daemon's largest page)."""
+
+
+def pages(command: Command) -> bool:
+    """Whether a list command can page (it takes ``--limit`` and ``--offset``)."""
+    return {"limit", "offset"} <= {a.param for a in command.args}
+
+
+def fetch_all(client: ControlClient, method: str, params: dict[str, Any]) -> list[Any]:
+    """Every row of a paged list, page after page."""
+    rows: list[Any] = []
+    params = {**params, "limit": PAGE}
+    while True:
+        page = client.call(method, **params, offset=params.get("offset", 0) + len(rows))
+        rows.extend(page)
+        if len(page) < PAGE:
+            return rows
+
+
 def execute(client: ControlClient, command: Command, args: argparse.Namespace) -> Any:
     """Run one command; return what to print."""
     values = {a.param: getattr(args, a.param, None) for a in command.args}
@@ -120,6 +143,8 @@ def execute(client: ControlClient, command: Command, args: argparse.Namespace) -
     params = {k: v for k, v in values.items() if v is not None}
     if command.run is not None:
         return command.run(client, params)
+    if getattr(args, "all", False):
+        return fetch_all(client, command.method, params)
     method = command.method
     if command.alternate is not None and command.alternate[0] in params:
         method = command.alternate[1]
@@ -132,15 +157,50 @@ def execute(client: ControlClient, command: Command, args: argparse.Namespace) -
     return result
 
 
+def _emit(text: str) -> None:
+    """Print as UTF-8 whatever the locale says (the README promises UTF-8 JSON)."""
+    sys.stdout.buffer.write(text.encode("utf-8") + b"\n")
+    sys.stdout.flush()
+
+
+def _page_size(command: Command, args: argparse.Namespace) -> int:
+    """The rows one call returns at most: ``--limit``, else the method's default."""
+    from billingd.control.registry import METHODS  # the registry, only when needed
+
+    limit = getattr(args, "limit", None)
+    return int(limit or METHODS[command.method].params["limit"].default)
+
+
+def _more_hint(command: Command, args: argparse.Namespace, result: Any) -> None:
+    """Say on stderr when a list filled its page: more rows may exist."""
+    if not pages(command) or getattr(args, "all", False) or not isinstance(result, list):
+        return
+    if len(result) >= _page_size(command, args):
+        print(
+            f"billingctl: {len(result)} rows shown; there may be more "
+            "(--all, or --limit and --offset)",
+            file=sys.stderr,
+        )
+
+
 def _fail(error: dict[str, Any], as_json: bool, code: int) -> int:
     if as_json:
-        print(json.dumps({"error": error}))
+        _emit(json.dumps({"error": error}, ensure_ascii=False))
     else:
         print(f"billingctl: {error['message']}", file=sys.stderr)
     return code
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:  # e.g. piped into head: the reader has what it wanted
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # nothing more to flush at exit
+        return 0
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     command: Command = args.command
@@ -163,11 +223,12 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         return _fail({"code": -32000, "message": f"{exc.filename}: {exc.strerror}"}, args.json, 2)
     if args.json:
-        print(json.dumps(result, indent=2, ensure_ascii=False))
+        _emit(json.dumps(result, indent=2, ensure_ascii=False))
     elif command.method == "run.start" and getattr(args, "dry_run", False):
-        print(render(dry_run_rows(result), DRY_RUN_COLUMNS))
+        _emit(render(dry_run_rows(result), DRY_RUN_COLUMNS))
     else:
-        print(render(result, command.columns))
+        _emit(render(result, command.columns))
+    _more_hint(command, args, result)
     return 0
 
 

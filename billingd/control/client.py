@@ -71,6 +71,12 @@ class ControlClient:
                 f"no daemon socket at {self.path}: is billingd running? "
                 "(start it with 'billingd serve', or pass --socket)"
             ) from None
+        except ConnectionRefusedError:
+            sock.close()
+            raise ConnectionFailed(
+                f"billingd is not running: {self.path} is left over from a daemon that "
+                "stopped (start it with 'systemctl start billingd', or 'billingd serve')"
+            ) from None
         except PermissionError:
             sock.close()
             raise ConnectionFailed(
