@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from typing import Any
@@ -68,6 +69,15 @@ def render(result: Any, columns: tuple[str, ...]) -> str:
     return _cell(result)
 
 
+def terminal_columns() -> int:
+    """The width of the terminal stderr is on (80 when it does not say)."""
+    try:
+        columns = os.get_terminal_size(sys.stderr.fileno()).columns
+    except (OSError, ValueError):
+        columns = 0
+    return columns or shutil.get_terminal_size((80, 24)).columns or 80
+
+
 class ProgressLine:
     """One line on a terminal's stderr, redrawn in place: ``label [####....] text``.
 
@@ -87,7 +97,11 @@ class ProgressLine:
             return
         filled = self.WIDTH * done // max(total, 1)
         bar = "#" * filled + "." * (self.WIDTH - filled)
-        print(f"\r{self.label} [{bar}] {text}", end="", file=sys.stderr, flush=True)
+        # one column short of the terminal's width, so the line never wraps; padded, so
+        # a shorter redraw leaves nothing of the longer one before it
+        width = terminal_columns() - 1
+        line = f"{self.label} [{bar}] {text}"[:width].ljust(width)
+        print(f"\r{line}", end="", file=sys.stderr, flush=True)
         self.shown = True
 
     def end(self) -> None:

@@ -78,3 +78,15 @@ def test_all_fetches_every_page_and_a_full_page_says_there_may_be_more(
     assert "may be more" not in every.stderr
     small = billingctl(daemon.socket, "invoice", "list", "--limit", "2000")
     assert "may be more" not in small.stderr  # 1,050 rows: the page was not full
+
+
+def test_audit_shows_what_changed(daemon: RunningDaemon) -> None:
+    client = _enterprise_and_client(daemon)
+    (invoice,) = daemon.call("invoice.amount", client=client, date="2026-01-05", amount="9.00")
+    daemon.call("invoice.void", invoice=invoice["id"], reason="typo")
+    result = subprocess.run(
+        [*COMMAND, "--socket", str(daemon.socket), "audit", str(client)],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "COLUMNS": "200"},
+    )  # fmt: skip
+    voided = next(line for line in result.stdout.splitlines() if "invoice.voided" in line)
+    assert "status open, void" in voided and "reason typo" in voided

@@ -111,3 +111,19 @@ def test_run_shows_clients_done_on_a_terminal(daemon: RunningDaemon, enterprise:
     assert code == 0, (out, screen)
     assert "2/2 clients, 2 invoices, 0 failures" in screen and screen.startswith("\rrun ")
     assert json.loads(out)["invoices"] == 2  # stdout is the JSON alone
+
+
+def test_a_progress_line_never_wraps_at_80_columns(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from billingd import ctl_output
+
+    monkeypatch.setattr(ctl_output, "terminal_columns", lambda: 80)
+    line = ctl_output.ProgressLine("run 123456")
+    line.enabled = True
+    line.show(9999, 10000, "9999/10000 clients, 123456 invoices, 1234 failures")
+    line.show(10000, 10000, "done")
+    line.end()
+    redraws = capsys.readouterr().err.strip("\n").split("\r")[1:]
+    assert [len(r) for r in redraws] == [79, 79]  # the second covers the first entirely
+    assert redraws[0].startswith("run 123456 [#") and redraws[1].rstrip().endswith("] done")

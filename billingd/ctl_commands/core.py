@@ -316,7 +316,7 @@ COMMANDS: tuple[Command, ...] = (
         "audit.list",
         "The audit trail, newest first.",
         (Arg("CLIENT", "client", "int?"), opt("--limit", "int")),
-        columns=("id", "created_at", "event", "actor", "client_id", "subject_id"),
+        columns=("id", "event", "client_id", "details", "actor", "created_at"),
     ),
     Command(
         ("plugins",),
