@@ -263,6 +263,50 @@ async def test_the_invoice_screen_shows_its_deliveries_and_dispute(
         assert "Document ready" in screen_text(pilot)
 
 
+async def test_invoice_send_and_void_ask_first_and_show_refusals(daemon: RunningDaemon) -> None:
+    acme = daemon.call("enterprise.add", name="Acme", currency="EUR")
+    jane = daemon.call("client.add", name="Jane", enterprise=acme["id"], email="jane@x.test")
+    paid, other = daemon.call(
+        "invoice.amount", client=jane["id"], date="2026-01-15", amount="9.00", count=2
+    )
+    daemon.call("payment.record", client=jane["id"], amount="9.00", invoice=paid["id"])
+    app = BillingApp(socket_path=daemon.socket)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await wait_for(pilot, lambda: "0 clients" not in screen_text(pilot))
+        screen = InvoiceScreen(daemon=app.daemon, invoice=other["id"])
+        app.push_screen(screen)
+        await wait_for(pilot, lambda: screen.invoice is not None)
+
+        # Enter on the question is Cancel: nothing is sent
+        await pilot.press("s")
+        await wait_for(pilot, lambda: "Email invoice" in screen_text(pilot))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen is screen)
+        assert daemon.call("outbox.list", channel="email") == []
+        # y sends: the outbox holds the email, the screen shows it
+        await pilot.press("s")
+        await wait_for(pilot, lambda: "Email invoice" in screen_text(pilot))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: "email jane@x.test" in screen_text(pilot))
+        assert [m["kind"] for m in daemon.call("outbox.list", channel="email")] == ["invoice"]
+
+        # voiding the paid invoice is refused by R-INV-8, and the reason is shown
+        app.pop_screen()
+        paid_screen = InvoiceScreen(daemon=app.daemon, invoice=paid["id"])
+        app.push_screen(paid_screen)
+        await wait_for(pilot, lambda: paid_screen.invoice is not None)
+        await pilot.press("v")
+        await wait_for(pilot, lambda: "Void invoice" in screen_text(pilot))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: "payments allocated" in screen_text(pilot))
+        assert daemon.call("invoice.show", invoice=paid["id"])["status"] == "paid"
+
+        # the command palette reaches the actions by name
+        await pilot.press("ctrl+p")
+        await pilot.press(*"invoice: void")
+        await wait_for(pilot, lambda: "Void it, keeping its number" in screen_text(pilot))
+
+
 # -- dashboard and runs --------------------------------------------------------
 
 

@@ -42,6 +42,8 @@ class BillingCommands(Provider):
             )
         elif isinstance(screen, InvoiceScreen):
             yield "invoice: refresh", "Reload this invoice", screen.action_refresh
+            yield "invoice: send", "Email it to its recipients (asks first)", screen.action_send
+            yield "invoice: void", "Void it, keeping its number (asks first)", screen.action_void
             yield "invoice: back", "Back to the clients", screen.action_back
         elif isinstance(screen, DashboardScreen):
             yield "dashboard: refresh", "Reload the dashboard", screen.action_refresh

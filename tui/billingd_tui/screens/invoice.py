@@ -16,6 +16,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 from billingd_tui.connection import Daemon
 from billingd_tui.format import cell
 from billingd_tui.messages import DaemonRefused, InvoiceLoaded
+from billingd_tui.screens.confirm import ConfirmScreen
 
 STATE_STYLES = {"sent": "green", "failed": "bold red", "cancelled": "dim"}
 
@@ -96,7 +97,14 @@ class InvoiceScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,backspace", "back", "Back", id="invoice.back"),
         Binding("r", "refresh", "Refresh", id="invoice.refresh"),
+        Binding("s", "send", "Send", id="invoice.send"),
+        Binding("v", "void", "Void", id="invoice.void"),
     ]
+    ACTIONS: ClassVar[dict[str, tuple[str, str, str]]] = {
+        # action -> (socket method, dialog title, confirm button)
+        "send": ("invoice.send", "Send invoice", "Send"),
+        "void": ("invoice.void", "Void invoice", "Void"),
+    }
 
     def __init__(
         self, *, daemon: Daemon, invoice: int | str, client_name: str | None = None
@@ -131,6 +139,38 @@ class InvoiceScreen(Screen[None]):
 
     def action_back(self) -> None:
         self.dismiss()
+
+    def action_send(self) -> None:
+        """Email the invoice to its recipients (R-INV-10), after asking."""
+        recipients = (self.invoice or {}).get("bill_to", {}).get("email") or "its recipients"
+        self._ask("send", f"Email invoice {self._number()} to {recipients}?")
+
+    def action_void(self) -> None:
+        """Void the invoice (R-INV-8), after asking; the daemon refuses when a rule does."""
+        self._ask(
+            "void", f"Void invoice {self._number()}? It keeps its number; this cannot be undone."
+        )
+
+    def _number(self) -> str:
+        return str((self.invoice or {}).get("number") or self.invoice_ref)
+
+    def _ask(self, action: str, question: str) -> None:
+        _, title, confirm = self.ACTIONS[action]
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.act(action)
+
+        self.app.push_screen(
+            ConfirmScreen(title=title, question=question, confirm=confirm), answered
+        )
+
+    @work(thread=True, group="invoice-action")
+    def act(self, action: str) -> None:
+        method = self.ACTIONS[action][0]
+        if self.daemon.request(self, method, invoice=self.invoice_ref) is not None:
+            self.app.call_from_thread(self.app.notify, f"{method}: done", title=self._number())
+            self.app.call_from_thread(self.action_refresh)
 
     @work(thread=True, exclusive=True)
     def load_invoice(self) -> None:
