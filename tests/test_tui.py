@@ -307,6 +307,55 @@ async def test_invoice_send_and_void_ask_first_and_show_refusals(daemon: Running
         await wait_for(pilot, lambda: "Void it, keeping its number" in screen_text(pilot))
 
 
+async def test_payment_and_credit_note_forms_show_the_daemons_refusals(
+    daemon: RunningDaemon,
+) -> None:
+    acme = daemon.call("enterprise.add", name="Acme", currency="EUR")
+    jane = daemon.call("client.add", name="Jane", enterprise=acme["id"])
+    [invoice] = daemon.call("invoice.amount", client=jane["id"], date="2026-01-15", amount="119.00")
+    app = BillingApp(socket_path=daemon.socket)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: "0 clients" not in screen_text(pilot))
+        screen = InvoiceScreen(daemon=app.daemon, invoice=invoice["id"])
+        app.push_screen(screen)
+        await wait_for(pilot, lambda: screen.invoice is not None)
+
+        # a payment of 0 is refused under the amount field (R-PAY-1); the form stays
+        await pilot.press("p")
+        await wait_for(pilot, lambda: "Record payment" in screen_text(pilot))
+        app.screen.query_one("#in-amount").value = "0"
+        await pilot.press("enter")
+        await wait_for(
+            pilot, lambda: "at least 0.01" in str(app.screen.query_one("#err-amount").render())
+        )
+        app.screen.query_one("#in-amount").value = "100.00"
+        app.screen.query_one("#in-reference").value = "SEPA-7"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen is screen and "Balance due" in screen_text(pilot))
+        await wait_for(pilot, lambda: "19.00" in screen_text(pilot))
+        assert daemon.call("invoice.show", invoice=invoice["id"])["balance"] == "19.00"
+
+        # a credit note over the balance is refused (R-CN-1) and nothing is written
+        await pilot.press("c")
+        await wait_for(pilot, lambda: "Issue credit note" in screen_text(pilot))
+        app.screen.query_one("#in-amount").value = "50.00"
+        await pilot.press("enter")
+
+        def form_error() -> str:
+            return " ".join(str(error.render()) for error in app.screen.query(".error"))
+
+        await wait_for(pilot, lambda: "balance" in form_error())
+        assert app.screen is not screen  # the form stays open
+        assert daemon.call("credit_note.list", invoice=invoice["id"]) == []
+        app.screen.query_one("#in-amount").value = "19.00"
+        app.screen.query_one("#in-reason").value = "goodwill"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen is screen)
+        await wait_for(
+            pilot, lambda: daemon.call("invoice.show", invoice=invoice["id"])["status"] == "paid"
+        )
+
+
 # -- dashboard and runs --------------------------------------------------------
 
 

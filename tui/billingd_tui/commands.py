@@ -44,6 +44,12 @@ class BillingCommands(Provider):
             yield "invoice: refresh", "Reload this invoice", screen.action_refresh
             yield "invoice: send", "Email it to its recipients (asks first)", screen.action_send
             yield "invoice: void", "Void it, keeping its number (asks first)", screen.action_void
+            yield (
+                "payment: record",
+                "Record a payment for this invoice",
+                screen.action_record_payment,
+            )
+            yield "credit note: issue", "Credit part of this invoice", screen.action_credit_note
             yield "invoice: back", "Back to the clients", screen.action_back
         elif isinstance(screen, DashboardScreen):
             yield "dashboard: refresh", "Reload the dashboard", screen.action_refresh

@@ -17,6 +17,7 @@ from billingd_tui.connection import Daemon
 from billingd_tui.format import cell
 from billingd_tui.messages import DaemonRefused, InvoiceLoaded
 from billingd_tui.screens.confirm import ConfirmScreen
+from billingd_tui.screens.form import Field, FormScreen
 
 STATE_STYLES = {"sent": "green", "failed": "bold red", "cancelled": "dim"}
 
@@ -99,6 +100,8 @@ class InvoiceScreen(Screen[None]):
         Binding("r", "refresh", "Refresh", id="invoice.refresh"),
         Binding("s", "send", "Send", id="invoice.send"),
         Binding("v", "void", "Void", id="invoice.void"),
+        Binding("p", "record_payment", "Payment", id="invoice.payment"),
+        Binding("c", "credit_note", "Credit note", id="invoice.credit_note"),
     ]
     ACTIONS: ClassVar[dict[str, tuple[str, str, str]]] = {
         # action -> (socket method, dialog title, confirm button)
@@ -150,6 +153,37 @@ class InvoiceScreen(Screen[None]):
         self._ask(
             "void", f"Void invoice {self._number()}? It keeps its number; this cannot be undone."
         )
+
+    def action_record_payment(self) -> None:
+        """Record a manual payment for this invoice (R-PAY-1, R-PAY-2)."""
+        invoice = self.invoice or {}
+        fields = [
+            Field("amount", "Amount", str(invoice.get("balance") or "")),
+            Field("reference", "Reference", placeholder="bank reference"),
+            Field("notes", "Notes"),
+        ]
+        fixed = {"client": invoice.get("client_id"), "invoice": invoice.get("id")}
+        self._form("Record payment", "payment.record", fields, fixed, "Record")
+
+    def action_credit_note(self) -> None:
+        """Issue a credit note against this invoice (R-CN-1)."""
+        fields = [Field("amount", "Amount"), Field("reason", "Reason")]
+        fixed = {"invoice": (self.invoice or {}).get("id", self.invoice_ref)}
+        self._form("Issue credit note", "credit_note.issue", fields, fixed, "Issue")
+
+    def _form(
+        self, title: str, method: str, fields: list[Field], fixed: dict[str, Any], submit: str
+    ) -> None:
+        def done(answer: Any) -> None:
+            if answer is not None:
+                self.notify(f"{method}: done", title=self._number())
+                self.action_refresh()
+
+        form = FormScreen(
+            daemon=self.daemon, title=f"{title} · {self._number()}", method=method,
+            fields=fields, fixed=fixed, submit=submit,
+        )  # fmt: skip
+        self.app.push_screen(form, done)
 
     def _number(self) -> str:
         return str((self.invoice or {}).get("number") or self.invoice_ref)
