@@ -356,6 +356,34 @@ async def test_payment_and_credit_note_forms_show_the_daemons_refusals(
         )
 
 
+async def test_billing_settings_show_an_invalid_vat_id_under_its_field(
+    daemon: RunningDaemon,
+) -> None:
+    acme = daemon.call("enterprise.add", name="Acme", currency="EUR")
+    jane = daemon.call("client.add", name="Jane", enterprise=acme["id"], email="j@x.test")
+    app = BillingApp(socket_path=daemon.socket)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        assert isinstance(screen, ClientsScreen)
+        await wait_for(pilot, lambda: screen.client_id == jane["id"])
+        await pilot.press("e")
+        await wait_for(pilot, lambda: "Billing settings · Jane" in screen_text(pilot))
+        form = app.screen
+        assert form.query_one("#in-email").value == "j@x.test"
+        form.query_one("#in-tax_id").value = "DE123456789"  # a wrong check digit
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "DE123456789" in str(form.query_one("#err-tax_id").render()))
+        assert daemon.call("client.show", id=jane["id"])["tax_id"] == ""
+        form.query_one("#in-tax_id").value = "DE136695976"
+        form.query_one("#in-invoice_days").value = "1,15"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen is screen)
+        saved = daemon.call("client.show", id=jane["id"])
+        assert (saved["tax_id"], saved["invoice_days"], saved["email"]) == (
+            "DE136695976", "1,15", "j@x.test",
+        )  # fmt: skip
+
+
 # -- dashboard and runs --------------------------------------------------------
 
 

@@ -36,6 +36,11 @@ class BillingCommands(Provider):
                 (screen.action_refresh),
             )
             yield (
+                "client: edit billing settings",
+                "The highlighted client's settings, checked by the daemon",
+                screen.action_edit_client,
+            )
+            yield (
                 "clients: search",
                 "Search clients by name, company or email",
                 (screen.action_focus_search),

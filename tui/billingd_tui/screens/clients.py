@@ -15,11 +15,22 @@ from textual.worker import get_current_worker
 from billingd_tui.connection import Daemon
 from billingd_tui.format import cell
 from billingd_tui.messages import ClientsLoaded, InvoicesLoaded, StatusLoaded
+from billingd_tui.screens.form import Field, FormScreen
 from billingd_tui.screens.invoice import InvoiceScreen
 from billingd_tui.widgets import PagedTable, StatusBar
 
 SEARCH_DELAY = 0.25  # seconds of quiet typing before the daemon is asked
 HIGHLIGHT_DELAY = 0.1  # seconds on a client row before its invoices are fetched
+
+
+SETTINGS_FIELDS = (
+    ("name", "Name"), ("company", "Company"), ("email", "Billing emails (, or ;)"),
+    ("invoice_days", "Invoice days (e.g. 1,15; empty: per contract cycle)"),
+    ("tax_id", "VAT id"), ("address", "Street address"), ("postcode", "Postcode"),
+    ("city", "City"), ("country", "Country (ISO code)"), ("language", "Language (en, de)"),
+    ("einvoice_format", "E-invoice format (empty: PDF only)"),
+)  # fmt: skip
+"""The billing settings the client form edits: (socket parameter, label)."""
 
 
 class ClientsScreen(Screen[None]):
@@ -30,6 +41,7 @@ class ClientsScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "focus_search", "Search", id="clients.search"),
         Binding("r", "refresh", "Refresh", id="clients.refresh"),
+        Binding("e", "edit_client", "Edit", id="clients.edit"),
         Binding("escape", "leave_search", "Back to list", id="clients.leave_search"),
     ]
 
@@ -87,6 +99,34 @@ class ClientsScreen(Screen[None]):
 
     def action_leave_search(self) -> None:
         self.query_one("#clients", PagedTable).focus()
+
+    def action_edit_client(self) -> None:
+        """The highlighted client's billing settings, checked by the daemon (seed 000)."""
+        if self.client_id is not None:
+            self.open_settings(self.client_id)
+
+    @work(thread=True, exclusive=True, group="client-settings")
+    def open_settings(self, client_id: int) -> None:
+        client = self.daemon.request(self, "client.show", id=client_id)
+        if client is not None:
+            self.app.call_from_thread(self._push_settings, client)
+
+    def _push_settings(self, client: dict[str, Any]) -> None:
+        def saved(answer: Any) -> None:
+            if answer is not None:
+                self.notify("billing settings saved", title=str(answer.get("name")))
+                self.action_refresh()
+
+        fields = [
+            Field(name, label, "" if client.get(name) is None else str(client[name]))
+            for name, label in SETTINGS_FIELDS
+        ]
+        form = FormScreen(
+            daemon=self.daemon, title=f"Billing settings · {client.get('name')}",
+            method="client.update", fields=fields, fixed={"id": client["id"]},
+            send_empty=True,
+        )  # fmt: skip
+        self.app.push_screen(form, saved)
 
     # -- clients ---------------------------------------------------------------
 

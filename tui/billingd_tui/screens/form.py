@@ -74,7 +74,10 @@ class FormScreen(ModalScreen[Any]):
         fields: list[Field],
         fixed: dict[str, Any] | None = None,
         submit: str = "Save",
+        send_empty: bool = False,
     ) -> None:
+        """``send_empty``: an edit form, which sends every field (an emptied one clears
+        the value); otherwise empty fields are left out and the daemon's defaults apply."""
         super().__init__()
         self.daemon = daemon
         self.title_text = title
@@ -82,6 +85,7 @@ class FormScreen(ModalScreen[Any]):
         self.fields = fields
         self.fixed = dict(fixed or {})
         self.submit_label = submit
+        self.send_empty = send_empty
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
