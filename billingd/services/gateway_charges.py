@@ -21,7 +21,6 @@ it was settled otherwise (paid, credited, voided).
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -31,9 +30,8 @@ from billingd.domain.charge_retries import next_retry_at, retry_key
 from billingd.services import notifications, payments
 from billingd.services.audit import record_audit
 from billingd.services.context import ServiceContext
+from billingd.services.gateway_calls import ask_gateway
 from billingd.views import invoice_view, plain
-
-log = logging.getLogger("billingd.gateways")
 
 OPEN = ("open", "partial")
 
@@ -52,15 +50,10 @@ def self_checkout_contract(invoice: Invoice):  # type: ignore[no-untyped-def]
 
 
 def _ask_gateway(ctx: ServiceContext, attempt: ChargeAttempt) -> dict[str, Any]:
-    try:
-        gateway = ctx.plugins.gateway(attempt.gateway)  # type: ignore[union-attr]
-        outcome = gateway.charge(
-            invoice_view(attempt.invoice), str(attempt.amount), attempt.idempotency_key
-        )
-    except Exception as exc:  # a plugin error is a failed charge, never a crash
-        log.exception("gateway %s failed for invoice %s", attempt.gateway, attempt.invoice_id)
-        return {"status": "failed", "message": f"gateway error: {type(exc).__name__}: {exc}"}
-    return outcome if isinstance(outcome, dict) else {"status": "failed", "message": repr(outcome)}
+    return ask_gateway(
+        ctx, attempt.gateway, "charge", invoice_view(attempt.invoice), attempt.amount,
+        attempt.idempotency_key,
+    )  # fmt: skip
 
 
 def _first_failure(attempt: ChargeAttempt) -> dt.datetime:

@@ -21,7 +21,6 @@ refund (the operator pays back by hand) is recorded at once.
 
 from __future__ import annotations
 
-import logging
 from decimal import Decimal
 from typing import Any
 
@@ -33,10 +32,9 @@ from billingd.money import has_excess_precision, quantum
 from billingd.services import ledger, notifications, payments
 from billingd.services.audit import record_audit
 from billingd.services.context import ServiceContext
+from billingd.services.gateway_calls import ask_gateway
 from billingd.services.lookup import get_or_refuse
 from billingd.views import payment_view
-
-log = logging.getLogger("billingd.refunds")
 
 REFUNDED = "payment.refunded"
 MANUAL = "manual"
@@ -132,15 +130,10 @@ def refund_payment(
 
 
 def _ask_gateway(ctx: ServiceContext, refund: Refund) -> dict[str, Any]:
-    try:
-        gateway = ctx.plugins.gateway(refund.method)  # type: ignore[union-attr]
-        outcome = gateway.refund(
-            payment_view(refund.payment), str(refund.amount), refund.idempotency_key
-        )
-    except Exception as exc:  # a plugin error is a failed refund, never a crash
-        log.exception("gateway %s failed to refund payment %s", refund.method, refund.payment_id)
-        return {"status": "failed", "message": f"gateway error: {type(exc).__name__}: {exc}"}
-    return outcome if isinstance(outcome, dict) else {"status": "failed", "message": repr(outcome)}
+    return ask_gateway(
+        ctx, refund.method, "refund", payment_view(refund.payment), refund.amount,
+        refund.idempotency_key,
+    )  # fmt: skip
 
 
 def _record_outcome(ctx: ServiceContext, refund: Refund, outcome: dict[str, Any]) -> None:
