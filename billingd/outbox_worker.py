@@ -117,7 +117,7 @@ class OutboxWorker:
         self._swept = 0.0
         self._held: dict[int, float] = {}  # message id -> monotonic time it may be tried
         self._pacer = _Pacer(0)  # kept across rounds: the rate holds over the whole outbox
-        self._outcomes: list[outbox.Outcome] = []
+        self._outcomes: list[tuple[outbox.Outcome, asyncio.Future[None]]] = []
         self._recorder: asyncio.Future[None] | None = None
         self.sent = 0
         self.failed = 0
@@ -188,18 +188,22 @@ class OutboxWorker:
 
     # -- recording -------------------------------------------------------------------------
 
-    def _record(self, outcome: outbox.Outcome) -> None:
+    def _record(self, outcome: outbox.Outcome) -> asyncio.Future[None]:
         """Record an outcome soon, without waiting: outcomes that arrive while a commit
-        is under way are committed together in the next transaction."""
+        is under way are committed together in the next transaction. The future is
+        done once the commit that holds the outcome has ended."""
         if outcome.later is not None:
             self._held[outcome.message_id] = time.monotonic() + NOT_READY_SECONDS
-        self._outcomes.append(outcome)
+        committed: asyncio.Future[None] = self._loop.create_future()
+        self._outcomes.append((outcome, committed))
         if self._recorder is None or self._recorder.done():
             self._recorder = asyncio.ensure_future(self._record_pending())
+        return committed
 
     async def _record_pending(self) -> None:
         while self._outcomes:
-            outcomes, self._outcomes = self._outcomes, []
+            pending, self._outcomes = self._outcomes, []
+            outcomes = [outcome for outcome, _ in pending]
             ctx = self.ctx.acting_as("system")
             try:
                 await self._db(outbox.record, ctx, outcomes, self.claimer)
@@ -207,6 +211,10 @@ class OutboxWorker:
                 log.exception("outbox: recording %s outcomes failed", len(outcomes))
                 self._swept = 0.0  # they go back to queued at the next sweep
                 continue
+            finally:
+                for _, committed in pending:
+                    if not committed.done():  # a stopped lane may have given up on it
+                        committed.set_result(None)
             for name, payload in ctx.events:
                 if name == "outbox.sent":
                     self.sent += 1
@@ -279,10 +287,16 @@ class OutboxWorker:
         settings: SmtpConfig,
         pacer: _Pacer,
     ) -> None:
-        """Send composed messages over one connection until the producer is done."""
+        """Send composed messages over one connection until the producer is done.
+
+        A lane sends its next message while the previous one is being recorded, but not
+        before the one before that is committed: a crash can leave at most two accepted
+        messages per connection unrecorded, which are sent again with their Message-ID.
+        """
         envelope_from = parseaddr(settings.sender)[1]
         client: aiosmtplib.SMTP | None = None
         unreachable = ""
+        recording: asyncio.Future[None] | None = None  # the previous accepted message
         try:
             while (item := await work.get()) is not None:
                 message, composed = item
@@ -305,7 +319,9 @@ class OutboxWorker:
                             continue
                     await pacer.wait()
                     outcome, client = await self._send_one(client, message, composed, envelope_from)
-                    self._record(outcome)
+                    if recording is not None:
+                        await recording
+                    recording = self._record(outcome)
         finally:
             if client is not None:
                 with contextlib.suppress(Exception):
