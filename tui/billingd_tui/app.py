@@ -16,21 +16,9 @@ from textual.screen import Screen
 from billingd_tui.commands import BillingCommands
 from billingd_tui.connection import Daemon
 from billingd_tui.messages import DaemonRefused, DaemonUnreachable
-from billingd_tui.screens import (
-    ClientsScreen,
-    DashboardScreen,
-    InvoiceScreen,
-    RunsScreen,
-    UnreachableScreen,
-)
-
-SECTIONS: dict[str, type[ClientsScreen | DashboardScreen | RunsScreen]] = {
-    "clients": ClientsScreen,
-    "dashboard": DashboardScreen,
-    "runs": RunsScreen,
-}
-"""The screens that ``open`` goes to; each takes ``daemon=`` and nothing else."""
-REFRESHABLE = (ClientsScreen, InvoiceScreen, DashboardScreen, RunsScreen)
+from billingd_tui.screens import ClientsScreen, RunsScreen, UnreachableScreen
+from billingd_tui.screens.workspace import WorkspaceScreen
+from billingd_tui.sections import BY_NAME, SECTIONS
 
 
 class BillingApp(App[None]):
@@ -41,9 +29,10 @@ class BillingApp(App[None]):
     COMMANDS = App.COMMANDS | {BillingCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit", id="app.quit"),
-        Binding("d", "open('dashboard')", "Dashboard", id="app.dashboard"),
-        Binding("u", "open('runs')", "Runs", id="app.runs"),
-        Binding("c", "open('clients')", "Clients", id="app.clients"),
+        *(
+            Binding(s.key, f"open({s.name!r})", s.name.title(), id=f"app.{s.name}")
+            for s in SECTIONS
+        ),
     ]
 
     def __init__(self, *, socket_path: Path) -> None:
@@ -56,8 +45,9 @@ class BillingApp(App[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "open":  # from the main screens, not over a dialog or the unreachable one
-            return isinstance(self.screen, REFRESHABLE) and not isinstance(
-                self.screen, SECTIONS.get(str(parameters[0]), ())
+            section = BY_NAME.get(str(parameters[0]))
+            return isinstance(self.screen, WorkspaceScreen) and not (
+                section is None or isinstance(self.screen, section.screen)
             )
         return True
 
@@ -66,9 +56,9 @@ class BillingApp(App[None]):
 
         Only from a main screen (None otherwise): not over a dialog or the unreachable one.
         """
-        if not isinstance(self.screen, REFRESHABLE):
+        if not isinstance(self.screen, WorkspaceScreen):
             return None
-        kind = SECTIONS[section]
+        kind = BY_NAME[section].screen
         for depth, screen in enumerate(reversed(self.screen_stack)):
             if isinstance(screen, kind):
                 for _ in range(depth):
@@ -97,7 +87,7 @@ class BillingApp(App[None]):
     def _reconnected(self, _: bool | None) -> None:
         self._reconnected_at = time.monotonic()
         for screen in self.screen_stack:
-            if isinstance(screen, REFRESHABLE):
+            if isinstance(screen, WorkspaceScreen):
                 screen.action_refresh()
 
     def on_daemon_refused(self, message: DaemonRefused) -> None:

@@ -7,7 +7,6 @@ from typing import Any, ClassVar
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Input
 from textual.worker import get_current_worker
@@ -17,6 +16,7 @@ from billingd_tui.format import cell
 from billingd_tui.messages import ClientsLoaded, InvoicesLoaded, StatusLoaded
 from billingd_tui.screens.form import Field, FormScreen
 from billingd_tui.screens.invoice import InvoiceScreen
+from billingd_tui.screens.workspace import WorkspaceScreen
 from billingd_tui.widgets import PagedTable, StatusBar
 
 SEARCH_DELAY = 0.25  # seconds of quiet typing before the daemon is asked
@@ -33,7 +33,7 @@ SETTINGS_FIELDS = (
 """The billing settings the client form edits: (socket parameter, label)."""
 
 
-class ClientsScreen(Screen[None]):
+class ClientsScreen(WorkspaceScreen):
     """The clients list with a search box, and the invoices of the highlighted client."""
 
     SUB_TITLE = "Clients"
@@ -45,9 +45,14 @@ class ClientsScreen(Screen[None]):
         Binding("escape", "leave_search", "Back to list", id="clients.leave_search"),
     ]
 
+    PALETTE: ClassVar[tuple[tuple[str, str, str], ...]] = (
+        ("clients: refresh", "Reload clients and invoices from the daemon", "refresh"),
+        ("client: edit billing settings", "The highlighted client's settings", "edit_client"),
+        ("clients: search", "Search clients by name, company or email", "focus_search"),
+    )  # fmt: skip
+
     def __init__(self, *, daemon: Daemon, page_size: int = 100) -> None:
-        super().__init__()
-        self.daemon = daemon
+        super().__init__(daemon=daemon)
         self.page_size = page_size
         self.client_id: int | None = None
         self._keep_client: int | None = None

@@ -10,7 +10,6 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Header, Static
 from textual.worker import Worker, get_current_worker
@@ -27,6 +26,7 @@ from billingd_tui.messages import (
     TotalsLoaded,
 )
 from billingd_tui.run_view import from_progress, instant, is_running
+from billingd_tui.screens.workspace import WorkspaceScreen
 from billingd_tui.widgets import RunProgress, RunsTable
 
 EVENTS = ("run.", "invoice.", "payment.", "credit_note.")
@@ -80,7 +80,7 @@ def _overview(message: OverviewLoaded | None, totals: TotalsLoaded | None) -> Te
     return text
 
 
-class DashboardScreen(Screen[None]):
+class DashboardScreen(WorkspaceScreen):
     """Daemon status, totals and the last runs; a running run's bar moves with its events.
 
     While mounted, a thread worker holds an event subscription (:meth:`Daemon.follow`):
@@ -95,9 +95,12 @@ class DashboardScreen(Screen[None]):
         Binding("escape", "back", "Back", id="dashboard.back"),
     ]
 
+    PALETTE: ClassVar[tuple[tuple[str, str, str], ...]] = (
+        ("dashboard: refresh", "Reload the dashboard", "refresh"),
+    )
+
     def __init__(self, *, daemon: Daemon) -> None:
-        super().__init__()
-        self.daemon = daemon
+        super().__init__(daemon=daemon)
         self.following = False
         """The subscription is in place (events will arrive)."""
         self.progress_events = 0
@@ -128,10 +131,6 @@ class DashboardScreen(Screen[None]):
             self.follow()
         else:
             self.load("overview", "totals", "runs")
-
-    def action_back(self) -> None:
-        if len(self.app.screen_stack) > 1:
-            self.dismiss()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "back":

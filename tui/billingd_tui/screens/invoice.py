@@ -10,7 +10,6 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from billingd_tui.connection import Daemon
@@ -18,6 +17,7 @@ from billingd_tui.format import cell
 from billingd_tui.messages import DaemonRefused, InvoiceLoaded
 from billingd_tui.screens.confirm import ConfirmScreen
 from billingd_tui.screens.form import Field, FormScreen
+from billingd_tui.screens.workspace import WorkspaceScreen
 
 STATE_STYLES = {"sent": "green", "failed": "bold red", "cancelled": "dim"}
 
@@ -90,7 +90,7 @@ def _totals(invoice: dict[str, Any]) -> Align:
     return Align.right(grid)
 
 
-class InvoiceScreen(Screen[None]):
+class InvoiceScreen(WorkspaceScreen):
     """An invoice's lines and totals, fetched with ``invoice.show``."""
 
     SUB_TITLE = "Invoice"
@@ -103,6 +103,14 @@ class InvoiceScreen(Screen[None]):
         Binding("p", "record_payment", "Payment", id="invoice.payment"),
         Binding("c", "credit_note", "Credit note", id="invoice.credit_note"),
     ]
+    PALETTE: ClassVar[tuple[tuple[str, str, str], ...]] = (
+        ("invoice: refresh", "Reload this invoice", "refresh"),
+        ("invoice: send", "Email it to its recipients (asks first)", "send"),
+        ("invoice: void", "Void it, keeping its number (asks first)", "void"),
+        ("payment: record", "Record a payment for this invoice", "record_payment"),
+        ("credit note: issue", "Credit part of this invoice", "credit_note"),
+        ("invoice: back", "Back to the clients", "back"),
+    )
     ACTIONS: ClassVar[dict[str, tuple[str, str, str]]] = {
         # action -> (socket method, dialog title, confirm button)
         "send": ("invoice.send", "Send invoice", "Send"),
@@ -112,8 +120,7 @@ class InvoiceScreen(Screen[None]):
     def __init__(
         self, *, daemon: Daemon, invoice: int | str, client_name: str | None = None
     ) -> None:
-        super().__init__()
-        self.daemon = daemon
+        super().__init__(daemon=daemon)
         self.invoice_ref = invoice
         self.client_name = client_name
         self.invoice: dict[str, Any] | None = None

@@ -9,7 +9,6 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Static
 from textual.worker import Worker, get_current_worker
@@ -26,6 +25,7 @@ from billingd_tui.messages import (
 )
 from billingd_tui.run_view import Run, from_progress, instant
 from billingd_tui.screens.confirm import ConfirmScreen
+from billingd_tui.screens.workspace import WorkspaceScreen
 from billingd_tui.widgets import RunProgress, RunsTable
 
 RUNS_SHOWN = 50
@@ -59,7 +59,7 @@ def _details(run: Run) -> Text:
     )
 
 
-class RunsScreen(Screen[None]):
+class RunsScreen(WorkspaceScreen):
     """Recent runs; the highlighted one's counts, live while it runs, and its errors."""
 
     SUB_TITLE = "Runs"
@@ -69,10 +69,12 @@ class RunsScreen(Screen[None]):
         Binding("r", "refresh", "Refresh", id="runs.refresh"),
         Binding("escape", "back", "Back", id="runs.back"),
     ]
+    PALETTE: ClassVar[tuple[tuple[str, str, str], ...]] = (
+        ("runs: refresh", "Reload the runs", "refresh"),
+    )
 
     def __init__(self, *, daemon: Daemon) -> None:
-        super().__init__()
-        self.daemon = daemon
+        super().__init__(daemon=daemon)
         self.following = False
         """The subscription is in place (events will arrive)."""
         self.run_id: int | None = None
@@ -105,9 +107,6 @@ class RunsScreen(Screen[None]):
             self.follow()
         else:
             self.load_runs()
-
-    def action_back(self) -> None:
-        self.dismiss()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "back":

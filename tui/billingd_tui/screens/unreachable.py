@@ -28,6 +28,9 @@ class UnreachableScreen(Screen[bool]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "retry", "Retry", id="unreachable.retry"),
     ]
+    PALETTE: ClassVar[tuple[tuple[str, str, str], ...]] = (
+        ("daemon: retry", "Try to reach the daemon again", "retry"),
+    )
 
     reason: reactive[str] = reactive("")
     attempts: reactive[int] = reactive(0)

@@ -4,18 +4,13 @@ from __future__ import annotations
 
 import ast
 import datetime as dt
-import io
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Protocol
 
 import pytest
-from rich.console import Console
-from textual.pilot import Pilot
 from textual.widgets import Static
 
 from billingd_tui.app import BillingApp, main
@@ -30,45 +25,10 @@ from billingd_tui.screens import (
     UnreachableScreen,
 )
 from billingd_tui.widgets import PagedTable, RunProgress, RunsTable
+from tests.conftest import RunningDaemon
+from tests.tui.pilot import SIZE, screen_text, table_text, wait_for
 
-TUI = Path(__file__).resolve().parents[1] / "tui" / "billingd_tui"
-SIZE = (80, 24)
-
-
-class RunningDaemon(Protocol):
-    """The shape of the shared ``daemon`` fixture (tests/conftest.py): a real billingd serve."""
-
-    socket: Path
-
-    def call(self, method: str, **params: Any) -> Any: ...
-
-
-async def wait_for(pilot: Pilot, condition: Callable[[], bool], timeout: float = 10) -> None:
-    """Let the app run until ``condition()`` holds (workers answer asynchronously)."""
-    for _ in range(int(timeout / 0.05)):
-        if condition():
-            return
-        await pilot.pause(0.05)
-    assert condition(), f"timed out waiting for the UI; the screen shows:\n{screen_text(pilot)}"
-
-
-def screen_text(pilot: Pilot) -> str:
-    """The current screen as plain text, as the terminal would show it."""
-    app = pilot.app
-    console = Console(
-        width=app.size.width,
-        height=app.size.height,
-        file=io.StringIO(),
-        record=True,
-        force_terminal=True,
-        legacy_windows=False,
-    )
-    console.print(app.screen._compositor.render_update(full=True))
-    return console.export_text()
-
-
-def table_text(table: PagedTable) -> str:
-    return "\n".join(" ".join(str(cell) for cell in table.get_row(key)) for key in table.rows)
+TUI = Path(__file__).resolve().parents[2] / "tui" / "billingd_tui"
 
 
 def test_tui_imports_only_the_control_client_from_the_daemon() -> None:

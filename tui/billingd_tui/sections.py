@@ -1,0 +1,26 @@
+"""The main screens an operator goes to by key or from the palette ("clients: open")."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from billingd_tui.screens import ClientsScreen, DashboardScreen, RunsScreen
+from billingd_tui.screens.workspace import WorkspaceScreen
+
+
+@dataclass(frozen=True)
+class Section:
+    name: str
+    key: str
+    screen: type[WorkspaceScreen]
+    help: str
+
+
+SECTIONS = (
+    Section("dashboard", "d", DashboardScreen, "Daemon status, open totals and runs, live"),
+    Section("clients", "c", ClientsScreen, "Search clients and see their invoices"),
+    Section("runs", "u", RunsScreen, "Recent billing runs, their counts and errors"),
+)
+"""Each screen here takes ``daemon=`` and nothing else."""
+
+BY_NAME = {section.name: section for section in SECTIONS}
