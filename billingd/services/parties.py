@@ -21,6 +21,7 @@ from billingd.money import MoneyError, check_currency
 from billingd.services.audit import record_audit
 from billingd.services.context import ServiceContext
 from billingd.services.lookup import get_or_refuse
+from billingd.services.mail import check_addresses
 
 CLIENT_STATUSES = ("active", "suspended", "closed")
 INVOICING_MODES = ("auto", "manual")
@@ -223,6 +224,7 @@ CLIENT_CHECKS: dict[str, Callable[[Any], Any]] = {
     "tax_rate": _tax_rate,
     "status": lambda value: _choice(value, CLIENT_STATUSES, "status"),
     "invoice_days": _invoice_days,
+    "email": lambda value: check_addresses(value, "email"),
 }
 
 
@@ -260,6 +262,7 @@ def update_client(ctx: ServiceContext, client_id: int, **fields: Any) -> Client:
             )
         changes = _apply(client, values)
         record_audit(ctx, "client.updated", client_id=client.id, subject=client, changes=changes)
+    ctx.emit("client.updated", {"id": client.id, "client_id": client.id})
     return client
 
 
@@ -350,6 +353,8 @@ def _bill_group_extras(
         values["custom_fields"] = custom_fields.apply_entries(stored, entries)
     if values.get("uploader") is not None:
         values["uploader"] = _uploader(ctx, values["uploader"])
+    if values.get("emails") is not None:
+        check_addresses(values["emails"], "emails")
     return values
 
 
@@ -364,6 +369,7 @@ def add_bill_group(ctx: ServiceContext, *, client_id: int, name: str, **fields: 
         client = get_or_refuse(Client, client_id)
         group = BillGroup.create(client=client, name=_name(name), **values)
         record_audit(ctx, "bill_group.created", client_id=client.id, subject=group, name=name)
+    ctx.emit("bill_group.created", {"id": group.id, "client_id": client.id})
     return group
 
 
@@ -381,6 +387,7 @@ def update_bill_group(ctx: ServiceContext, bill_group_id: int, **fields: Any) ->
         record_audit(
             ctx, "bill_group.updated", client_id=group.client_id, subject=group, changes=changes
         )
+    ctx.emit("bill_group.updated", {"id": group.id, "client_id": group.client_id})
     return group
 
 
