@@ -290,6 +290,8 @@ COMMANDS: tuple[Command, ...] = (
             opt("--reseller", "int"),
             opt("--enterprise", "int"),
             opt("--status", choices=("draft", "open", "partial", "paid", "void")),
+            opt("--period", help="YYYY-MM: issued in that month"),
+            opt("--overdue", "flag", help="only open or partly paid invoices past their due date"),
             opt("--limit", "int"),
             opt("--offset", "int"),
         ),

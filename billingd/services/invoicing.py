@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import operator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -12,6 +14,7 @@ from billingd.db.models import (
     BilledCycle,
     BillGroup,
     Client,
+    Enterprise,
     Invoice,
     InvoiceLine,
     PendingCharge,
@@ -553,15 +556,24 @@ def invoice_for_amount(
     return invoices
 
 
+OVERDUE_STATUSES = ("open", "partial")
+"""The statuses an invoice is overdue in once its due date has passed."""
+
+
 def list_invoices(
+    ctx: ServiceContext,
     *,
     client_id: int | None = None,
     reseller_id: int | None = None,
     enterprise_id: int | None = None,
     status: str | None = None,
+    month: str | None = None,
+    overdue: bool = False,
     limit: int = 200,
     offset: int = 0,
 ) -> list[Invoice]:
+    """Invoices, newest first. ``month`` (``YYYY-MM``): issued in that month; ``overdue``:
+    open or partly paid after their due date, on each enterprise's day of the clock."""
     query = Invoice.select().order_by(Invoice.id.desc())
     if client_id is not None:
         query = query.where(Invoice.client == client_id)
@@ -571,4 +583,30 @@ def list_invoices(
         query = query.where(Invoice.enterprise == enterprise_id)
     if status is not None:
         query = query.where(Invoice.status == status)
-    return list(query.limit(limit).offset(offset))
+    if month is not None:
+        first = _first_of_month(month, field="period")
+        after = (first + dt.timedelta(days=31)).replace(day=1)
+        query = query.where((Invoice.issue_date >= first) & (Invoice.issue_date < after))
+    with read_transaction():
+        if overdue:
+            enterprises = Enterprise.select(Enterprise.id, Enterprise.timezone)
+            past_due = [
+                (Invoice.enterprise == e.id) & (Invoice.due_date < ctx.today(e.timezone))
+                for e in enterprises
+            ]
+            query = query.where(
+                Invoice.status.in_(OVERDUE_STATUSES)
+                & functools.reduce(operator.or_, past_due, Invoice.id.is_null())
+            )
+        return list(query.limit(limit).offset(offset))
+
+
+def _first_of_month(month: str, *, field: str) -> dt.date:
+    """The first day of ``month`` (``YYYY-MM``); ValidationError naming ``field`` otherwise."""
+    try:
+        if len(month) != 7:
+            raise ValueError(month)
+        return dt.date.fromisoformat(f"{month}-01")
+    except ValueError:
+        problem = f"{field} must be a month YYYY-MM, got {month!r}"
+        raise ValidationError(problem, field=field) from None

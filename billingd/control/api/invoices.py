@@ -136,6 +136,8 @@ def invoice_amount(
     reseller=Int(),
     enterprise=Int(),
     status=Str(),
+    period=Str(help="YYYY-MM: issued in that month"),
+    overdue=Bool(help="only open or partly paid invoices past their due date"),
     limit=PositiveInt(default=200),
     offset=Int(default=0, bound=OFFSET),
 )
@@ -147,13 +149,18 @@ def invoice_list(
     reseller: int | None = None,
     enterprise: int | None = None,
     status: str | None = None,
+    period: str | None = None,
+    overdue: bool = False,
 ) -> list[dict[str, Any]]:
-    """Invoices, newest first, filtered by client, reseller, enterprise or status."""
+    """Invoices, newest first; filters: client, reseller, enterprise, status, period, overdue."""
     invoices = invoicing.list_invoices(
+        ctx,
         client_id=client,
         reseller_id=reseller,
         enterprise_id=enterprise,
         status=status,
+        month=period,
+        overdue=overdue,
         limit=min(limit, 1000),
         offset=offset,
     )
