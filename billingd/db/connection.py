@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -19,6 +20,28 @@ SQLITE_PRAGMAS = {
     "synchronous": "normal",
     "busy_timeout": 30000,
 }
+
+
+class _DecimalSum:
+    """SQLite's exact sum of decimal text (its SUM would add binary floats)."""
+
+    def __init__(self) -> None:
+        self.total: Decimal | None = None
+
+    def step(self, value: Any) -> None:
+        if value is not None:
+            self.total = (self.total or Decimal(0)) + Decimal(str(value))
+
+    def finalize(self) -> str | None:
+        return None if self.total is None else str(self.total)
+
+
+def decimal_sum(column: peewee.Node) -> peewee.Node:
+    """The exact sum of a decimal text column, for aggregate queries on either backend;
+    read the result with ``Decimal(str(value))`` (None when no row was summed)."""
+    if is_postgres():
+        return peewee.fn.SUM(column.cast("NUMERIC"))
+    return peewee.fn.decimal_sum(column)
 
 
 class DatabaseURLError(ValueError):
@@ -38,7 +61,9 @@ def make_database(url: str) -> peewee.Database:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         else:
             path = ":memory:"
-        return peewee.SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, check_same_thread=False)
+        database = peewee.SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, check_same_thread=False)
+        database.register_aggregate(_DecimalSum, "decimal_sum", 1)
+        return database
     if parsed.scheme in ("postgresql", "postgres"):
         return peewee.PostgresqlDatabase(
             unquote(parsed.path.lstrip("/")) or "postgres",

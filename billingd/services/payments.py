@@ -91,6 +91,7 @@ def record_payment(
             notes=notes,
             unallocated=remainder,
             actor=ctx.actor,
+            received_at=ctx.now_utc(),  # the test clock's now when it is on
         )
         by_id = {i.id: i for i in open_invoices}
         for invoice_id, share in shares:

@@ -9,6 +9,7 @@ from billingd.control.api import (  # noqa: F401
     money,
     outbox,
     parties,
+    reports,
     runs,
     system,
     usage,

@@ -1,0 +1,144 @@
+"""The dashboard's figures: ``report.revenue`` and ``report.aging`` over the socket, the
+bucketing of due dates, and the dashboard itself at 80x24."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from billingd.domain.reports import AGING_BUCKETS, aging_bucket, last_months
+from tests.conftest import RunningDaemon
+
+TEST_CLOCK = "clock: test\ninvoicing: manual\n"
+
+
+@pytest.fixture
+def clocked(short_dir: Path, database_url: str) -> Iterator[RunningDaemon]:
+    """A daemon on the test clock, on SQLite and PostgreSQL in turn."""
+    running = RunningDaemon(short_dir, database_url, TEST_CLOCK)
+    yield running
+    running.stop()
+
+
+# -- the calendar (pure) -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("due", "bucket"),
+    [
+        ("2024-03-31", "current"),  # due later
+        ("2024-03-01", "current"),  # due today
+        ("2024-02-29", "1-30"),  # the leap day: one day overdue
+        ("2024-01-31", "1-30"),  # 30 days
+        ("2024-01-30", "31-60"),  # 31 days
+        ("2024-01-01", "31-60"),  # 60 days
+        ("2023-12-31", "61-90"),  # 61 days
+        ("2023-12-02", "61-90"),  # 90 days
+        ("2023-12-01", "90+"),  # 91 days
+        ("1999-01-01", "90+"),
+    ],
+)
+def test_aging_bucket_counts_days_overdue_across_a_leap_february(due: str, bucket: str) -> None:
+    assert aging_bucket(dt.date.fromisoformat(due), dt.date(2024, 3, 1)) == bucket
+
+
+def test_last_months_cross_the_year_and_end_with_todays() -> None:
+    assert last_months(dt.date(2024, 2, 29), 3) == ["2023-12", "2024-01", "2024-02"]
+    assert last_months(dt.date(2024, 12, 31), 1) == ["2024-12"]
+    assert len(last_months(dt.date(2024, 1, 1), 120)) == 120
+
+
+# -- over the socket -----------------------------------------------------------------
+
+
+def _at(daemon: RunningDaemon, instant: str) -> None:
+    daemon.call("clock.set", to=instant)
+
+
+def _ledger(daemon: RunningDaemon) -> dict[str, Any]:
+    """Two enterprises (EUR, USD), and invoices, payments, a void and a credit note from
+    January to March 2024 (a leap year), issued on month ends and month starts."""
+    _at(daemon, "2024-01-31T12:00:00Z")
+    eur = daemon.call("enterprise.add", name="Acme", currency="EUR")
+    usd = daemon.call("enterprise.add", name="Globex", currency="USD")
+    jane = daemon.call("client.add", name="Jane", enterprise=eur["id"])
+    sam = daemon.call("client.add", name="Sam", enterprise=usd["id"])
+    [january] = daemon.call("invoice.amount", client=jane["id"], date="2024-01-31", amount="100.00")
+    _at(daemon, "2024-02-29T23:59:00Z")
+    [leap] = daemon.call("invoice.amount", client=jane["id"], date="2024-02-29", amount="50.10")
+    [voided] = daemon.call("invoice.amount", client=jane["id"], date="2024-02-29", amount="20.00")
+    daemon.call("invoice.void", invoice=voided["id"])
+    daemon.call("payment.record", client=jane["id"], amount="30.00", invoice=leap["id"])
+    _at(daemon, "2024-03-01T00:00:00Z")
+    daemon.call("credit_note.issue", invoice=january["id"], amount="10.00")
+    [big] = daemon.call("invoice.amount", client=sam["id"], date="2024-03-01", amount="1234567.89")
+    daemon.call("payment.record", client=sam["id"], amount="0.01", invoice=big["id"])
+    return {"january": january, "leap": leap, "big": big}
+
+
+def test_revenue_per_month_nets_credit_notes_and_leaves_out_void_invoices(
+    clocked: RunningDaemon,
+) -> None:
+    _ledger(clocked)
+    report = clocked.call("report.revenue", months=4)
+    assert report["as_of"] == "2024-03-01"
+    assert report["currencies"] == ["EUR", "USD"]
+    assert [m["month"] for m in report["months"]] == ["2023-12", "2024-01", "2024-02", "2024-03"]
+    december, january, february, march = report["months"]
+    assert december == {
+        "month": "2023-12",
+        "invoiced": {"EUR": "0.00", "USD": "0.00"},
+        "paid": {"EUR": "0.00", "USD": "0.00"},
+    }
+    assert january["invoiced"] == {"EUR": "100.00", "USD": "0.00"}  # issued on the 31st
+    assert february["invoiced"] == {"EUR": "50.10", "USD": "0.00"}  # the void one is not
+    assert february["paid"] == {"EUR": "30.00", "USD": "0.00"}  # at 23:59 on the leap day
+    assert march["invoiced"] == {"EUR": "-10.00", "USD": "1234567.89"}  # the credit note
+    assert march["paid"] == {"EUR": "0.00", "USD": "0.01"}
+    assert len(clocked.call("report.revenue")["months"]) == 12  # the default
+
+
+def test_aging_buckets_open_balances_per_currency_as_of_the_clock(
+    clocked: RunningDaemon,
+) -> None:
+    invoices = _ledger(clocked)
+    due = {name: dt.date.fromisoformat(invoice["due_date"]) for name, invoice in invoices.items()}
+    report = clocked.call("report.aging")
+    assert report["as_of"] == "2024-03-01"
+    assert report["buckets"] == list(AGING_BUCKETS)
+    today = dt.date(2024, 3, 1)
+    eur, usd = report["currencies"]["EUR"], report["currencies"]["USD"]
+    assert set(eur) == {*AGING_BUCKETS, "total"}
+    # January's 100.00 less its 10.00 credit note; the leap-day invoice less 30.00 paid.
+    expected: dict[str, list[str]] = {}
+    for name, balance in (("january", "90.00"), ("leap", "20.10")):
+        expected.setdefault(aging_bucket(due[name], today), []).append(balance)
+    for bucket in AGING_BUCKETS:
+        amounts = expected.get(bucket, [])
+        assert eur[bucket]["invoices"] == len(amounts), bucket
+        assert eur[bucket]["amount"] == str(sum(map(Decimal, amounts), Decimal("0.00")))
+    assert eur["total"] == {"amount": "110.10", "invoices": 2}
+    assert usd["total"] == {"amount": "1234567.88", "invoices": 1}
+    assert usd[aging_bucket(due["big"], today)]["amount"] == "1234567.88"
+
+    _at(clocked, "2024-07-01T00:00:00Z")  # everything is long overdue now
+    later = clocked.call("report.aging")["currencies"]
+    assert later["EUR"]["90+"] == {"amount": "110.10", "invoices": 2}
+    assert later["USD"]["90+"] == {"amount": "1234567.88", "invoices": 1}
+    assert later["EUR"]["current"] == {"amount": "0.00", "invoices": 0}
+
+
+def test_reports_refuse_bad_months_and_answer_an_empty_ledger(clocked: RunningDaemon) -> None:
+    assert clocked.call("report.aging")["currencies"] == {}
+    empty = clocked.call("report.revenue", months=1)
+    assert empty["currencies"] == [] and len(empty["months"]) == 1
+    for months in (0, 121):
+        reply = clocked.raw(
+            b'{"jsonrpc":"2.0","id":1,"method":"report.revenue","params":{"months":%d}}\n' % months
+        )
+        assert reply["error"]["data"]["field"] == "months", reply
