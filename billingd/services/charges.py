@@ -59,6 +59,7 @@ def add_charge(
             description=charge.description,
             amount=str(amount),
         )
+    ctx.emit("charge.added", {"id": charge.id, "client_id": client.id, "amount": str(amount)})
     return charge
 
 
@@ -77,6 +78,7 @@ def cancel_charge(ctx: ServiceContext, charge_id: int) -> PendingCharge:
             subject=charge,
             status=["pending", "cancelled"],
         )
+    ctx.emit("charge.cancelled", {"id": charge.id, "client_id": charge.client_id})
     return charge
 
 
@@ -112,6 +114,7 @@ def set_price_override(
             base=str(base),
             final=str(final_amount),
         )
+    ctx.emit("price_override.set", {"contract_id": contract.id, "client_id": contract.client_id})
     return override
 
 
@@ -122,3 +125,5 @@ def clear_price_override(ctx: ServiceContext, contract_id: int) -> None:
             (PriceOverride.contract == contract) & (PriceOverride.status == "active")
         ).execute()
         record_audit(ctx, "price_override.cleared", client_id=contract.client_id, subject=contract)
+    payload = {"contract_id": contract.id, "client_id": contract.client_id}
+    ctx.emit("price_override.cleared", payload)

@@ -55,6 +55,7 @@ def issue_credit_note(
             raise RuleViolation(
                 "R-CN-1",
                 f"amount {amount} exceeds the balance {target.balance} of {target.number}",
+                field="amount",
             )
         enterprise = target.enterprise
         issue_date = ctx.today(enterprise.timezone)

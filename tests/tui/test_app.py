@@ -17,6 +17,7 @@ from billingd_tui.app import BillingApp, main
 from billingd_tui.messages import RunProgressed, event_message
 from billingd_tui.run_view import from_progress, merge_run
 from billingd_tui.screens import (
+    ClientScreen,
     ClientsScreen,
     ConfirmScreen,
     DashboardScreen,
@@ -131,10 +132,13 @@ async def test_clients_search_invoices_and_invoice_screen(daemon: RunningDaemon)
         await wait_for(pilot, lambda: "Jane Client" in screen_text(pilot))
         assert app.focused is clients
 
-        # Enter on the client goes to its invoices; Enter on the invoice opens it.
+        # Enter on the client opens its workspace; Enter on its invoice opens the invoice.
         await wait_for(pilot, lambda: invoices.row_count == 1)
         await pilot.press("enter")
-        await wait_for(pilot, lambda: app.focused is invoices)
+        await wait_for(pilot, lambda: isinstance(app.screen, ClientScreen))
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is screen)
+        invoices.focus()
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, InvoiceScreen))
         await wait_for(pilot, lambda: app.screen.invoice is not None)

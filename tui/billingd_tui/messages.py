@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from textual.message import Message
 
@@ -117,9 +117,11 @@ def event_message(event: dict[str, Any]) -> Message | None:
             return None
     if name == "run.finished":
         return RunFinished(payload) if "id" in payload else None
-    if name.startswith(("invoice.", "payment.", "credit_note.")):
+    if name.startswith(("invoice.", "payment.", "credit_note.", "charge.", "price_override.")):
         return LedgerChanged(name)
-    return None
+    if name == "client.updated" or name.startswith("bill_group."):
+        return PartyChanged(name, payload.get("client_id"))
+    return Happened(name, payload) if name.startswith(Happened.NAMES) else None
 
 
 # -- dashboard and runs --------------------------------------------------------
@@ -165,3 +167,80 @@ class RunStarted(Message, bubble=False):
     """``run.start`` answered: the run is queued (its view, status ``running``)."""
 
     run: dict[str, Any]
+
+
+# -- the client billing workspace ---------------------------------------------
+
+
+@dataclass
+class ClientSectionLoaded(Message, bubble=False):
+    """One section of a client's workspace as the daemon answered it ("summary",
+    "upcoming", "charges", "invoices", "payments", "credit_notes", "audit")."""
+
+    section: str
+    data: Any
+
+
+@dataclass
+class DocumentLoaded(Message, bubble=False):
+    """An invoice's document as text (pages of the PDF), or why there is none."""
+
+    text: str
+
+
+# -- invoices, outbox, dunning, plugins, templates, parked clients --------------
+
+
+@dataclass
+class Happened(Message, bubble=False):
+    """An event that makes a list stale (an outbox message sent, a reminder, a release)."""
+
+    NAMES: ClassVar[tuple[str, ...]] = ("outbox.", "dunning.", "reminder.", "client.released")
+    """The event-name prefixes given as this message (the others have their own)."""
+
+    name: str
+    payload: dict[str, Any]
+
+
+@dataclass
+class RowsLoaded(Message, bubble=False):
+    """One page of a list method's answer for the query numbered ``query``."""
+
+    query: int
+    offset: int
+    rows: list[dict[str, Any]]
+    more: bool
+
+
+@dataclass
+class DetailLoaded(Message, bubble=False):
+    """One object from a ``….show`` method (an outbox message, a dunning state)."""
+
+    item: dict[str, Any]
+
+
+@dataclass
+class ActionAnswered(Message, bubble=False):
+    """A write on the daemon answered: ``answer`` is None when it was refused."""
+
+    method: str
+    answer: Any
+
+
+# -- billing settings and bill groups -----------------------------------------
+
+
+@dataclass
+class PartyChanged(Message, bubble=False):
+    """A ``client.updated`` or ``bill_group.…`` event: a client's settings or bill groups."""
+
+    event: str
+    client_id: int | None
+
+
+@dataclass
+class BillGroupsLoaded(Message, bubble=False):
+    """A client's bill groups from ``billgroup.list``."""
+
+    client_id: int
+    groups: list[dict[str, Any]]

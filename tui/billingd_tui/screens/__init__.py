@@ -1,5 +1,6 @@
 """The TUI's screens, one per module."""
 
+from billingd_tui.screens.client import ClientScreen
 from billingd_tui.screens.clients import ClientsScreen
 from billingd_tui.screens.confirm import ConfirmScreen
 from billingd_tui.screens.dashboard import DashboardScreen
@@ -8,6 +9,7 @@ from billingd_tui.screens.runs import RunsScreen
 from billingd_tui.screens.unreachable import UnreachableScreen
 
 __all__ = [
+    "ClientScreen",
     "ClientsScreen",
     "ConfirmScreen",
     "DashboardScreen",

@@ -14,6 +14,7 @@ from textual.worker import get_current_worker
 from billingd_tui.connection import Daemon
 from billingd_tui.format import cell
 from billingd_tui.messages import ClientsLoaded, InvoicesLoaded, StatusLoaded
+from billingd_tui.screens.client import ClientScreen
 from billingd_tui.screens.form import Field, FormScreen
 from billingd_tui.screens.invoice import InvoiceScreen
 from billingd_tui.screens.workspace import WorkspaceScreen
@@ -263,8 +264,8 @@ class ClientsScreen(WorkspaceScreen):
         if event.row_key.value is None:
             return
         if event.data_table.id == "clients":
-            self.show_invoices(int(event.row_key.value))
-            self.query_one("#invoices", PagedTable).focus()
+            client_id = int(event.row_key.value)
+            self.app.push_screen(ClientScreen(daemon=self.daemon, client_id=client_id))
         else:
             clients = self.query_one("#clients", PagedTable)
             key = str(self.client_id)
