@@ -10,9 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.text import Text
+from textual.pilot import Pilot
+from textual.widgets import Static
 
 from billingd.domain.reports import AGING_BUCKETS, aging_bucket, last_months
+from billingd_tui.app import BillingApp
+from billingd_tui.screens import DashboardScreen
 from tests.conftest import RunningDaemon
+from tests.tui.pilot import SIZE, screen_text, wait_for
 
 TEST_CLOCK = "clock: test\ninvoicing: manual\n"
 
@@ -142,3 +148,70 @@ def test_reports_refuse_bad_months_and_answer_an_empty_ledger(clocked: RunningDa
             b'{"jsonrpc":"2.0","id":1,"method":"report.revenue","params":{"months":%d}}\n' % months
         )
         assert reply["error"]["data"]["field"] == "months", reply
+
+
+# -- the dashboard at 80x24 ------------------------------------------------------------
+
+
+@pytest.fixture
+def clocked_sqlite(short_dir: Path) -> Iterator[RunningDaemon]:
+    """A daemon on the test clock, on SQLite (what the TUI tests run against)."""
+    running = RunningDaemon(short_dir, f"sqlite:///{short_dir / 'billing.db'}", TEST_CLOCK)
+    yield running
+    running.stop()
+
+
+async def _dashboard(pilot: Pilot) -> DashboardScreen:
+    await pilot.press("d")
+    await wait_for(pilot, lambda: "Revenue " in screen_text(pilot))
+    assert isinstance(pilot.app.screen, DashboardScreen)
+    return pilot.app.screen
+
+
+async def test_dashboard_shows_the_test_clock_aging_and_revenue_live(
+    clocked_sqlite: RunningDaemon,
+) -> None:
+    invoices = _ledger(clocked_sqlite)
+    app = BillingApp(socket_path=clocked_sqlite.socket)
+    async with app.run_test(size=SIZE) as pilot:
+        dashboard = await _dashboard(pilot)
+        text = screen_text(pilot)
+        clock_line = next(line for line in text.splitlines() if "Clock" in line)
+        assert "TEST CLOCK 2024-03-01" in clock_line
+        overview = dashboard.query_one("#overview", Static).content
+        assert isinstance(overview, Text)
+        marker = next(s for s in overview.spans if "TEST CLOCK" in overview.plain[s.start : s.end])
+        assert "yellow" in str(marker.style)  # styled, not just words
+        assert "Open    3 invoices · due 110.10 EUR · 1234567.88 USD" in text
+        assert "as of 2024-03-01" in text
+        rows = {line.split()[0]: line.split() for line in text.splitlines() if line.strip()}
+        assert rows["USD"][-1] == "1234567.88"  # the total, whole at 80 columns
+        assert rows["EUR"][-1] == "110.10"
+        assert "Revenue EUR · last 12 months · invoiced 140.10 · paid 30.00" in text
+        assert "Apr  May" in text and "Feb  Mar" in text  # the months' names, to March
+        assert "Dunning" in text and "outbox" in text
+
+        await pilot.press("m")  # the next currency's chart
+        await wait_for(pilot, lambda: "Revenue USD" in screen_text(pilot))
+        assert "invoiced 1234567.89 · paid 0.01" in screen_text(pilot)
+
+        # Paid elsewhere: the dashboard follows the payment event without a refresh.
+        clocked_sqlite.call(
+            "payment.record", client=invoices["leap"]["client_id"], amount="20.10",
+            invoice=invoices["leap"]["id"],
+        )  # fmt: skip
+        await wait_for(pilot, lambda: "due 90.00 EUR" in screen_text(pilot))
+        assert "Open    2 invoices" in screen_text(pilot)
+
+
+async def test_dashboard_on_the_system_clock_has_no_test_clock_marker(
+    daemon: RunningDaemon,
+) -> None:
+    app = BillingApp(socket_path=daemon.socket)
+    async with app.run_test(size=SIZE) as pilot:
+        await _dashboard(pilot)
+        await wait_for(pilot, lambda: "No open balances" in screen_text(pilot))
+        text = screen_text(pilot)
+        assert "TEST CLOCK" not in text
+        assert "system · now" in text
+        assert "nothing invoiced" in text and "nothing overdue" in text

@@ -137,16 +137,6 @@ class OverviewLoaded(Message, bubble=False):
 
 
 @dataclass
-class TotalsLoaded(Message, bubble=False):
-    """Open and partly paid invoices: how many, and the balance due per currency."""
-
-    count: int
-    balances: dict[str, str]
-    complete: bool
-    """False when there were more than the TUI reads; the figures are a lower bound."""
-
-
-@dataclass
 class RunsLoaded(Message, bubble=False):
     """The most recent runs from ``run.list``, newest first."""
 
@@ -244,3 +234,12 @@ class BillGroupsLoaded(Message, bubble=False):
 
     client_id: int
     groups: list[dict[str, Any]]
+
+
+@dataclass
+class ReportsLoaded(Message, bubble=False):
+    """The dashboard's figures: ``report.revenue``, ``report.aging`` and ``dunning.list``."""
+
+    revenue: dict[str, Any]
+    aging: dict[str, Any]
+    dunning: list[dict[str, Any]]

@@ -1,11 +1,14 @@
-"""The dashboard: the daemon, its clock and next run, open totals and the runs, live."""
+"""The dashboard: the daemon and its clock, open balances by age, revenue per month,
+the queues (parked clients, outbox, dunning) and the runs, live."""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import asdict
 from decimal import Decimal
-from typing import ClassVar
+from typing import Any, ClassVar
 
+from rich.table import Table
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -16,32 +19,42 @@ from textual.worker import Worker, get_current_worker
 
 from billingd.money import money_text
 from billingd_tui.connection import Daemon
+from billingd_tui.format import money_width
 from billingd_tui.messages import (
     Following,
+    Happened,
     LedgerChanged,
     OverviewLoaded,
+    ReportsLoaded,
     RunFinished,
     RunProgressed,
     RunsLoaded,
-    TotalsLoaded,
 )
 from billingd_tui.run_view import from_progress, instant, is_running
 from billingd_tui.screens.workspace import WorkspaceScreen
 from billingd_tui.widgets import RunProgress, RunsTable
+from billingd_tui.widgets.revenue_chart import (
+    INVOICED_STYLE,
+    PAID_STYLE,
+    RevenueChart,
+    month_figures,
+)
 
-EVENTS = ("run.", "invoice.", "payment.", "credit_note.")
+EVENTS = ("run.", "invoice.", "payment.", "credit_note.", *Happened.NAMES)
 RUNS_SHOWN = 20
-TOTALS_PAGE = 500  # invoices per invoice.list call when adding up what is open
-TOTALS_MAX = 20_000  # beyond this many open invoices the totals say "at least"
+MONTHS = 12  # of revenue in the chart
+DUNNING_MAX = 1000  # overdue invoices counted; beyond, the dashboard says "1000+"
 REFRESH_DELAY = 1.0  # seconds: events in a burst (a run issuing invoices) cost one reload
+TALL = 36  # rows from which the chart is drawn taller
 
 
 def _label(text: str) -> tuple[str, str]:
     return f"{text:<8}", "dim"
 
 
-def _overview(message: OverviewLoaded | None, totals: TotalsLoaded | None) -> Text:
-    """Four lines: the daemon, its clock, what is open, what is parked."""
+def _overview(message: OverviewLoaded | None, reports: ReportsLoaded | None) -> Text:
+    """Five lines: the daemon, its clock, what is open, the parked clients and the outbox,
+    dunning."""
     text = Text(no_wrap=True, overflow="ellipsis", end="")
     if message is None:
         return text.append("Asking the daemon…", style="italic")
@@ -54,22 +67,26 @@ def _overview(message: OverviewLoaded | None, totals: TotalsLoaded | None) -> Te
     )
     text.append("\n")
     text.append_text(Text.assemble(_label("Clock")))
+    now = instant(clock.get("now"))
+    if clock.get("clock") == "test":
+        text.append(f" TEST CLOCK {now[:10]} ", style="bold black on yellow")
+        text.append(f" {now[11:]} UTC · next run ")
+    else:
+        text.append(f"{clock.get('clock', '?')} · now {now} UTC · next run ")
     next_run = f"{instant(clock['next_run'])} UTC" if clock.get("next_run") else "none planned"
-    text.append(f"{clock.get('clock', '?')} · now {instant(clock.get('now'))} UTC · next run ")
     text.append(next_run, style="bold")
     text.append("\n")
     text.append_text(Text.assemble(_label("Open")))
-    if totals is None:
+    if reports is None:
         text.append("adding up…", style="italic")
     else:
-        at_least = "" if totals.complete else "at least "
-        balances = " · ".join(
-            f"{amount} {currency}" for currency, amount in sorted(totals.balances.items())
-        )
-        text.append(f"{at_least}{totals.count} invoices")
-        if balances:
+        totals = {c: figures["total"] for c, figures in reports.aging["currencies"].items()}
+        count = sum(int(total["invoices"]) for total in totals.values())
+        text.append(f"{count} invoices")
+        if totals:
             text.append(" · due ")
-            text.append(balances, style="bold")
+            due = (f"{money_text(Decimal(t['amount']), c)} {c}" for c, t in totals.items())
+            text.append(" · ".join(due), style="bold")
     text.append("\n")
     text.append_text(Text.assemble(_label("Parked")))
     parked = message.parked
@@ -77,7 +94,66 @@ def _overview(message: OverviewLoaded | None, totals: TotalsLoaded | None) -> Te
         f"{parked} client{'s' if parked != 1 else ''}" + (" waiting for release" if parked else ""),
         style="bold" if parked else "",
     )
+    text.append(" · outbox ")
+    text.append_text(_outbox(status.get("outbox") or {}))
+    text.append("\n")
+    text.append_text(Text.assemble(_label("Dunning")))
+    text.append_text(_dunning(reports.dunning if reports is not None else None))
     return text
+
+
+def _outbox(channels: dict[str, dict[str, int]]) -> Text:
+    """Messages waiting per state over all channels; failed ones stand out."""
+    states: Counter[str] = Counter()
+    for counts in channels.values():
+        states.update(counts)
+    if not states:
+        return Text("empty", style="dim")
+    parts = [
+        Text(f"{n} {state}", style="bold red" if state == "failed" else "")
+        for state, n in sorted(states.items())
+    ]
+    return Text(", ").join(parts)
+
+
+def _dunning(states: list[dict[str, Any]] | None) -> Text:
+    """Overdue invoices and how many are in each dunning state."""
+    if states is None:
+        return Text("asking…", style="italic")
+    if not states:
+        return Text("nothing overdue", style="dim")
+    more = "+" if len(states) >= DUNNING_MAX else ""
+    counts = Counter(str(state.get("state")) for state in states)
+    detail = ", ".join(f"{n} {name.replace('_', ' ')}" for name, n in counts.most_common())
+    return Text(f"{len(states)}{more} overdue invoices: {detail}")
+
+
+def _aging(aging: dict[str, Any] | None) -> Table | Text:
+    """Open balances per currency (rows) in buckets of days overdue (columns), each column
+    as wide as its widest amount."""
+    if aging is None:
+        return Text("adding up…", style="italic")
+    currencies = aging["currencies"]
+    if not currencies:
+        return Text("No open balances.", style="dim")
+    buckets = [*aging["buckets"], "total"]
+    table = Table(box=None, padding=(0, 1), pad_edge=False, show_edge=False)
+    table.add_column("", style="bold", no_wrap=True)
+    for bucket in buckets:
+        amounts = [figures[bucket]["amount"] for figures in currencies.values()]
+        label = f"{bucket} days" if bucket[0].isdigit() else bucket
+        width = money_width(amounts, label=label)
+        table.add_column(label, justify="right", no_wrap=True, min_width=width, max_width=width)
+    for currency, figures in currencies.items():
+        cells = [
+            Text(figures[b]["amount"], style="" if figures[b]["invoices"] else "dim")
+            for b in buckets
+        ]
+        cells[-1].stylize("bold")
+        if figures["90+"]["invoices"]:
+            cells[-2].stylize("bold red")
+        table.add_row(currency, *cells)
+    return table
 
 
 class DashboardScreen(WorkspaceScreen):
@@ -92,11 +168,13 @@ class DashboardScreen(WorkspaceScreen):
     AUTO_FOCUS = "#runs"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "refresh", "Refresh", id="dashboard.refresh"),
+        Binding("m", "next_currency", "Currency", id="dashboard.next_currency"),
         Binding("escape", "back", "Back", id="dashboard.back"),
     ]
 
     PALETTE: ClassVar[tuple[tuple[str, str, str], ...]] = (
         ("dashboard: refresh", "Reload the dashboard", "refresh"),
+        ("dashboard: next currency", "Show the revenue of the next currency", "next_currency"),
     )
 
     def __init__(self, *, daemon: Daemon) -> None:
@@ -105,8 +183,10 @@ class DashboardScreen(WorkspaceScreen):
         """The subscription is in place (events will arrive)."""
         self.progress_events = 0
         """``run.progress`` events shown so far."""
+        self.currency: str | None = None
+        """The currency the revenue chart shows (None: the one invoiced most)."""
         self._overview: OverviewLoaded | None = None
-        self._totals: TotalsLoaded | None = None
+        self._reports: ReportsLoaded | None = None
         self._stale: set[str] = set()
         self._asked_for: set[int] = set()
         self._refresh_timer: Timer | None = None
@@ -115,13 +195,20 @@ class DashboardScreen(WorkspaceScreen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(_overview(None, None), id="overview")
+        yield Static(_aging(None), id="aging")
+        yield RevenueChart(id="revenue")
         yield RunProgress(id="progress", empty="No run yet: press u, then s to start one.")
         yield RunsTable(id="runs", label="Last runs")
         yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#overview", Static).border_title = "billingd"
+        self.query_one("#aging", Static).border_title = "Open balances by days overdue"
+        self.query_one("#revenue", RevenueChart).border_title = f"Revenue · last {MONTHS} months"
         self.follow()  # Following, once subscribed, loads everything
+
+    def on_resize(self) -> None:
+        self.query_one("#revenue").styles.height = 12 if self.size.height >= TALL else 6
 
     # -- actions ---------------------------------------------------------------
 
@@ -130,11 +217,21 @@ class DashboardScreen(WorkspaceScreen):
         if self._follower is None or self._follower.is_finished:
             self.follow()
         else:
-            self.load("overview", "totals", "runs")
+            self.load("overview", "reports", "runs")
+
+    def action_next_currency(self) -> None:
+        """Chart the next currency's revenue (in the order the daemon lists them)."""
+        currencies = self._reports.revenue["currencies"] if self._reports else []
+        if currencies:
+            shown = self._chart_currency(self._reports)
+            self.currency = currencies[(currencies.index(shown) + 1) % len(currencies)]
+            self._show_revenue()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "back":
             return len(self.app.screen_stack) > 1
+        if action == "next_currency":
+            return self._reports is not None and len(self._reports.revenue["currencies"]) > 1
         return True
 
     # -- the subscription ------------------------------------------------------
@@ -149,7 +246,7 @@ class DashboardScreen(WorkspaceScreen):
 
     def on_following(self, message: Following) -> None:
         self.following = True
-        self.load("overview", "totals", "runs")
+        self.load("overview", "reports", "runs")
 
     def on_run_progressed(self, message: RunProgressed) -> None:
         self.progress_events += 1
@@ -171,15 +268,18 @@ class DashboardScreen(WorkspaceScreen):
             progress.show_run(run)
         if self.query_one("#runs", RunsTable).update_run(run) is None:
             self.load_later("runs")
-        self.load_later("overview", "totals")  # next run, parked clients, what it invoiced
+        self.load_later("overview", "reports")  # next run, parked clients, what it invoiced
 
     def on_ledger_changed(self, message: LedgerChanged) -> None:
-        self.load_later("totals")
+        self.load_later("overview", "reports")  # the outbox queues what is sent
+
+    def on_happened(self, message: Happened) -> None:
+        self.load_later("overview", "reports")  # outbox, dunning, released clients
 
     # -- loading ---------------------------------------------------------------
 
     def load(self, *parts: str) -> None:
-        """Reload ``parts`` now: "overview", "totals", "runs"."""
+        """Reload ``parts`` now: "overview", "reports", "runs"."""
         for part in parts:
             self._stale.discard(part)
             getattr(self, f"load_{part}")()
@@ -202,30 +302,18 @@ class DashboardScreen(WorkspaceScreen):
         if parked is not None and not get_current_worker().is_cancelled:
             self.post_message(OverviewLoaded(status, clock, len(parked)))
 
-    @work(thread=True, exclusive=True, group="totals")
-    def load_totals(self) -> None:
-        """Count open and partly paid invoices and add up their balance per currency."""
-        worker = get_current_worker()
-        seen: set[int] = set()  # pages can shift while payments arrive
-        balances: dict[str, Decimal] = {}
-        pages = [("open", 0), ("partial", 0)]  # (status, offset) still to read
-        while pages and len(seen) < TOTALS_MAX:
-            status, offset = pages.pop(0)
-            page = self.daemon.request(
-                self, "invoice.list", status=status, limit=TOTALS_PAGE, offset=offset
-            )
-            if page is None or worker.is_cancelled:
-                return
-            for invoice in page:
-                if invoice["id"] not in seen:
-                    seen.add(invoice["id"])
-                    currency = str(invoice["currency"])
-                    balance = Decimal(str(invoice["balance"]))
-                    balances[currency] = balances.get(currency, Decimal(0)) + balance
-            if len(page) == TOTALS_PAGE:
-                pages.insert(0, (status, offset + len(page)))
-        texts = {currency: money_text(amount, currency) for currency, amount in balances.items()}
-        self.post_message(TotalsLoaded(len(seen), texts, complete=not pages))
+    @work(thread=True, exclusive=True, group="reports")
+    def load_reports(self) -> None:
+        """Revenue per month, open balances by age and the overdue invoices' dunning."""
+        revenue = self.daemon.request(self, "report.revenue", months=MONTHS)
+        aging = self.daemon.request(self, "report.aging") if revenue is not None else None
+        dunning = (
+            self.daemon.request(self, "dunning.list", limit=DUNNING_MAX)
+            if aging is not None
+            else None
+        )
+        if dunning is not None and not get_current_worker().is_cancelled:
+            self.post_message(ReportsLoaded(revenue, aging, dunning))
 
     @work(thread=True, exclusive=True, group="runs")
     def load_runs(self) -> None:
@@ -239,13 +327,45 @@ class DashboardScreen(WorkspaceScreen):
         self._overview = message
         self._show_overview()
 
-    def on_totals_loaded(self, message: TotalsLoaded) -> None:
-        self._totals = message
+    def on_reports_loaded(self, message: ReportsLoaded) -> None:
+        self._reports = message
         self._show_overview()
+        aging = self.query_one("#aging", Static)
+        aging.update(_aging(message.aging))
+        aging.border_title = f"Open balances by days overdue · as of {message.aging['as_of']}"
+        self._show_revenue()
+        self.refresh_bindings()
 
     def _show_overview(self) -> None:
-        overview = _overview(self._overview, self._totals)
+        overview = _overview(self._overview, self._reports)
         self.query_one("#overview", Static).update(overview)
+
+    def _chart_currency(self, reports: ReportsLoaded) -> str:
+        """The currency chosen with ``m`` while there are figures in it, else the first."""
+        currencies = reports.revenue["currencies"]
+        if self.currency in currencies:
+            return self.currency
+        return currencies[0] if currencies else ""
+
+    def _show_revenue(self) -> None:
+        if self._reports is None:
+            return
+        chart = self.query_one("#revenue", RevenueChart)
+        currency = self._chart_currency(self._reports)
+        figures = month_figures(self._reports.revenue, currency)
+        chart.show(figures, currency)
+        invoiced = sum((f.invoiced for f in figures), Decimal(0))
+        paid = sum((f.paid for f in figures), Decimal(0))
+        chart.border_title = (
+            Text.assemble(
+                f"Revenue {currency} · last {MONTHS} months · ",
+                (f"invoiced {money_text(invoiced, currency)}", INVOICED_STYLE),
+                " · ",
+                (f"paid {money_text(paid, currency)}", PAID_STYLE),
+            )
+            if currency
+            else f"Revenue · last {MONTHS} months · nothing invoiced"
+        )
 
     def on_runs_loaded(self, message: RunsLoaded) -> None:
         table = self.query_one("#runs", RunsTable)
