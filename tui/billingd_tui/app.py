@@ -30,7 +30,7 @@ class BillingApp(App[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit", id="app.quit"),
         *(
-            Binding(s.key, f"open({s.name!r})", s.name.title(), id=f"app.{s.name}")
+            Binding(s.key, f"open({s.name!r})", s.name.title(), id=f"app.{s.name}", show=s.footer)
             for s in SECTIONS
         ),
     ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from billingd_tui.screens import ClientsScreen, DashboardScreen, RunsScreen
+from billingd_tui.screens.invoices import InvoicesScreen
 from billingd_tui.screens.workspace import WorkspaceScreen
 
 
@@ -14,12 +15,14 @@ class Section:
     key: str
     screen: type[WorkspaceScreen]
     help: str
+    footer: bool = True  # False: reached by its key and the palette only
 
 
 SECTIONS = (
     Section("dashboard", "d", DashboardScreen, "Daemon status, open totals and runs, live"),
     Section("clients", "c", ClientsScreen, "Search clients and see their invoices"),
     Section("runs", "u", RunsScreen, "Recent billing runs, their counts and errors"),
+    Section("invoices", "i", InvoicesScreen, "All invoices, filtered; send marked ones", False),
 )
 """Each screen here takes ``daemon=`` and nothing else."""
 

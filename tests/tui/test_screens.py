@@ -1,0 +1,108 @@
+"""The list screens (invoices, outbox, dunning, plugins, templates) and the runs screen's
+parked queue and dry run, driven through the pilot at 80×24 against a real daemon."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Input
+
+from billingd_tui.app import BillingApp
+from billingd_tui.screens import ClientsScreen, ConfirmScreen, InvoiceScreen
+from billingd_tui.screens.invoices import InvoicesScreen
+from tests.conftest import RunningDaemon
+from tests.tui.pilot import SIZE, screen_text, table_text, wait_for
+
+
+def seed(daemon: RunningDaemon) -> dict[str, Any]:
+    """Acme with Jane (billing email) and Bob (none); invoices in January and March 2026
+    (overdue on today's clock), one paid, one due in 2099 with a wide amount."""
+    acme = daemon.call("enterprise.add", name="Acme", currency="EUR")
+    jane = daemon.call("client.add", name="Jane Client", enterprise=acme["id"], email="j@x.test")
+    bob = daemon.call("client.add", name="Bob Other", enterprise=acme["id"])
+
+    def invoice(client: dict[str, Any], date: str, amount: str) -> dict[str, Any]:
+        return daemon.call("invoice.amount", client=client["id"], date=date, amount=amount)[0]
+
+    made = {
+        "january": invoice(jane, "2026-01-15", "119.00"),
+        "paid": invoice(jane, "2026-01-20", "5.00"),
+        "march": invoice(bob, "2026-03-31", "7.00"),
+        "wide": invoice(jane, "2099-01-01", "1234567.89"),
+    }
+    daemon.call("payment.record", client=jane["id"], amount="5.00", invoice=made["paid"]["id"])
+    return {"acme": acme, "jane": jane, "bob": bob, **made}
+
+
+async def open_section(pilot: Pilot, key: str, kind: type) -> Any:
+    """Press a section's key on the clients screen; the screen once it follows events."""
+    app = pilot.app
+    await wait_for(pilot, lambda: isinstance(app.screen, ClientsScreen))
+    await pilot.press(key)
+    await wait_for(pilot, lambda: isinstance(app.screen, kind) and app.screen.following)
+    return app.screen
+
+
+async def test_invoices_filter_mark_send_and_open(daemon: RunningDaemon) -> None:
+    made = seed(daemon)
+    app = BillingApp(socket_path=daemon.socket)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_section(pilot, "i", InvoicesScreen)
+        table = screen.query_one("#invoices", DataTable)
+        await wait_for(pilot, lambda: table.row_count == 4)
+        text = screen_text(pilot)
+        assert "1234567.89 EUR" in text and "1234567.89" in text.split("EUR", 1)[1]
+        assert "Jane Client" in text and "Bob Other" in text
+
+        # period filter, typed; a bad one is refused by the daemon and said readably
+        await pilot.press("slash")
+        assert app.focused is screen.query_one("#filter-status")
+        period = screen.query_one("#filter-period", Input)
+        period.value = "2026-1"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "period must be a month YYYY-MM" in screen_text(pilot))
+        period.value = "2026-01"
+        period.focus()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: table.row_count == 2 and app.focused is table)
+        assert "Bob Other" not in table_text(table)
+        # overdue only: the paid January invoice goes
+        await pilot.press("o")
+        await wait_for(pilot, lambda: table.row_count == 1)
+        assert "119.00 EUR" in table_text(table)
+        assert "overdue yes" in screen_text(pilot)
+        period.value = ""
+        await pilot.press("r")
+        await wait_for(pilot, lambda: table.row_count == 2)  # January's and Bob's
+
+        # mark both, send: asks first (Cancel focused); Bob has no email: refused, said
+        await pilot.press("space", "space")
+        await wait_for(pilot, lambda: len(screen.marked) == 2)
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert "Email 2 invoices" in screen_text(pilot)
+        await pilot.press("enter")  # Cancel
+        await wait_for(pilot, lambda: app.screen is screen)
+        assert daemon.call("outbox.list", channel="email") == []
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: "Sent 1 of 2" in screen_text(pilot))
+        assert "no billing email" in screen_text(pilot)
+        assert not screen.marked
+        [email] = daemon.call("outbox.list", channel="email")
+        assert email["invoice_id"] == made["january"]["id"]
+
+        # an invoice issued elsewhere appears without a refresh
+        table.focus()
+        await pilot.press("o")
+        await wait_for(pilot, lambda: table.row_count == 4)
+        daemon.call("invoice.amount", client=made["bob"]["id"], date="2099-02-02", amount="3.00")
+        await wait_for(pilot, lambda: table.row_count == 5)
+
+        # Enter opens the invoice
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, InvoiceScreen))
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is screen)

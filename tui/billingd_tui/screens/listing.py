@@ -1,0 +1,154 @@
+"""What the list screens share (invoices, outbox, dunning, plugins, templates): a table
+kept live by the daemon's events, a line saying what happened, and actions that ask first.
+
+A list screen composes its widgets with a ``Static(id="note")`` line, declares its
+columns in :meth:`ListScreen.setup` and reads the daemon in :meth:`ListScreen.load`.
+Events named by ``EVENTS`` make it load again (a burst of them once), so changes made
+elsewhere appear without a refresh.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import work
+from textual.timer import Timer
+from textual.widgets import DataTable, Static
+from textual.worker import Worker
+
+from billingd_tui.connection import Daemon
+from billingd_tui.messages import (
+    ActionAnswered,
+    DaemonRefused,
+    Following,
+    Happened,
+    LedgerChanged,
+)
+from billingd_tui.screens.confirm import ConfirmScreen
+from billingd_tui.screens.workspace import WorkspaceScreen
+
+STALE_DELAY = 0.2
+"""Seconds of quiet after an event before the list is read again."""
+
+
+def fit_columns(table: DataTable, widths: dict[str, int], flexible: str) -> None:
+    """Size ``table``'s columns: each in ``widths`` at least that wide (they never shrink,
+    so money is never cut), and ``flexible`` gets the rest of the screen's width.
+
+    Call it before adding the rows the widths were measured on (adding them redraws).
+    """
+    for key, column in table.columns.items():
+        column.auto_width = False
+        if key.value in widths:
+            column.width = max(column.width, widths[key.value], len(column.label))
+    fixed = sum(c.width for k, c in table.columns.items() if k.value != flexible)
+    padding = 2 * table.cell_padding * len(table.columns) + 2  # and the scrollbar
+    for key, column in table.columns.items():
+        if key.value == flexible:
+            column.width = max(len(column.label), table.app.size.width - fixed - padding)
+
+
+def widest(values: Iterable[Any]) -> int:
+    """The width of the widest of ``values`` as shown (None shows empty)."""
+    return max((len("" if v is None else str(v)) for v in values), default=0)
+
+
+class ListScreen(WorkspaceScreen):
+    """A main screen showing a list from the daemon, reloaded when its events come."""
+
+    EVENTS: ClassVar[tuple[str, ...]] = ()
+    """Event-name prefixes after which the list is read again (see ``Daemon.follow``)."""
+
+    def __init__(self, *, daemon: Daemon) -> None:
+        super().__init__(daemon=daemon)
+        self.following = False
+        """The subscription is in place (events will arrive)."""
+        self._follower: Worker[None] | None = None
+        self._stale_timer: Timer | None = None
+
+    def on_mount(self) -> None:
+        self.setup()
+        if self.EVENTS:
+            self.follow()  # Following, once subscribed, loads the list
+        else:
+            self.load()
+
+    def setup(self) -> None:
+        """Declare the table's columns (the screen is mounted)."""
+
+    def load(self) -> None:
+        """Read what the screen shows from the daemon (in a thread worker)."""
+        raise NotImplementedError
+
+    def action_refresh(self) -> None:
+        """Read the list again; subscribe again if the subscription was lost."""
+        if self.EVENTS and (self._follower is None or self._follower.is_finished):
+            self.follow()
+        else:
+            self.load()
+
+    # -- the subscription ------------------------------------------------------
+
+    def follow(self) -> None:
+        self.following = False
+        self._follower = self._follow_events()
+
+    @work(thread=True, exclusive=True, group="follow")
+    def _follow_events(self) -> None:
+        self.daemon.follow(self, self.EVENTS)
+
+    def on_following(self, message: Following) -> None:
+        self.following = True
+        self.load()
+
+    def on_happened(self, message: Happened) -> None:
+        self._stale()
+
+    def on_ledger_changed(self, message: LedgerChanged) -> None:
+        self._stale()
+
+    def _stale(self) -> None:
+        if self._stale_timer is not None:
+            self._stale_timer.stop()
+        self._stale_timer = self.set_timer(STALE_DELAY, self.load)
+
+    # -- saying what happened --------------------------------------------------
+
+    def say(self, text: str, *, error: bool = False) -> None:
+        """Show ``text`` on the screen's note line (a refusal in the error colour)."""
+        note = self.query_one("#note", Static)
+        note.set_class(error, "error")
+        note.update(Text(text))
+
+    def on_daemon_refused(self, message: DaemonRefused) -> None:
+        # The app shows a notification too (the message bubbles on).
+        self.say(f"{message.method} refused: {message.message}", error=True)
+
+    # -- actions ---------------------------------------------------------------
+
+    def ask(self, title: str, question: str | Text, confirm: str, then: Callable[[], Any]) -> None:
+        """Ask ``question`` (Cancel focused); call ``then`` only on yes."""
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                then()
+
+        self.app.push_screen(
+            ConfirmScreen(title=title, question=question, confirm=confirm), answered
+        )
+
+    @work(thread=True, group="act")
+    def act(self, method: str, **params: Any) -> None:
+        """Call ``method``; :meth:`on_action_answered` gets its answer (None: refused)."""
+        self.post_message(ActionAnswered(method, self.daemon.request(self, method, **params)))
+
+    def on_action_answered(self, message: ActionAnswered) -> None:
+        if message.answer is not None:
+            self.say(self.done_text(message.method, message.answer))
+            self.load()
+
+    def done_text(self, method: str, answer: Any) -> str:
+        """What to say once ``method`` succeeded with ``answer``."""
+        return f"{method}: done"
