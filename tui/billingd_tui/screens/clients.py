@@ -19,6 +19,7 @@ from billingd_tui.screens.form import Field, FormScreen
 from billingd_tui.screens.invoice import InvoiceScreen
 from billingd_tui.screens.workspace import WorkspaceScreen
 from billingd_tui.widgets import PagedTable, StatusBar
+from billingd_tui.widgets.money_columns import fit_money_columns
 
 SEARCH_DELAY = 0.25  # seconds of quiet typing before the daemon is asked
 HIGHLIGHT_DELAY = 0.1  # seconds on a client row before its invoices are fetched
@@ -249,7 +250,8 @@ class ClientsScreen(WorkspaceScreen):
             )
             for i in message.invoices
         ]
-        table.add_page(message.query, message.offset, rows, message.more)
+        if table.add_page(message.query, message.offset, rows, message.more):
+            fit_money_columns(table, ("total", "balance"), "number")
 
     # -- paging and opening ----------------------------------------------------
 

@@ -18,6 +18,7 @@ from billingd_tui.messages import DaemonRefused, InvoiceLoaded
 from billingd_tui.screens.confirm import ConfirmScreen
 from billingd_tui.screens.form import Field, FormScreen
 from billingd_tui.screens.workspace import WorkspaceScreen
+from billingd_tui.widgets.money_columns import fit_money_columns
 
 STATE_STYLES = {"sent": "green", "failed": "bold red", "cancelled": "dim"}
 
@@ -237,6 +238,7 @@ class InvoiceScreen(WorkspaceScreen):
                 height=None,
             )
         lines.border_title = f"Lines · {lines.row_count}"
+        fit_money_columns(lines, ("quantity", "unit_price", "net", "tax"), "description")
         self.query_one("#totals", Static).update(_totals(invoice))
 
     def on_daemon_refused(self, message: DaemonRefused) -> None:
