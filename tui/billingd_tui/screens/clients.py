@@ -14,25 +14,16 @@ from textual.worker import get_current_worker
 from billingd_tui.connection import Daemon
 from billingd_tui.format import cell
 from billingd_tui.messages import ClientsLoaded, InvoicesLoaded, StatusLoaded
+from billingd_tui.screens.billgroups import BillGroupsScreen
 from billingd_tui.screens.client import ClientScreen
-from billingd_tui.screens.form import Field, FormScreen
 from billingd_tui.screens.invoice import InvoiceScreen
+from billingd_tui.screens.settings import edit_billing_settings
 from billingd_tui.screens.workspace import WorkspaceScreen
 from billingd_tui.widgets import PagedTable, StatusBar
 from billingd_tui.widgets.money_columns import fit_money_columns
 
 SEARCH_DELAY = 0.25  # seconds of quiet typing before the daemon is asked
 HIGHLIGHT_DELAY = 0.1  # seconds on a client row before its invoices are fetched
-
-
-SETTINGS_FIELDS = (
-    ("name", "Name"), ("company", "Company"), ("email", "Billing emails (, or ;)"),
-    ("invoice_days", "Invoice days (e.g. 1,15; empty: per contract cycle)"),
-    ("tax_id", "VAT id"), ("address", "Street address"), ("postcode", "Postcode"),
-    ("city", "City"), ("country", "Country (ISO code)"), ("language", "Language (en, de)"),
-    ("einvoice_format", "E-invoice format (empty: PDF only)"),
-)  # fmt: skip
-"""The billing settings the client form edits: (socket parameter, label)."""
 
 
 class ClientsScreen(WorkspaceScreen):
@@ -44,12 +35,14 @@ class ClientsScreen(WorkspaceScreen):
         Binding("slash", "focus_search", "Search", id="clients.search"),
         Binding("r", "refresh", "Refresh", id="clients.refresh"),
         Binding("e", "edit_client", "Edit", id="clients.edit"),
+        Binding("b", "bill_groups", "Bill groups", id="clients.bill_groups"),
         Binding("escape", "leave_search", "Back to list", id="clients.leave_search"),
     ]
 
     PALETTE: ClassVar[tuple[tuple[str, str, str], ...]] = (
         ("clients: refresh", "Reload clients and invoices from the daemon", "refresh"),
         ("client: edit billing settings", "The highlighted client's settings", "edit_client"),
+        ("client: bill groups", "The highlighted client's bill groups", "bill_groups"),
         ("clients: search", "Search clients by name, company or email", "focus_search"),
     )  # fmt: skip
 
@@ -110,30 +103,20 @@ class ClientsScreen(WorkspaceScreen):
     def action_edit_client(self) -> None:
         """The highlighted client's billing settings, checked by the daemon (seed 000)."""
         if self.client_id is not None:
-            self.open_settings(self.client_id)
+            edit_billing_settings(
+                self, self.daemon, self.client_id, lambda _: self.action_refresh()
+            )
 
-    @work(thread=True, exclusive=True, group="client-settings")
-    def open_settings(self, client_id: int) -> None:
-        client = self.daemon.request(self, "client.show", id=client_id)
-        if client is not None:
-            self.app.call_from_thread(self._push_settings, client)
-
-    def _push_settings(self, client: dict[str, Any]) -> None:
-        def saved(answer: Any) -> None:
-            if answer is not None:
-                self.notify("billing settings saved", title=str(answer.get("name")))
-                self.action_refresh()
-
-        fields = [
-            Field(name, label, "" if client.get(name) is None else str(client[name]))
-            for name, label in SETTINGS_FIELDS
-        ]
-        form = FormScreen(
-            daemon=self.daemon, title=f"Billing settings · {client.get('name')}",
-            method="client.update", fields=fields, fixed={"id": client["id"]},
-            send_empty=True,
-        )  # fmt: skip
-        self.app.push_screen(form, saved)
+    def action_bill_groups(self) -> None:
+        """The highlighted client's bill groups, to add and edit (seed 004)."""
+        if self.client_id is not None:
+            clients = self.query_one("#clients", PagedTable)
+            key = str(self.client_id)
+            name = str(clients.get_cell(key, "name")) if key in clients.rows else None
+            groups = BillGroupsScreen(
+                daemon=self.daemon, client_id=self.client_id, client_name=name
+            )
+            self.app.push_screen(groups)
 
     # -- clients ---------------------------------------------------------------
 
