@@ -186,6 +186,7 @@ def edit_address(ctx: ServiceContext, invoice: int | str, address: str) -> Invoi
             new=address,
         )
         document_queue.rerender_invoice(ctx, target)  # a new version; the old kept
+    ctx.emit("invoice.address_edited", {"id": target.id, "number": target.number})
     return target
 
 

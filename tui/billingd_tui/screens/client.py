@@ -37,8 +37,9 @@ from billingd_tui.connection import Daemon
 from billingd_tui.messages import ClientSectionLoaded, Following, LedgerChanged
 from billingd_tui.run_view import instant
 from billingd_tui.screens.confirm import ConfirmScreen
-from billingd_tui.screens.form import Field, FormScreen
+from billingd_tui.screens.form import Field
 from billingd_tui.screens.invoice import InvoiceScreen
+from billingd_tui.screens.typed_form import TypedForm
 from billingd_tui.screens.workspace import WorkspaceScreen
 
 EVENTS = ("invoice.", "payment.", "credit_note.", "charge.", "price_override.")
@@ -104,27 +105,6 @@ AUDIT_COLUMNS = (
     Column("actor", "Actor"),
     Column("details", "Details", flex=1, wrap=True),
 )
-
-TRUE, FALSE = ("yes", "y", "true", "1"), ("no", "n", "false", "0")
-
-
-class TypedForm(FormScreen):
-    """A form whose ``kinds`` fields are sent as integers ("int") or booleans ("bool");
-    what does not convert is sent as typed, for the daemon to name the field it refuses."""
-
-    def __init__(self, *, kinds: dict[str, str], **form: Any) -> None:
-        super().__init__(**form)
-        self.kinds = kinds
-
-    def values(self) -> dict[str, Any]:
-        values: dict[str, Any] = dict(super().values())
-        for param, kind in self.kinds.items():
-            text = str(values.get(param, "")).lower()
-            if kind == "int" and text.isdigit():
-                values[param] = int(text)
-            elif kind == "bool" and text in TRUE + FALSE:
-                values[param] = text in TRUE
-        return values
 
 
 class Section(TabPane):

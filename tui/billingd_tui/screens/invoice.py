@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any, ClassVar
 
 from rich.align import Align
@@ -14,9 +15,11 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from billingd_tui.connection import Daemon
 from billingd_tui.format import cell
-from billingd_tui.messages import DaemonRefused, InvoiceLoaded
+from billingd_tui.messages import DaemonRefused, DocumentLoaded, InvoiceLoaded
 from billingd_tui.screens.confirm import ConfirmScreen
-from billingd_tui.screens.form import Field, FormScreen
+from billingd_tui.screens.document import DocumentScreen, pdf_text
+from billingd_tui.screens.form import Field
+from billingd_tui.screens.typed_form import LINE_BREAK, TypedForm
 from billingd_tui.screens.workspace import WorkspaceScreen
 from billingd_tui.widgets.money_columns import fit_money_columns
 
@@ -103,6 +106,9 @@ class InvoiceScreen(WorkspaceScreen):
         Binding("v", "void", "Void", id="invoice.void"),
         Binding("p", "record_payment", "Payment", id="invoice.payment"),
         Binding("c", "credit_note", "Credit note", id="invoice.credit_note"),
+        Binding("t", "document", "Document", id="invoice.document"),
+        Binding("i", "reissue", "Void & reissue", id="invoice.reissue"),
+        Binding("e", "edit_address", "Address", id="invoice.edit_address"),
     ]
     PALETTE: ClassVar[tuple[tuple[str, str, str], ...]] = (
         ("invoice: refresh", "Reload this invoice", "refresh"),
@@ -110,12 +116,16 @@ class InvoiceScreen(WorkspaceScreen):
         ("invoice: void", "Void it, keeping its number (asks first)", "void"),
         ("payment: record", "Record a payment for this invoice", "record_payment"),
         ("credit note: issue", "Credit part of this invoice", "credit_note"),
+        ("invoice: view document", "Its document (the PDF) as text", "document"),
+        ("invoice: void & reissue", "Void it and issue its period anew (asks first)", "reissue"),
+        ("invoice: edit address", "Change its billing address; re-renders it", "edit_address"),
         ("invoice: back", "Back to the clients", "back"),
     )
     ACTIONS: ClassVar[dict[str, tuple[str, str, str]]] = {
         # action -> (socket method, dialog title, confirm button)
         "send": ("invoice.send", "Send invoice", "Send"),
         "void": ("invoice.void", "Void invoice", "Void"),
+        "reissue": ("invoice.reissue", "Void & reissue invoice", "Void & reissue"),
     }
 
     def __init__(
@@ -151,13 +161,51 @@ class InvoiceScreen(WorkspaceScreen):
     def action_back(self) -> None:
         self.dismiss()
 
+    def unavailable(self, action: str) -> str | None:
+        """Why ``action`` cannot be taken on this invoice as shown, or None when its rule
+        allows it (what the TUI cannot see, e.g. allocations, the daemon still refuses)."""
+        invoice = self.invoice
+        if invoice is None:
+            return "the invoice is still loading"
+        status, number = invoice["status"], invoice["number"]
+        if action in ("void", "reissue") and status in ("void", "draft"):
+            return (
+                f"invoice {number} is void already (R-INV-8)"
+                if status == "void"
+                else "a draft has no number to void; approve it or edit it (R-INV-8)"
+            )
+        if action == "send":
+            if status in ("void", "draft"):
+                return f"a {status} invoice cannot be sent (R-INV-10)"
+            if not (invoice.get("bill_to") or {}).get("email"):
+                return "the client has no billing email (R-INV-10)"
+        if action == "credit_note":
+            if status in ("void", "draft"):
+                return f"a {status} invoice cannot be credited (R-CN-1)"
+            if Decimal(str(invoice["balance"])) <= 0:
+                return f"invoice {number} has no balance left to credit (R-CN-1)"
+        if action == "edit_address" and status == "void":
+            return f"invoice {number} is void: its address stays as issued (R-INV-12)"
+        return None
+
+    def allowed(self, action: str) -> bool:
+        """True if ``action``'s rule allows it; otherwise the reason is shown."""
+        reason = self.unavailable(action)
+        if reason is not None:
+            self.notify(reason, title=f"Invoice {self._number()}", severity="warning")
+        return reason is None
+
     def action_send(self) -> None:
         """Email the invoice to its recipients (R-INV-10), after asking."""
+        if not self.allowed("send"):
+            return
         recipients = (self.invoice or {}).get("bill_to", {}).get("email") or "its recipients"
         self._ask("send", f"Email invoice {self._number()} to {recipients}?")
 
     def action_void(self) -> None:
         """Void the invoice (R-INV-8), after asking; the daemon refuses when a rule does."""
+        if not self.allowed("void"):
+            return
         self._ask(
             "void", f"Void invoice {self._number()}? It keeps its number; this cannot be undone."
         )
@@ -175,21 +223,64 @@ class InvoiceScreen(WorkspaceScreen):
 
     def action_credit_note(self) -> None:
         """Issue a credit note against this invoice (R-CN-1)."""
+        if not self.allowed("credit_note"):
+            return
         fields = [Field("amount", "Amount"), Field("reason", "Reason")]
         fixed = {"invoice": (self.invoice or {}).get("id", self.invoice_ref)}
         self._form("Issue credit note", "credit_note.issue", fields, fixed, "Issue")
 
+    def action_reissue(self) -> None:
+        """Void the invoice and issue its period again from current data (R-INV-9)."""
+        if self.allowed("reissue"):
+            self._ask(
+                "reissue",
+                f"Void invoice {self._number()} and issue a new invoice for its period "
+                "from current data? The void cannot be undone.",
+            )
+
+    def action_edit_address(self) -> None:
+        """The billing address on this invoice (R-INV-12): its document is rendered again."""
+        if not self.allowed("edit_address"):
+            return
+        address = str(((self.invoice or {}).get("bill_to") or {}).get("address") or "")
+        lines = LINE_BREAK.join(address.splitlines())
+        fields = [Field("address", f"Address (lines separated by '{LINE_BREAK.strip()}')", lines)]
+        fixed = {"invoice": (self.invoice or {}).get("id", self.invoice_ref)}
+        self._form(
+            "Edit address", "invoice.edit_address", fields, fixed, "Save", {"address": "lines"}
+        )
+
+    def action_document(self) -> None:
+        """The invoice's document as text."""
+        self.notify("Reading the document…", title=self._number(), timeout=2)
+        self.load_document()
+
+    @work(thread=True, exclusive=True, group="document")
+    def load_document(self) -> None:
+        document = self.daemon.request(self, "invoice.pdf", invoice=self.invoice_ref, wait=10)
+        if document is not None:
+            self.post_message(DocumentLoaded(pdf_text(document)))
+
+    def on_document_loaded(self, message: DocumentLoaded) -> None:
+        self.app.push_screen(DocumentScreen(title=f"Invoice {self._number()}", text=message.text))
+
     def _form(
-        self, title: str, method: str, fields: list[Field], fixed: dict[str, Any], submit: str
+        self,
+        title: str,
+        method: str,
+        fields: list[Field],
+        fixed: dict[str, Any],
+        submit: str,
+        kinds: dict[str, str] | None = None,
     ) -> None:
         def done(answer: Any) -> None:
             if answer is not None:
                 self.notify(f"{method}: done", title=self._number())
                 self.action_refresh()
 
-        form = FormScreen(
-            daemon=self.daemon, title=f"{title} · {self._number()}", method=method,
-            fields=fields, fixed=fixed, submit=submit,
+        form = TypedForm(
+            kinds=kinds or {}, daemon=self.daemon, title=f"{title} · {self._number()}",
+            method=method, fields=fields, fixed=fixed, submit=submit,
         )  # fmt: skip
         self.app.push_screen(form, done)
 
