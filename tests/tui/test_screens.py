@@ -11,6 +11,7 @@ from textual.widgets import DataTable, Input
 from billingd_tui.app import BillingApp
 from billingd_tui.screens import ClientsScreen, ConfirmScreen, InvoiceScreen
 from billingd_tui.screens.invoices import InvoicesScreen
+from billingd_tui.screens.outbox import OutboxScreen
 from tests.conftest import RunningDaemon
 from tests.tui.pilot import SIZE, screen_text, table_text, wait_for
 
@@ -106,3 +107,56 @@ async def test_invoices_filter_mark_send_and_open(daemon: RunningDaemon) -> None
         await wait_for(pilot, lambda: isinstance(app.screen, InvoiceScreen))
         await pilot.press("escape")
         await wait_for(pilot, lambda: app.screen is screen)
+
+
+async def test_outbox_filter_show_retry_and_cancel(daemon: RunningDaemon) -> None:
+    """No mail server answers this daemon: an email waits queued, with the reason."""
+    made = seed(daemon)
+    daemon.call("invoice.send", invoice=made["january"]["id"])
+    app = BillingApp(socket_path=daemon.socket)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, ClientsScreen))
+        await pilot.press("ctrl+p")
+        await pilot.press(*"outbox: open")
+        await wait_for(pilot, lambda: "Emails, uploads, notices" in screen_text(pilot))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, OutboxScreen) and app.screen.following)
+        screen = app.screen
+        table = screen.query_one(DataTable)
+        await wait_for(pilot, lambda: "j@x.test" in table_text(table))
+        [email] = daemon.call("outbox.list", channel="email")
+        await wait_for(pilot, lambda: f"#{email['id']} email invoice" in screen_text(pilot))
+        assert "To j@x.test" in screen_text(pilot)
+
+        # a sent message (the notice of the issued invoice) cannot be retried nor cancelled:
+        # the daemon's reason is shown
+        [sent, *_] = daemon.call("outbox.list", state="sent")
+        table.move_cursor(row=table.get_row_index(str(sent["id"])))
+        await pilot.press("t")
+        await wait_for(pilot, lambda: "outbox.retry refused" in screen_text(pilot))
+        assert f"outbox message {sent['id']} is sent" in screen_text(pilot)
+        await pilot.press("x", "y")
+        await wait_for(pilot, lambda: "outbox.cancel refused" in screen_text(pilot))
+        assert daemon.call("outbox.show", id=sent["id"])["state"] == "sent"
+        table.move_cursor(row=table.get_row_index(str(email["id"])))
+        # cancel asks first; then it is cancelled, and can be retried
+        await pilot.press("x")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert f"Stop message #{email['id']} to j@x.test" in screen_text(pilot)
+        await pilot.press("y")
+        await wait_for(pilot, lambda: f"Message #{email['id']} is cancelled." in screen_text(pilot))
+        assert daemon.call("outbox.show", id=email["id"])["state"] == "cancelled"
+        await pilot.press("f", "f", "f", "f", "f")  # all → … → cancelled
+        await wait_for(pilot, lambda: "Outbox · cancelled · 1" in screen_text(pilot))
+        await pilot.press("t")
+        await wait_for(pilot, lambda: "Outbox · cancelled · none" in screen_text(pilot))
+        assert daemon.call("outbox.show", id=email["id"])["state"] in ("queued", "sending")
+
+        # a message queued elsewhere appears without a refresh
+        await pilot.press("f")
+        await wait_for(pilot, lambda: "Outbox · all" in screen_text(pilot))
+        rows = table.row_count
+        daemon.call("client.update", id=made["bob"]["id"], email="bob@x.test")
+        daemon.call("invoice.send", invoice=made["march"]["id"])
+        await wait_for(pilot, lambda: "bob@x.test" in table_text(table))
+        assert table.row_count > rows

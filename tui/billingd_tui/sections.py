@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from billingd_tui.screens import ClientsScreen, DashboardScreen, RunsScreen
 from billingd_tui.screens.invoices import InvoicesScreen
+from billingd_tui.screens.outbox import OutboxScreen
 from billingd_tui.screens.workspace import WorkspaceScreen
 
 
@@ -23,6 +24,7 @@ SECTIONS = (
     Section("clients", "c", ClientsScreen, "Search clients and see their invoices"),
     Section("runs", "u", RunsScreen, "Recent billing runs, their counts and errors"),
     Section("invoices", "i", InvoicesScreen, "All invoices, filtered; send marked ones", False),
+    Section("outbox", "b", OutboxScreen, "Emails, uploads, notices: state, retry", False),
 )
 """Each screen here takes ``daemon=`` and nothing else."""
 

@@ -183,11 +183,8 @@ class InvoicesScreen(ListScreen):
         return Text(MARK if invoice_id in self.marked else "", style="bold")
 
     def _highlighted(self) -> int | None:
-        table = self.query_one(PagedTable)
-        if not table.row_count:
-            return None
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        return int(key) if key is not None else None
+        key = self.highlighted()
+        return None if key is None else int(key)
 
     def action_mark(self) -> None:
         """Mark the highlighted invoice, or unmark it; the cursor moves on."""

@@ -9,7 +9,7 @@ elsewhere appear without a refresh.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -22,6 +22,7 @@ from billingd_tui.connection import Daemon
 from billingd_tui.messages import (
     ActionAnswered,
     DaemonRefused,
+    DetailLoaded,
     Following,
     Happened,
     LedgerChanged,
@@ -31,6 +32,8 @@ from billingd_tui.screens.workspace import WorkspaceScreen
 
 STALE_DELAY = 0.2
 """Seconds of quiet after an event before the list is read again."""
+DETAIL_DELAY = 0.1
+"""Seconds on a row before its object is read."""
 
 
 def fit_columns(table: DataTable, widths: dict[str, int], flexible: str) -> None:
@@ -60,6 +63,9 @@ class ListScreen(WorkspaceScreen):
 
     EVENTS: ClassVar[tuple[str, ...]] = ()
     """Event-name prefixes after which the list is read again (see ``Daemon.follow``)."""
+    DETAIL: ClassVar[tuple[str, str] | None] = None
+    """``(method, id parameter)`` reading the highlighted row's object, posted to the
+    screen as :class:`DetailLoaded` (the row keys are the ids)."""
 
     def __init__(self, *, daemon: Daemon) -> None:
         super().__init__(daemon=daemon)
@@ -67,6 +73,7 @@ class ListScreen(WorkspaceScreen):
         """The subscription is in place (events will arrive)."""
         self._follower: Worker[None] | None = None
         self._stale_timer: Timer | None = None
+        self._detail_timer: Timer | None = None
 
     def on_mount(self) -> None:
         self.setup()
@@ -113,6 +120,44 @@ class ListScreen(WorkspaceScreen):
         if self._stale_timer is not None:
             self._stale_timer.stop()
         self._stale_timer = self.set_timer(STALE_DELAY, self.load)
+
+    # -- the table -------------------------------------------------------------
+
+    def highlighted(self, table: DataTable | None = None) -> str | None:
+        """The key of the row under the cursor of ``table`` (default: the screen's first)."""
+        table = table or self.query_one(DataTable)
+        if not table.row_count:
+            return None
+        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+
+    def refill(self, table: DataTable, rows: Iterable[tuple[str, Sequence[Text]]]) -> None:
+        """Show ``rows`` (key, cells) instead of the table's, the cursor kept on its row."""
+        keep = self.highlighted(table)
+        table.clear()
+        for key, cells in rows:
+            table.add_row(*cells, key=key)
+        if keep is not None and keep in table.rows:
+            table.move_cursor(row=table.get_row_index(keep))
+        self.show_detail()
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if self._detail_timer is not None:
+            self._detail_timer.stop()
+        self._detail_timer = self.set_timer(DETAIL_DELAY, self.show_detail)
+
+    def show_detail(self) -> None:
+        """Read the highlighted row's object with the ``DETAIL`` method, if there is one."""
+        key = self.highlighted()
+        if self.DETAIL is not None and key is not None:
+            self.load_detail(key)
+
+    @work(thread=True, exclusive=True, group="detail")
+    def load_detail(self, key: str) -> None:
+        assert self.DETAIL is not None
+        method, param = self.DETAIL
+        item = self.daemon.request(self, method, **{param: int(key)})
+        if item is not None:
+            self.post_message(DetailLoaded(item))
 
     # -- saying what happened --------------------------------------------------
 
