@@ -31,6 +31,8 @@ Kind = Literal["text", "number", "integer", "date", "check", "choice", "lines"]
 
 LONG_FORM = 8
 """A form with more fields than this takes two columns on a wide terminal."""
+LABEL_WIDTH = 24
+"""Cells of the labels left of their inputs; a longer label goes above its input."""
 CHROME = 9
 """Lines of a form's dialog that are not its fields: border, error, buttons, footer."""
 
@@ -153,7 +155,7 @@ class FormScreen(ModalScreen[Any]):
         height: auto;
     }
     FormScreen .row Label {
-        width: 24;
+        width: 24;  /* LABEL_WIDTH */
         padding-right: 1;
         text-style: bold;
     }
@@ -170,7 +172,16 @@ class FormScreen(ModalScreen[Any]):
         display: none;
     }
     FormScreen .field .error {
-        padding-left: 24;
+        padding-left: 24;  /* LABEL_WIDTH */
+    }
+    FormScreen .-stacked .row {
+        layout: vertical;
+    }
+    FormScreen .-stacked .row Label {
+        width: 1fr;
+    }
+    FormScreen .-stacked .error {
+        padding-left: 0;
     }
     FormScreen #buttons {
         height: auto;
@@ -212,7 +223,8 @@ class FormScreen(ModalScreen[Any]):
         with Vertical(id="dialog", classes="-long" if len(self.fields) > LONG_FORM else ""):
             with VerticalScroll(id="fields", can_focus=False):
                 for field in self.fields:
-                    with Vertical(classes="field"):
+                    stacked = len(field.label) >= LABEL_WIDTH  # its label above its input
+                    with Vertical(classes="field -stacked" if stacked else "field"):
                         with Horizontal(classes="row"):
                             yield Label(field.label)
                             yield field_widget(field)
