@@ -10,6 +10,7 @@ from textual.widgets import DataTable, Input
 
 from billingd_tui.app import BillingApp
 from billingd_tui.screens import ClientsScreen, ConfirmScreen, InvoiceScreen
+from billingd_tui.screens.dunning import DunningScreen
 from billingd_tui.screens.invoices import InvoicesScreen
 from billingd_tui.screens.outbox import OutboxScreen
 from tests.conftest import RunningDaemon
@@ -160,3 +161,40 @@ async def test_outbox_filter_show_retry_and_cancel(daemon: RunningDaemon) -> Non
         daemon.call("invoice.send", invoice=made["march"]["id"])
         await wait_for(pilot, lambda: "bob@x.test" in table_text(table))
         assert table.row_count > rows
+
+
+async def test_dunning_shows_overdue_invoices_pause_and_resume(daemon: RunningDaemon) -> None:
+    made = seed(daemon)
+    daemon.call(
+        "dunning.set_plan", enterprise=made["acme"]["id"], steps=["Reminder:7", "Final:400:5"]
+    )
+    january = made["january"]["id"]
+    app = BillingApp(socket_path=daemon.socket)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_section(pilot, "n", DunningScreen)
+        table = screen.query_one(DataTable)
+        await wait_for(pilot, lambda: table.row_count == 2)  # January's and March's
+        text = screen_text(pilot)
+        assert "119.00 EUR" in text and "7.00 EUR" in text
+        table.move_cursor(row=table.get_row_index(str(january)))
+        await wait_for(pilot, lambda: "Invoice 1 " in screen_text(pilot))
+        assert "days overdue" in screen_text(pilot)
+
+        await pilot.press("p")
+        await wait_for(pilot, lambda: "Reminders for invoice 1 paused." in screen_text(pilot))
+        assert daemon.call("dunning.show", invoice=january)["paused"] is True
+        await wait_for(pilot, lambda: "paused" in table_text(table))
+        # the palette offers resume now, not pause
+        await pilot.press("ctrl+p")
+        await pilot.press(*"dunning: ")
+        await wait_for(pilot, lambda: "dunning: resume" in screen_text(pilot))
+        assert "dunning: pause" not in screen_text(pilot)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is screen)
+
+        # resumed elsewhere: the screen follows
+        daemon.call("dunning.resume", invoice=january)
+        await wait_for(pilot, lambda: "paused" not in table_text(table))
+        # paid elsewhere: no longer overdue
+        daemon.call("payment.record", client=made["jane"]["id"], amount="119.00", invoice=january)
+        await wait_for(pilot, lambda: table.row_count == 1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from billingd_tui.screens import ClientsScreen, DashboardScreen, RunsScreen
+from billingd_tui.screens.dunning import DunningScreen
 from billingd_tui.screens.invoices import InvoicesScreen
 from billingd_tui.screens.outbox import OutboxScreen
 from billingd_tui.screens.workspace import WorkspaceScreen
@@ -25,6 +26,7 @@ SECTIONS = (
     Section("runs", "u", RunsScreen, "Recent billing runs, their counts and errors"),
     Section("invoices", "i", InvoicesScreen, "All invoices, filtered; send marked ones", False),
     Section("outbox", "b", OutboxScreen, "Emails, uploads, notices: state, retry", False),
+    Section("dunning", "n", DunningScreen, "Overdue invoices and reminders: pause, resume", False),
 )
 """Each screen here takes ``daemon=`` and nothing else."""
 
