@@ -6,11 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from textual.widgets import DataTable
+from textual.widgets import DataTable, TextArea
 
 from billingd_tui.app import BillingApp
 from billingd_tui.client_view import Column, audit_details, column_widths
 from billingd_tui.screens import ClientScreen, ClientsScreen, ConfirmScreen, InvoiceScreen
+from billingd_tui.screens.billgroups import BillGroupsScreen
 from billingd_tui.screens.document import DocumentScreen
 from billingd_tui.screens.form import FormScreen
 from tests.conftest import RunningDaemon
@@ -104,6 +105,17 @@ async def test_every_section_of_the_workspace_at_80x24(daemon: RunningDaemon) ->
         assert "reference SEPA-1" in audit and "amount 500.00" in audit
         assert "base 100.00" not in audit  # no price override yet
 
+        # its billing settings and bill groups (the other helpers' screens)
+        await pilot.press("s")
+        await wait_for(pilot, lambda: "Billing settings · Jane" in screen_text(pilot))
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is screen)
+        await pilot.press("b")
+        await wait_for(pilot, lambda: isinstance(app.screen, BillGroupsScreen))
+        await wait_for(pilot, lambda: "Default" in screen_text(pilot))
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is screen)
+
         # Enter on the invoice row opens it; Escape comes back
         await pilot.press("3")
         await pilot.press("enter")
@@ -116,13 +128,17 @@ def error_under(app: BillingApp, field: str) -> str:
     return str(app.screen.query_one(f"#err-{field}").render())
 
 
-async def fill_form(pilot: Any, app: BillingApp, **values: str) -> None:
-    """Type ``values`` into the open form and submit it (Enter)."""
+async def fill_form(pilot: Any, app: BillingApp, **values: Any) -> None:
+    """Enter ``values`` into the open form and save it (ctrl+s)."""
     form = app.screen
     assert isinstance(form, FormScreen)
     for param, value in values.items():
-        form.query_one(f"#in-{param}").value = value
-    await pilot.press("enter")
+        widget = form.query_one(f"#in-{param}")
+        if isinstance(widget, TextArea):
+            widget.text = value
+        else:
+            widget.value = value  # type: ignore[attr-defined]
+    await pilot.press("ctrl+s")
 
 
 async def test_charges_add_with_the_refusal_under_its_field_and_cancel_asks(
@@ -208,7 +224,7 @@ async def test_invoices_for_amount_and_period_and_a_payment_with_its_allocation(
         await pilot.press("i")
         await wait_for(pilot, lambda: "Create invoice for period" in screen_text(pilot))
         await fill_form(pilot, app, **{"from": "2026-12-01", "to": "2026-12-31",
-                                       "document": "no", "stats": "no"})  # fmt: skip
+                                       "document": False, "stats": False})  # fmt: skip
         await wait_for(pilot, lambda: "R-INV-1" in screen_text(pilot))
         await pilot.press("escape")
 
@@ -316,7 +332,7 @@ async def test_invoice_actions_follow_their_rules(daemon: RunningDaemon) -> None
         # the address: a form; the audit shows old → new
         await pilot.press("e")
         await wait_for(pilot, lambda: "Edit address" in screen_text(pilot))
-        await fill_form(pilot, app, address="1 New Street / 10115 Berlin")
+        await fill_form(pilot, app, address="1 New Street\n10115 Berlin")
         await wait_for(pilot, lambda: app.screen is invoice_screen)
         bill_to = daemon.call("invoice.show", invoice=first["id"])["bill_to"]
         assert bill_to["address"] == "1 New Street\n10115 Berlin"

@@ -36,10 +36,11 @@ from billingd_tui.client_view import (
 from billingd_tui.connection import Daemon
 from billingd_tui.messages import ClientSectionLoaded, Following, LedgerChanged
 from billingd_tui.run_view import instant
+from billingd_tui.screens.billgroups import BillGroupsScreen
 from billingd_tui.screens.confirm import ConfirmScreen
-from billingd_tui.screens.form import Field
+from billingd_tui.screens.form import Field, FormScreen
 from billingd_tui.screens.invoice import InvoiceScreen
-from billingd_tui.screens.typed_form import TypedForm
+from billingd_tui.screens.settings import edit_billing_settings
 from billingd_tui.screens.workspace import WorkspaceScreen
 
 EVENTS = ("invoice.", "payment.", "credit_note.", "charge.", "price_override.")
@@ -189,6 +190,8 @@ class ClientScreen(WorkspaceScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,backspace", "back", "Back", id="client.back"),
         Binding("r", "refresh", "Refresh", id="client.refresh"),
+        Binding("s", "edit_settings", "Settings", id="client.settings"),
+        Binding("b", "bill_groups", "Bill groups", id="client.bill_groups"),
         *(
             Binding(str(n), f"show_tab('{tab}')", title, show=False, id=f"client.tab_{tab}")
             for n, (tab, title, _) in enumerate(TABS, start=1)
@@ -196,6 +199,8 @@ class ClientScreen(WorkspaceScreen):
     ]
     PALETTE: ClassVar[tuple[tuple[str, str, str], ...]] = (
         ("client: refresh", "Reload the client's workspace", "refresh"),
+        ("client: edit billing settings", "This client's billing settings", "edit_settings"),
+        ("client: bill groups", "This client's bill groups, to add and edit", "bill_groups"),
         ("price: edit", "The highlighted service's amount on the next invoice", "edit_price"),
         ("price: clear", "Remove the highlighted service's price override", "clear_price"),
         ("charge: add", "A one-time charge for the next invoice", "add_charge"),
@@ -480,6 +485,15 @@ class ClientScreen(WorkspaceScreen):
 
     # -- actions ---------------------------------------------------------------------
 
+    def action_edit_settings(self) -> None:
+        """The client's billing settings (seed 000); the cards show a new name or currency."""
+        edit_billing_settings(self, self.daemon, self.client_id, lambda _: self.load("summary"))
+
+    def action_bill_groups(self) -> None:
+        name = (self.client or {}).get("name")
+        groups = BillGroupsScreen(daemon=self.daemon, client_id=self.client_id, client_name=name)
+        self.app.push_screen(groups)
+
     def highlighted(self, table_id: str) -> str | None:
         """The key of the table's highlighted row, or None when it has none."""
         table = self.query_one(f"#{table_id}", DataTable)
@@ -523,12 +537,14 @@ class ClientScreen(WorkspaceScreen):
         fields = [
             Field("description", "Description"),
             Field("amount", f"Amount ({(self.client or {}).get('currency') or ''})"),
-            Field("contract", "Service (its ID; empty: none)", placeholder=services),
-            Field("date", "Schedule date (YYYY-MM-DD; empty: next invoice)"),
+            Field("contract", "Service (its ID)", placeholder=services, kind="integer"),
+            Field(
+                "date", "Schedule date", placeholder="YYYY-MM-DD; empty: next invoice", kind="date"
+            ),
             Field("notes", "Internal notes"),
         ]
         self.form("Add charge", "charge.add", fields, {"client": self.client_id}, "Add",
-                  kinds={"contract": "int"})  # fmt: skip
+)  # fmt: skip
 
     def action_cancel_charge(self) -> None:
         """Cancel the highlighted charge after asking; only a pending one can be."""
@@ -559,27 +575,26 @@ class ClientScreen(WorkspaceScreen):
         """Invoice this client for a period (R-INV-1): its document, statistics, or both."""
         self._on_tab("invoices")
         fields = [
-            Field("from", "From (YYYY-MM-DD)"),
-            Field("to", "To (YYYY-MM-DD)"),
-            Field("date", "Issue date (empty: today)"),
-            Field("document", "Document (yes/no)", "yes"),
-            Field("stats", "Statistics file (yes/no)", "no"),
+            Field("from", "From", kind="date"),
+            Field("to", "To", kind="date"),
+            Field("date", "Issue date", placeholder="YYYY-MM-DD; empty: today", kind="date"),
+            Field("document", "Document", True, kind="check"),
+            Field("stats", "Statistics file", False, kind="check"),
         ]
         self.form("Create invoice for period", "invoice.period", fields,
-                  {"client": self.client_id}, "Create",
-                  kinds={"document": "bool", "stats": "bool"})  # fmt: skip
+                  {"client": self.client_id}, "Create")  # fmt: skip
 
     def action_invoice_amount(self) -> None:
         """Invoices for a gross amount (R-INV-5), ``count`` of them."""
         self._on_tab("invoices")
         fields = [
-            Field("date", "Invoice date (YYYY-MM-DD)", dt.date.today().isoformat()),
+            Field("date", "Invoice date", dt.date.today().isoformat(), kind="date"),
             Field("amount", "Gross amount"),
-            Field("count", "How many invoices", "1"),
+            Field("count", "How many invoices", "1", kind="integer"),
             Field("description", "Description", "Prepayment"),
         ]
         self.form("Create invoice for amount", "invoice.amount", fields,
-                  {"client": self.client_id}, "Create", kinds={"count": "int"})  # fmt: skip
+                  {"client": self.client_id}, "Create")  # fmt: skip
 
     def action_record_payment(self) -> None:
         """A manual payment (R-PAY-1): the highlighted invoice is its target if it is open."""
@@ -607,7 +622,6 @@ class ClientScreen(WorkspaceScreen):
         fields: list[Field],
         fixed: dict[str, Any],
         submit: str,
-        kinds: dict[str, str] | None = None,
     ) -> None:
         """Ask the daemon to ``method`` with what is typed; its refusals under the fields."""
 
@@ -617,7 +631,7 @@ class ClientScreen(WorkspaceScreen):
                 self.load(*SECTIONS)  # the events do too, but not for a stats-only period
 
         name = (self.client or {}).get("name") or f"client {self.client_id}"
-        form = TypedForm(kinds=kinds or {}, daemon=self.daemon, title=f"{title} · {name}",
+        form = FormScreen(daemon=self.daemon, title=f"{title} · {name}",
                          method=method, fields=fields, fixed=fixed, submit=submit)  # fmt: skip
         self.app.push_screen(form, done)
 

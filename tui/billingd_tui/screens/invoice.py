@@ -18,8 +18,7 @@ from billingd_tui.format import cell
 from billingd_tui.messages import DaemonRefused, DocumentLoaded, InvoiceLoaded
 from billingd_tui.screens.confirm import ConfirmScreen
 from billingd_tui.screens.document import DocumentScreen, pdf_text
-from billingd_tui.screens.form import Field
-from billingd_tui.screens.typed_form import LINE_BREAK, TypedForm
+from billingd_tui.screens.form import Field, FormScreen
 from billingd_tui.screens.workspace import WorkspaceScreen
 from billingd_tui.widgets.money_columns import fit_money_columns
 
@@ -92,6 +91,16 @@ def _totals(invoice: dict[str, Any]) -> Align:
     row("Total", invoice["total"], "bold")
     row("Balance due", invoice["balance"])
     return Align.right(grid)
+
+
+class AddressForm(FormScreen):
+    """The billing address form: its lines are sent as one text, as invoices store it."""
+
+    def values(self) -> dict[str, Any]:
+        values = super().values()
+        if isinstance(values.get("address"), list):
+            values["address"] = "\n".join(values["address"])
+        return values
 
 
 class InvoiceScreen(WorkspaceScreen):
@@ -243,12 +252,9 @@ class InvoiceScreen(WorkspaceScreen):
         if not self.allowed("edit_address"):
             return
         address = str(((self.invoice or {}).get("bill_to") or {}).get("address") or "")
-        lines = LINE_BREAK.join(address.splitlines())
-        fields = [Field("address", f"Address (lines separated by '{LINE_BREAK.strip()}')", lines)]
+        fields = [Field("address", "Address", address.splitlines(), kind="lines")]
         fixed = {"invoice": (self.invoice or {}).get("id", self.invoice_ref)}
-        self._form(
-            "Edit address", "invoice.edit_address", fields, fixed, "Save", {"address": "lines"}
-        )
+        self._form("Edit address", "invoice.edit_address", fields, fixed, "Save", AddressForm)
 
     def action_document(self) -> None:
         """The invoice's document as text."""
@@ -271,15 +277,15 @@ class InvoiceScreen(WorkspaceScreen):
         fields: list[Field],
         fixed: dict[str, Any],
         submit: str,
-        kinds: dict[str, str] | None = None,
+        form_class: type[FormScreen] = FormScreen,
     ) -> None:
         def done(answer: Any) -> None:
             if answer is not None:
                 self.notify(f"{method}: done", title=self._number())
                 self.action_refresh()
 
-        form = TypedForm(
-            kinds=kinds or {}, daemon=self.daemon, title=f"{title} · {self._number()}",
+        form = form_class(
+            daemon=self.daemon, title=f"{title} · {self._number()}",
             method=method, fields=fields, fixed=fixed, submit=submit,
         )  # fmt: skip
         self.app.push_screen(form, done)
