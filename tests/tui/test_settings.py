@@ -143,7 +143,7 @@ async def test_the_settings_form_reads_at_80x24_and_takes_two_columns_at_160x48(
         form = await _open_settings(pilot, jane["id"])
         text = screen_text(pilot)
         lines = text.splitlines()
-        assert "Billing settings · Jane" in text
+        assert "Billing settings · Jane · invoiced by Acme" in text
         assert any("Name" in line and "Jane" in line for line in lines)  # label, then value
         assert "Save" in text and "Cancel" in text  # the buttons stay on the screen
         assert "Status" not in text  # the last field is further down: the form scrolls

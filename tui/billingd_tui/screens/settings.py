@@ -3,7 +3,7 @@
 Open it with :func:`edit_billing_settings` from any screen that knows a client id. The
 daemon checks each value; its refusal shows under the field it names (an invalid VAT
 id under "VAT id"). The enterprise is fixed at creation (``client.update`` does not
-take it), so it is not in the form.
+take it): the form's title names it.
 """
 
 from __future__ import annotations
@@ -73,11 +73,15 @@ def with_values(fields: tuple[Field, ...], current: dict[str, Any]) -> list[Fiel
     return out
 
 
-def settings_form(daemon: Daemon, client: dict[str, Any]) -> FormScreen:
-    """The billing settings form of ``client`` (as ``client.show`` gives it)."""
+def settings_form(
+    daemon: Daemon, client: dict[str, Any], enterprise: dict[str, Any] | None = None
+) -> FormScreen:
+    """The billing settings form of ``client`` (as ``client.show`` gives it); its title
+    names the ``enterprise`` that invoices it, which the form cannot change."""
+    invoiced_by = f" · invoiced by {enterprise['name']}" if enterprise else ""
     return FormScreen(
         daemon=daemon,
-        title=f"Billing settings · {client.get('name')}",
+        title=f"Billing settings · {client.get('name')}{invoiced_by}",
         method="client.update",
         fields=with_values(SETTINGS_FIELDS, client),
         fixed={"id": client["id"]},
@@ -102,7 +106,10 @@ def edit_billing_settings(
 
     def read() -> None:
         client = daemon.request(screen, "client.show", id=client_id)
-        if client is not None:
-            screen.app.call_from_thread(screen.app.push_screen, settings_form(daemon, client), done)
+        if client is None:
+            return
+        enterprise = daemon.request(screen, "enterprise.show", id=client["enterprise_id"])
+        form = settings_form(daemon, client, enterprise)
+        screen.app.call_from_thread(screen.app.push_screen, form, done)
 
     screen.run_worker(read, thread=True, exclusive=True, group="billing-settings")
