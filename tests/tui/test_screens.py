@@ -6,13 +6,16 @@ from __future__ import annotations
 from typing import Any
 
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Input
+from textual.widgets import DataTable, Input, TextArea
 
 from billingd_tui.app import BillingApp
 from billingd_tui.screens import ClientsScreen, ConfirmScreen, InvoiceScreen
+from billingd_tui.screens.document import DocumentScreen
 from billingd_tui.screens.dunning import DunningScreen
 from billingd_tui.screens.invoices import InvoicesScreen
 from billingd_tui.screens.outbox import OutboxScreen
+from billingd_tui.screens.plugins import PluginsScreen
+from billingd_tui.screens.templates import PREVIEWS, TemplatesScreen
 from tests.conftest import RunningDaemon
 from tests.tui.pilot import SIZE, screen_text, table_text, wait_for
 
@@ -198,3 +201,51 @@ async def test_dunning_shows_overdue_invoices_pause_and_resume(daemon: RunningDa
         # paid elsewhere: no longer overdue
         daemon.call("payment.record", client=made["jane"]["id"], amount="119.00", invoice=january)
         await wait_for(pilot, lambda: table.row_count == 1)
+
+
+async def test_plugins_list_the_loaded_ones(daemon: RunningDaemon) -> None:
+    plugins = daemon.call("plugins.list")
+    pdf = next(p for p in plugins if "pdf" in (p.get("registers") or {}).get("renderer", ()))
+    app = BillingApp(socket_path=daemon.socket)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, ClientsScreen))
+        await pilot.press("g")
+        await wait_for(pilot, lambda: isinstance(app.screen, PluginsScreen))
+        table = app.screen.query_one(DataTable)
+        await wait_for(pilot, lambda: table.row_count == len(plugins))
+        assert pdf["name"] in table_text(table) and "built in" in table_text(table)
+        table.move_cursor(row=table.get_row_index(pdf["name"]))
+        await wait_for(pilot, lambda: f"{pdf['name']} {pdf['version']}" in screen_text(pilot))
+        assert "Registers renderer" in screen_text(pilot)
+
+
+async def test_templates_list_and_preview(daemon: RunningDaemon) -> None:
+    operator = daemon.folder / "data" / "templates"
+    operator.mkdir(parents=True, exist_ok=True)
+    (operator / "broken.tpl").write_text("title\nnonsense directive\n", encoding="utf-8")
+    app = BillingApp(socket_path=daemon.socket)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, ClientsScreen))
+        await pilot.press("ctrl+p")
+        await pilot.press(*"templates: open", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, TemplatesScreen))
+        screen = app.screen
+        table = screen.query_one(DataTable)
+        await wait_for(pilot, lambda: "invoice.tpl" in table_text(table))
+        assert "operator" in table_text(table) and "packaged" in table_text(table)
+
+        table.move_cursor(row=table.get_row_index("invoice.tpl"))
+        await pilot.press("v")
+        await wait_for(pilot, lambda: isinstance(app.screen, DocumentScreen), timeout=30)
+        text = app.screen.query_one(TextArea).text
+        assert "Page 1/" in text
+        await wait_for(pilot, lambda: "saved as" in screen_text(pilot))
+        assert (PREVIEWS / "invoice-preview.pdf").read_bytes().startswith(b"%PDF")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is screen)
+
+        # a template the daemon cannot parse: its reason is shown
+        table.move_cursor(row=table.get_row_index("broken.tpl"))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "template.preview refused" in screen_text(pilot))
+        assert "broken.tpl" in screen_text(pilot)

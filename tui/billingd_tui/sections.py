@@ -8,6 +8,8 @@ from billingd_tui.screens import ClientsScreen, DashboardScreen, RunsScreen
 from billingd_tui.screens.dunning import DunningScreen
 from billingd_tui.screens.invoices import InvoicesScreen
 from billingd_tui.screens.outbox import OutboxScreen
+from billingd_tui.screens.plugins import PluginsScreen
+from billingd_tui.screens.templates import TemplatesScreen
 from billingd_tui.screens.workspace import WorkspaceScreen
 
 
@@ -27,6 +29,8 @@ SECTIONS = (
     Section("invoices", "i", InvoicesScreen, "All invoices, filtered; send marked ones", False),
     Section("outbox", "b", OutboxScreen, "Emails, uploads, notices: state, retry", False),
     Section("dunning", "n", DunningScreen, "Overdue invoices and reminders: pause, resume", False),
+    Section("plugins", "g", PluginsScreen, "Loaded plugins: versions and hooks", False),
+    Section("templates", "m", TemplatesScreen, "Document templates; preview one", False),
 )
 """Each screen here takes ``daemon=`` and nothing else."""
 

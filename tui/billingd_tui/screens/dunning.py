@@ -145,11 +145,9 @@ class DunningScreen(ListScreen):
         return None if state is None else bool(state.get("paused"))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "back":
-            return len(self.app.screen_stack) > 1
         if action in ("pause", "resume"):
             return self._paused() is (action == "resume")
-        return True
+        return super().check_action(action, parameters)
 
     def action_toggle_pause(self) -> None:
         paused = self._paused()

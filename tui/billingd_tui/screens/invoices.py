@@ -160,7 +160,7 @@ class InvoicesScreen(ListScreen):
             return not isinstance(self.focused, Input)
         if action == "send_marked":
             return None if self._sending else not isinstance(self.focused, Input)
-        return True
+        return super().check_action(action, parameters)
 
     def action_filter(self) -> None:
         self.query_one("#filter-status", Input).focus()

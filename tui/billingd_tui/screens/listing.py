@@ -96,6 +96,11 @@ class ListScreen(WorkspaceScreen):
         else:
             self.load()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "back":
+            return len(self.app.screen_stack) > 1
+        return True
+
     # -- the subscription ------------------------------------------------------
 
     def follow(self) -> None:

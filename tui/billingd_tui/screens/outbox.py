@@ -134,11 +134,6 @@ class OutboxScreen(ListScreen):
 
     # -- actions ---------------------------------------------------------------
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "back":
-            return len(self.app.screen_stack) > 1
-        return True
-
     def action_next_state(self) -> None:
         """Show the next state's messages (all, queued, sending, sent, failed, cancelled)."""
         self.state = STATES[(STATES.index(self.state) + 1) % len(STATES)]
