@@ -350,6 +350,7 @@ async def test_bill_groups_are_in_the_palette_of_the_clients_screen(daemon: Runn
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, FormScreen))
         assert "New bill group" in screen_text(pilot)
+        assert "KEY=VALUE, one a line" in screen_text(pilot)  # the custom fields' hint
         await pilot.press("escape")
         await wait_for(pilot, lambda: app.screen is groups)
         await pilot.press("escape")

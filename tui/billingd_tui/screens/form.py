@@ -82,9 +82,8 @@ def field_widget(field: Field) -> Widget:
         return Select(options, value=value, allow_blank=False, id=wid, compact=True)
     if field.kind == "lines":
         lines = [field.value] if isinstance(field.value, str) else list(field.value)
-        area = TextArea("\n".join(lines), id=wid, compact=True, soft_wrap=False)
-        area.border_subtitle = field.placeholder
-        return area
+        text = "\n".join(lines)
+        return TextArea(text, placeholder=field.placeholder, id=wid, compact=True, soft_wrap=False)
     placeholder = field.placeholder or ("YYYY-MM-DD" if field.kind == "date" else "")
     return Input(
         str(field.value), placeholder=placeholder, id=wid, compact=True, **INPUT_TYPES[field.kind]
