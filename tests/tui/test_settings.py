@@ -48,7 +48,6 @@ async def _toggle(pilot: Pilot, form: FormScreen, param: str) -> None:
     await wait_for(pilot, lambda: box.value is not before)
 
 
-@pytest.mark.slow
 async def test_every_kind_of_setting_round_trips(daemon: RunningDaemon) -> None:
     jane = _jane(daemon)
     app = BillingApp(socket_path=daemon.socket)
@@ -222,7 +221,6 @@ async def _form(pilot: Pilot, key: str) -> FormScreen:
     return pilot.app.screen
 
 
-@pytest.mark.slow
 async def test_bill_groups_are_added_and_edited(daemon: RunningDaemon) -> None:
     jane = _jane(daemon)
     app = BillingApp(socket_path=daemon.socket)
@@ -331,6 +329,7 @@ async def test_bill_groups_follow_changes_made_elsewhere(daemon: RunningDaemon) 
         await wait_for(pilot, lambda: "ops@jane.test" in table_text(table))
 
 
+@pytest.mark.slow
 async def test_bill_groups_are_in_the_palette_of_the_clients_screen(daemon: RunningDaemon) -> None:
     jane = _jane(daemon)
     app = BillingApp(socket_path=daemon.socket)
