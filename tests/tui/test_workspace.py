@@ -93,7 +93,7 @@ async def test_every_section_of_the_workspace_at_80x24(daemon: RunningDaemon) ->
 
         await pilot.press("4")
         await wait_for(pilot, lambda: "SEPA-1" in screen_text(pilot))
-        assert f"{seed['first']['number']} 500.00" in rows(app, "payments")
+        assert f"{seed['first']['number']}: 500.00" in rows(app, "payments")
 
         await pilot.press("5")
         await wait_for(pilot, lambda: seed["note"]["number"] in screen_text(pilot))
@@ -238,7 +238,7 @@ async def test_invoices_for_amount_and_period_and_a_payment_with_its_allocation(
         await wait_for(pilot, lambda: app.screen is screen)
         await pilot.press("4")
         await wait_for(pilot, lambda: "SEPA-9" in rows(app, "payments"))
-        assert f"{period['number']} 148.75" in rows(app, "payments")
+        assert f"{period['number']}: 148.75" in rows(app, "payments")
         assert daemon.call("invoice.show", invoice=period["id"])["status"] == "paid"
         await wait_for(pilot, lambda: "648.75 EUR" in screen_text(pilot))  # total paid
 
@@ -287,7 +287,7 @@ async def test_invoice_issued_elsewhere_appears_without_refresh(daemon: RunningD
         await wait_for(pilot, lambda: "Cabling" in rows(app, "charges"))
         daemon.call("payment.record", client=jane, amount="7.77", invoice=made["id"])
         await pilot.press("4")
-        await wait_for(pilot, lambda: f"{made['number']} 7.77" in rows(app, "payments"))
+        await wait_for(pilot, lambda: f"{made['number']}: 7.77" in rows(app, "payments"))
 
 
 async def test_invoice_actions_follow_their_rules(daemon: RunningDaemon) -> None:
@@ -365,6 +365,35 @@ async def test_invoice_actions_follow_their_rules(daemon: RunningDaemon) -> None
             assert app.screen is second_screen
         await pilot.press("escape")
         await wait_for(pilot, lambda: new["number"] in rows(app, "invoices"))
+
+
+async def test_big_amounts_whole_at_80x24_and_more_columns_at_160x48(
+    daemon: RunningDaemon,
+) -> None:
+    seed = setup_jane(daemon)
+    jane = seed["jane"]["id"]
+    daemon.call("invoice.amount", client=jane, date="2026-02-01", amount="1234567.89")
+    app = BillingApp(socket_path=daemon.socket)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_client(pilot, app)
+        text = screen_text(pilot)
+        assert "1237542.89 EUR" in text and "1237042.89 EUR" in text  # invoiced, due
+        await pilot.press("3")
+        await wait_for(pilot, lambda: "1234567.89  1234567.89" in screen_text(pilot))
+        assert "Period" not in screen_text(pilot)  # 80 columns: the essentials only
+    app = BillingApp(socket_path=daemon.socket)
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = await open_client(pilot, app)
+        # the next invoice's lines and the services side by side
+        lines, services = table(app, "upcoming"), table(app, "services")
+        assert services.region.x >= lines.region.right and services.region.y == lines.region.y
+        await pilot.press("3")
+        header = " ".join(str(c.label) for c in table(app, "invoices").columns.values())
+        assert "Period" in header and "Origin" in header and "Document" in header
+        assert "amount" in rows(app, "invoices")  # the origin
+        await pilot.press("6")
+        await wait_for(pilot, lambda: "invoice 1" in rows(app, "audit"))  # the subject
+        assert screen.size.width == 160
 
 
 def test_money_columns_fit_their_widest_amount_and_text_shrinks() -> None:

@@ -32,10 +32,24 @@ class Column:
     right: bool = False
     wrap: bool = False
     """The cell wraps onto more lines instead of being cut (the audit's details)."""
+    wide: bool = False
+    """Shown only in a table at least :data:`WIDE` cells wide (details that 80 columns
+    leave out)."""
 
 
 Row = tuple[str, Sequence[Any]]
 """A table row: its key and one value per column."""
+
+WIDE = 120
+"""From this many cells a table shows its ``wide`` columns too."""
+
+
+def for_width(
+    columns: Sequence[Column], rows: Iterable[Row], width: int
+) -> tuple[list[Column], list[Row]]:
+    """The columns a table ``width`` cells wide shows, and the rows cut to them."""
+    keep = [i for i, c in enumerate(columns) if not c.wide or width >= WIDE]
+    return [columns[i] for i in keep], [(k, [v[i] for i in keep]) for k, v in rows]
 
 
 def column_widths(columns: Sequence[Column], rows: Iterable[Row], width: int) -> list[int]:
@@ -163,7 +177,7 @@ def _value(value: Any) -> str:
 def allocations(payment: dict[str, Any], numbers: dict[int, str]) -> str:
     """Where a payment went: invoice number and amount each, then what stays as credit."""
     parts = [
-        f"{numbers.get(a['invoice_id'], '#' + str(a['invoice_id']))} {a['amount']}"
+        f"{numbers.get(a['invoice_id'], '#' + str(a['invoice_id']))}: {a['amount']}"
         for a in payment.get("allocations") or ()
     ]
     if Decimal(str(payment.get("unallocated") or 0)):

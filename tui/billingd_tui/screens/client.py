@@ -23,12 +23,14 @@ from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, Ta
 from textual.worker import get_current_worker
 
 from billingd_tui.client_view import (
+    WIDE,
     Column,
     Row,
     allocations,
     audit_details,
     cards,
     column_widths,
+    for_width,
     next_amount,
     table_cell,
     upcoming_head,
@@ -76,6 +78,7 @@ CHARGE_COLUMNS = (
     Column("description", "Description", flex=3),
     Column("service", "Service", flex=2),
     Column("date", "From"),
+    Column("notes", "Notes", flex=3, wide=True),
     Column("status", "Status"),
     Column("amount", "Amount", right=True),
 )
@@ -84,12 +87,17 @@ INVOICE_COLUMNS = (
     Column("status", "Status"),
     Column("issued", "Issued"),
     Column("due", "Due"),
+    Column("period", "Period", wide=True),
+    Column("origin", "Origin", wide=True),
+    Column("document", "Document", wide=True),
     Column("total", "Total", right=True),
     Column("balance", "Balance", right=True),
 )
 PAYMENT_COLUMNS = (
     Column("received", "Received"),
+    Column("method", "Method", wide=True),
     Column("reference", "Reference", flex=1),
+    Column("notes", "Notes", flex=1, wide=True),
     Column("allocations", "Allocated to", flex=2),
     Column("amount", "Amount", right=True),
 )
@@ -98,12 +106,14 @@ CREDIT_NOTE_COLUMNS = (
     Column("date", "Date"),
     Column("invoice", "Invoice"),
     Column("reason", "Reason", flex=1),
+    Column("document", "Document", wide=True),
     Column("amount", "Amount", right=True),
 )
 AUDIT_COLUMNS = (
     Column("when", "When (UTC)"),
     Column("event", "Event"),
     Column("actor", "Actor"),
+    Column("subject", "Subject", wide=True),
     Column("details", "Details", flex=1, wrap=True),
 )
 
@@ -156,6 +166,10 @@ class ClientScreen(WorkspaceScreen):
     """A client's billing workspace, live; Enter on an invoice or credit note opens it."""
 
     SUB_TITLE = "Client"
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [
+        (0, "-narrow"),
+        (WIDE, "-wide"),
+    ]
     DEFAULT_CSS = """
     ClientScreen #cards {
         height: 4;
@@ -181,6 +195,16 @@ class ClientScreen(WorkspaceScreen):
     }
     ClientScreen DataTable:focus {
         border-top: solid $accent;
+    }
+    ClientScreen #upcoming-tables {
+        layout: vertical;
+        height: 1fr;
+    }
+    ClientScreen.-wide #upcoming-tables {
+        layout: horizontal;
+    }
+    ClientScreen.-wide #upcoming-tables DataTable {
+        width: 1fr;
     }
     ClientScreen #upcoming-head {
         height: auto;
@@ -234,8 +258,9 @@ class ClientScreen(WorkspaceScreen):
                 with pane(title, id=f"tab-{tab}"):
                     if tab == "upcoming":
                         yield Static(id="upcoming-head")
-                        yield DataTable(id="upcoming", cursor_type="row", zebra_stripes=True)
-                        yield DataTable(id="services", cursor_type="row", zebra_stripes=True)
+                        with Horizontal(id="upcoming-tables"):
+                            yield DataTable(id="upcoming", cursor_type="row", zebra_stripes=True)
+                            yield DataTable(id="services", cursor_type="row", zebra_stripes=True)
                     else:
                         yield DataTable(id=tab, cursor_type="row", zebra_stripes=True)
         yield Footer()
@@ -357,6 +382,7 @@ class ClientScreen(WorkspaceScreen):
         self._shown[table_id] = (columns, rows)
         table = self.query_one(f"#{table_id}", DataTable)
         width = table.size.width or self.size.width
+        columns, rows = for_width(columns, rows, width)
         widths = column_widths(columns, rows, width)
         keep = None
         if table.row_count and table.cursor_row < table.row_count:
@@ -417,7 +443,8 @@ class ClientScreen(WorkspaceScreen):
         names = {c["id"]: c.get("description") for c in data["contracts"]}
         rows = [
             (str(c["id"]), (c["id"], c.get("description"), names.get(c.get("contract_id"), ""),
-                            c.get("schedule_date"), c.get("status"), c.get("amount")))
+                            c.get("schedule_date"), c.get("notes"), c.get("status"),
+                            c.get("amount")))
             for c in data["charges"]
         ]  # fmt: skip
         self.fill("charges", CHARGE_COLUMNS, rows)
@@ -428,7 +455,8 @@ class ClientScreen(WorkspaceScreen):
         shown = invoices[:LISTED]
         rows = [
             (str(i["id"]), (i.get("number"), i.get("status"), i.get("issue_date"),
-                            i.get("due_date"), i.get("total"), i.get("balance")))
+                            i.get("due_date"), _period(i), i.get("origin"), i.get("document"),
+                            i.get("total"), i.get("balance")))
             for i in shown
         ]  # fmt: skip
         self.fill("invoices", INVOICE_COLUMNS, rows)
@@ -437,8 +465,8 @@ class ClientScreen(WorkspaceScreen):
     def show_payments(self, data: dict[str, Any]) -> None:
         numbers = _numbers(data["invoices"])
         rows = [
-            (str(p["id"]), (instant(p.get("received_at")), p.get("reference") or p.get("method"),
-                            allocations(p, numbers), p.get("amount")))
+            (str(p["id"]), (instant(p.get("received_at")), p.get("method"), p.get("reference"),
+                            p.get("notes"), allocations(p, numbers), p.get("amount")))
             for p in data["payments"]
         ]  # fmt: skip
         self.fill("payments", PAYMENT_COLUMNS, rows)
@@ -449,7 +477,7 @@ class ClientScreen(WorkspaceScreen):
         rows = [
             (str(n["id"]), (n.get("number"), n.get("issue_date"),
                             numbers.get(n.get("invoice_id"), n.get("invoice_id")),
-                            n.get("reason"), n.get("amount")))
+                            n.get("reason"), n.get("document"), n.get("amount")))
             for n in data["notes"]
         ]  # fmt: skip
         self.fill("credit_notes", CREDIT_NOTE_COLUMNS, rows)
@@ -458,6 +486,7 @@ class ClientScreen(WorkspaceScreen):
     def show_audit(self, events: list[dict[str, Any]]) -> None:
         rows = [
             (str(e["id"]), (instant(e.get("created_at")), e.get("event"), e.get("actor"),
+                            f"{e.get('subject_type')} {e.get('subject_id')}",
                             audit_details(e.get("details") or {})))
             for e in events
         ]  # fmt: skip
@@ -666,6 +695,11 @@ def _base(contract: dict[str, Any]) -> str:
     """The service's amount before any override: quantity × unit price."""
     price = Decimal(str(contract.get("unit_price") or 0))
     return str((Decimal(str(contract.get("quantity") or 1)) * price).quantize(price))
+
+
+def _period(invoice: dict[str, Any]) -> str:
+    start, end = invoice.get("period_start"), invoice.get("period_end")
+    return f"{start} – {end}" if start else ""
 
 
 def _numbers(invoices: list[dict[str, Any]]) -> dict[int, str]:
