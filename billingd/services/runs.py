@@ -124,6 +124,7 @@ def release(ctx: ServiceContext, client_id: int) -> int:
             row.released_by = ctx.actor
             row.save()
         record_audit(ctx, "client.released", client_id=client_id)
+    ctx.emit("client.released", {"client_id": client_id})
     return len(rows)
 
 

@@ -3,20 +3,27 @@ parked queue and dry run, driven through the pilot at 80×24 against a real daem
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, TextArea
 
 from billingd_tui.app import BillingApp
-from billingd_tui.screens import ClientsScreen, ConfirmScreen, InvoiceScreen
+from billingd_tui.screens import ClientsScreen, ConfirmScreen, InvoiceScreen, RunsScreen
 from billingd_tui.screens.document import DocumentScreen
+from billingd_tui.screens.dry_run import DryRunScreen
 from billingd_tui.screens.dunning import DunningScreen
 from billingd_tui.screens.invoices import InvoicesScreen
 from billingd_tui.screens.outbox import OutboxScreen
+from billingd_tui.screens.parked import ParkedScreen
 from billingd_tui.screens.plugins import PluginsScreen
 from billingd_tui.screens.templates import PREVIEWS, TemplatesScreen
 from tests.conftest import RunningDaemon
+from tests.delivery.conftest import wait_until
 from tests.tui.pilot import SIZE, screen_text, table_text, wait_for
 
 
@@ -249,3 +256,74 @@ async def test_templates_list_and_preview(daemon: RunningDaemon) -> None:
         await pilot.press("enter")
         await wait_for(pilot, lambda: "template.preview refused" in screen_text(pilot))
         assert "broken.tpl" in screen_text(pilot)
+
+
+@pytest.fixture
+def bounded(short_dir: Path) -> Iterator[RunningDaemon]:
+    """A daemon that parks a client with more than 3 invoices to catch up (R-RUN-14)."""
+    database = f"sqlite:///{short_dir / 'billing.db'}"
+    running = RunningDaemon(short_dir, database, "invoicing: manual\ncatch_up_limit: 3\n")
+    yield running
+    running.stop()
+
+
+async def test_runs_dry_run_preview_and_the_parked_queue(bounded: RunningDaemon) -> None:
+    daemon = bounded
+    acme = daemon.call("enterprise.add", name="Acme", currency="EUR")
+    month = dt.date.today().replace(day=1)
+    year_ago = month.replace(year=month.year - 1)
+    clients = {}
+    for name, start in (("Behind One", year_ago), ("Behind Two", year_ago), ("Current", month)):
+        client = clients[name] = daemon.call("client.add", name=name, enterprise=acme["id"])
+        daemon.call(
+            "contract.add", client=client["id"], description="Hosted PBX", price="1487.50",
+            cycle="month", start=start.isoformat(),
+        )  # fmt: skip
+    app = BillingApp(socket_path=daemon.socket)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_section(pilot, "u", RunsScreen)
+        runs = app.screen
+
+        # the dry run names the client of each invoice it would issue; nothing is written
+        await pilot.press("p")
+        await wait_for(pilot, lambda: isinstance(app.screen, DryRunScreen))
+        table = app.screen.query_one(DataTable)
+        await wait_for(pilot, lambda: table.row_count > 0)
+        text = screen_text(pilot)
+        assert f"Behind One ({clients['Behind One']['id']})" in text
+        assert f"Current ({clients['Current']['id']})" in table_text(table)
+        assert "1487.50 EUR" in text  # not cut at 80 columns
+        assert "nothing was written" in text
+        assert daemon.call("invoice.list") == [] and daemon.call("run.list") == []
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is runs)
+
+        run = daemon.call("run.start")
+        wait_until(lambda: daemon.call("run.show", id=run["id"])["status"] != "running")
+        await pilot.press("k")
+        await wait_for(pilot, lambda: isinstance(app.screen, ParkedScreen) and app.screen.following)
+        parked = app.screen
+        table = parked.query_one(DataTable)
+        await wait_for(pilot, lambda: table.row_count == 2)
+        assert "Behind One" in table_text(table) and "safety bound of 3" in table_text(table)
+
+        # released elsewhere: the queue follows
+        daemon.call("parked.release", client=clients["Behind Two"]["id"])
+        await wait_for(pilot, lambda: table.row_count == 1)
+        # released here, after asking (Cancel first)
+        await pilot.press("l")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert "Release Behind One" in screen_text(pilot)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen is parked)
+        assert len(daemon.call("parked.list")) == 1
+        await pilot.press("l", "y")
+        await wait_for(pilot, lambda: "released: the next run bills it" in screen_text(pilot))
+        await wait_for(pilot, lambda: table.row_count == 0)
+        assert daemon.call("parked.list") == []
+        # a client that is not parked: the daemon's refusal is shown
+        parked.release(clients["Current"]["id"])
+        await wait_for(pilot, lambda: "parked.release refused" in screen_text(pilot))
+        assert "is not parked" in screen_text(pilot)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is runs)

@@ -25,6 +25,8 @@ from billingd_tui.messages import (
 )
 from billingd_tui.run_view import Run, from_progress, instant
 from billingd_tui.screens.confirm import ConfirmScreen
+from billingd_tui.screens.dry_run import DryRunScreen
+from billingd_tui.screens.parked import ParkedScreen
 from billingd_tui.screens.workspace import WorkspaceScreen
 from billingd_tui.widgets import RunProgress, RunsTable
 
@@ -66,11 +68,15 @@ class RunsScreen(WorkspaceScreen):
     AUTO_FOCUS = "#runs"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("s", "start_run", "Start run", id="runs.start"),
-        Binding("r", "refresh", "Refresh", id="runs.refresh"),
+        Binding("p", "dry_run", "Dry run", id="runs.dry_run"),
+        Binding("k", "parked", "Parked", id="runs.parked"),
+        Binding("r", "refresh", "Refresh", id="runs.refresh", show=False),
         Binding("escape", "back", "Back", id="runs.back"),
     ]
     PALETTE: ClassVar[tuple[tuple[str, str, str], ...]] = (
         ("runs: refresh", "Reload the runs", "refresh"),
+        ("run: dry run", "What a run would issue now, per client; nothing written", "dry_run"),
+        ("runs: parked clients", "Clients not billed until released; release one", "parked"),
     )
 
     def __init__(self, *, daemon: Daemon) -> None:
@@ -87,7 +93,9 @@ class RunsScreen(WorkspaceScreen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield RunsTable(id="runs", label="Runs")
-        yield RunProgress(id="progress", empty="No run yet: press s to start one.")
+        yield RunProgress(
+            id="progress", empty="No run yet: s starts one, p shows what it would issue."
+        )
         yield Static(id="details")
         yield DataTable(id="errors", cursor_type="row", zebra_stripes=True)
         yield Footer()
@@ -123,6 +131,12 @@ class RunsScreen(WorkspaceScreen):
         self.refresh_bindings()
         confirm = ConfirmScreen(title="Billing run", question=START_QUESTION, confirm="Start run")
         self.app.push_screen(confirm, self._start_confirmed)
+
+    def action_dry_run(self) -> None:
+        self.app.push_screen(DryRunScreen(daemon=self.daemon))
+
+    def action_parked(self) -> None:
+        self.app.push_screen(ParkedScreen(daemon=self.daemon))
 
     def _start_confirmed(self, yes: bool | None) -> None:
         if yes:
