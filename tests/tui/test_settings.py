@@ -201,7 +201,7 @@ async def _open_bill_groups(pilot: Pilot, client_id: int) -> BillGroupsScreen:
     screen = app.screen
     assert isinstance(screen, ClientsScreen)
     await wait_for(pilot, lambda: screen.client_id == client_id)
-    await pilot.press("b")
+    await pilot.press("B")  # shift+b: b is the outbox everywhere
     await wait_for(pilot, lambda: isinstance(app.screen, BillGroupsScreen))
     groups = app.screen
     assert isinstance(groups, BillGroupsScreen)

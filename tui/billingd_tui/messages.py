@@ -234,8 +234,6 @@ class BillGroupsLoaded(Message, bubble=False):
 
     client_id: int
     groups: list[dict[str, Any]]
-    select: int | None = None
-    """A group to put the cursor on (one just saved)."""
 
 
 @dataclass

@@ -111,6 +111,8 @@ class BillGroupsScreen(WorkspaceScreen):
         self.groups: dict[str, dict[str, Any]] = {}
         """The listed groups by row key (their id as text)."""
         self._follower: Worker[None] | None = None
+        self._select: int | None = None
+        """A group just saved, to put the cursor on once it is listed."""
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -162,7 +164,8 @@ class BillGroupsScreen(WorkspaceScreen):
     def _saved(self, group: dict[str, Any] | None) -> None:
         if group is not None:
             self.notify("bill group saved", title=str(group.get("name")))
-            self.load_groups(select=group["id"])
+            self._select = group["id"]
+            self.load_groups()
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         self.action_edit_group()
@@ -185,14 +188,14 @@ class BillGroupsScreen(WorkspaceScreen):
             self.load_groups()
 
     @work(thread=True, exclusive=True, group="groups")
-    def load_groups(self, select: int | None = None) -> None:
+    def load_groups(self) -> None:
         groups = self.daemon.request(self, "billgroup.list", client=self.client_id)
         if groups is not None and not get_current_worker().is_cancelled:
-            self.post_message(BillGroupsLoaded(self.client_id, groups, select))
+            self.post_message(BillGroupsLoaded(self.client_id, groups))
 
     def on_bill_groups_loaded(self, message: BillGroupsLoaded) -> None:
         table = self.query_one("#groups", PagedTable)
-        keep = message.select if message.select is not None else self.highlighted_id()
+        keep = self._select if self._select is not None else self.highlighted_id()
         self.groups = {str(g["id"]): g for g in message.groups}
         rows = [
             (
@@ -211,6 +214,7 @@ class BillGroupsScreen(WorkspaceScreen):
         table.add_page(table.start_query(), 0, rows, False)
         if keep is not None and str(keep) in table.rows:
             table.move_cursor(row=table.get_row_index(str(keep)))
+            self._select = None
         self.query_one("#group", Static).update(group_details(self.highlighted()))
         self.refresh_bindings()
 

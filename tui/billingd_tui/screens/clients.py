@@ -35,7 +35,7 @@ class ClientsScreen(WorkspaceScreen):
         Binding("slash", "focus_search", "Search", id="clients.search"),
         Binding("r", "refresh", "Refresh", id="clients.refresh"),
         Binding("e", "edit_client", "Edit", id="clients.edit"),
-        Binding("b", "bill_groups", "Bill groups", id="clients.bill_groups"),
+        Binding("B", "bill_groups", "Bill groups", id="clients.bill_groups"),  # b: the outbox
         Binding("escape", "leave_search", "Back to list", id="clients.leave_search"),
     ]
 
