@@ -11,7 +11,8 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from billingd_tui.format import cell
 from billingd_tui.messages import RowsLoaded
-from billingd_tui.screens.listing import ListScreen, fit_columns, widest
+from billingd_tui.screens.listing import ListScreen
+from billingd_tui.widgets.money_columns import fit_money_columns
 
 
 def _client(invoice: dict[str, Any]) -> str:
@@ -47,10 +48,10 @@ class DryRunScreen(ListScreen):
 
     def setup(self) -> None:
         table = self.query_one(DataTable)
-        table.add_column("Client", key="client")
+        table.add_column("Client", key="client", width=6)
         table.add_column("Period", key="period", width=21)
         table.add_column("Issue date", key="issue_date", width=10)
-        table.add_column(cell("Total", right=True), key="total")
+        table.add_column(cell("Total", right=True), key="total", width=5)
 
     def load(self) -> None:
         self.say("Calculating what a run would issue now…")
@@ -67,7 +68,6 @@ class DryRunScreen(ListScreen):
         invoices = planned.get("invoices") or []
         table = self.query_one(DataTable)
         totals = [f"{i['total']} {i['currency']}" for i in invoices]
-        fit_columns(table, {"total": widest(totals)}, flexible="client")
         rows = [
             (
                 str(n),
@@ -81,6 +81,7 @@ class DryRunScreen(ListScreen):
             for n, (i, total) in enumerate(zip(invoices, totals, strict=True))
         ]
         self.refill(table, rows)
+        fit_money_columns(table, ("total",), "client")
         clients = len({i.get("client_id") for i in invoices})
         table.border_title = f"Would issue · {len(rows)} invoices · {clients} clients"
         self.say(f"As of {planned.get('as_of')}: nothing was written; s on the runs starts it.")

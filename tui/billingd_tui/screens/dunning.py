@@ -14,7 +14,8 @@ from textual.worker import get_current_worker
 from billingd_tui.connection import Daemon
 from billingd_tui.format import cell
 from billingd_tui.messages import DetailLoaded, RowsLoaded
-from billingd_tui.screens.listing import ListScreen, fit_columns, widest
+from billingd_tui.screens.listing import ListScreen
+from billingd_tui.widgets.money_columns import fit_money_columns
 
 SHOWN = 500
 """Overdue invoices read at most (``dunning.list`` has no paging); oldest due first."""
@@ -91,8 +92,8 @@ class DunningScreen(ListScreen):
         table.add_column("Number", key="number", width=6)
         table.add_column("Due", key="due", width=10)
         table.add_column(cell("Days", right=True), key="days", width=4)
-        table.add_column(cell("Balance", right=True), key="balance")
-        table.add_column("Next reminder", key="next")
+        table.add_column(cell("Balance", right=True), key="balance", width=7)
+        table.add_column("Next reminder", key="next", width=13)
         self.query_one("#detail", Static).border_title = "Reminders"
 
     def load(self) -> None:
@@ -109,8 +110,6 @@ class DunningScreen(ListScreen):
         states = message.rows
         self.states = {str(s["invoice_id"]): s for s in states}
         balances = [f"{s['balance']} {s['currency']}" for s in states]
-        widths = {"number": widest(s["number"] for s in states), "balance": widest(balances)}
-        fit_columns(table, widths, flexible="next")
         rows = [
             (
                 str(s["invoice_id"]),
@@ -125,6 +124,7 @@ class DunningScreen(ListScreen):
             for s, balance in zip(states, balances, strict=True)
         ]
         self.refill(table, rows)
+        fit_money_columns(table, ("number", "balance"), "next")
         count = f"{len(rows)}{'+' if message.more else ''}" if rows else "none"
         table.border_title = f"Overdue invoices · {count}"
         if not rows:

@@ -17,8 +17,9 @@ from billingd_tui.connection import Daemon
 from billingd_tui.format import cell
 from billingd_tui.messages import RowsLoaded
 from billingd_tui.screens.invoice import InvoiceScreen
-from billingd_tui.screens.listing import ListScreen, fit_columns, widest
+from billingd_tui.screens.listing import ListScreen
 from billingd_tui.widgets import PagedTable
+from billingd_tui.widgets.money_columns import fit_money_columns
 
 FILTERS = (
     ("status", "status: open, paid…"),
@@ -81,11 +82,11 @@ class InvoicesScreen(ListScreen):
         table = self.query_one(PagedTable)
         table.add_column(" ", key="mark", width=1)
         table.add_column("Number", key="number", width=6)
-        table.add_column("Client", key="client")
+        table.add_column("Client", key="client", width=8)
         table.add_column("Status", key="status", width=7)
         table.add_column("Due", key="due", width=10)
-        table.add_column(cell("Total", right=True), key="total")
-        table.add_column(cell("Balance", right=True), key="balance")
+        table.add_column(cell("Total", right=True), key="total", width=5)
+        table.add_column(cell("Balance", right=True), key="balance", width=7)
 
     # -- reading ---------------------------------------------------------------
 
@@ -121,15 +122,6 @@ class InvoicesScreen(ListScreen):
         table = self.query_one(PagedTable)
         invoices = message.rows
         totals = [f"{i['total']} {i['currency']}" for i in invoices]
-        fit_columns(
-            table,
-            {
-                "number": widest(i["number"] for i in invoices),
-                "total": widest(totals),
-                "balance": widest(i["balance"] for i in invoices),
-            },
-            flexible="client",
-        )
         rows = [
             (
                 str(i["id"]),
@@ -145,7 +137,10 @@ class InvoicesScreen(ListScreen):
             )
             for i, total in zip(invoices, totals, strict=True)
         ]
-        if table.add_page(message.query, message.offset, rows, message.more) and not table.loaded:
+        if not table.add_page(message.query, message.offset, rows, message.more):
+            return
+        fit_money_columns(table, ("number", "total", "balance"), "client")
+        if not table.loaded:
             table.note("none match" if self.filters else "none yet")
 
     def on_paged_table_more_wanted(self, event: PagedTable.MoreWanted) -> None:

@@ -36,28 +36,6 @@ DETAIL_DELAY = 0.1
 """Seconds on a row before its object is read."""
 
 
-def fit_columns(table: DataTable, widths: dict[str, int], flexible: str) -> None:
-    """Size ``table``'s columns: each in ``widths`` at least that wide (they never shrink,
-    so money is never cut), and ``flexible`` gets the rest of the screen's width.
-
-    Call it before adding the rows the widths were measured on (adding them redraws).
-    """
-    for key, column in table.columns.items():
-        column.auto_width = False
-        if key.value in widths:
-            column.width = max(column.width, widths[key.value], len(column.label))
-    fixed = sum(c.width for k, c in table.columns.items() if k.value != flexible)
-    padding = 2 * table.cell_padding * len(table.columns) + 2  # and the scrollbar
-    for key, column in table.columns.items():
-        if key.value == flexible:
-            column.width = max(len(column.label), table.app.size.width - fixed - padding)
-
-
-def widest(values: Iterable[Any]) -> int:
-    """The width of the widest of ``values`` as shown (None shows empty)."""
-    return max((len("" if v is None else str(v)) for v in values), default=0)
-
-
 class ListScreen(WorkspaceScreen):
     """A main screen showing a list from the daemon, reloaded when its events come."""
 

@@ -16,7 +16,8 @@ from billingd_tui.format import cell
 from billingd_tui.messages import DetailLoaded, RowsLoaded
 from billingd_tui.run_view import instant
 from billingd_tui.screens.invoice import STATE_STYLES
-from billingd_tui.screens.listing import ListScreen, fit_columns, widest
+from billingd_tui.screens.listing import ListScreen
+from billingd_tui.widgets.money_columns import fit_money_columns
 
 STATES = (None, "queued", "sending", "sent", "failed", "cancelled")
 """The state filter's steps (None: every state), as ``outbox.list`` takes them."""
@@ -88,7 +89,7 @@ class OutboxScreen(ListScreen):
         table.add_column(cell("ID", right=True), key="id", width=4)
         table.add_column("Channel", key="channel", width=7)
         table.add_column("Kind", key="kind", width=8)
-        table.add_column("To", key="to")
+        table.add_column("To", key="to", width=8)
         table.add_column("State", key="state", width=9)
         table.add_column(cell("Tries", right=True), key="attempts", width=5)
         self.query_one("#detail", Static).border_title = "Message"
@@ -107,7 +108,6 @@ class OutboxScreen(ListScreen):
     def on_rows_loaded(self, message: RowsLoaded) -> None:
         table = self.query_one(DataTable)
         messages = message.rows
-        fit_columns(table, {"id": widest(m["id"] for m in messages)}, flexible="to")
         rows = [
             (
                 str(m["id"]),
@@ -123,6 +123,7 @@ class OutboxScreen(ListScreen):
             for m in messages
         ]
         self.refill(table, rows)
+        fit_money_columns(table, ("id",), "to")
         count = f"{len(rows)}{'+' if message.more else ''}" if rows else "none"
         table.border_title = f"Outbox · {self.state or 'all'} · {count}"
         if not rows:

@@ -12,7 +12,8 @@ from textual.widgets import DataTable, Footer, Header, Static
 from billingd_tui.format import cell
 from billingd_tui.messages import RowsLoaded, RunFinished
 from billingd_tui.run_view import instant
-from billingd_tui.screens.listing import ListScreen, fit_columns, widest
+from billingd_tui.screens.listing import ListScreen
+from billingd_tui.widgets.money_columns import fit_money_columns
 
 
 class ParkedScreen(ListScreen):
@@ -44,7 +45,7 @@ class ParkedScreen(ListScreen):
         table.add_column(cell("ID", right=True), key="id", width=2)
         table.add_column("Client", key="client", width=16)
         table.add_column("Parked", key="parked_at", width=16)
-        table.add_column("Reason", key="reason")
+        table.add_column("Reason", key="reason", width=6)
 
     def load(self) -> None:
         self.fetch()
@@ -61,7 +62,6 @@ class ParkedScreen(ListScreen):
     def on_rows_loaded(self, message: RowsLoaded) -> None:
         table = self.query_one(DataTable)
         parked = message.rows
-        fit_columns(table, {"id": widest(p["client_id"] for p in parked)}, flexible="reason")
         rows = [
             (
                 str(p["client_id"]),
@@ -75,6 +75,7 @@ class ParkedScreen(ListScreen):
             for p in parked
         ]
         self.refill(table, rows)
+        fit_money_columns(table, ("id",), "reason")
         table.border_title = f"Parked clients · {len(rows) or 'none'}"
 
     def action_release(self) -> None:

@@ -13,7 +13,8 @@ from textual.widgets import DataTable, Footer, Header, Static
 from billingd_tui.connection import Daemon
 from billingd_tui.format import cell
 from billingd_tui.messages import RowsLoaded
-from billingd_tui.screens.listing import ListScreen, fit_columns, widest
+from billingd_tui.screens.listing import ListScreen
+from billingd_tui.widgets.money_columns import fit_money_columns
 
 
 def _registers(plugin: dict[str, Any]) -> str:
@@ -67,7 +68,7 @@ class PluginsScreen(ListScreen):
         table.add_column("Plugin", key="name", width=6)
         table.add_column("Version", key="version", width=7)
         table.add_column("State", key="state", width=8)
-        table.add_column("Hooks", key="hooks")
+        table.add_column("Hooks", key="hooks", width=5)
         self.query_one("#detail", Static).border_title = "Plugin"
 
     def load(self) -> None:
@@ -83,11 +84,6 @@ class PluginsScreen(ListScreen):
         table = self.query_one(DataTable)
         plugins = message.rows
         self.plugins = {p["name"]: p for p in plugins}
-        widths = {
-            "name": widest(p["name"] for p in plugins),
-            "version": widest(p.get("version") for p in plugins),
-        }
-        fit_columns(table, widths, flexible="hooks")
         rows = [
             (
                 p["name"],
@@ -101,6 +97,7 @@ class PluginsScreen(ListScreen):
             for p in plugins
         ]
         self.refill(table, rows)
+        fit_money_columns(table, ("name", "version"), "hooks")
         table.border_title = f"Plugins · {len(rows) or 'none'}"
 
     def show_detail(self) -> None:

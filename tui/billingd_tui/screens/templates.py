@@ -19,7 +19,8 @@ from textual.widgets import DataTable, Footer, Header, Static
 from billingd_tui.format import cell
 from billingd_tui.messages import RowsLoaded
 from billingd_tui.screens.document import DocumentScreen, pdf_text
-from billingd_tui.screens.listing import ListScreen, fit_columns, widest
+from billingd_tui.screens.listing import ListScreen
+from billingd_tui.widgets.money_columns import fit_money_columns
 
 PREVIEWS = Path(tempfile.gettempdir()) / "billing-tui"
 """Where previews are saved, one file per template."""
@@ -58,7 +59,7 @@ class TemplatesScreen(ListScreen):
         table = self.query_one(DataTable)
         table.add_column("Template", key="name", width=8)
         table.add_column("Source", key="source", width=8)
-        table.add_column("Path", key="path")
+        table.add_column("Path", key="path", width=4)
         self.say("Enter or v: preview the highlighted template.")
 
     def load(self) -> None:
@@ -73,12 +74,12 @@ class TemplatesScreen(ListScreen):
     def on_rows_loaded(self, message: RowsLoaded) -> None:
         table = self.query_one(DataTable)
         templates = message.rows
-        fit_columns(table, {"name": widest(t["name"] for t in templates)}, flexible="path")
         rows = [
             (t["name"], (cell(t["name"]), cell(t.get("source")), cell(t.get("path"))))
             for t in templates
         ]
         self.refill(table, rows)
+        fit_money_columns(table, ("name",), "path")
         table.border_title = f"Templates · {len(rows) or 'none'}"
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
