@@ -411,4 +411,7 @@ def test_audit_details_show_amounts_numbers_and_changes() -> None:
     )
     assert audit_details({"base": "100.00", "final": "80.00"}) == "base 100.00 → final 80.00"
     changes = {"changes": {"tax_id": ["", "DE1"]}, "status": ["pending", "cancelled"]}
-    assert audit_details(changes) == "tax_id: ∅ → DE1 · status: pending → cancelled"
+    assert audit_details(changes) == "status: pending → cancelled · tax_id: ∅ → DE1"
+    # a list that is no change is a list
+    rendered = {"formats": ["pdf", "facturx"], "warnings": [], "version": 2}
+    assert audit_details(rendered) == "formats pdf, facturx · version 2 · warnings ∅"

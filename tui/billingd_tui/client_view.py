@@ -143,6 +143,10 @@ def next_amount(contract: dict[str, Any], planned: list[dict[str, Any]]) -> str:
 # -- audit trail ------------------------------------------------------------------
 
 
+CHANGES = frozenset({"status", "state", "dispute", "dunning_paused", "charge_mode", "steps"})
+"""Audit details whose value is ``[old, new]``, as the daemon records a change of state."""
+
+
 def audit_details(details: dict[str, Any]) -> str:
     """An audit event's details in one line: amounts, numbers, ``old → new`` values."""
     rest = dict(details)
@@ -150,13 +154,12 @@ def audit_details(details: dict[str, Any]) -> str:
     for old, new in (("old", "new"), ("base", "final")):
         if old in rest and new in rest:
             parts.append(f"{old} {_value(rest.pop(old))} → {new} {_value(rest.pop(new))}")
-    for field, change in dict(rest.pop("changes", None) or {}).items():
-        if isinstance(change, list | tuple) and len(change) == 2:
-            parts.append(f"{field}: {_value(change[0])} → {_value(change[1])}")
+    changes = dict(rest.pop("changes", None) or {})
+    changes.update({k: rest.pop(k) for k in CHANGES & rest.keys() if _is_change(rest[k])})
+    for field, (before, after) in sorted(changes.items()):
+        parts.append(f"{field}: {_value(before)} → {_value(after)}")
     for key, value in sorted(rest.items()):
-        if isinstance(value, list | tuple) and len(value) == 2 and not _nested(value):
-            parts.append(f"{key}: {_value(value[0])} → {_value(value[1])}")
-        elif key == "allocations" and isinstance(value, list):
+        if key == "allocations" and isinstance(value, list):
             paid = ", ".join(f"#{a.get('invoice_id')} {a.get('amount')}" for a in value)
             parts.append(f"allocated {paid}")
         else:
@@ -164,13 +167,18 @@ def audit_details(details: dict[str, Any]) -> str:
     return " · ".join(parts)
 
 
-def _nested(values: Sequence[Any]) -> bool:
-    return any(isinstance(v, dict | list) for v in values)
+def _is_change(value: Any) -> bool:
+    return isinstance(value, list | tuple) and len(value) == 2
 
 
 def _value(value: Any) -> str:
-    if value is None or value == "":
+    """A detail's value as text: empty as ∅, lists joined, line breaks as `` / ``."""
+    if value is None or value == "" or value == [] or value == {}:
         return "∅"
+    if isinstance(value, list | tuple):
+        return ", ".join(_value(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {_value(v)}" for k, v in value.items())
     return str(value).replace("\n", " / ")
 
 

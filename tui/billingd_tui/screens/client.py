@@ -20,7 +20,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
-from textual.worker import get_current_worker
+from textual.worker import Worker, get_current_worker
 
 from billingd_tui.client_view import (
     WIDE,
@@ -36,7 +36,7 @@ from billingd_tui.client_view import (
     upcoming_head,
 )
 from billingd_tui.connection import Daemon
-from billingd_tui.messages import ClientSectionLoaded, Following, LedgerChanged
+from billingd_tui.messages import ClientSectionLoaded, DaemonRefused, Following, LedgerChanged
 from billingd_tui.run_view import instant
 from billingd_tui.screens.billgroups import BillGroupsScreen
 from billingd_tui.screens.confirm import ConfirmScreen
@@ -247,6 +247,7 @@ class ClientScreen(WorkspaceScreen):
         self._shown: dict[str, tuple[Sequence[Column], list[Row]]] = {}
         self._stale: set[str] = set()
         self._refresh_timer: Timer | None = None
+        self._follower: Worker[None] | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -292,10 +293,15 @@ class ClientScreen(WorkspaceScreen):
     # -- loading ---------------------------------------------------------------------
 
     def action_refresh(self) -> None:
-        self.load(*SECTIONS)
+        """Reload every section; subscribe again if the subscription was lost (a restart)."""
+        if self._follower is None or self._follower.is_finished:
+            self.follow_events()
+        else:
+            self.load(*SECTIONS)
 
     def follow_events(self) -> None:
-        self.run_worker(self._follow, thread=True, exclusive=True, group="follow")
+        self.following = False
+        self._follower = self.run_worker(self._follow, thread=True, exclusive=True, group="follow")
 
     def _follow(self) -> None:
         self.daemon.follow(self, EVENTS)
@@ -345,7 +351,10 @@ class ClientScreen(WorkspaceScreen):
         contracts = self._ask("contract.list", client=self.client_id) if dry else None
         if contracts is None:
             return None
-        return {"planned": dry["invoices"], "until": until.isoformat(), "contracts": contracts}
+        return {
+            "planned": dry["invoices"], "until": until.isoformat(), "contracts": contracts,
+            "today": str(clock["now"])[:10],
+        }  # fmt: skip
 
     def fetch_charges(self) -> Any:
         charges = self._ask("charge.list", client=self.client_id)
@@ -414,7 +423,7 @@ class ClientScreen(WorkspaceScreen):
         self.client = data["client"]
         name = str(self.client.get("name"))
         company = self.client.get("company")
-        self.sub_title = f"{name} · {company}" if company else name
+        self.sub_title = f"{name} · {company}" if company and company != name else name
         for widget, (title, amount) in zip(
             self.query(".card"), cards(data["summary"]), strict=True
         ):
@@ -506,6 +515,17 @@ class ClientScreen(WorkspaceScreen):
             self.open_invoice(int(note["invoice_id"]))
         elif event.data_table.id == "services":
             self.action_edit_price()
+
+    def on_daemon_refused(self, message: DaemonRefused) -> None:
+        """A section the daemon refuses says why where it would be (the app notifies too)."""
+        if message.method == "run.start":  # the upcoming invoice is a dry run: operators only
+            head = Text(f"No upcoming invoice: {message.message}", style="italic")
+            self.query_one("#upcoming-head", Static).update(head)
+
+    def today(self) -> str:
+        """The daemon's today (its test clock's when it has one), else this machine's."""
+        upcoming = self.data.get("upcoming") or {}
+        return str(upcoming.get("today") or dt.date.today().isoformat())
 
     def open_invoice(self, invoice_id: int) -> None:
         name = (self.client or {}).get("name")
@@ -617,7 +637,7 @@ class ClientScreen(WorkspaceScreen):
         """Invoices for a gross amount (R-INV-5), ``count`` of them."""
         self._on_tab("invoices")
         fields = [
-            Field("date", "Invoice date", dt.date.today().isoformat(), kind="date"),
+            Field("date", "Invoice date", self.today(), kind="date"),
             Field("amount", "Gross amount"),
             Field("count", "How many invoices", "1", kind="integer"),
             Field("description", "Description", "Prepayment"),
