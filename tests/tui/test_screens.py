@@ -56,6 +56,7 @@ async def open_section(pilot: Pilot, key: str, kind: type) -> Any:
     return app.screen
 
 
+@pytest.mark.slow
 async def test_invoices_filter_mark_send_and_open(daemon: RunningDaemon) -> None:
     made = seed(daemon)
     app = BillingApp(socket_path=daemon.socket)
@@ -87,6 +88,20 @@ async def test_invoices_filter_mark_send_and_open(daemon: RunningDaemon) -> None
         period.value = ""
         await pilot.press("r")
         await wait_for(pilot, lambda: table.row_count == 2)  # January's and Bob's
+        # a client by (part of) its name, or its id
+        client = screen.query_one("#filter-client", Input)
+        client.value = "nobody"
+        await pilot.press("r")
+        await wait_for(pilot, lambda: "No client matches 'nobody'." in screen_text(pilot))
+        client.value = "bob"
+        await pilot.press("r")
+        await wait_for(pilot, lambda: table.row_count == 1 and "Bob Other" in table_text(table))
+        client.value = str(made["jane"]["id"])
+        await pilot.press("r")
+        await wait_for(pilot, lambda: table.row_count == 1 and "Jane" in table_text(table))
+        client.value = ""
+        await pilot.press("r")
+        await wait_for(pilot, lambda: table.row_count == 2)
 
         # mark both, send: asks first (Cancel focused); Bob has no email: refused, said
         await pilot.press("space", "space")
@@ -173,6 +188,7 @@ async def test_outbox_filter_show_retry_and_cancel(daemon: RunningDaemon) -> Non
         assert table.row_count > rows
 
 
+@pytest.mark.slow
 async def test_dunning_shows_overdue_invoices_pause_and_resume(daemon: RunningDaemon) -> None:
     made = seed(daemon)
     daemon.call(
@@ -327,3 +343,21 @@ async def test_runs_dry_run_preview_and_the_parked_queue(bounded: RunningDaemon)
         assert "is not parked" in screen_text(pilot)
         await pilot.press("escape")
         await wait_for(pilot, lambda: app.screen is runs)
+
+
+async def test_wide_terminals_show_dates_and_subjects(daemon: RunningDaemon) -> None:
+    made = seed(daemon)
+    daemon.call("invoice.send", invoice=made["january"]["id"])
+    app = BillingApp(socket_path=daemon.socket)
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = await open_section(pilot, "i", InvoicesScreen)
+        table = screen.query_one(DataTable)
+        await wait_for(pilot, lambda: table.row_count == 4)
+        assert "Issued" in screen_text(pilot) and "2026-01-15" in table_text(table)
+        await pilot.press("b")  # not a key of the invoices screen: the outbox
+        await wait_for(pilot, lambda: isinstance(app.screen, OutboxScreen))
+        await wait_for(pilot, lambda: "Subject" in screen_text(pilot))
+        table = app.screen.query_one(DataTable)
+        [email] = daemon.call("outbox.list", channel="email")
+        created = email["created_at"][:16].replace("T", " ")
+        await wait_for(pilot, lambda: created in table_text(table))

@@ -17,24 +17,31 @@ from billingd_tui.connection import Daemon
 from billingd_tui.format import cell
 from billingd_tui.messages import RowsLoaded
 from billingd_tui.screens.invoice import InvoiceScreen
-from billingd_tui.screens.listing import ListScreen
+from billingd_tui.screens.listing import WIDE, ListScreen
 from billingd_tui.widgets import PagedTable
 from billingd_tui.widgets.money_columns import fit_money_columns
 
 FILTERS = (
     ("status", "status: open, paid…"),
     ("period", "period YYYY-MM"),
-    ("enterprise", "enterprise id"),
-    ("client", "client id"),
+    ("enterprise", "enterprise"),
+    ("client", "client name or id"),
 )
 """The filter inputs: (``invoice.list`` parameter, placeholder)."""
 ID_FILTERS = ("enterprise", "client")
+"""Filters typed as an id or part of a name; ``invoice.list`` takes the id."""
 MARK = "●"
 
 
 def _client(invoice: dict[str, Any]) -> str:
     bill_to = invoice.get("bill_to") or {}
     return str(bill_to.get("name") or f"client {invoice.get('client_id')}")
+
+
+def _dates(invoice: dict[str, Any]) -> tuple[Text, Text]:
+    """Issue date and period, the columns shown in a wide terminal."""
+    start, end = invoice.get("period_start"), invoice.get("period_end")
+    return cell(invoice.get("issue_date")), cell(f"{start}–{end}" if start else "")
 
 
 class InvoicesScreen(ListScreen):
@@ -68,6 +75,8 @@ class InvoicesScreen(ListScreen):
         self.filters: dict[str, Any] = {}
         """The filters of the query shown (``invoice.list`` parameters)."""
         self._sending = False
+        self.wide = False
+        """The terminal was wide enough for the dates too when the screen opened."""
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -79,11 +88,15 @@ class InvoicesScreen(ListScreen):
         yield Footer()
 
     def setup(self) -> None:
+        self.wide = self.app.size.width >= WIDE
         table = self.query_one(PagedTable)
         table.add_column(" ", key="mark", width=1)
         table.add_column("Number", key="number", width=6)
         table.add_column("Client", key="client", width=8)
         table.add_column("Status", key="status", width=7)
+        if self.wide:
+            table.add_column("Issued", key="issued", width=10)
+            table.add_column("Period", key="period", width=21)
         table.add_column("Due", key="due", width=10)
         table.add_column(cell("Total", right=True), key="total", width=5)
         table.add_column(cell("Balance", right=True), key="balance", width=7)
@@ -91,24 +104,32 @@ class InvoicesScreen(ListScreen):
     # -- reading ---------------------------------------------------------------
 
     def load(self) -> None:
-        """Start the query for the filters typed (a bad id is said, not sent)."""
-        filters: dict[str, Any] = {"overdue": True} if self.overdue else {}
+        """Start the query for the filters typed."""
+        typed: dict[str, Any] = {"overdue": True} if self.overdue else {}
         for param, _ in FILTERS:
             value = self.query_one(f"#filter-{param}", Input).value.strip()
-            if value and param in ID_FILTERS and not value.isdigit():
-                self.say(f"{param}: type its id (a number)", error=True)
-                return
             if value:
-                filters[param] = int(value) if param in ID_FILTERS else value
-        self.filters = filters
+                typed[param] = value
+        self.filters = typed
         table = self.query_one(PagedTable)
         table.label = "Invoices" + "".join(
-            f" · {k} {'yes' if v is True else v}" for k, v in filters.items()
+            f" · {k} {'yes' if v is True else v}" for k, v in typed.items()
         )
-        self.fetch(filters, table.start_query(), 0)
+        self.fetch(typed, table.start_query(), 0)
 
     @work(thread=True, exclusive=True, group="invoices")
-    def fetch(self, filters: dict[str, Any], query: int, offset: int) -> None:
+    def fetch(self, typed: dict[str, Any], query: int, offset: int) -> None:
+        """One page of ``invoice.list`` for the ``typed`` filters (names resolved to ids)."""
+        filters = dict(typed)
+        for param in ID_FILTERS:
+            if param in filters:
+                found = self._resolve(param, filters[param])
+                if not isinstance(found, int):
+                    if found:
+                        self.app.call_from_thread(self.say, found, error=True)
+                    self.app.call_from_thread(self.query_one(PagedTable).abandon)
+                    return
+                filters[param] = found
         invoices = self.daemon.request(
             self, "invoice.list", **filters, limit=self.page_size + 1, offset=offset
         )
@@ -117,6 +138,28 @@ class InvoicesScreen(ListScreen):
         elif not get_current_worker().is_cancelled:
             more = len(invoices) > self.page_size
             self.post_message(RowsLoaded(query, offset, invoices[: self.page_size], more))
+
+    def _resolve(self, param: str, text: str) -> int | str:
+        """The id of the one client or enterprise that ``text`` names (its id, or part of
+        its name); else why not ("" when the daemon refused, which it says itself)."""
+        if text.isdigit():
+            return int(text)
+        if param == "client":
+            found = self.daemon.request(self, "client.list", search=text, limit=2)
+        else:
+            enterprises = self.daemon.request(self, "enterprise.list")
+            found = (
+                None
+                if enterprises is None
+                else [e for e in enterprises if text.casefold() in str(e["name"]).casefold()]
+            )
+        if found is None:
+            return ""
+        if len(found) == 1:
+            return int(found[0]["id"])
+        if not found:
+            return f"No {param} matches {text!r}."
+        return f"More than one {param} matches {text!r}: type more of its name, or its id."
 
     def on_rows_loaded(self, message: RowsLoaded) -> None:
         table = self.query_one(PagedTable)
@@ -130,6 +173,7 @@ class InvoicesScreen(ListScreen):
                     cell(i["number"]),
                     cell(_client(i)),
                     cell(i["status"]),
+                    *(_dates(i) if self.wide else ()),
                     cell(i.get("due_date")),
                     cell(total, right=True),
                     cell(i["balance"], right=True),

@@ -34,6 +34,8 @@ STALE_DELAY = 0.2
 """Seconds of quiet after an event before the list is read again."""
 DETAIL_DELAY = 0.1
 """Seconds on a row before its object is read."""
+WIDE = 120
+"""Terminal columns from which a list shows its extra columns (dates, subjects)."""
 
 
 class ListScreen(WorkspaceScreen):

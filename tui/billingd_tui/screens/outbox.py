@@ -16,7 +16,7 @@ from billingd_tui.format import cell
 from billingd_tui.messages import DetailLoaded, RowsLoaded
 from billingd_tui.run_view import instant
 from billingd_tui.screens.invoice import STATE_STYLES
-from billingd_tui.screens.listing import ListScreen
+from billingd_tui.screens.listing import WIDE, ListScreen
 from billingd_tui.widgets.money_columns import fit_money_columns
 
 STATES = (None, "queued", "sending", "sent", "failed", "cancelled")
@@ -51,6 +51,11 @@ def _message(message: dict[str, Any]) -> Text:
     return Text.assemble(*parts)
 
 
+def _wide_cells(message: dict[str, Any]) -> tuple[Text, Text]:
+    """Subject and creation time, the columns shown in a wide terminal."""
+    return cell(message.get("subject")), cell(instant(message.get("created_at")))
+
+
 class OutboxScreen(ListScreen):
     """What the outbox holds, newest first, filtered by state; the highlighted message."""
 
@@ -76,6 +81,8 @@ class OutboxScreen(ListScreen):
         super().__init__(daemon=daemon)
         self.state: str | None = None
         """The state shown (None: every state)."""
+        self.wide = False
+        """The terminal was wide enough for subjects when the screen opened."""
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -85,11 +92,15 @@ class OutboxScreen(ListScreen):
         yield Footer()
 
     def setup(self) -> None:
+        self.wide = self.app.size.width >= WIDE
         table = self.query_one(DataTable)
         table.add_column(cell("ID", right=True), key="id", width=4)
         table.add_column("Channel", key="channel", width=7)
         table.add_column("Kind", key="kind", width=8)
         table.add_column("To", key="to", width=8)
+        if self.wide:
+            table.add_column("Subject", key="subject", width=30)
+            table.add_column("Created", key="created_at", width=16)
         table.add_column("State", key="state", width=9)
         table.add_column(cell("Tries", right=True), key="attempts", width=5)
         self.query_one("#detail", Static).border_title = "Message"
@@ -116,6 +127,7 @@ class OutboxScreen(ListScreen):
                     cell(m.get("channel")),
                     cell(m.get("kind")),
                     cell(m.get("to")),
+                    *(_wide_cells(m) if self.wide else ()),
                     Text(str(m.get("state")), style=STATE_STYLES.get(str(m.get("state")), "")),
                     cell(m.get("attempts"), right=True),
                 ),
