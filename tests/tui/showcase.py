@@ -144,6 +144,18 @@ def masked_replies() -> Iterator[None]:
 # -- the screens ---------------------------------------------------------------------
 # Each is a pilot script that leaves the app showing one screen with its data loaded.
 
+Script = Callable[[Pilot], Awaitable[None]]
+
+
+def screens(invoice: dict[str, Any]) -> dict[str, Script]:
+    """The main screens by name; ``invoice`` is the one the invoice screen shows."""
+    return {
+        "clients": clients_screen,
+        "invoice": invoice_screen(invoice),
+        "dashboard": dashboard_screen,
+        "runs": runs_screen,
+    }
+
 
 async def clients_screen(pilot: Pilot) -> None:
     clients = pilot.app.screen.query_one("#clients", PagedTable)
@@ -153,7 +165,7 @@ async def clients_screen(pilot: Pilot) -> None:
     await wait_for(pilot, lambda: f"{len(CLIENTS) + 1} clients" in screen_text(pilot))
 
 
-def invoice_screen(invoice: dict[str, Any]) -> Callable[[Pilot], Awaitable[None]]:
+def invoice_screen(invoice: dict[str, Any]) -> Script:
     async def show(pilot: Pilot) -> None:
         app = pilot.app
         assert isinstance(app, BillingApp)

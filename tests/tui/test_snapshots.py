@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from textual.pilot import Pilot
 
 from billingd_tui.app import BillingApp
 from tests.conftest import RunningDaemon
@@ -44,15 +43,6 @@ def app(
         yield BillingApp(socket_path=showcase.SOCKET)
 
 
-def _screens(invoice: dict[str, Any]) -> dict[str, Callable[[Pilot], Awaitable[None]]]:
-    return {
-        "clients": showcase.clients_screen,
-        "invoice": showcase.invoice_screen(invoice),
-        "dashboard": showcase.dashboard_screen,
-        "runs": showcase.runs_screen,
-    }
-
-
 @pytest.mark.parametrize("size", list(showcase.SIZES))
 @pytest.mark.parametrize("screen", ["clients", "invoice", "dashboard", "runs"])
 def test_main_screen_snapshot(
@@ -62,5 +52,5 @@ def test_main_screen_snapshot(
     screen: str,
     size: str,
 ) -> None:
-    show = _screens(seeded[1])[screen]
+    show = showcase.screens(seeded[1])[screen]
     assert snap_compare(app, terminal_size=showcase.SIZES[size], run_before=show)
