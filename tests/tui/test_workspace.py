@@ -290,6 +290,50 @@ async def test_invoice_issued_elsewhere_appears_without_refresh(daemon: RunningD
         await wait_for(pilot, lambda: f"{made['number']}: 7.77" in rows(app, "payments"))
 
 
+async def test_workspace_follows_again_after_a_daemon_restart(
+    daemon: RunningDaemon,
+) -> None:
+    seed = setup_jane(daemon)
+    jane = seed["jane"]["id"]
+    app = BillingApp(socket_path=daemon.socket)
+    async with app.run_test(size=SIZE) as pilot:
+        # the palette opens the highlighted client too
+        await wait_for(pilot, lambda: app.screen.client_id == jane)
+        await pilot.press("ctrl+p", *"client: open")
+        await wait_for(pilot, lambda: "billing workspace" in screen_text(pilot))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ClientScreen))
+        screen = app.screen
+        assert isinstance(screen, ClientScreen)
+        await wait_for(pilot, lambda: screen.following and len(screen.data) == 7)
+        daemon.stop()
+        await wait_for(pilot, lambda: "not reachable" in screen_text(pilot))
+        again = RunningDaemon(daemon.folder, f"sqlite:///{daemon.folder / 'billing.db'}")
+        try:
+            await pilot.press("r")
+            await wait_for(pilot, lambda: app.screen is screen and screen.following)
+            [made] = again.call("invoice.amount", client=jane, date="2026-03-01", amount="3.33")
+            await pilot.press("3")
+            await wait_for(pilot, lambda: made["number"] in rows(app, "invoices"))
+        finally:
+            again.stop()
+
+
+async def test_invoice_screen_shows_a_payment_made_elsewhere(daemon: RunningDaemon) -> None:
+    seed = setup_jane(daemon)
+    second = seed["second"]
+    app = BillingApp(socket_path=daemon.socket)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, ClientsScreen))
+        screen = InvoiceScreen(daemon=app.daemon, invoice=second["id"])
+        app.push_screen(screen)
+        await wait_for(pilot, lambda: screen.invoice is not None)
+        daemon.call("payment.record", client=seed["jane"]["id"], amount="487.50",
+                    invoice=second["id"])  # fmt: skip
+        await wait_for(pilot, lambda: "partial" in screen_text(pilot))
+        assert "1000.00 EUR" in screen_text(pilot)  # the balance due
+
+
 async def test_invoice_actions_follow_their_rules(daemon: RunningDaemon) -> None:
     seed = setup_jane(daemon)
     first, second = seed["first"], seed["second"]

@@ -41,6 +41,7 @@ class ClientsScreen(WorkspaceScreen):
 
     PALETTE: ClassVar[tuple[tuple[str, str, str], ...]] = (
         ("clients: refresh", "Reload clients and invoices from the daemon", "refresh"),
+        ("client: open", "The highlighted client's billing workspace (Enter)", "open_client"),
         ("client: edit billing settings", "The highlighted client's settings", "edit_client"),
         ("client: bill groups", "The highlighted client's bill groups", "bill_groups"),
         ("clients: search", "Search clients by name, company or email", "focus_search"),
@@ -106,6 +107,11 @@ class ClientsScreen(WorkspaceScreen):
             edit_billing_settings(
                 self, self.daemon, self.client_id, lambda _: self.action_refresh()
             )
+
+    def action_open_client(self) -> None:
+        """The highlighted client's billing workspace (seed 003)."""
+        if self.client_id is not None:
+            self.app.push_screen(ClientScreen(daemon=self.daemon, client_id=self.client_id))
 
     def action_bill_groups(self) -> None:
         """The highlighted client's bill groups, to add and edit (seed 004)."""
@@ -249,8 +255,8 @@ class ClientsScreen(WorkspaceScreen):
         if event.row_key.value is None:
             return
         if event.data_table.id == "clients":
-            client_id = int(event.row_key.value)
-            self.app.push_screen(ClientScreen(daemon=self.daemon, client_id=client_id))
+            self.show_invoices(int(event.row_key.value))
+            self.action_open_client()
         else:
             clients = self.query_one("#clients", PagedTable)
             key = str(self.client_id)

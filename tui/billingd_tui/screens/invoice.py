@@ -11,17 +11,27 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Static
+from textual.worker import Worker
 
 from billingd_tui.connection import Daemon
 from billingd_tui.format import cell
-from billingd_tui.messages import DaemonRefused, DocumentLoaded, InvoiceLoaded
+from billingd_tui.messages import (
+    DaemonRefused,
+    DocumentLoaded,
+    Following,
+    InvoiceLoaded,
+    LedgerChanged,
+)
 from billingd_tui.screens.confirm import ConfirmScreen
 from billingd_tui.screens.document import DocumentScreen, pdf_text
 from billingd_tui.screens.form import Field, FormScreen
 from billingd_tui.screens.workspace import WorkspaceScreen
 from billingd_tui.widgets.money_columns import fit_money_columns
 
+EVENTS = ("invoice.", "payment.", "credit_note.")
+RELOAD_DELAY = 0.3  # seconds: a burst of events (a run, a payment's allocations) costs one read
 STATE_STYLES = {"sent": "green", "failed": "bold red", "cancelled": "dim"}
 
 
@@ -144,6 +154,8 @@ class InvoiceScreen(WorkspaceScreen):
         self.invoice_ref = invoice
         self.client_name = client_name
         self.invoice: dict[str, Any] | None = None
+        self._follower: Worker[None] | None = None
+        self._reload_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -162,9 +174,29 @@ class InvoiceScreen(WorkspaceScreen):
         lines.add_column(cell("Net", right=True), key="net", width=10)
         lines.add_column(cell("Tax%", right=True), key="tax_rate", width=4)
         lines.add_column(cell("Tax", right=True), key="tax", width=8)
-        self.action_refresh()
+        self.follow_events()  # Following, once subscribed, loads the invoice
 
     def action_refresh(self) -> None:
+        self.load_invoice()
+        if self._follower is None or self._follower.is_finished:
+            self.follow_events()  # lost with a daemon restart
+
+    # -- live: payments, credit notes, a void or an edit made elsewhere show at once --
+
+    def follow_events(self) -> None:
+        self._follower = self.run_worker(
+            lambda: self.daemon.follow(self, EVENTS), thread=True, exclusive=True, group="follow"
+        )
+
+    def on_following(self, message: Following) -> None:
+        self.load_invoice()
+
+    def on_ledger_changed(self, message: LedgerChanged) -> None:
+        if self._reload_timer is None:
+            self._reload_timer = self.set_timer(RELOAD_DELAY, self._reload)
+
+    def _reload(self) -> None:
+        self._reload_timer = None
         self.load_invoice()
 
     def action_back(self) -> None:
