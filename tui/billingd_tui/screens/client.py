@@ -252,8 +252,8 @@ class ClientScreen(WorkspaceScreen):
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="cards"):
-            for key, _ in cards({}):
-                yield Static(Text(key, style="dim"), classes="card")
+            for title, _ in cards({}):
+                yield Static(Text(title, style="dim"), classes="card")
         with TabbedContent(id="tabs"):
             for tab, title, pane in TABS:
                 with pane(title, id=f"tab-{tab}"):
@@ -267,8 +267,9 @@ class ClientScreen(WorkspaceScreen):
         yield Footer()
 
     def on_mount(self) -> None:
+        titles = {tab: title for tab, title, _ in TABS}
         for table in self.query(DataTable):
-            table.border_title = dict((t, title) for t, title, _ in TABS).get(str(table.id))
+            table.border_title = titles.get(str(table.id))
         self.query_one("#services", DataTable).border_title = "Services"
         self.query_one("#upcoming", DataTable).border_title = "Next invoice"
         self.follow_events()  # Following, once subscribed, loads every section
@@ -281,6 +282,7 @@ class ClientScreen(WorkspaceScreen):
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         self._focus_tab(str(event.pane.id).removeprefix("tab-"))
+        self.call_after_refresh(self._refill)  # filled while hidden, at a guessed width
 
     def _focus_tab(self, tab: str) -> None:
         """Focus the tab's table, so that its bindings show in the footer."""
