@@ -31,6 +31,11 @@ SECTIONS = (
     Section("dunning", "n", DunningScreen, "Overdue invoices and reminders: pause, resume", False),
     Section("plugins", "g", PluginsScreen, "Loaded plugins: versions and hooks", False),
     Section("templates", "m", TemplatesScreen, "Document templates; preview one", False),
+    Section("invoices", "i", InvoicesScreen, "All invoices: filter, send marked (key i)", False),
+    Section("outbox", "b", OutboxScreen, "Emails, uploads, notices: retry, cancel (key b)", False),
+    Section("dunning", "n", DunningScreen, "Overdue invoices: pause reminders (key n)", False),
+    Section("plugins", "g", PluginsScreen, "Loaded plugins: versions and hooks (key g)", False),
+    Section("templates", "m", TemplatesScreen, "Document templates; preview one (key m)", False),
 )
 """Each screen here takes ``daemon=`` and nothing else."""
 

@@ -127,8 +127,6 @@ class DunningScreen(ListScreen):
         fit_money_columns(table, ("number", "balance"), "next")
         count = f"{len(rows)}{'+' if message.more else ''}" if rows else "none"
         table.border_title = f"Overdue invoices · {count}"
-        if not rows:
-            self.query_one("#detail", Static).update("")
         self.refresh_bindings()
 
     def on_detail_loaded(self, message: DetailLoaded) -> None:

@@ -123,6 +123,8 @@ class ListScreen(WorkspaceScreen):
             table.add_row(*cells, key=key)
         if keep is not None and keep in table.rows:
             table.move_cursor(row=table.get_row_index(keep))
+        for detail in self.query("#detail"):  # the highlighted row's: none without rows
+            detail.display = table.row_count > 0
         self.show_detail()
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:

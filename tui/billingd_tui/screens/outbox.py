@@ -138,8 +138,6 @@ class OutboxScreen(ListScreen):
         fit_money_columns(table, ("id",), "to")
         count = f"{len(rows)}{'+' if message.more else ''}" if rows else "none"
         table.border_title = f"Outbox · {self.state or 'all'} · {count}"
-        if not rows:
-            self.query_one("#detail", Static).update("")
 
     def on_detail_loaded(self, message: DetailLoaded) -> None:
         if str(message.item.get("id")) == self.highlighted():
