@@ -187,7 +187,7 @@ async def test_dashboard_shows_the_test_clock_aging_and_revenue_live(
         rows = {line.split()[0]: line.split() for line in text.splitlines() if line.strip()}
         assert rows["USD"][-1] == "1234567.88"  # the total, whole at 80 columns
         assert rows["EUR"][-1] == "110.10"
-        assert "Revenue EUR · last 12 months · invoiced 140.10 · paid 30.00" in text
+        assert "Revenue EUR · 2023-04–2024-03 · invoiced 140.10 · paid 30.00" in text
         assert "Apr  May" in text and "Feb  Mar" in text  # the months' names, to March
         assert "Dunning" in text and "outbox" in text
 

@@ -356,9 +356,10 @@ class DashboardScreen(WorkspaceScreen):
         chart.show(figures, currency)
         invoiced = sum((f.invoiced for f in figures), Decimal(0))
         paid = sum((f.paid for f in figures), Decimal(0))
+        span = f"{figures[0].month}–{figures[-1].month}" if figures else ""
         chart.border_title = (
             Text.assemble(
-                f"Revenue {currency} · last {MONTHS} months · ",
+                f"Revenue {currency} · {span} · ",
                 (f"invoiced {money_text(invoiced, currency)}", INVOICED_STYLE),
                 " · ",
                 (f"paid {money_text(paid, currency)}", PAID_STYLE),
