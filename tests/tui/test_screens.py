@@ -260,9 +260,8 @@ async def test_templates_list_and_preview(daemon: RunningDaemon) -> None:
         table.move_cursor(row=table.get_row_index("invoice.tpl"))
         await pilot.press("v")
         await wait_for(pilot, lambda: isinstance(app.screen, DocumentScreen), timeout=30)
-        text = app.screen.query_one(TextArea).text
-        assert "Page 1/" in text
         await wait_for(pilot, lambda: "saved as" in screen_text(pilot))
+        assert "Page 1/" in app.screen.query_one(TextArea).text
         assert (PREVIEWS / "invoice-preview.pdf").read_bytes().startswith(b"%PDF")
         await pilot.press("escape")
         await wait_for(pilot, lambda: app.screen is screen)
