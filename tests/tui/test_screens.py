@@ -224,6 +224,14 @@ async def test_dunning_shows_overdue_invoices_pause_and_resume(daemon: RunningDa
         # paid elsewhere: no longer overdue
         daemon.call("payment.record", client=made["jane"]["id"], amount="119.00", invoice=january)
         await wait_for(pilot, lambda: table.row_count == 1)
+        # voided elsewhere, paused here before the list has followed: the rule's refusal
+        march = made["march"]["id"]
+        assert screen.highlighted() == str(march)
+        daemon.call("invoice.void", invoice=march)
+        screen.set_paused(True)
+        await wait_for(pilot, lambda: "dunning.pause refused" in screen_text(pilot))
+        assert "void invoice is not dunned" in screen_text(pilot)
+        await wait_for(pilot, lambda: table.row_count == 0)
 
 
 async def test_plugins_list_the_loaded_ones(daemon: RunningDaemon) -> None:
