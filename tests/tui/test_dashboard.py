@@ -4,6 +4,7 @@ bucketing of due dates, and the dashboard itself at 80x24."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -162,8 +163,15 @@ def clocked_sqlite(short_dir: Path) -> Iterator[RunningDaemon]:
 
 
 async def _dashboard(pilot: Pilot) -> DashboardScreen:
+    """Open the dashboard and wait until the overview and the reports are both shown."""
     await pilot.press("d")
-    await wait_for(pilot, lambda: "Revenue " in screen_text(pilot))
+    await wait_for(
+        pilot,
+        lambda: (
+            "Revenue " in (text := screen_text(pilot))
+            and re.search(r"Open +\d+ invoices", text) is not None
+        ),
+    )
     assert isinstance(pilot.app.screen, DashboardScreen)
     return pilot.app.screen
 
