@@ -157,11 +157,13 @@ def _aging(aging: dict[str, Any] | None) -> Table | Text:
 
 
 class DashboardScreen(WorkspaceScreen):
-    """Daemon status, totals and the last runs; a running run's bar moves with its events.
+    """The daemon and its clock, open balances by age, revenue per month, the queues and
+    the last runs; a running run's bar moves with its events.
 
     While mounted, a thread worker holds an event subscription (:meth:`Daemon.follow`):
     ``run.progress`` moves the bar and the run's row without asking the daemon;
-    ``run.finished`` and invoice or payment events reload the parts they change.
+    ``run.finished`` and invoice, payment, outbox and dunning events reload the parts
+    they change (``report.revenue``, ``report.aging``: figures the daemon adds up).
     """
 
     SUB_TITLE = "Dashboard"
@@ -184,7 +186,7 @@ class DashboardScreen(WorkspaceScreen):
         self.progress_events = 0
         """``run.progress`` events shown so far."""
         self.currency: str | None = None
-        """The currency the revenue chart shows (None: the one invoiced most)."""
+        """The currency the revenue chart shows (None: the first the daemon lists)."""
         self._overview: OverviewLoaded | None = None
         self._reports: ReportsLoaded | None = None
         self._stale: set[str] = set()
