@@ -361,6 +361,11 @@ async def test_wide_terminals_show_dates_and_subjects(daemon: RunningDaemon) -> 
         table = screen.query_one(DataTable)
         await wait_for(pilot, lambda: table.row_count == 4)
         assert "Issued" in screen_text(pilot) and "2026-01-15" in table_text(table)
+        # narrowed to 80 columns: the client's column shrinks, no amount is cut
+        await pilot.resize_terminal(80, 24)
+        await wait_for(pilot, lambda: "1234567.89 EUR  1234567.89" in screen_text(pilot))
+        assert all(len(line) <= 80 for line in screen_text(pilot).splitlines())
+        await pilot.resize_terminal(160, 48)
         await pilot.press("b")  # not a key of the invoices screen: the outbox
         await wait_for(pilot, lambda: isinstance(app.screen, OutboxScreen))
         await wait_for(pilot, lambda: "Subject" in screen_text(pilot))

@@ -12,7 +12,6 @@ from textual.widgets import DataTable, Footer, Header, Static
 from billingd_tui.format import cell
 from billingd_tui.messages import RowsLoaded
 from billingd_tui.screens.listing import ListScreen
-from billingd_tui.widgets.money_columns import fit_money_columns
 
 
 def _client(invoice: dict[str, Any]) -> str:
@@ -31,6 +30,7 @@ class DryRunScreen(ListScreen):
 
     SUB_TITLE = "Dry run"
     AUTO_FOCUS = "#planned"
+    FIT = (("total",), "client")
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "refresh", "Again", id="dry_run.refresh"),
         Binding("escape", "back", "Back", id="dry_run.back"),
@@ -81,7 +81,6 @@ class DryRunScreen(ListScreen):
             for n, (i, total) in enumerate(zip(invoices, totals, strict=True))
         ]
         self.refill(table, rows)
-        fit_money_columns(table, ("total",), "client")
         clients = len({i.get("client_id") for i in invoices})
         table.border_title = f"Would issue · {len(rows)} invoices · {clients} clients"
         self.say(f"As of {planned.get('as_of')}: nothing was written; s on the runs starts it.")

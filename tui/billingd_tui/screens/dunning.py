@@ -15,7 +15,6 @@ from billingd_tui.connection import Daemon
 from billingd_tui.format import cell
 from billingd_tui.messages import DetailLoaded, RowsLoaded
 from billingd_tui.screens.listing import ListScreen
-from billingd_tui.widgets.money_columns import fit_money_columns
 
 SHOWN = 500
 """Overdue invoices read at most (``dunning.list`` has no paging); oldest due first."""
@@ -62,6 +61,7 @@ class DunningScreen(ListScreen):
 
     SUB_TITLE = "Dunning"
     AUTO_FOCUS = "#dunning"
+    FIT = (("number", "balance"), "next")
     EVENTS = ("dunning.", "reminder.", "invoice.", "payment.", "credit_note.")
     DETAIL = ("dunning.show", "invoice")
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -124,7 +124,6 @@ class DunningScreen(ListScreen):
             for s, balance in zip(states, balances, strict=True)
         ]
         self.refill(table, rows)
-        fit_money_columns(table, ("number", "balance"), "next")
         count = f"{len(rows)}{'+' if message.more else ''}" if rows else "none"
         table.border_title = f"Overdue invoices · {count}"
         self.refresh_bindings()

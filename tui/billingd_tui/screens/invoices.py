@@ -17,9 +17,8 @@ from billingd_tui.connection import Daemon
 from billingd_tui.format import cell
 from billingd_tui.messages import RowsLoaded
 from billingd_tui.screens.invoice import InvoiceScreen
-from billingd_tui.screens.listing import WIDE, ListScreen
+from billingd_tui.screens.listing import ListScreen
 from billingd_tui.widgets import PagedTable
-from billingd_tui.widgets.money_columns import fit_money_columns
 
 FILTERS = (
     ("status", "status: open, paid…"),
@@ -49,6 +48,7 @@ class InvoicesScreen(ListScreen):
 
     SUB_TITLE = "Invoices"
     AUTO_FOCUS = "#invoices"
+    FIT = (("number", "total", "balance"), "client")
     EVENTS = ("invoice.", "payment.", "credit_note.")
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "filter", "Filter", id="invoices.filter"),
@@ -75,8 +75,6 @@ class InvoicesScreen(ListScreen):
         self.filters: dict[str, Any] = {}
         """The filters of the query shown (``invoice.list`` parameters)."""
         self._sending = False
-        self.wide = False
-        """The terminal was wide enough for the dates too when the screen opened."""
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -88,7 +86,6 @@ class InvoicesScreen(ListScreen):
         yield Footer()
 
     def setup(self) -> None:
-        self.wide = self.app.size.width >= WIDE
         table = self.query_one(PagedTable)
         table.add_column(" ", key="mark", width=1)
         table.add_column("Number", key="number", width=6)
@@ -183,7 +180,7 @@ class InvoicesScreen(ListScreen):
         ]
         if not table.add_page(message.query, message.offset, rows, message.more):
             return
-        fit_money_columns(table, ("number", "total", "balance"), "client")
+        self.fit_table()
         if not table.loaded:
             table.note("none match" if self.filters else "none yet")
 

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import work
+from textual.events import Resize
 from textual.timer import Timer
 from textual.widgets import DataTable, Static
 from textual.worker import Worker
@@ -29,6 +30,7 @@ from billingd_tui.messages import (
 )
 from billingd_tui.screens.confirm import ConfirmScreen
 from billingd_tui.screens.workspace import WorkspaceScreen
+from billingd_tui.widgets.money_columns import fit_money_columns
 
 STALE_DELAY = 0.2
 """Seconds of quiet after an event before the list is read again."""
@@ -43,6 +45,9 @@ class ListScreen(WorkspaceScreen):
 
     EVENTS: ClassVar[tuple[str, ...]] = ()
     """Event-name prefixes after which the list is read again (see ``Daemon.follow``)."""
+    FIT: ClassVar[tuple[tuple[str, ...], str] | None] = None
+    """``(columns, flexible)``: the columns sized to their widest cell (money, ids),
+    and the text column given the rest of the width, after each load and resize."""
     DETAIL: ClassVar[tuple[str, str] | None] = None
     """``(method, id parameter)`` reading the highlighted row's object, posted to the
     screen as :class:`DetailLoaded` (the row keys are the ids)."""
@@ -54,8 +59,11 @@ class ListScreen(WorkspaceScreen):
         self._follower: Worker[None] | None = None
         self._stale_timer: Timer | None = None
         self._detail_timer: Timer | None = None
+        self.wide = False
+        """The terminal has :data:`WIDE` columns: :meth:`setup` may declare more."""
 
     def on_mount(self) -> None:
+        self.wide = self.app.size.width >= WIDE
         self.setup()
         if self.EVENTS:
             self.follow()  # Following, once subscribed, loads the list
@@ -63,7 +71,8 @@ class ListScreen(WorkspaceScreen):
             self.load()
 
     def setup(self) -> None:
-        """Declare the table's columns (the screen is mounted)."""
+        """Declare the table's columns (the screen is mounted; again when the terminal
+        becomes wide or narrow)."""
 
     def load(self) -> None:
         """Read what the screen shows from the daemon (in a thread worker)."""
@@ -125,7 +134,23 @@ class ListScreen(WorkspaceScreen):
             table.move_cursor(row=table.get_row_index(keep))
         for detail in self.query("#detail"):  # the highlighted row's: none without rows
             detail.display = table.row_count > 0
+        self.fit_table()
         self.show_detail()
+
+    def fit_table(self) -> None:
+        """Size the table's columns as ``FIT`` says."""
+        table = self.query_one(DataTable)
+        if self.FIT is not None and table.columns:
+            fit_money_columns(table, *self.FIT)
+
+    def on_resize(self, event: Resize) -> None:
+        wide = self.app.size.width >= WIDE
+        if wide != self.wide:  # columns to add or drop: declare them again, read again
+            self.wide = wide
+            self.query_one(DataTable).clear(columns=True)
+            self.setup()
+            self.load()
+        self.call_after_refresh(self.fit_table)  # once the table has its new size
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if self._detail_timer is not None:

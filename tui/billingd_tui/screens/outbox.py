@@ -16,8 +16,7 @@ from billingd_tui.format import cell
 from billingd_tui.messages import DetailLoaded, RowsLoaded
 from billingd_tui.run_view import instant
 from billingd_tui.screens.invoice import STATE_STYLES
-from billingd_tui.screens.listing import WIDE, ListScreen
-from billingd_tui.widgets.money_columns import fit_money_columns
+from billingd_tui.screens.listing import ListScreen
 
 STATES = (None, "queued", "sending", "sent", "failed", "cancelled")
 """The state filter's steps (None: every state), as ``outbox.list`` takes them."""
@@ -61,6 +60,7 @@ class OutboxScreen(ListScreen):
 
     SUB_TITLE = "Outbox"
     AUTO_FOCUS = "#messages"
+    FIT = (("id",), "to")
     EVENTS = ("outbox.",)
     DETAIL = ("outbox.show", "id")
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -81,8 +81,6 @@ class OutboxScreen(ListScreen):
         super().__init__(daemon=daemon)
         self.state: str | None = None
         """The state shown (None: every state)."""
-        self.wide = False
-        """The terminal was wide enough for subjects when the screen opened."""
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -92,7 +90,6 @@ class OutboxScreen(ListScreen):
         yield Footer()
 
     def setup(self) -> None:
-        self.wide = self.app.size.width >= WIDE
         table = self.query_one(DataTable)
         table.add_column(cell("ID", right=True), key="id", width=4)
         table.add_column("Channel", key="channel", width=7)
@@ -135,7 +132,6 @@ class OutboxScreen(ListScreen):
             for m in messages
         ]
         self.refill(table, rows)
-        fit_money_columns(table, ("id",), "to")
         count = f"{len(rows)}{'+' if message.more else ''}" if rows else "none"
         table.border_title = f"Outbox · {self.state or 'all'} · {count}"
 

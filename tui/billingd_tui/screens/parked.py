@@ -13,7 +13,6 @@ from billingd_tui.format import cell
 from billingd_tui.messages import RowsLoaded, RunFinished
 from billingd_tui.run_view import instant
 from billingd_tui.screens.listing import ListScreen
-from billingd_tui.widgets.money_columns import fit_money_columns
 
 
 class ParkedScreen(ListScreen):
@@ -22,6 +21,7 @@ class ParkedScreen(ListScreen):
 
     SUB_TITLE = "Parked clients"
     AUTO_FOCUS = "#parked"
+    FIT = (("id",), "reason")
     EVENTS = ("run.finished", "client.released")
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("l", "release", "Release", id="parked.release"),
@@ -75,7 +75,6 @@ class ParkedScreen(ListScreen):
             for p in parked
         ]
         self.refill(table, rows)
-        fit_money_columns(table, ("id",), "reason")
         table.border_title = f"Parked clients · {len(rows) or 'none'}"
 
     def action_release(self) -> None:

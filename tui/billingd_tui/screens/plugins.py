@@ -14,7 +14,6 @@ from billingd_tui.connection import Daemon
 from billingd_tui.format import cell
 from billingd_tui.messages import RowsLoaded
 from billingd_tui.screens.listing import ListScreen
-from billingd_tui.widgets.money_columns import fit_money_columns
 
 
 def _registers(plugin: dict[str, Any]) -> str:
@@ -43,6 +42,7 @@ class PluginsScreen(ListScreen):
 
     SUB_TITLE = "Plugins"
     AUTO_FOCUS = "#plugins"
+    FIT = (("name", "version"), "hooks")
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "refresh", "Refresh", id="plugins.refresh"),
         Binding("escape", "back", "Back", id="plugins.back", show=False),
@@ -97,7 +97,6 @@ class PluginsScreen(ListScreen):
             for p in plugins
         ]
         self.refill(table, rows)
-        fit_money_columns(table, ("name", "version"), "hooks")
         table.border_title = f"Plugins · {len(rows) or 'none'}"
 
     def show_detail(self) -> None:

@@ -20,7 +20,6 @@ from billingd_tui.format import cell
 from billingd_tui.messages import RowsLoaded
 from billingd_tui.screens.document import DocumentScreen, pdf_text
 from billingd_tui.screens.listing import ListScreen
-from billingd_tui.widgets.money_columns import fit_money_columns
 
 PREVIEWS = Path(tempfile.gettempdir()) / "billing-tui"
 """Where previews are saved, one file per template."""
@@ -39,6 +38,7 @@ class TemplatesScreen(ListScreen):
 
     SUB_TITLE = "Templates"
     AUTO_FOCUS = "#templates"
+    FIT = (("name",), "path")
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("v", "preview", "Preview", id="templates.preview"),
         Binding("r", "refresh", "Refresh", id="templates.refresh"),
@@ -79,7 +79,6 @@ class TemplatesScreen(ListScreen):
             for t in templates
         ]
         self.refill(table, rows)
-        fit_money_columns(table, ("name",), "path")
         table.border_title = f"Templates · {len(rows) or 'none'}"
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
