@@ -104,6 +104,7 @@ async def test_invoices_filter_mark_send_and_open(daemon: RunningDaemon) -> None
         await wait_for(pilot, lambda: table.row_count == 2)
 
         # mark both, send: asks first (Cancel focused); Bob has no email: refused, said
+        table.move_cursor(row=0)
         await pilot.press("space", "space")
         await wait_for(pilot, lambda: len(screen.marked) == 2)
         await pilot.press("s")
@@ -125,12 +126,15 @@ async def test_invoices_filter_mark_send_and_open(daemon: RunningDaemon) -> None
         table.focus()
         await pilot.press("o")
         await wait_for(pilot, lambda: table.row_count == 4)
+        table.move_cursor(row=table.get_row_index(str(made["march"]["id"])))
         daemon.call("invoice.amount", client=made["bob"]["id"], date="2099-02-02", amount="3.00")
         await wait_for(pilot, lambda: table.row_count == 5)
+        assert screen.highlighted() == str(made["march"]["id"])  # the cursor stays on its row
 
         # Enter opens the invoice
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, InvoiceScreen))
+        await wait_for(pilot, lambda: "Bob Other" in screen_text(pilot))
         await pilot.press("escape")
         await wait_for(pilot, lambda: app.screen is screen)
 

@@ -73,8 +73,9 @@ class InvoicesScreen(ListScreen):
         self.marked: dict[int, str] = {}
         """The marked invoices: id -> number."""
         self.filters: dict[str, Any] = {}
-        """The filters of the query shown (``invoice.list`` parameters)."""
+        """The filters of the query shown, as typed (a client or enterprise by name)."""
         self._sending = False
+        self._keep: str | None = None  # the invoice to keep the cursor on when reloaded
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -108,6 +109,7 @@ class InvoicesScreen(ListScreen):
             if value:
                 typed[param] = value
         self.filters = typed
+        self._keep = self.highlighted()
         table = self.query_one(PagedTable)
         table.label = "Invoices" + "".join(
             f" · {k} {'yes' if v is True else v}" for k, v in typed.items()
@@ -181,6 +183,9 @@ class InvoicesScreen(ListScreen):
         if not table.add_page(message.query, message.offset, rows, message.more):
             return
         self.fit_table()
+        keep, self._keep = self._keep, None
+        if message.offset == 0 and keep is not None and keep in table.rows:
+            table.move_cursor(row=table.get_row_index(keep))
         if not table.loaded:
             table.note("none match" if self.filters else "none yet")
 
