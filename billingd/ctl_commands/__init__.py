@@ -6,7 +6,17 @@ never rename.
 
 from __future__ import annotations
 
-from billingd.ctl_commands import brands, core, dunning, events, imports, money, outbox, runs
+from billingd.ctl_commands import (
+    brands,
+    core,
+    dunning,
+    events,
+    imports,
+    money,
+    outbox,
+    reports,
+    runs,
+)
 from billingd.ctl_commands.base import Arg, Command
 
 COMMANDS: tuple[Command, ...] = (
@@ -18,6 +28,7 @@ COMMANDS: tuple[Command, ...] = (
     *runs.COMMANDS,
     *dunning.COMMANDS,
     *outbox.COMMANDS,
+    *reports.COMMANDS,
 )
 
 __all__ = ["COMMANDS", "Arg", "Command"]

@@ -41,7 +41,7 @@ from billingd.db.models import (
     UsageRecord,
 )
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 
 def _migrator(database: peewee.Database) -> pm.SchemaMigrator:
@@ -163,12 +163,38 @@ def _v5_delivery(database: peewee.Database) -> None:
     database.execute_sql('DROP TABLE IF EXISTS "notification"')
 
 
+SEARCHED_COLUMNS = ("name", "company", "contract_number")
+"""What ``client.list``'s search matches with ``ILIKE '%text%'``."""
+
+
+def _search_indexes(database: peewee.Database) -> None:
+    """PostgreSQL: a trigram index on each column a client search matches, so that a
+    text few clients match is found without reading every client (100,000: 60-90 ms
+    before); a text many match still takes the first page in id order. Left out where
+    the pg_trgm extension cannot be had (the search then reads every row, as before).
+    SQLite has no such index for ``LIKE '%text%'``: its scan of 100,000 clients takes
+    20-45 ms."""
+    if not is_postgres(database):
+        return
+    try:
+        with database.atomic():  # a savepoint: a refusal leaves the migration going
+            database.execute_sql("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+    except peewee.DatabaseError:
+        return
+    for column in SEARCHED_COLUMNS:
+        database.execute_sql(
+            f'CREATE INDEX IF NOT EXISTS "client_{column}_trgm" ON "client" '
+            f'USING gin ("{column}" gin_trgm_ops)'
+        )
+
+
 # version N -> function that upgrades a database from N-1 to N
 MIGRATIONS: dict[int, Callable[[peewee.Database], None]] = {
     2: _v2_billing_correctness,
     3: _v3_tax_categories,
     4: _v4_document_queue,
     5: _v5_delivery,
+    6: _search_indexes,
 }
 
 _SQLITE_APPEND_ONLY = [
@@ -211,6 +237,7 @@ def migrate(database: peewee.Database) -> int:
         if version is None:
             database.create_tables(ALL_MODELS)
             _protect_audit_trail(database)
+            _search_indexes(database)
             SchemaVersion.create(version=SCHEMA_VERSION)
             return SCHEMA_VERSION
         if version > SCHEMA_VERSION:

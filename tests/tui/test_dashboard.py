@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -18,7 +20,7 @@ from textual.widgets import Static
 from billingd.domain.reports import AGING_BUCKETS, aging_bucket, last_months
 from billingd_tui.app import BillingApp
 from billingd_tui.screens import DashboardScreen
-from tests.conftest import RunningDaemon
+from tests.conftest import RunningDaemon, billingctl_ok
 from tests.tui.pilot import SIZE, screen_text, wait_for
 
 TEST_CLOCK = "clock: test\ninvoicing: manual\n"
@@ -223,3 +225,25 @@ async def test_dashboard_on_the_system_clock_has_no_test_clock_marker(
         assert "TEST CLOCK" not in text
         assert "system · now" in text
         assert "nothing invoiced" in text and "nothing overdue" in text
+
+
+def test_billingctl_reports_one_row_per_month_and_currency(clocked_sqlite: RunningDaemon) -> None:
+    _ledger(clocked_sqlite)
+    assert billingctl_ok(clocked_sqlite, "report", "revenue", "--months", "2") == [
+        {"month": "2024-02", "currency": "EUR", "invoiced": "50.10", "paid": "30.00"},
+        {"month": "2024-02", "currency": "USD", "invoiced": "0.00", "paid": "0.00"},
+        {"month": "2024-03", "currency": "EUR", "invoiced": "-10.00", "paid": "0.00"},
+        {"month": "2024-03", "currency": "USD", "invoiced": "1234567.89", "paid": "0.01"},
+    ]
+    [eur, usd] = billingctl_ok(clocked_sqlite, "report", "aging")
+    assert eur["currency"] == "EUR" and eur["total"] == "110.10" and eur["invoices"] == 2
+    assert usd == {
+        "currency": "USD", "current": "1234567.88", "1-30": "0.00", "31-60": "0.00",
+        "61-90": "0.00", "90+": "0.00", "total": "1234567.88", "invoices": 1,
+    }  # fmt: skip
+    shown = subprocess.run(
+        [sys.executable, "-m", "billingd.ctl", "--socket", str(clocked_sqlite.socket),
+         "report", "aging"],
+        capture_output=True, text=True, timeout=60, check=True,
+    ).stdout  # fmt: skip
+    assert "1234567.88" in shown and "61-90" in shown

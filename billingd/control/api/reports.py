@@ -11,6 +11,9 @@ from billingd.services import reports
 from billingd.services.context import ServiceContext
 
 MONTHS = Bound(1, 120, unit="months")
+REVENUE_PARAMS = {
+    "months": PositiveInt(default=12, bound=MONTHS, help="how many months, up to this one")
+}
 
 
 @method(
@@ -23,7 +26,7 @@ MONTHS = Bound(1, 120, unit="months")
         "currency to a decimal string (issued totals less credit notes; payments received "
         "less refunds made)"
     ),
-    months=PositiveInt(default=12, bound=MONTHS, help="how many months, up to this one"),
+    **REVENUE_PARAMS,
 )
 def report_revenue(ctx: ServiceContext, months: int) -> dict[str, Any]:
     """Invoiced and paid per month and currency, for the last months up to the clock's."""
