@@ -157,6 +157,11 @@ async def test_outbox_filter_show_retry_and_cancel(daemon: RunningDaemon) -> Non
         [email] = daemon.call("outbox.list", channel="email")
         await wait_for(pilot, lambda: f"#{email['id']} email invoice" in screen_text(pilot))
         assert "To j@x.test" in screen_text(pilot)
+        await pilot.press("enter")  # the message's invoice
+        await wait_for(pilot, lambda: isinstance(app.screen, InvoiceScreen))
+        assert app.screen.invoice_ref == made["january"]["id"]
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is screen)
 
         # a sent message (the notice of the issued invoice) cannot be retried nor cancelled:
         # the daemon's reason is shown
@@ -209,6 +214,11 @@ async def test_dunning_shows_overdue_invoices_pause_and_resume(daemon: RunningDa
         table.move_cursor(row=table.get_row_index(str(january)))
         await wait_for(pilot, lambda: "Invoice 1 " in screen_text(pilot))
         assert "days overdue" in screen_text(pilot)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, InvoiceScreen))
+        assert app.screen.invoice_ref == january
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is screen)
 
         await pilot.press("p")
         await wait_for(pilot, lambda: "Reminders for invoice 1 paused." in screen_text(pilot))

@@ -72,6 +72,7 @@ class DunningScreen(ListScreen):
     PALETTE: ClassVar[tuple[tuple[str, str, str], ...]] = (
         ("dunning: pause", "Send no more reminders for the highlighted invoice", "pause"),
         ("dunning: resume", "Resume reminders for the highlighted invoice", "resume"),
+        ("dunning: open invoice", "The highlighted invoice (Enter)", "open_invoice"),
         ("dunning: refresh", "Reload the overdue invoices", "refresh"),
     )
 
@@ -133,6 +134,9 @@ class DunningScreen(ListScreen):
             self.states[str(message.item["invoice_id"])] = message.item
             self.query_one("#detail", Static).update(_state(message.item))
             self.refresh_bindings()
+
+    def invoice_of(self, key: str) -> int | None:
+        return int(key)  # the rows are the invoices
 
     # -- actions ---------------------------------------------------------------
 

@@ -29,6 +29,7 @@ from billingd_tui.messages import (
     LedgerChanged,
 )
 from billingd_tui.screens.confirm import ConfirmScreen
+from billingd_tui.screens.invoice import InvoiceScreen
 from billingd_tui.screens.workspace import WorkspaceScreen
 from billingd_tui.widgets.money_columns import fit_money_columns
 
@@ -88,6 +89,9 @@ class ListScreen(WorkspaceScreen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "back":
             return len(self.app.screen_stack) > 1
+        if action == "open_invoice":
+            key = self.highlighted()
+            return key is not None and self.invoice_of(key) is not None
         return True
 
     # -- the subscription ------------------------------------------------------
@@ -151,6 +155,20 @@ class ListScreen(WorkspaceScreen):
             self.setup()
             self.load()
         self.call_after_refresh(self.fit_table)  # once the table has its new size
+
+    def invoice_of(self, key: str) -> int | None:
+        """The invoice that Enter on row ``key`` opens (None: Enter opens none)."""
+        return None
+
+    def action_open_invoice(self) -> None:
+        """Open the highlighted row's invoice (Enter)."""
+        key = self.highlighted()
+        invoice = None if key is None else self.invoice_of(key)
+        if invoice is not None:
+            self.app.push_screen(InvoiceScreen(daemon=self.daemon, invoice=invoice))
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self.action_open_invoice()
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if self._detail_timer is not None:

@@ -74,6 +74,7 @@ class OutboxScreen(ListScreen):
         ("outbox: filter by state", "Show queued, sent, failed … messages in turn", "next_state"),
         ("outbox: retry", "Queue the highlighted failed or cancelled message again", "retry"),
         ("outbox: cancel", "Stop the highlighted waiting message (asks first)", "cancel_message"),
+        ("outbox: open invoice", "The highlighted message's invoice (Enter)", "open_invoice"),
         ("outbox: refresh", "Reload the outbox", "refresh"),
     )
 
@@ -81,6 +82,8 @@ class OutboxScreen(ListScreen):
         super().__init__(daemon=daemon)
         self.state: str | None = None
         """The state shown (None: every state)."""
+        self.invoices: dict[str, int | None] = {}
+        """The invoice of each message shown (Enter opens it), by row key."""
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -116,6 +119,7 @@ class OutboxScreen(ListScreen):
     def on_rows_loaded(self, message: RowsLoaded) -> None:
         table = self.query_one(DataTable)
         messages = message.rows
+        self.invoices = {str(m["id"]): m.get("invoice_id") for m in messages}
         rows = [
             (
                 str(m["id"]),
@@ -138,6 +142,9 @@ class OutboxScreen(ListScreen):
     def on_detail_loaded(self, message: DetailLoaded) -> None:
         if str(message.item.get("id")) == self.highlighted():
             self.query_one("#detail", Static).update(_message(message.item))
+
+    def invoice_of(self, key: str) -> int | None:
+        return self.invoices.get(key)
 
     # -- actions ---------------------------------------------------------------
 
