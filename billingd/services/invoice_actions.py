@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 from billingd.db.connection import write_transaction
 from billingd.db.models import (
@@ -14,6 +15,7 @@ from billingd.db.models import (
     UsageRecord,
 )
 from billingd.errors import RuleViolation, ValidationError
+from billingd.money import quantize
 from billingd.services import document_queue, invoicing, ledger, mail, notifications, outbox
 from billingd.services.audit import record_audit
 from billingd.services.billing_items import collect_items
@@ -41,7 +43,7 @@ def _void(ctx: ServiceContext, invoice: Invoice, reason: str) -> None:
     _refuse_unless_voidable(invoice)
     old_status = invoice.status
     invoice.status = "void"
-    invoice.balance = 0
+    invoice.balance = quantize(Decimal(0), invoice.currency)
     invoice.save()
     owner = invoice.client or invoice.reseller
     ledger.post_entry(ledger.VOIDED, -invoice.total, owner, invoice=invoice)

@@ -24,6 +24,9 @@ from textual.pilot import Pilot
 from billingd_tui.app import BillingApp
 from billingd_tui.connection import Daemon
 from billingd_tui.screens import DashboardScreen, InvoiceScreen, RunsScreen
+from billingd_tui.screens.client import SECTIONS as CLIENT_SECTIONS
+from billingd_tui.screens.client import ClientScreen
+from billingd_tui.screens.invoices import InvoicesScreen
 from billingd_tui.widgets import PagedTable, RunsTable
 from tests.conftest import RunningDaemon
 from tests.tui.pilot import screen_text, wait_for
@@ -154,6 +157,8 @@ def screens(invoice: dict[str, Any]) -> dict[str, Script]:
         "invoice": invoice_screen(invoice),
         "dashboard": dashboard_screen,
         "runs": runs_screen,
+        "client": client_screen(invoice),
+        "invoices": invoices_screen,
     }
 
 
@@ -195,3 +200,29 @@ async def runs_screen(pilot: Pilot) -> None:
     runs = app.screen.query_one("#runs", RunsTable)
     await wait_for(pilot, lambda: runs.row_count == 1)
     await wait_for(pilot, lambda: "Errors · none" in screen_text(pilot))
+
+
+def client_screen(invoice: dict[str, Any]) -> Script:
+    """The workspace of the client the invoice screen's invoice bills, every section loaded."""
+
+    async def show(pilot: Pilot) -> None:
+        app = pilot.app
+        assert isinstance(app, BillingApp)
+        await clients_screen(pilot)
+        app.push_screen(ClientScreen(daemon=app.daemon, client_id=invoice["client_id"]))
+        await wait_for(pilot, lambda: isinstance(app.screen, ClientScreen))
+        screen = app.screen
+        assert isinstance(screen, ClientScreen)
+        await wait_for(pilot, lambda: set(CLIENT_SECTIONS) <= set(screen.data), timeout=30)
+
+    return show
+
+
+async def invoices_screen(pilot: Pilot) -> None:
+    await pilot.press("i")
+    app = pilot.app
+    await wait_for(pilot, lambda: isinstance(app.screen, InvoicesScreen))
+    invoices = app.screen.query_one("#invoices", PagedTable)
+    await wait_for(pilot, lambda: invoices.row_count > 0 and not invoices.fetching)
+    await wait_for(pilot, lambda: app.focused is invoices)
+    await pilot.pause(0.2)  # the money columns are fitted after the rows are in

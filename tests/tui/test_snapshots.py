@@ -44,7 +44,9 @@ def app(
 
 
 @pytest.mark.parametrize("size", list(showcase.SIZES))
-@pytest.mark.parametrize("screen", ["clients", "invoice", "dashboard", "runs"])
+@pytest.mark.parametrize(
+    "screen", ["clients", "invoice", "dashboard", "runs", "client", "invoices"]
+)
 def test_main_screen_snapshot(
     snap_compare: Any,
     app: BillingApp,

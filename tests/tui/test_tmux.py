@@ -63,7 +63,10 @@ def test_an_operator_records_a_payment_and_a_credit_note_in_a_real_terminal(
     term = Tmux([*tui, "--socket", str(daemon.socket)])
     try:
         term.wait(lambda s: "Jane Client" in s and "119.00" in s, "the client and its invoice")
-        term.keys("Enter")  # to the client's invoices
+        term.keys("Enter")  # the client's workspace
+        term.wait(lambda s: "Total invoiced" in s and "Credit notes" in s, "the workspace")
+        term.keys("3")  # its invoices tab
+        term.wait(lambda s: "Invoices · 1" in s and "2026-01-15" in s, "the invoices tab")
         term.keys("Enter")  # open the invoice
         term.wait(lambda s: f"Invoice {invoice['number']}" in s and "Balance due" in s, "invoice")
 
@@ -92,6 +95,11 @@ def test_an_operator_records_a_payment_and_a_credit_note_in_a_real_terminal(
         assert balance.split()[-2:] == ["0.00", "EUR"] or balance.split()[-1] == "0.00"
         notes = daemon.call("credit_note.list", invoice=invoice["id"])
         assert [(n["amount"], n["reason"]) for n in notes] == [("19.00", "goodwill")]
+        term.keys("Escape")  # back to the workspace: its cards follow the daemon's events
+        term.wait(
+            lambda s: "Total paid" in s and "100.00 EUR" in s and "0.00 EUR" in s,
+            "the client's cards after the payment and the credit note",
+        )
         term.keys("q")
     finally:
         term.close()

@@ -8,6 +8,7 @@ from billingd.control.api.invoices import WAIT, WAIT_HELP, document_reply
 from billingd.control.params import Date, Int, Money, PositiveInt, Ref, Str
 from billingd.control.registry import method
 from billingd.db.models import Client
+from billingd.money import quantize
 from billingd.services import (
     charges,
     closed_periods,
@@ -239,12 +240,11 @@ def price_override_clear(ctx: ServiceContext, contract: int) -> dict[str, Any]:
 def summary(ctx: ServiceContext, client: int) -> dict[str, Any]:
     """A client's summary cards: invoiced, paid, balance due, ledger balance (R-LED-2)."""
     row = get_or_refuse(Client, client)
-    cards = {k: plain(v) for k, v in ledger.summary(row).items()}
+    cards = {**ledger.summary(row), "credit": ledger.unapplied_credit(row)}
     return {
         "client_id": client,
         "currency": row.currency,
-        **cards,
-        "credit": plain(ledger.unapplied_credit(row)),
+        **{name: plain(quantize(amount, row.currency)) for name, amount in cards.items()},
     }
 
 
