@@ -21,7 +21,7 @@ from billingd_tui.connection import Daemon
 from billingd_tui.format import cell
 from billingd_tui.messages import BillGroupsLoaded, Following, PartyChanged
 from billingd_tui.screens.form import Field, FormScreen
-from billingd_tui.screens.settings import EINVOICE_FORMATS, with_values
+from billingd_tui.screens.settings import ADDRESS_FIELDS, EINVOICE_FORMATS, with_values
 from billingd_tui.screens.workspace import WorkspaceScreen
 from billingd_tui.widgets import PagedTable
 
@@ -34,10 +34,7 @@ BILL_GROUP_FIELDS: tuple[Field, ...] = (
     Field("review_days", "Review window (days)", kind="integer",
           placeholder="drafts wait this long for approval"),
     Field("emails", "Recipients", placeholder="emails; empty: the client's billing emails"),
-    Field("address", "Street address"),
-    Field("postcode", "Postcode"),
-    Field("city", "City"),
-    Field("country", "Country", placeholder="ISO code, e.g. DE"),
+    *ADDRESS_FIELDS,
     Field("einvoice_format", "E-invoice format", kind="choice", choices=EINVOICE_FORMATS),
     Field("uploader", "Portal uploader", placeholder="a plugin's uploader; empty: none"),
     Field("custom", "Custom fields", kind="lines", placeholder="KEY=VALUE, one a line"),

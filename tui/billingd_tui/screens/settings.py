@@ -29,6 +29,14 @@ TAX_CATEGORIES = (
     ("G export", "G"), ("O outside the scope", "O"),
 )  # fmt: skip
 
+ADDRESS_FIELDS: tuple[Field, ...] = (
+    Field("address", "Street address"),
+    Field("postcode", "Postcode"),
+    Field("city", "City"),
+    Field("country", "Country", placeholder="ISO code, e.g. DE"),
+)
+"""A postal address, as clients and bill groups have it."""
+
 SETTINGS_FIELDS: tuple[Field, ...] = (
     Field("name", "Name"),
     Field("contract_number", "Contract number"),
@@ -41,10 +49,7 @@ SETTINGS_FIELDS: tuple[Field, ...] = (
     Field("publish", "Send invoices (portal)", kind="check"),
     Field("send_email", "Send to email", kind="check"),
     Field("email", "Billing emails", placeholder="a@x.example, b@x.example"),
-    Field("address", "Street address"),
-    Field("postcode", "Postcode"),
-    Field("city", "City"),
-    Field("country", "Country", placeholder="ISO code, e.g. DE"),
+    *ADDRESS_FIELDS,
     Field("language", "Language", kind="choice", choices=LANGUAGES),
     Field("currency", "Currency", placeholder="ISO 4217, e.g. EUR"),
     Field("tax_rate", "Tax rate %", kind="number", placeholder="empty: the enterprise's"),
