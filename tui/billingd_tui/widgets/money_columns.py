@@ -26,7 +26,9 @@ def fit_money_columns(
         column.width = money_width(table.get_column(key), label=column.label.plain)
     padding = 2 * table.cell_padding
     used = sum(c.get_render_width(table) for key, c in columns.items() if key != flexible)
-    left = table.scrollable_content_region.width - used - padding - SCROLLBAR
+    # the width without the scrollbar, then its cells kept free: the same whether it shows
+    region = table.scrollable_content_region.width + table.scrollbar_size_vertical
+    left = region - used - padding - SCROLLBAR
     columns[flexible].width = max(left, minimum)
     # DataTable has no public way to resize a column: re-measure as adding a column does.
     table._require_update_dimensions = True
