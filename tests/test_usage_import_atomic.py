@@ -30,6 +30,7 @@ from billingd.db.migrations import SCHEMA_VERSION, migrate
 from billingd.db.models import (
     AuditEvent,
     Client,
+    ImportRow,
     SchemaVersion,
     UsageImport,
     UsageImportRow,
@@ -37,7 +38,7 @@ from billingd.db.models import (
 )
 from billingd.errors import Conflict, NotFound, RuleViolation, ValidationError
 from billingd.plugins import PluginError
-from billingd.services import contracts, invoicing, parties, usage
+from billingd.services import contracts, invoicing, parties, staging, usage
 from billingd.services.context import ServiceContext
 from tests.conftest import RunningDaemon, billingctl, billingctl_ok
 
@@ -144,9 +145,9 @@ def test_spec_12_an_abandoned_stage_is_discarded_never_applied(ctx: ServiceConte
         usage.stage_rows(ctx.acting_as("mallory"), token, [(3, _row(jane, 2))])
     with pytest.raises(NotFound):
         usage.commit_import(ctx.acting_as("mallory"), token)
-    assert usage.discard_stale_imports() == 0  # touched just now: still open
-    later = dt.datetime.now(dt.UTC).replace(tzinfo=None) + usage.STAGE_TTL + dt.timedelta(1)
-    assert usage.discard_stale_imports(now=later) == 1
+    assert staging.discard_stale() == 0  # touched just now: still open
+    later = dt.datetime.now(dt.UTC).replace(tzinfo=None) + staging.STAGE_TTL + dt.timedelta(1)
+    assert staging.discard_stale(now=later) == 1
     assert _nothing_staged() and UsageRecord.select().count() == 0
     with pytest.raises(NotFound, match="import the file again"):
         usage.commit_import(ctx, token)
@@ -166,8 +167,8 @@ def test_spec_2_abort_discards_the_stage(ctx: ServiceContext) -> None:
     jane, _ = _setup(ctx)
     token = usage.begin_import(ctx)
     usage.stage_rows(ctx, token, [(2, _row(jane, 1)), (3, _row(jane, 2))])
-    assert usage.abort_import(ctx, token) == 2
-    assert usage.abort_import(ctx, token) == 0
+    assert staging.abort(ctx, token) == 2
+    assert staging.abort(ctx, token) == 0
     assert _nothing_staged() and UsageRecord.select().count() == 0
 
 
@@ -386,11 +387,11 @@ def test_v2_migration_creates_the_staging_tables_like_a_fresh_database(
                 sorted((i.name, tuple(i.columns), i.unique) for i in db.get_indexes(table)),
                 sorted((f.column, f.dest_table, f.dest_column) for f in db.get_foreign_keys(table)),
             )
-            for table in ("usage_import", "usage_import_row")
+            for table in ("usage_import", "usage_import_row", "import_row")
         }
 
     fresh = shape()
-    db.drop_tables([UsageImportRow, UsageImport])
+    db.drop_tables([ImportRow, UsageImportRow, UsageImport])
     SchemaVersion.delete().execute()
     SchemaVersion.create(version=1)
     assert migrate(db) == SCHEMA_VERSION
@@ -489,8 +490,8 @@ def test_spec_12_billingctl_killed_mid_import_leaves_nothing_visible(
     result = billingctl_ok(live, "usage", "import", str(path))
     assert (result["imported"], result["duplicates"]) == (60_000, 0)
     assert UsageRecord.select().count() == 60_000
-    later = dt.datetime.now(dt.UTC).replace(tzinfo=None) + usage.STAGE_TTL + dt.timedelta(1)
-    assert usage.discard_stale_imports(now=later) == 1
+    later = dt.datetime.now(dt.UTC).replace(tzinfo=None) + staging.STAGE_TTL + dt.timedelta(1)
+    assert staging.discard_stale(now=later) == 1
     assert _nothing_staged() and UsageRecord.select().count() == 60_000
 
 

@@ -28,6 +28,7 @@ from billingd.db.models import (
     DunningNotice,
     DunningPlan,
     Enterprise,
+    ImportRow,
     Invoice,
     InvoiceLine,
     OutboxMessage,
@@ -41,7 +42,7 @@ from billingd.db.models import (
     UsageRecord,
 )
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 
 def _migrator(database: peewee.Database) -> pm.SchemaMigrator:
@@ -188,6 +189,12 @@ def _search_indexes(database: peewee.Database) -> None:
         )
 
 
+def _v7_staged_party_imports(database: peewee.Database) -> None:
+    """Client and contract files are staged chunk by chunk, like usage files."""
+    _add_columns(database, UsageImport.kind)
+    database.create_tables([ImportRow], safe=True)
+
+
 # version N -> function that upgrades a database from N-1 to N
 MIGRATIONS: dict[int, Callable[[peewee.Database], None]] = {
     2: _v2_billing_correctness,
@@ -195,6 +202,7 @@ MIGRATIONS: dict[int, Callable[[peewee.Database], None]] = {
     4: _v4_document_queue,
     5: _v5_delivery,
     6: _search_indexes,
+    7: _v7_staged_party_imports,
 }
 
 _SQLITE_APPEND_ONLY = [

@@ -186,6 +186,7 @@ class UsageImport(BaseModel):
     (its client killed) is discarded after a while of inactivity, never half-applied."""
 
     token = peewee.TextField(unique=True)
+    kind = peewee.TextField(default="usage")  # usage | client | contract
     actor = peewee.TextField(default="")
     source = peewee.TextField(default="")
     rows = peewee.IntegerField(default=0)
@@ -212,6 +213,20 @@ class UsageImportRow(BaseModel):
 
     class Meta:
         indexes = ((("usage_import", "client_id", "external_id"), False),)
+
+
+class ImportRow(BaseModel):
+    """One checked row of a staged client or contract import, as the file gave it
+    (column name -> text); parsed again when the import is committed."""
+
+    usage_import = peewee.ForeignKeyField(
+        UsageImport, backref="rows_staged", on_delete="CASCADE", index=False
+    )  # indexed first below
+    line = peewee.IntegerField()
+    data = JSONTextField()
+
+    class Meta:
+        indexes = ((("usage_import", "line"), False),)
 
 
 class PendingCharge(BaseModel):
@@ -642,6 +657,7 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     UsageRecord,
     UsageImport,
     UsageImportRow,
+    ImportRow,
     PendingCharge,
     PriceOverride,
     Invoice,

@@ -3,16 +3,14 @@
 A usage file is imported all or nothing, however large it is and whatever happens
 to the daemon or to the client on the way:
 
-1. :func:`begin_import` opens a stage (a :class:`UsageImport` named by a random token);
+1. :func:`begin_import` opens a stage (:mod:`billingd.services.staging`);
 2. :func:`stage_rows` validates and rates one chunk of rows and stores it in
    :class:`UsageImportRow`: committed, but invisible to billing;
 3. :func:`commit_import` checks the whole file against itself and the stored records
    and moves every new row into :class:`UsageRecord` in ONE transaction.
 
-A refused chunk or commit discards its stage. A stage left behind (its client was
-killed, or the daemon) is never applied: :func:`begin_import` discards the stages
-nobody touched for ``STAGE_TTL``. :func:`import_usage` does the three steps in one
-transaction, for the rows of one call.
+A refused chunk or commit discards its stage; a stage left behind is never applied.
+:func:`import_usage` does the three steps in one transaction, for the rows of one call.
 
 An ``external_id`` is unique per client: the same record again (same content) is a
 duplicate and skipped, in the same file too; other content under the same id is a
@@ -21,12 +19,11 @@ conflict that refuses the file, never silently dropped.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import functools
 import itertools
 import secrets
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -46,8 +43,9 @@ from billingd.db.models import (
 )
 from billingd.domain.periods import local_midnight_utc
 from billingd.domain.usage_rows import RECORD, RowError, UsageRow, validate_row
-from billingd.errors import BillingError, Conflict, NotFound, RuleViolation, ValidationError
+from billingd.errors import Conflict, NotFound, RuleViolation, ValidationError
 from billingd.plugins import PluginError
+from billingd.services import staging
 from billingd.services.audit import record_audit
 from billingd.services.context import ServiceContext
 from billingd.services.imports import RowError as ImportRowError
@@ -56,8 +54,7 @@ from billingd.views import plain
 
 MAX_BATCH = 5000
 """Rows per call: of ``usage.import``, and of each chunk of a staged import."""
-STAGE_TTL = dt.timedelta(hours=1)
-"""A stage untouched this long (wall-clock time, not the test clock) is abandoned."""
+KIND = "usage"  # the stages of usage imports (``billingd.services.staging``)
 INSERT_ROWS = 500  # rows per INSERT statement (11 columns: far under SQLite's 32,766 variables)
 MAX_LIST = 10_000
 WHAT = "usage import"
@@ -120,7 +117,7 @@ def import_usage(
     conflict and refuses everything. Unrated rows are priced by the ``rate_usage`` hook.
     """
     with write_transaction():
-        stage = UsageImport.create(token=_token(), actor=ctx.actor, source=source)
+        stage = UsageImport.create(token=secrets.token_hex(16), actor=ctx.actor, source=source)
         stage.rows = _stage(ctx, stage, rows)
         return _commit(ctx, stage)
 
@@ -129,13 +126,8 @@ def import_usage(
 
 
 def begin_import(ctx: ServiceContext, *, source: str = "") -> str:
-    """Open a staged import for ``ctx.actor``; its token names it in the later calls.
-
-    Stages abandoned for ``STAGE_TTL`` are discarded first.
-    """
-    with write_transaction():
-        discard_stale_imports()
-        return UsageImport.create(token=_token(), actor=ctx.actor, source=source).token
+    """Open a staged usage import (:func:`billingd.services.staging.begin`)."""
+    return staging.begin(ctx, KIND, source)
 
 
 def stage_rows(ctx: ServiceContext, token: str, rows: Iterable[tuple[int, dict[str, Any]]]) -> int:
@@ -143,8 +135,8 @@ def stage_rows(ctx: ServiceContext, token: str, rows: Iterable[tuple[int, dict[s
 
     A refused chunk discards the whole import: the file is refused.
     """
-    with _discarded_when_refused(ctx, token), write_transaction():
-        stage = _open_stage(ctx, token)
+    with staging.discarded_when_refused(ctx, token), write_transaction():
+        stage = staging.open_stage(ctx, token, KIND)
         stage.rows += _stage(ctx, stage, rows)
         stage.touched_at = utcnow()
         stage.save()
@@ -153,70 +145,8 @@ def stage_rows(ctx: ServiceContext, token: str, rows: Iterable[tuple[int, dict[s
 
 def commit_import(ctx: ServiceContext, token: str) -> ImportResult:
     """Store every staged row in one transaction (or none, when the file is refused)."""
-    with _discarded_when_refused(ctx, token), write_transaction():
-        return _commit(ctx, _open_stage(ctx, token))
-
-
-def abort_import(ctx: ServiceContext, token: str) -> int:
-    """Discard a staged import of ``ctx.actor``; return how many rows it held (0: none)."""
-    with write_transaction():
-        stage = (
-            UsageImport.select()
-            .where((UsageImport.token == token) & (UsageImport.actor == ctx.actor))
-            .first()
-        )
-        if stage is None:
-            return 0
-        _drop_stage(stage.id)
-        return stage.rows
-
-
-def discard_stale_imports(now: dt.datetime | None = None) -> int:
-    """Discard the stages nobody touched for ``STAGE_TTL`` (their client is gone)."""
-    cutoff = (now or utcnow()) - STAGE_TTL
-    with write_transaction():
-        query = UsageImport.select(UsageImport.id).where(UsageImport.touched_at < cutoff)
-        # locked first: a chunk being staged right now makes its stage fresh, not stale
-        stale = [s.id for s in (query.for_update() if is_postgres() else query)]
-        for stage_id in stale:
-            _drop_stage(stage_id)
-        return len(stale)
-
-
-@contextlib.contextmanager
-def _discarded_when_refused(ctx: ServiceContext, token: str) -> Iterator[None]:
-    """A refusal inside (a bad row, a conflict) discards the stage, in its own transaction
-    after the refused one rolled back: a refused file cannot be committed later."""
-    try:
-        yield
-    except BillingError:
-        abort_import(ctx, token)
-        raise
-
-
-def _token() -> str:
-    return secrets.token_hex(16)
-
-
-def _open_stage(ctx: ServiceContext, token: str) -> UsageImport:
-    """The caller's open stage, locked until the transaction ends (PostgreSQL; SQLite's
-    ``BEGIN IMMEDIATE`` serialises writers already)."""
-    query = UsageImport.select().where(
-        (UsageImport.token == token) & (UsageImport.actor == ctx.actor)
-    )
-    stage = (query.for_update() if is_postgres() else query).first()
-    if stage is None:
-        raise NotFound(
-            f"no open usage import {token!r} of {ctx.actor}: it was committed, aborted or "
-            f"refused, or abandoned for over {STAGE_TTL}; import the file again",
-            import_id=token,
-        )
-    return stage
-
-
-def _drop_stage(stage_id: int) -> None:
-    UsageImportRow.delete().where(UsageImportRow.usage_import == stage_id).execute()
-    UsageImport.delete().where(UsageImport.id == stage_id).execute()
+    with staging.discarded_when_refused(ctx, token), write_transaction():
+        return _commit(ctx, staging.open_stage(ctx, token, KIND))
 
 
 # -- staging: every row checked, rated, stored aside ------------------------------------
@@ -362,7 +292,7 @@ def _commit(ctx: ServiceContext, stage: UsageImport) -> ImportResult:
         .tuples()
     }
     result = ImportResult(imported, stage.rows - imported, client_ids)
-    _drop_stage(stage.id)
+    staging.drop(stage.id)
     if result.imported:
         record_audit(
             ctx,

@@ -7,7 +7,7 @@ import peewee
 import pytest
 
 from billingd.db.connection import is_postgres
-from billingd.db.migrations import SEARCHED_COLUMNS, migrate
+from billingd.db.migrations import SCHEMA_VERSION, SEARCHED_COLUMNS, migrate
 from billingd.db.models import SchemaVersion
 from billingd.services import parties
 from billingd.services.context import ServiceContext
@@ -53,6 +53,6 @@ def test_postgresql_gets_the_search_indexes_new_and_on_upgrade(db) -> None:  # t
     assert trigram <= _indexes(db)
     for index in trigram:  # a version 5 database, as the last release left it
         db.execute_sql(f'DROP INDEX "{index}"')
-    SchemaVersion.delete().where(SchemaVersion.version == 6).execute()
-    assert migrate(db) == 6
+    SchemaVersion.delete().where(SchemaVersion.version >= 6).execute()
+    assert migrate(db) == SCHEMA_VERSION
     assert trigram <= _indexes(db)

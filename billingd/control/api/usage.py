@@ -7,7 +7,7 @@ from typing import Any
 from billingd.control.params import Bool, Date, Int, List, PositiveInt, Str
 from billingd.control.registry import method
 from billingd.errors import ValidationError
-from billingd.services import usage
+from billingd.services import staging, usage
 from billingd.services.context import ServiceContext
 
 RECORD = (
@@ -120,7 +120,7 @@ def usage_import_commit(ctx: ServiceContext, import_id: str) -> dict[str, Any]:
 )
 def usage_import_abort(ctx: ServiceContext, import_id: str) -> dict[str, Any]:
     """Discard a staged usage import; nothing of it is stored."""
-    return {"discarded": usage.abort_import(ctx, import_id)}
+    return {"discarded": staging.abort(ctx, import_id)}
 
 
 @method(
