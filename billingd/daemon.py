@@ -102,6 +102,8 @@ class Daemon:
         self.listeners.submit(self.plugins.emit, name, payload)
         if name == "contract.created" and self.scheduler is not None and payload.get("client_id"):
             self.scheduler.request_client_run(payload["client_id"])
+        if name == "contracts.imported" and self.scheduler is not None:
+            self.scheduler.request_clients_run(payload["client_ids"])
         if name == "document.queued" and self.documents is not None:
             self.documents.wake()
         if name == "outbox.queued" and self.outbox is not None:

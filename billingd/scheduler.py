@@ -35,7 +35,7 @@ import functools
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -52,6 +52,9 @@ from billingd.services.refunds import resume_pending_refunds
 from billingd.views import run_view
 
 log = logging.getLogger("billingd.scheduler")
+
+Scope = int | tuple[int, ...]
+"""Whom a requested run bills: one client (a new contract), or an import's clients."""
 
 Publish = Callable[[str, dict[str, Any]], None]
 
@@ -164,7 +167,7 @@ class Scheduler:
         self._wake = asyncio.Event()
         self._operator_runs: asyncio.Queue[int] = asyncio.Queue()
         # (client id, the test clock's now when asked, or None) -> actor, oldest first
-        self._requests: dict[tuple[int, dt.datetime | None], str] = {}
+        self._requests: dict[tuple[Scope, dt.datetime | None], str] = {}
         self._clock_read: dt.datetime | None = None  # the test clock since the last wake-up
         self._fires: deque[Fire] = deque()
         self._planned: tuple[str, str] | None = None  # the schedule next_run was computed for
@@ -199,6 +202,13 @@ class Scheduler:
         if self.settings.invoicing != "auto":
             return
         self._loop.call_soon_threadsafe(self._request, client_id, actor)
+
+    def request_clients_run(self, client_ids: Collection[int], actor: str = "system") -> None:
+        """Bill the clients of a bulk contract import soon, in ONE run over them all
+        (R-RUN-5): an import of 10,000 contracts wakes the scheduler once."""
+        if self.settings.invoicing != "auto" or not client_ids:
+            return
+        self._loop.call_soon_threadsafe(self._request, tuple(sorted(client_ids)), actor)
 
     def catch_up(self, target: dt.datetime, timeout: float = CATCH_UP_SECONDS) -> bool:
         """After the test clock moved to ``target`` (from a socket handler's thread): wait
@@ -263,7 +273,7 @@ class Scheduler:
         self._clock_read = None  # the test clock may have moved
         self._wake.set()
 
-    def _request(self, client_id: int, actor: str) -> None:
+    def _request(self, who: Scope, actor: str) -> None:
         """Note a client's billing request, at the instant it was made on the test clock:
         it is performed in time order with the fire times (R-RUN-15). Requests of one
         client at one instant are one (defect 13)."""
@@ -272,7 +282,7 @@ class Scheduler:
             if self._clock_read is None:  # read once per move: an import asks per contract
                 self._clock_read = self.ctx.clock.now()
             at = self._clock_read
-        self._requests.setdefault((client_id, at), actor)
+        self._requests.setdefault((who, at), actor)
         self._wake.set()
 
     def _wanted(self) -> tuple[str, str]:
@@ -381,9 +391,10 @@ class Scheduler:
             await self._retry_charges(now)  # those due after it: before a move's reply
             return True
         if request is not None:
-            client_id, at = request
+            who, at = request
             ctx = self.ctx.acting_as(self._requests.pop(request))
-            await self._run_now(ctx.at(at) if at is not None else ctx, client_id, "contract")
+            trigger = "contract" if isinstance(who, int) else "import"
+            await self._run_now(ctx.at(at) if at is not None else ctx, who, trigger)
             return True
         return dunned
 
@@ -492,15 +503,17 @@ class Scheduler:
         await self._run_now(ctx, None, "schedule", **details)
 
     async def _run_now(
-        self, ctx: ServiceContext, client_id: int | None, trigger: str, **details: Any
+        self, ctx: ServiceContext, who: Scope | None, trigger: str, **details: Any
     ) -> None:
-        """Record a run as of ``ctx``'s today and execute it on the background lane."""
+        """Record a run as of ``ctx``'s today (of one client, of some, of all: None) and
+        execute it on the background lane."""
         run = await self._on(
             "schedule",
             runs.start_run,
             ctx,
             as_of=ctx.today(self.settings.timezone),
-            client_id=client_id,
+            client_id=who if isinstance(who, int) else None,
+            clients=who if isinstance(who, tuple) else None,
             trigger=trigger,
             **details,
         )
@@ -561,7 +574,7 @@ class Scheduler:
         self._owned.add(run_id)
         try:
             run = await self._on(lane, Run.get_by_id, run_id)
-            client_ids = await self._on(lane, runs.billable_client_ids, run.client_id)
+            client_ids = await self._on(lane, runs.billable_client_ids, run.client_id, run.clients)
             status = "done"
             for client_id in client_ids:
                 if self.stopping.is_set():

@@ -121,7 +121,7 @@ OUTBOX_FIELDS = (
 RUN_FIELDS = (
     "id", "as_of", "client_id", "dry_run", "trigger", "actor", "status", "started_at",
     "finished_at", "total", "done", "invoices", "documents", "emails", "charges", "failures",
-    "parked",
+    "parked", "clients",
 )  # fmt: skip
 
 # The hot reads (client.list, invoice.show) fetch just the columns their view shows, as

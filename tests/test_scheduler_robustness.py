@@ -381,13 +381,14 @@ def test_r_run_9_daemon_interrupts_stale_runs_at_start_and_while_running(
 # -- defect 13: creation-triggered billing coalesces ------------------------------------
 
 
-def test_r_run_5_contract_import_bills_once_and_operator_run_does_not_wait(
+def test_r_run_5_contract_import_bills_once_in_one_run_and_operator_run_does_not_wait(
     spawn: Callable[..., RunningDaemon], short_dir: Path
 ) -> None:
     daemon = spawn(TEST_CLOCK)
     ctl(daemon, "clock", "set", "2030-01-01T03:00Z")
     company = daemon.call("enterprise.add", name="Acme", currency="EUR", tax_rate="19")
     bulk = daemon.call("client.add", name="Bulk", enterprise=company["id"])["id"]
+    second = daemon.call("client.add", name="Second", enterprise=company["id"])["id"]
     other = daemon.call("client.add", name="Other", enterprise=company["id"])["id"]
     daemon.call(
         "contract.add",
@@ -405,7 +406,8 @@ def test_r_run_5_contract_import_bills_once_and_operator_run_does_not_wait(
         writer = csv.writer(out)
         writer.writerow(["client", "description", "price", "cycle", "start", "origin"])
         for n in range(500):
-            writer.writerow([bulk, f"Seat {n}", "1.00", "month", "2030-01-01", "standard"])
+            owner = bulk if n % 5 else second
+            writer.writerow([owner, f"Seat {n}", "1.00", "month", "2030-01-01", "standard"])
     imported_at = time.monotonic()
     assert ctl(daemon, "contract", "import", str(path))["imported"] == 500
     imported = time.monotonic() - imported_at
@@ -416,15 +418,19 @@ def test_r_run_5_contract_import_bills_once_and_operator_run_does_not_wait(
 
     def created_runs() -> list[dict[str, Any]] | None:
         found = [r for r in daemon.call("run.list", limit=500) if r["id"] not in before]
-        bulk_runs = [r for r in found if r["client_id"] == bulk]
+        bulk_runs = [r for r in found if r["trigger"] != "manual"]
         return bulk_runs if bulk_runs and all(r["status"] != "running" for r in found) else None
 
     bulk_runs = wait_for(created_runs, 120, "the import's billing", step=0.2)
     billed_took = time.monotonic() - imported_at
-    assert len(bulk_runs) <= 2, [(r["id"], r["trigger"]) for r in bulk_runs]
-    assert {r["trigger"] for r in bulk_runs} == {"contract"}
-    assert {r["status"] for r in bulk_runs} == {"done"}
-    invoiced = daemon.call("invoice.list", client=bulk, limit=1000)
+    # one run for the whole import, over its clients only (issue 13)
+    assert [(r["trigger"], r["clients"], r["client_id"]) for r in bulk_runs] == [
+        ("import", sorted([bulk, second]), None)
+    ]
+    assert bulk_runs[0]["status"] == "done" and bulk_runs[0]["total"] == 2
+    invoiced = [
+        i for c in (bulk, second) for i in daemon.call("invoice.list", client=c, limit=1000)
+    ]
     lines = sum(len(daemon.call("invoice.show", invoice=i["id"])["lines"]) for i in invoiced)
     assert lines == 500  # every seat's first cycle, once
     assert operator_took < 10, f"the operator's run took {operator_took:.1f}s"

@@ -1,9 +1,10 @@
 """``billingctl client import FILE``, ``contract import FILE`` and the ``usage`` commands.
 
-Client and contract files: the header row uses the ``add`` commands' option names
-(``tax-id`` or ``tax_id``). billingctl checks the header and the shape of every row,
-then sends the whole file in one call: the daemon validates every row and writes all
-of them or none.
+Client and contract files (any size): the header row uses the ``add`` commands'
+option names (``tax-id`` or ``tax_id``). billingctl checks the header and the shape
+of each row as it reads the file, and streams it to a staged import in chunks
+(``client.import_begin`` / ``import_rows`` / ``import_commit``): the daemon checks
+every row and writes all of them or none.
 
 Usage files (CSV or JSON lines, any size): billingctl checks every row, then streams
 the file to a staged import in chunks (``usage.import_begin`` / ``import_rows`` /
@@ -16,22 +17,20 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import json
+import itertools
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from billingd.control.client import ConnectionFailed, RemoteError
+from billingd.control.client import RemoteError
 from billingd.ctl_commands import core
 from billingd.ctl_commands.base import Arg, Command, opt, req
 from billingd.ctl_output import ProgressLine
 from billingd.domain.usage_rows import COLUMNS as USAGE_FILE_COLUMNS
 from billingd.domain.usage_rows import RowError, read_rows, validate_row
 
-MAX_ROWS = 20_000  # the daemon's limit too (billingd.services.imports.MAX_ROWS)
-FRAME_TOO_LARGE = 1005
-DEFAULT_MAX_FRAME = 1024 * 1024  # the daemon's default max_frame_bytes
-IMPORT_TIMEOUT = 900.0  # seconds; 20,000 rows take about a minute on PostgreSQL
+CHUNK_BYTES = 256 * 1024  # JSON per chunk sent: well inside the daemon's 1 MiB frames
+IMPORT_TIMEOUT = 900.0  # seconds for the commit of a large file
 VALIDATION = -32602
 PROGRESS_EVENT = "import.progress"
 USAGE_CHUNK = 2000  # records per usage.import_rows call: well inside a 1 MiB frame
@@ -93,13 +92,13 @@ def _check_header(path: Path, header: list[str], words: tuple[str, ...]) -> None
         )
 
 
-def read_import_file(path: Path, words: tuple[str, ...]) -> tuple[list[dict[str, str]], list[int]]:
-    """The rows of a CSV file keyed by its header, and the line each row starts on.
+def read_import_file(path: Path, words: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
+    """The rows of a CSV file keyed by its header, with the line each row starts on,
+    read as they are needed (any size).
 
     Empty values are left out (the ``add`` default applies); blank lines are skipped.
+    A malformed line raises ImportRefused when it is reached.
     """
-    rows: list[dict[str, str]] = []
-    lines: list[int] = []
     try:
         with path.open(newline="", encoding="utf-8-sig") as stream:
             reader = csv.reader(stream)
@@ -110,35 +109,58 @@ def read_import_file(path: Path, words: tuple[str, ...]) -> tuple[list[dict[str,
             last = reader.line_num
             for values in reader:
                 line, last = last + 1, reader.line_num
-                if not any(v.strip() for v in values):
-                    continue
                 if len(values) != len(header):
+                    if not any(v.strip() for v in values):
+                        continue
                     raise ImportRefused(
                         f"{path.name}: line {line}: {len(values)} values, "
                         f"but the header has {len(header)} columns",
                         line=line,
                     )
-                if len(rows) == MAX_ROWS:
-                    raise ImportRefused(
-                        f"{path.name} has more than {MAX_ROWS} rows; split it into smaller "
-                        "files (each file is imported all or nothing)"
-                    )
-                rows.append({h: v for h, v in zip(header, values, strict=True) if v.strip()})
-                lines.append(line)
+                row = {h: v for h, v in zip(header, values, strict=True) if v and not v.isspace()}
+                if row:
+                    yield line, row
     except UnicodeDecodeError:
         raise ImportRefused(f"{path.name} is not UTF-8 text") from None
     except csv.Error as exc:
         raise ImportRefused(f"{path.name}: line {reader.line_num}: {exc}") from None
-    return rows, lines
+
+
+def _chunks(
+    rows: Iterator[tuple[int, dict[str, str]]], max_rows: int
+) -> Iterator[tuple[list[int], list[dict[str, str]]]]:
+    """``(lines, rows)`` of at most ``max_rows`` rows and about ``CHUNK_BYTES`` of JSON."""
+    lines: list[int] = []
+    chunk: list[dict[str, str]] = []
+    size = 0
+    for line, row in rows:
+        lines.append(line)
+        chunk.append(row)
+        size += sum(len(k) + len(v) for k, v in row.items()) + 6 * len(row) + 8
+        if len(chunk) >= max_rows or size >= CHUNK_BYTES:
+            yield lines, chunk
+            lines, chunk, size = [], [], 0
+    if chunk:
+        yield lines, chunk
+
+
+def _estimated_rows(path: Path) -> int:
+    """About how many rows a file has (its line breaks), for the progress bar."""
+    with path.open("rb") as stream:
+        return max(sum(block.count(b"\n") for block in iter(lambda: stream.read(1 << 20), b"")), 1)
 
 
 def _importer(noun: str) -> Callable[[Any, dict[str, Any]], Any]:
+    """Stream a CSV file to a staged import chunk by chunk, then commit it."""
+
     def run(client: Any, params: dict[str, Any]) -> Any:
         path = Path(params["file"])
-        rows, lines = read_import_file(path, (noun, "add"))
-        size = len(json.dumps({"rows": rows, "lines": lines}))
-        if client.timeout is not None:  # one call writes the whole file: give it time
+        rows = read_import_file(path, (noun, "add"))
+        first = next(rows, None)  # the header is checked before anything is sent
+        if client.timeout is not None:  # the commit writes the whole file: give it time
             client.timeout = max(client.timeout, IMPORT_TIMEOUT)
+        if first is None:
+            return {"imported": 0, "ids": []}
         me = client.call("status")["actor"]  # connection problems surface here, as usual
         progress = ProgressLine(f"importing {path.name}")
         if progress.enabled:
@@ -151,33 +173,33 @@ def _importer(noun: str) -> Callable[[Any, dict[str, Any]], Any]:
                 done, total = payload["done"], payload["total"]
                 progress.show(done, total, f"{done}/{total} rows added")
 
-        params = {"rows": rows, "lines": lines, "source": path.name}
+        import_id = None
         try:
-            return client.request(f"{noun}.import", params, on_event=show)
+            begun = client.call(f"{noun}.import_begin", source=path.name)
+            import_id = begun["import_id"]
+            estimate, sent = _estimated_rows(path), 0
+            for lines, chunk in _chunks(itertools.chain([first], rows), begun["max_rows"]):
+                client.call(f"{noun}.import_rows", import_id=import_id, rows=chunk, lines=lines)
+                sent += len(chunk)
+                progress.show(sent, max(estimate, sent), f"{sent} rows sent")
+            result = client.request(
+                f"{noun}.import_commit", {"import_id": import_id}, on_event=show
+            )
+            import_id = None  # committed: nothing to abort
+            return result
         except RemoteError as exc:
-            if exc.code == FRAME_TOO_LARGE:
-                raise _too_large(path, size) from None
             if "line" in exc.data:
                 raise RemoteError(
                     {**exc.to_error(), "message": f"{path.name}: {exc.message}"}
                 ) from None
             raise
-        except ConnectionFailed:
-            if size > DEFAULT_MAX_FRAME:
-                raise _too_large(path, size) from None
-            raise
         finally:
             progress.end()
+            if import_id is not None:  # refused or interrupted (Ctrl-C): drop the stage
+                with contextlib.suppress(Exception):
+                    client.call(f"{noun}.import_abort", import_id=import_id)
 
     return run
-
-
-def _too_large(path: Path, size: int) -> ImportRefused:
-    return ImportRefused(
-        f"{path.name} is too large for one request ({size} bytes; the daemon's "
-        "max_frame_bytes is 1 MiB by default): split the file, or raise max_frame_bytes "
-        "in the daemon's config"
-    )
 
 
 def _import_command(noun: str) -> Command:

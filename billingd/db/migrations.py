@@ -190,8 +190,9 @@ def _search_indexes(database: peewee.Database) -> None:
 
 
 def _v7_staged_party_imports(database: peewee.Database) -> None:
-    """Client and contract files are staged chunk by chunk, like usage files."""
-    _add_columns(database, UsageImport.kind)
+    """Client and contract files are staged chunk by chunk, like usage files; the
+    contracts of an import are billed by one run over their clients."""
+    _add_columns(database, UsageImport.kind, Run.clients)
     database.create_tables([ImportRow], safe=True)
 
 

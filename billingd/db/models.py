@@ -489,6 +489,7 @@ class Run(BaseModel):
 
     as_of = peewee.DateField()
     client_id = peewee.IntegerField(null=True)
+    clients = JSONTextField(null=True)  # a run over some clients (an import's): their ids
     dry_run = peewee.BooleanField(default=False)
     trigger = peewee.TextField(default="schedule")
     actor = peewee.TextField(default="system")

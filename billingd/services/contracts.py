@@ -51,6 +51,21 @@ def _check_terms(values: dict[str, Any], currency: str, current: Contract | None
             _choice(values[key], allowed, key)
 
 
+def new_contract_terms(
+    values: dict[str, Any], start_date: dt.date, currency: str, default_tax_rate: Decimal
+) -> dict[str, Any]:
+    """A new contract's checked terms with their defaults: the anchor is the start, the
+    tax rate the owner's (``default_tax_rate``); raises ValidationError naming the field."""
+    values = dict(values)
+    _check_terms(values, currency)
+    values.setdefault("anchor_date", start_date)
+    values.setdefault("tax_rate", default_tax_rate)
+    end_date = values.get("end_date")
+    if end_date is not None and end_date < start_date:
+        raise ValidationError("end date is before the start date", field="end")
+    return values
+
+
 def add_contract(
     ctx: ServiceContext,
     *,
@@ -76,7 +91,8 @@ def add_contract(
             if client_id is not None
             else get_or_refuse(Reseller, reseller_id)
         )
-        _check_terms(values, owner.currency)
+        default_rate = owner.tax_rate if owner.tax_rate is not None else owner.enterprise.tax_rate
+        values = new_contract_terms(values, start_date, owner.currency, default_rate)
         bill_group_id = values.pop("bill_group_id", None)
         bill_group = None
         if isinstance(owner, Client):
@@ -89,14 +105,6 @@ def add_contract(
                 raise ValidationError(
                     "the bill group belongs to another client", field="bill_group_id"
                 )
-        values.setdefault("anchor_date", start_date)
-        values.setdefault(
-            "tax_rate",
-            owner.tax_rate if owner.tax_rate is not None else owner.enterprise.tax_rate,
-        )
-        end_date = values.get("end_date")
-        if end_date is not None and end_date < start_date:
-            raise ValidationError("end date is before the start date", field="end")
         contract = Contract.create(
             created_at=ctx.now_utc(),
             client=owner if isinstance(owner, Client) else None,

@@ -232,9 +232,15 @@ def _client_fields(fields: dict[str, Any]) -> dict[str, Any]:
     return checked(fields, CLIENT_CHECKS)
 
 
+def new_client_values(fields: dict[str, Any]) -> dict[str, Any]:
+    """A new client's given fields, checked and normalised (what needs no lookup);
+    raises ValidationError naming the field."""
+    return check_details(_client_fields(fields))
+
+
 def add_client(ctx: ServiceContext, *, name: str, enterprise_id: int, **fields: Any) -> Client:
     """Create a client with its default bill group (SPEC §1)."""
-    values = check_details(_client_fields({"name": name, **fields}))
+    values = new_client_values({"name": name, **fields})
     reseller_id = values.pop("reseller_id", None)
     with write_transaction():
         enterprise = get_or_refuse(Enterprise, enterprise_id)

@@ -3,8 +3,13 @@
 A run as of a date bills every client's pending slots, one transaction per slot
 (R-RUN-2, R-RUN-9). One failing client never stops it (R-RUN-10); a client whose
 catch-up would exceed the safety bound, or whose data is inconsistent, is parked
-(R-RUN-14). The caller drives the run one client at a time so that it can report
-progress, answer the socket in between and stop cleanly on SIGTERM.
+(R-RUN-14). The caller drives the run in batches of owners (:func:`run_batch`), so
+that it can report progress, answer the socket in between and stop cleanly on SIGTERM.
+
+A batch is one transaction with a savepoint per owner: a failing owner rolls back
+its savepoint only and is recorded as the run's error (R-RUN-10); the numbers are
+drawn inside the transaction, so a crash loses the whole batch and never leaves a
+gap or a half-billed owner (R-NUM-3, R-RUN-9).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from billingd.db.connection import write_transaction
 from billingd.db.models import (
     BillGroup,
     Client,
+    Contract,
     Invoice,
     ParkedClient,
     Reseller,
@@ -63,14 +69,20 @@ class ClientResult:
     error: str | None = None
 
 
-def billable_client_ids(client_id: int | None = None) -> list[OwnerKey]:
+def billable_client_ids(
+    client_id: int | None = None, clients: Collection[int] | None = None
+) -> list[OwnerKey]:
     """Active clients not parked, then active resellers (``reseller:ID``, R-RUN-16); or
-    just the client asked for."""
+    just the client asked for; or, of ``clients`` (a run over an import's clients), the
+    active ones not parked."""
     if client_id is not None:
         get_or_refuse(Client, client_id)
         return [client_id]
     parked = ParkedClient.select(ParkedClient.client).where(ParkedClient.released_at.is_null())
     query = Client.select(Client.id).where((Client.status == "active") & Client.id.not_in(parked))
+    if clients is not None:
+        wanted = set(clients)
+        return [c.id for c in query.order_by(Client.id) if c.id in wanted]
     resellers = Reseller.select(Reseller.id).where(Reseller.status == "active")
     return [c.id for c in query.order_by(Client.id)] + [
         f"reseller:{r.id}" for r in resellers.order_by(Reseller.id)
@@ -242,19 +254,28 @@ def plan_client(client_id: OwnerKey, as_of: dt.date, dating: IssueDates) -> list
 
 
 def start_run(
-    ctx: ServiceContext, *, as_of: dt.date, client_id: int | None, trigger: str, **details: Any
+    ctx: ServiceContext,
+    *,
+    as_of: dt.date,
+    client_id: int | None,
+    trigger: str,
+    clients: Collection[int] | None = None,
+    **details: Any,
 ) -> Run:
-    """Record a run (status running, its lease taken now); ``details`` go to the audit."""
+    """Record a run (status running, its lease taken now) of one client, of ``clients``,
+    or of all (both None); ``details`` go to the audit."""
+    clients = sorted(clients) if clients is not None else None
     with write_transaction():
         run = Run.create(
             as_of=as_of,
             client_id=client_id,
+            clients=clients,
             trigger=trigger,
             actor=ctx.actor,
             host=socket.gethostname(),
             pid=os.getpid(),
             heartbeat_at=utcnow(),
-            total=len(billable_client_ids(client_id)),
+            total=len(billable_client_ids(client_id, clients)),
         )
         record_audit(
             ctx, "run.started", subject=run, as_of=as_of.isoformat(), trigger=trigger, **details
@@ -280,27 +301,34 @@ def run_step(ctx: ServiceContext, run_id: int, client_id: OwnerKey, limit: int) 
     except Exception as exc:  # one client never stops the run (R-RUN-10)
         log.exception("run %s: client %s failed", run_id, client_id)
         result = ClientResult(error=describe_error(exc))
-    # a reseller's step (``reseller:ID``) is named in the message: the column is a client's
-    client = client_id if isinstance(client_id, int) else None
-    message = result.error if client is not None else f"{client_id}: {result.error}"
     with write_transaction():
         run = Run.get_by_id(run_id)
-        run.done += 1
-        run.invoices += result.invoices
-        run.documents += result.documents
-        run.emails += result.emails
-        run.charges += result.charges
-        run.parked += int(result.parked)
+        record_outcome(ctx, run, client_id, result)
         run.heartbeat_at = utcnow()
-        if result.error:
-            run.failures += 1
-            RunError.create(run=run, client_id=client, message=message)
-            if client is not None and failed_in_previous_run(client, run):
-                reason = f"billing failed in two consecutive runs: {result.error}"
-                park(ctx, Client.get_by_id(client), reason)
-                run.parked += 1
         run.save()
     return run
+
+
+def record_outcome(ctx: ServiceContext, run: Run, key: OwnerKey, result: ClientResult) -> None:
+    """Add one owner's outcome to the run's figures (saved by the caller) and record its
+    error; a client failing in two consecutive runs is parked (R-RUN-14). Call inside
+    the transaction that saves the run."""
+    # a reseller's step (``reseller:ID``) is named in the message: the column is a client's
+    client = key if isinstance(key, int) else None
+    message = result.error if client is not None else f"{key}: {result.error}"
+    run.done += 1
+    run.invoices += result.invoices
+    run.documents += result.documents
+    run.emails += result.emails
+    run.charges += result.charges
+    run.parked += int(result.parked)
+    if result.error:
+        run.failures += 1
+        RunError.create(run=run, client_id=client, message=message)
+        if client is not None and failed_in_previous_run(client, run):
+            reason = f"billing failed in two consecutive runs: {result.error}"
+            park(ctx, Client.get_by_id(client), reason)
+            run.parked += 1
 
 
 def failed_in_previous_run(client_id: int, run: Run) -> bool:
@@ -315,7 +343,7 @@ def failed_in_previous_run(client_id: int, run: Run) -> bool:
         .where(ParkedClient.client == client_id)
         .scalar()
     )
-    earlier = Run.select(Run.id, Run.status).where(
+    earlier = Run.select(Run.id, Run.status, Run.clients).where(
         (Run.id < run.id)
         & (Run.dry_run == False)  # noqa: E712 (SQL)
         & (Run.status != "running")
@@ -324,6 +352,8 @@ def failed_in_previous_run(client_id: int, run: Run) -> bool:
     if released is not None:
         earlier = earlier.where(Run.started_at > released)
     for previous in earlier.order_by(Run.id.desc()).limit(PREVIOUS_RUNS_SEEN):
+        if previous.clients is not None and client_id not in previous.clients:
+            continue  # a run over other clients
         failed = RunError.select().where(
             (RunError.run == previous.id) & (RunError.client_id == client_id)
         )
@@ -397,6 +427,78 @@ def fail_run(ctx: ServiceContext, run_id: int, error: str) -> Run:
     return run
 
 
+BATCH_SIZE = 200
+"""Owners a scheduler's step bills in one transaction (:func:`run_batch`)."""
+
+
+def run_batch(
+    ctx: ServiceContext,
+    run_id: int,
+    keys: list[OwnerKey],
+    limit: int,
+    stop: Callable[[], bool] = lambda: False,
+) -> Run:
+    """Bill a batch of a run's owners in one transaction and record the outcomes on the
+    run (R-RUN-10, R-RUN-11); ``stop()`` is asked between owners (SIGTERM): what was
+    billed so far is committed and the rest of the batch is left.
+
+    Each owner is billed in a savepoint: a failure rolls back that owner's invoices and
+    events only. The owners a gateway charges (R-RUN-7) are billed after the commit,
+    each on its own as :func:`run_step` does: a charge is asked for only once its
+    attempt is committed, never from inside a batch.
+    """
+    alone: list[OwnerKey] = []
+    with write_transaction():
+        run = Run.get_by_id(run_id)
+        charged = charged_through_gateway(keys)
+        for key in keys:
+            if stop():
+                break
+            if key in charged:
+                alone.append(key)
+                continue
+            record_outcome(ctx, run, key, _bill_in_savepoint(ctx, run, key, limit))
+        run.heartbeat_at = utcnow()
+        run.save()
+    for key in alone:
+        if stop():
+            break
+        run = run_step(ctx, run_id, key, limit)
+    return run
+
+
+def _bill_in_savepoint(ctx: ServiceContext, run: Run, key: OwnerKey, limit: int) -> ClientResult:
+    """One owner of a batch; a failure rolls back its savepoint and its events."""
+    mark = len(ctx.events)
+    try:
+        with write_transaction():  # nested: a savepoint
+            return bill_client(ctx, key, run.as_of, limit)
+    except Exception as exc:  # one client never stops the run (R-RUN-10)
+        log.exception("run %s: client %s failed", run.id, key)
+        del ctx.events[mark:]
+        return ClientResult(error=describe_error(exc))
+
+
+def charged_through_gateway(keys: Collection[OwnerKey]) -> set[OwnerKey]:
+    """The owners among ``keys`` with a self-checkout contract paid through a gateway."""
+    ids: dict[str, dict[int, OwnerKey]] = {"client": {}, "reseller": {}}
+    for key in keys:
+        kind, _, number = ("client", "", key) if isinstance(key, int) else key.partition(":")
+        ids[kind][int(number)] = key
+    query = Contract.select(Contract.client, Contract.reseller).where(
+        (Contract.origin == "self_checkout")
+        & Contract.payment_method.not_in(("", "manual"))
+        & (Contract.client.in_(list(ids["client"])) | Contract.reseller.in_(list(ids["reseller"])))
+    )
+    found = set()
+    for client_id, reseller_id in query.tuples():
+        if client_id in ids["client"]:
+            found.add(ids["client"][client_id])
+        if reseller_id in ids["reseller"]:
+            found.add(ids["reseller"][reseller_id])
+    return found
+
+
 def run_all(
     ctx: ServiceContext,
     *,
@@ -405,10 +507,12 @@ def run_all(
     limit: int = 24,
     trigger: str = "manual",
 ) -> Run:
-    """A whole run in one call (tests and ``billingctl run`` via the daemon's runner)."""
+    """A whole run in one call, in batches as the daemon's scheduler bills it (tests,
+    benchmarks)."""
     run = start_run(ctx, as_of=as_of, client_id=client_id, trigger=trigger)
-    for cid in billable_client_ids(client_id):
-        run_step(ctx, run.id, cid, limit)
+    keys = billable_client_ids(client_id)
+    for start in range(0, len(keys), BATCH_SIZE):
+        run_batch(ctx, run.id, keys[start : start + BATCH_SIZE], limit)
     return finish_run(ctx, run.id, "done")
 
 

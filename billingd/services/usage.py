@@ -48,8 +48,8 @@ from billingd.plugins import PluginError
 from billingd.services import staging
 from billingd.services.audit import record_audit
 from billingd.services.context import ServiceContext
-from billingd.services.imports import RowError as ImportRowError
-from billingd.services.imports import _refuse as refuse
+from billingd.services.import_rows import RowError as ImportRowError
+from billingd.services.import_rows import refuse
 from billingd.views import plain
 
 MAX_BATCH = 5000

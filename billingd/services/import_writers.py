@@ -1,0 +1,287 @@
+"""Writing a batch of imported clients or contracts: a few lookups, then bulk inserts.
+
+Each row is held to the rules of ``client add`` / ``contract add``
+(:func:`parties.new_client_values`, :func:`contracts.new_contract_terms`); what needs
+the database (the enterprise, reseller, owner, bill group a row names) is read for
+the whole batch at once. A batch with a bad row writes nothing and returns the row
+errors; a good one is inserted with its default bill groups and audit events, inside
+the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import peewee
+
+from billingd.db.bulk import insert_rows, reserve_ids
+from billingd.db.models import AuditEvent, BillGroup, Client, Contract, Enterprise, Reseller
+from billingd.errors import ValidationError
+from billingd.services.context import ServiceContext
+from billingd.services.contracts import new_contract_terms
+from billingd.services.import_rows import ParsedRow, RowError
+
+ID_CHUNK = 500  # ids per IN list: under SQLite's limit on variables
+
+
+@dataclass
+class Written:
+    """What a batch wrote: the new rows' ids in file order, and their owners (clients)."""
+
+    ids: list[int]
+    client_ids: set[int]
+
+
+class Table:
+    """A model's columns in stored form: each row's values over the model's defaults."""
+
+    def __init__(self, model: type[peewee.Model], defaults: dict[str, Any]) -> None:
+        self.model = model
+        self.fields = [f for f in model._meta.sorted_fields if f.name != "id"]
+        self.fields.insert(0, model._meta.primary_key)
+        self.defaults = {f.name: _default(f) for f in self.fields} | defaults
+
+    def row(self, row_id: int, values: dict[str, Any]) -> tuple[Any, ...]:
+        merged = {**self.defaults, **values, "id": row_id}
+        return tuple(f.db_value(merged[f.name]) for f in self.fields)
+
+    def insert(self, rows: list[tuple[Any, ...]]) -> None:
+        insert_rows(self.model, self.fields, rows)
+
+
+def _default(field: peewee.Field) -> Any:
+    default = field.default
+    return default() if callable(default) else default
+
+
+def _found(query: Callable[[list[int]], Iterable[tuple[Any, ...]]], ids: set[int]) -> dict:
+    """``{id: rest of the row}`` for the ``ids`` that exist, read ID_CHUNK at a time."""
+    wanted = sorted(ids)
+    found: dict[int, Any] = {}
+    for start in range(0, len(wanted), ID_CHUNK):
+        for row_id, *rest in query(wanted[start : start + ID_CHUNK]):
+            found[row_id] = rest[0] if len(rest) == 1 else tuple(rest)
+    return found
+
+
+def _ids(rows: list[ParsedRow], param: str) -> set[int]:
+    return {row.values[param] for row in rows if param in row.values}
+
+
+class BatchChecks:
+    """Row errors of a batch, each naming the column as the file spells it."""
+
+    def __init__(self, column_of: dict[str, str]) -> None:
+        self.column_of = column_of  # service keyword -> column name
+        self.errors: list[RowError] = []
+
+    def add(self, row: ParsedRow, field: str | None, message: str) -> None:
+        column = self.column_of.get(field, field) if field else None
+        self.errors.append(RowError(row.line, row.headers.get(column, column), message))
+
+    def refused(self, row: ParsedRow, exc: ValidationError) -> None:
+        self.add(row, exc.data.get("field"), exc.message)
+
+
+class AuditRows:
+    """The ``created`` audit events of a batch (R-AUD-1), inserted together."""
+
+    def __init__(self, ctx: ServiceContext, event: str, subject: str) -> None:
+        self.table = Table(
+            AuditEvent, {"event": event, "actor": ctx.actor, "subject_type": subject}
+        )
+        self.now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        self.rows: list[dict[str, Any]] = []
+
+    def add(self, client_id: int | None, subject_id: int, **details: Any) -> None:
+        self.rows.append(
+            {
+                "client_id": client_id,
+                "subject_id": subject_id,
+                "details": details,
+                "created_at": self.now,
+            }
+        )
+
+    def insert(self) -> None:
+        ids = reserve_ids(AuditEvent, len(self.rows))
+        self.table.insert([self.table.row(i, r) for i, r in zip(ids, self.rows, strict=True)])
+
+
+# -- clients --------------------------------------------------------------------------
+
+
+def write_clients(
+    ctx: ServiceContext, rows: list[ParsedRow], checks: BatchChecks, *, insert: bool = True
+) -> Written | None:
+    """Insert a batch of clients, each with its default bill group (SPEC §1); None, with
+    ``checks`` holding the errors, when a row names what does not exist (or, with
+    ``insert`` false, after checking only)."""
+    currencies = _found(
+        lambda ids: (
+            Enterprise.select(Enterprise.id, Enterprise.currency)
+            .where(Enterprise.id.in_(ids))
+            .tuples()
+        ),
+        _ids(rows, "enterprise_id"),
+    )
+    reseller_enterprise = _found(
+        lambda ids: (
+            Reseller.select(Reseller.id, Reseller.enterprise).where(Reseller.id.in_(ids)).tuples()
+        ),
+        _ids(rows, "reseller_id"),
+    )
+    before = len(checks.errors)
+    for row in rows:
+        enterprise_id = row.values["enterprise_id"]
+        reseller_id = row.values.get("reseller_id")
+        if enterprise_id not in currencies:
+            checks.add(row, "enterprise_id", f"no enterprise with id {enterprise_id}")
+        elif reseller_id is not None and reseller_id not in reseller_enterprise:
+            checks.add(row, "reseller_id", f"no reseller with id {reseller_id}")
+        elif reseller_id is not None and reseller_enterprise[reseller_id] != enterprise_id:
+            checks.add(row, "reseller_id", "the reseller belongs to another enterprise")
+    if len(checks.errors) > before or not insert:
+        return None
+    client_ids = reserve_ids(Client, len(rows))
+    group_ids = reserve_ids(BillGroup, len(rows))
+    clients = Table(Client, {"created_at": ctx.now_utc()})
+    groups = Table(BillGroup, {"name": "Default", "is_default": True})
+    audit = AuditRows(ctx, "client.created", "client")
+    client_rows, group_rows = [], []
+    for row, client_id, group_id in zip(rows, client_ids, group_ids, strict=True):
+        values = dict(row.values)
+        values["enterprise"] = values.pop("enterprise_id")
+        values["reseller"] = values.pop("reseller_id", None)
+        values.setdefault("currency", currencies[values["enterprise"]])
+        client_rows.append(clients.row(client_id, values))
+        address = values.get("address", "")
+        group_rows.append(groups.row(group_id, {"client": client_id, "address": address}))
+        audit.add(client_id, client_id, name=values["name"])
+    clients.insert(client_rows)
+    groups.insert(group_rows)
+    audit.insert()
+    return Written(client_ids, set(client_ids))
+
+
+# -- contracts ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    currency: str
+    tax_rate: Decimal  # what a contract of it defaults to
+    default_group: int | None  # a client's default bill group
+
+
+def _client_owners(ids: set[int]) -> dict[int, Owner]:
+    def query(chunk: list[int]) -> Iterable[tuple[Any, ...]]:
+        default_group = (
+            BillGroup.select(BillGroup.id)
+            .where(BillGroup.client == Client.id)
+            .order_by(BillGroup.is_default.desc(), BillGroup.id)
+            .limit(1)
+        )
+        return (
+            Client.select(
+                Client.id,
+                Client.currency,
+                Client.tax_rate,
+                Enterprise.tax_rate,
+                default_group.alias("default_group"),
+            )
+            .join(Enterprise)
+            .where(Client.id.in_(chunk))
+            .tuples()
+        )
+
+    return {
+        cid: Owner(currency, _rate(own, enterprise), group)
+        for cid, (currency, own, enterprise, group) in _found(query, ids).items()
+    }
+
+
+def _reseller_owners(ids: set[int]) -> dict[int, Owner]:
+    def query(chunk: list[int]) -> Iterable[tuple[Any, ...]]:
+        return (
+            Reseller.select(Reseller.id, Reseller.currency, Reseller.tax_rate, Enterprise.tax_rate)
+            .join(Enterprise)
+            .where(Reseller.id.in_(chunk))
+            .tuples()
+        )
+
+    return {
+        rid: Owner(currency, _rate(own, enterprise), None)
+        for rid, (currency, own, enterprise) in _found(query, ids).items()
+    }
+
+
+def _rate(own: Any, enterprise: Any) -> Decimal:
+    """The tax rate a contract takes by default: its owner's, else the enterprise's."""
+    field = Client.tax_rate
+    return field.python_value(own) if own is not None else field.python_value(enterprise)
+
+
+def write_contracts(
+    ctx: ServiceContext, rows: list[ParsedRow], checks: BatchChecks, *, insert: bool = True
+) -> Written | None:
+    """Insert a batch of contracts; None, with ``checks`` holding the errors, when a row
+    breaks a rule of ``contract add`` (or, with ``insert`` false, after checking only)."""
+    clients = _client_owners(_ids(rows, "client_id"))
+    resellers = _reseller_owners(_ids(rows, "reseller_id"))
+    group_owner = _found(
+        lambda ids: (
+            BillGroup.select(BillGroup.id, BillGroup.client).where(BillGroup.id.in_(ids)).tuples()
+        ),
+        _ids(rows, "bill_group_id"),
+    )
+    before = len(checks.errors)
+    terms: list[dict[str, Any]] = []
+    for row in rows:
+        values = dict(row.values)
+        client_id = values.pop("client_id", None)
+        reseller_id = values.pop("reseller_id", None)
+        if (client_id is None) == (reseller_id is None):
+            checks.add(row, "client_id", "give exactly one of client or reseller")
+            continue
+        owner = clients.get(client_id) if client_id is not None else resellers.get(reseller_id)
+        if owner is None:
+            kind = "client" if client_id is not None else "reseller"
+            checks.add(row, f"{kind}_id", f"no {kind} with id {client_id or reseller_id}")
+            continue
+        try:
+            start = values["start_date"]
+            values = new_contract_terms(values, start, owner.currency, owner.tax_rate)
+        except ValidationError as exc:
+            checks.refused(row, exc)
+            continue
+        group_id = values.pop("bill_group_id", None)
+        if group_id is not None and group_id not in group_owner:
+            checks.add(row, "bill_group_id", f"no bill group with id {group_id}")
+            continue
+        if client_id is None:  # a reseller's own contract has no bill group, as with add
+            group_id = None
+        elif group_id is None:
+            group_id = owner.default_group
+        elif group_owner[group_id] != client_id:
+            checks.add(row, "bill_group_id", "the bill group belongs to another client")
+            continue
+        values.update(client=client_id, reseller=reseller_id, bill_group=group_id)
+        terms.append(values)
+    if len(checks.errors) > before or not insert:
+        return None
+    contract_ids = reserve_ids(Contract, len(terms))
+    contracts = Table(Contract, {"created_at": ctx.now_utc()})
+    audit = AuditRows(ctx, "contract.created", "contract")
+    contract_rows = []
+    for values, contract_id in zip(terms, contract_ids, strict=True):
+        contract_rows.append(contracts.row(contract_id, values))
+        description, price = values["description"], str(values["unit_price"])
+        audit.add(values["client"], contract_id, description=description, unit_price=price)
+    contracts.insert(contract_rows)
+    audit.insert()
+    return Written(contract_ids, {v["client"] for v in terms if v["client"] is not None})
