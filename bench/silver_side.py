@@ -21,9 +21,9 @@ import datetime as dt
 import json
 import sys
 import time
-from importlib import metadata
 from collections import defaultdict
 from decimal import Decimal
+from importlib import metadata
 from pathlib import Path
 
 import django

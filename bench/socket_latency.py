@@ -18,11 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
-import os
-import platform
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -30,37 +26,9 @@ from typing import Any
 
 from billingd.control.client import ControlClient, RemoteError
 from fixtures import HOT_READS, scratch_database, seed_hot_reads
+from harness import machine, percentile, start_daemon
 
 WARM_UP = 50
-
-
-def start_daemon(folder: Path, database: str) -> subprocess.Popen[bytes]:
-    config = folder / "billingd.yaml"
-    config.write_text(
-        f"database: {database}\n"
-        f"socket: {folder / 'billingd.sock'}\n"
-        f"data_dir: {folder / 'data'}\n"
-        "log_level: WARNING\n",
-        encoding="utf-8",
-    )
-    log = (folder / "daemon.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "billingd", "serve", "--config", str(config)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"daemon exited:\n{(folder / 'daemon.log').read_text()}")
-        try:
-            with ControlClient(folder / "billingd.sock", timeout=5) as probe:
-                probe.call("status")
-            return process
-        except Exception:
-            time.sleep(0.05)
-    process.kill()
-    raise SystemExit("daemon did not start")
 
 
 def worker(
@@ -88,31 +56,6 @@ def worker(
                 continue
             timings[name].append(time.perf_counter_ns() - began)
     results.put((timings, errors))
-
-
-def percentile(sorted_values: list[int], fraction: float) -> float:
-    """Nearest-rank percentile, in milliseconds."""
-    if not sorted_values:
-        return float("nan")
-    rank = max(0, min(len(sorted_values) - 1, round(fraction * len(sorted_values)) - 1))
-    return sorted_values[rank] / 1e6
-
-
-def machine() -> dict[str, Any]:
-    model = ""
-    try:
-        for text in Path("/proc/cpuinfo").read_text().splitlines():
-            if text.startswith("model name"):
-                model = text.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpus": os.cpu_count(),
-        "cpu": model or platform.processor(),
-        "python": platform.python_version(),
-        "system": f"{platform.system()} {platform.release()}",
-    }
 
 
 def measure(

@@ -41,7 +41,7 @@ from billingd_tui.app import BillingApp
 from billingd_tui.screens import ClientsScreen
 from billingd_tui.widgets import PagedTable
 from fixtures import scratch_database
-from socket_latency import machine, start_daemon
+from harness import machine, peak_kb, start_daemon
 
 CHUNK = 500  # clients per INSERT
 SIZE = (80, 24)
@@ -152,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 socket_path = folder / "billingd.sock"
                 sessions = [asyncio.run(drive(socket_path, args.type)) for _ in range(args.runs)]
+                peak_mb = peak_kb(daemon.pid) / 1024
             finally:
                 daemon.terminate()
                 daemon.wait(timeout=30)
@@ -166,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
         "clients": args.clients,
         "seed_seconds": round(seconds, 1),
         "first_paint_ms": [round(p * 1000, 1) for p in paints],
+        "first_paint_median_ms": round(statistics.median(paints) * 1000, 1),
+        "daemon_peak_mb": round(peak_mb, 1),
         "keystroke_ms": {
             "median": round(statistics.median(per_key) * 1000, 1),
             "max": round(max(per_key) * 1000, 1),
@@ -177,7 +180,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(f"{result['machine']}")
     print(f"{args.clients:,} clients on {result['database']}, written in {seconds:.1f} s")
-    print(f"first paint of the clients screen: {', '.join(f'{p * 1000:.0f} ms' for p in paints)}")
+    print(
+        f"first paint of the clients screen: {', '.join(f'{p * 1000:.0f} ms' for p in paints)}"
+        f" (median {result['first_paint_median_ms']:.0f} ms); daemon peak RSS {peak_mb:.0f} MB"
+    )
     print(
         f"per keystroke ({len(per_key)} keys over {args.runs} runs): median "
         f"{result['keystroke_ms']['median']} ms, max {result['keystroke_ms']['max']} ms"

@@ -1,0 +1,90 @@
+"""An idle daemon's CPU: what ``billingd serve`` costs while nothing happens.
+
+Starts ``billingd serve`` with the default settings (system clock, automatic
+invoicing, the nightly schedule, document workers) on a fresh database (``--pg URL``:
+a scratch PostgreSQL database) holding ``-n`` clients imported with billingctl, lets
+it settle, then reads the CPU time (utime + stime in ``/proc/PID/stat``) of the daemon
+and its child processes before and after ``--seconds`` (default 60) of doing nothing.
+Prints the share of one core, the median of ``--repeat`` runs, and the peak RSS.
+
+    python bench/idle.py                       # 60 s, three times
+    python bench/idle.py --seconds 10 --repeat 1 -n 100
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import generate
+import month
+from fixtures import scratch_database
+from harness import Daemon, machine, machine_lines, median
+
+SETTLE = 5.0  # seconds after start and import before measuring
+
+
+def once(data: Path, seconds: float, postgres: str | None) -> dict[str, float]:
+    plan = json.loads((data / "setup.json").read_text())
+    folder = Path(tempfile.mkdtemp(prefix="bd-idle-", dir="/tmp"))
+    try:
+        with scratch_database(folder, postgres) as url:
+            daemon = Daemon(folder, url)
+            try:
+                month.setup_parties(daemon, plan)
+                month.import_file(daemon, "client", data / "clients.csv", plan["clients"])
+                time.sleep(SETTLE)
+                before, began = daemon.cpu(), time.perf_counter()
+                time.sleep(seconds)
+                used, elapsed = daemon.cpu() - before, time.perf_counter() - began
+                return {"cpu_percent": 100 * used / elapsed, "peak_mb": daemon.peak_mb()[0]}
+            finally:
+                daemon.stop()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def measure(args: argparse.Namespace) -> dict[str, Any]:
+    data = month.data_folder(generate.Sizes(args.clients, 0))
+    runs = [once(data, args.seconds, args.pg) for _ in range(args.repeat)]
+    return {
+        "scenario": "idle",
+        "database": "postgresql" if args.pg else "sqlite",
+        "clients": args.clients,
+        "seconds": args.seconds,
+        "repeats": args.repeat,
+        "cpu_percent": round(median([r["cpu_percent"] for r in runs]), 3),
+        "peak_mb": round(max(r["peak_mb"] for r in runs), 1),
+        "machine": machine(args.pg),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("-n", "--clients", type=int, default=generate.Sizes.clients)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--pg", metavar="URL", help="a PostgreSQL server to use instead")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    result = measure(args)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print("\n".join(machine_lines(result["machine"])))
+    print(
+        f"{result['database']}, {args.clients} clients, idle {args.seconds:.0f} s: "
+        f"{result['cpu_percent']:.3f} % of one core (median of {args.repeat}); "
+        f"peak RSS {result['peak_mb']} MB"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
