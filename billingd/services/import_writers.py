@@ -36,21 +36,42 @@ class Written:
     client_ids: set[int]
 
 
+PLAIN = (peewee.TextField, peewee.IntegerField, peewee.ForeignKeyField)
+"""Fields whose Python values (text, whole numbers, ids) the drivers store as they are."""
+
+
 class Table:
-    """A model's columns in stored form: each row's values over the model's defaults."""
+    """A model's columns in stored form: each row's values over the model's defaults.
+
+    Defaults are converted once; of a row's own values only those of fields that store
+    another form (decimals as text, JSON, times) go through the field's ``db_value``.
+    """
 
     def __init__(self, model: type[peewee.Model], defaults: dict[str, Any]) -> None:
         self.model = model
         self.fields = [f for f in model._meta.sorted_fields if f.name != "id"]
         self.fields.insert(0, model._meta.primary_key)
-        self.defaults = {f.name: _default(f) for f in self.fields} | defaults
+        merged = {f.name: _default(f) for f in self.fields} | defaults
+        self.stored = {f.name: f.db_value(merged[f.name]) for f in self.fields}
+        self.convert = {f.name: f.db_value for f in self.fields if not _plain(f)}
 
     def row(self, row_id: int, values: dict[str, Any]) -> tuple[Any, ...]:
-        merged = {**self.defaults, **values, "id": row_id}
-        return tuple(f.db_value(merged[f.name]) for f in self.fields)
+        stored = dict(self.stored)
+        convert = self.convert
+        for name, value in values.items():
+            stored[name] = convert[name](value) if name in convert else value
+        stored["id"] = row_id
+        return tuple(stored.values())
 
     def insert(self, rows: list[tuple[Any, ...]]) -> None:
         insert_rows(self.model, self.fields, rows)
+
+
+def _plain(field: peewee.Field) -> bool:
+    """Whether the field stores its Python value as it is (a foreign key: given as id)."""
+    if isinstance(field, peewee.ForeignKeyField):
+        return True
+    return isinstance(field, PLAIN) and type(field).db_value is peewee.Field.db_value
 
 
 def _default(field: peewee.Field) -> Any:

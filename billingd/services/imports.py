@@ -14,10 +14,11 @@ checked as it arrives, and the commit writes the whole file in one transaction.
 
 from __future__ import annotations
 
-import itertools
+import datetime as dt
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from billingd.db.bulk import insert_rows
@@ -108,30 +109,34 @@ class _Checker:
         if self.checks.errors:
             raise refuse(self.checks.errors, self.kind.what, stopped=self.full)
 
+    def batch(self, rows: list[tuple[int, Any]]) -> list[ParsedRow]:
+        """The good rows of a batch, checked; the bad ones are noted."""
+        return [p for line, raw in rows if (p := self.row(line, raw)) is not None]
+
 
 def _write(
     ctx: ServiceContext,
-    kind: Kind,
-    batches: Iterable[list[tuple[int, Any]]],
+    checker: _Checker,
+    batches: Iterable[tuple[int, list[ParsedRow]]],
     total: int,
     source: str,
 ) -> Written:
-    """Inside the caller's transaction: check and write every batch; refuse the file
-    (the caller rolls back) when any row is bad, after checking them all."""
-    checker = _Checker(kind)
+    """Inside the caller's transaction: write every batch of checked rows (``(rows in
+    the batch, the good ones)``); refuse the file (the caller rolls back) when any row
+    is bad, after checking them all."""
+    kind = checker.kind
     progress = Progress(
         ctx, "import.progress", total, kind=kind.name, source=source, actor=ctx.actor
     )
     progress.update(0)
     done = 0
     imported = Written([], set())
-    for batch in batches:
-        rows = [p for line, raw in batch if (p := checker.row(line, raw)) is not None]
+    for count, rows in batches:
         written = kind.write(ctx, rows, checker.checks, insert=not checker.checks.errors)
         if written is not None:
             imported.ids += written.ids
             imported.client_ids |= written.client_ids
-        done += len(batch)
+        done += count
         progress.update(done)
         if checker.full:
             break
@@ -149,10 +154,12 @@ def _write(
     return imported
 
 
-def _batches(rows: Iterable[tuple[int, Any]], size: int) -> Iterator[list[tuple[int, Any]]]:
-    iterator = iter(rows)
-    while batch := list(itertools.islice(iterator, size)):
-        yield batch
+def _checked(
+    checker: _Checker, rows: list[tuple[int, Any]]
+) -> Iterator[tuple[int, list[ParsedRow]]]:
+    for start in range(0, len(rows), BATCH_ROWS):
+        batch = rows[start : start + BATCH_ROWS]
+        yield len(batch), checker.batch(batch)
 
 
 # -- one call -------------------------------------------------------------------------
@@ -171,8 +178,9 @@ def import_rows(
         )
     if not rows:
         return Written([], set())
+    checker = _Checker(KINDS[kind])
     with write_transaction():
-        return _write(ctx, KINDS[kind], _batches(rows, BATCH_ROWS), len(rows), source)
+        return _write(ctx, checker, _checked(checker, rows), len(rows), source)
 
 
 def import_clients(
@@ -210,11 +218,10 @@ def stage(ctx: ServiceContext, token: str, kind: str, rows: Iterable[tuple[int, 
     with staging.discarded_when_refused(ctx, token), write_transaction():
         stage = staging.open_stage(ctx, token, kind)
         checker = _Checker(KINDS[kind])
-        for line, raw in rows:
-            checker.row(line, raw)
+        checked = checker.batch(rows)
         checker.refuse_if_bad()
         fields = (ImportRow.usage_import, ImportRow.line, ImportRow.data)
-        insert_rows(ImportRow, fields, [(stage.id, line, json.dumps(raw)) for line, raw in rows])
+        insert_rows(ImportRow, fields, [(stage.id, row.line, _encoded(row)) for row in checked])
         stage.rows += len(rows)
         stage.touched_at = utcnow()
         stage.save()
@@ -225,13 +232,24 @@ def commit(ctx: ServiceContext, token: str, kind: str) -> Written:
     """Write every staged row in one transaction, or none when the file is refused."""
     with staging.discarded_when_refused(ctx, token), write_transaction():
         stage = staging.open_stage(ctx, token, kind)
-        imported = _write(ctx, KINDS[kind], _staged(stage), stage.rows, stage.source)
+        checker = _Checker(KINDS[kind])
+        imported = _write(ctx, checker, _staged(stage, checker.kind), stage.rows, stage.source)
         staging.drop(stage.id)
         return imported
 
 
-def _staged(stage: UsageImport) -> Iterator[list[tuple[int, Any]]]:
-    """A stage's rows in file order, ``BATCH_ROWS`` at a time (memory stays flat)."""
+def _encoded(row: ParsedRow) -> str:
+    """A checked row as staged: its values (decimals and dates as text) and headers."""
+    return json.dumps([row.values, row.headers], default=str)
+
+
+DECODERS: dict[str, Callable[[Any], Any]] = {"decimal": Decimal, "date": dt.date.fromisoformat}
+
+
+def _staged(stage: UsageImport, kind: Kind) -> Iterator[tuple[int, list[ParsedRow]]]:
+    """A stage's checked rows in file order, ``BATCH_ROWS`` at a time (memory stays
+    flat): ``(rows, the rows)``, as :func:`_write` takes them."""
+    decoders = {c.param: DECODERS[c.kind] for c in kind.columns if c.kind in DECODERS}
     after = 0
     while True:
         batch = list(
@@ -244,4 +262,10 @@ def _staged(stage: UsageImport) -> Iterator[list[tuple[int, Any]]]:
         if not batch:
             return
         after = batch[-1][0]
-        yield [(line, data) for _, line, data in batch]
+        rows = []
+        for _, line, (values, headers) in batch:
+            for name, decode in decoders.items():
+                if name in values:
+                    values[name] = decode(values[name])
+            rows.append(ParsedRow(line, values, headers))
+        yield len(rows), rows
