@@ -10,7 +10,8 @@ Call these inside a :func:`billingd.db.connection.write_transaction`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 import peewee
@@ -41,9 +42,12 @@ def reserve_ids(model: type[peewee.Model], count: int) -> list[int]:
     return list(range(largest + 1, largest + 1 + count))
 
 
-def converters(fields: Sequence[peewee.Field]) -> list[Callable[[Any], Any]]:
-    """Each field's conversion to its stored form (``db_value``)."""
-    return [f.db_value for f in fields]
+def stored_form(value: Any) -> Any:
+    """A value as the driver would send it, for values repeated on many rows: SQLite's
+    ``sqlite3`` turns times into text with a Python function per value; done once."""
+    if isinstance(value, dt.datetime | dt.date) and not is_postgres():
+        return value.isoformat(" ") if isinstance(value, dt.datetime) else value.isoformat()
+    return value
 
 
 def insert_rows(

@@ -20,6 +20,7 @@ from billingd.domain.bounds import (
     DATES,
     ID_NUMBERS,
     INTERVAL,
+    MAX_TEXT,
     QUANTITY,
     TAX_RATE,
     Bound,
@@ -113,6 +114,8 @@ def column_key(header: str) -> str:
 def _int(value: Any) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
+    if type(value) is str and value.isascii() and value.isdigit():
+        return int(value)
     if isinstance(value, str) and re.fullmatch(r"\s*\d+\s*", value):
         return int(value)
     raise ValueError(f"must be a whole number (an id), got {value!r}")
@@ -143,6 +146,8 @@ def _date(value: Any) -> dt.date:
 
 
 def _text(value: Any) -> str:
+    if type(value) is str and len(value) <= MAX_TEXT and "\x00" not in value:
+        return value.strip()  # the usual cell, in bounds
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise ValueError(f"must be text, got {value!r}")
     problem = text_problem(str(value))

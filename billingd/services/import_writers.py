@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+import orjson
 import peewee
 
-from billingd.db.bulk import insert_rows, reserve_ids
+from billingd.db.bulk import insert_rows, reserve_ids, stored_form
 from billingd.db.models import AuditEvent, BillGroup, Client, Contract, Enterprise, Reseller
 from billingd.errors import ValidationError
 from billingd.services.context import ServiceContext
@@ -34,6 +35,10 @@ class Written:
 
     ids: list[int]
     client_ids: set[int]
+
+
+class Stored(str):
+    """A value already in its stored form (JSON encoded by the caller)."""
 
 
 PLAIN = (peewee.TextField, peewee.IntegerField, peewee.ForeignKeyField)
@@ -52,16 +57,18 @@ class Table:
         self.fields = [f for f in model._meta.sorted_fields if f.name != "id"]
         self.fields.insert(0, model._meta.primary_key)
         merged = {f.name: _default(f) for f in self.fields} | defaults
-        self.stored = {f.name: f.db_value(merged[f.name]) for f in self.fields}
+        self.stored = [stored_form(f.db_value(merged[f.name])) for f in self.fields]
+        self.position = {f.name: index for index, f in enumerate(self.fields)}
         self.convert = {f.name: f.db_value for f in self.fields if not _plain(f)}
 
     def row(self, row_id: int, values: dict[str, Any]) -> tuple[Any, ...]:
-        stored = dict(self.stored)
-        convert = self.convert
+        stored = self.stored.copy()
+        position, convert = self.position, self.convert
         for name, value in values.items():
-            stored[name] = convert[name](value) if name in convert else value
-        stored["id"] = row_id
-        return tuple(stored.values())
+            plain = name not in convert or type(value) is Stored
+            stored[position[name]] = value if plain else convert[name](value)
+        stored[0] = row_id
+        return tuple(stored)
 
     def insert(self, rows: list[tuple[Any, ...]]) -> None:
         insert_rows(self.model, self.fields, rows)
@@ -123,8 +130,7 @@ class AuditRows:
             {
                 "client_id": client_id,
                 "subject_id": subject_id,
-                "details": details,
-                "created_at": self.now,
+                "details": Stored(orjson.dumps(details, option=orjson.OPT_SORT_KEYS).decode()),
             }
         )
 

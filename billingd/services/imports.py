@@ -15,11 +15,12 @@ checked as it arrives, and the commit writes the whole file in one transaction.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
+
+import orjson
 
 from billingd.db.bulk import insert_rows
 from billingd.db.connection import write_transaction
@@ -240,7 +241,7 @@ def commit(ctx: ServiceContext, token: str, kind: str) -> Written:
 
 def _encoded(row: ParsedRow) -> str:
     """A checked row as staged: its values (decimals and dates as text) and headers."""
-    return json.dumps([row.values, row.headers], default=str)
+    return orjson.dumps([row.values, row.headers], default=str).decode()
 
 
 DECODERS: dict[str, Callable[[Any], Any]] = {"decimal": Decimal, "date": dt.date.fromisoformat}
@@ -250,20 +251,21 @@ def _staged(stage: UsageImport, kind: Kind) -> Iterator[tuple[int, list[ParsedRo
     """A stage's checked rows in file order, ``BATCH_ROWS`` at a time (memory stays
     flat): ``(rows, the rows)``, as :func:`_write` takes them."""
     decoders = {c.param: DECODERS[c.kind] for c in kind.columns if c.kind in DECODERS}
+    database = ImportRow._meta.database
+    sql = (
+        f'SELECT "id", "line", "data" FROM "{ImportRow._meta.table_name}" '
+        f'WHERE "usage_import_id" = {database.param} AND "id" > {database.param} '
+        f'ORDER BY "id" LIMIT {BATCH_ROWS}'
+    )
     after = 0
     while True:
-        batch = list(
-            ImportRow.select(ImportRow.id, ImportRow.line, ImportRow.data)
-            .where((ImportRow.usage_import == stage.id) & (ImportRow.id > after))
-            .order_by(ImportRow.id)
-            .limit(BATCH_ROWS)
-            .tuples()
-        )
+        batch = database.execute_sql(sql, (stage.id, after)).fetchall()
         if not batch:
             return
         after = batch[-1][0]
         rows = []
-        for _, line, (values, headers) in batch:
+        for _, line, data in batch:
+            values, headers = orjson.loads(data)
             for name, decode in decoders.items():
                 if name in values:
                     values[name] = decode(values[name])

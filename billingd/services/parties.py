@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -211,6 +212,7 @@ def checked(fields: dict[str, Any], checks: dict[str, Callable[[Any], Any]]) -> 
     return {k: checks[k](v) if k in checks else v for k, v in fields.items() if v is not None}
 
 
+@functools.lru_cache(maxsize=256)  # imports check the same few spellings many times
 def _invoice_days(value: str) -> str:
     try:
         return ",".join(str(d) for d in parse_invoice_days(value))
