@@ -156,8 +156,18 @@ def cycle_line(contract: Contract, whole: Cycle, part: Cycle, currency: str) -> 
     )
 
 
+def active_override(contract: Contract) -> PriceOverride | None:
+    """The contract's newest active price override, if any."""
+    return (
+        PriceOverride.select()
+        .where((PriceOverride.contract == contract) & (PriceOverride.status == "active"))
+        .order_by(PriceOverride.id.desc())
+        .first()
+    )
+
+
 def override_line(
-    contract: Contract, billed: Decimal, currency: str
+    contract: Contract, billed: Decimal, currency: str, override: PriceOverride | None
 ) -> tuple[DraftLine | None, int] | None:
     """The adjustment or discount of an active price override (seed 003 "Edit price").
 
@@ -166,12 +176,6 @@ def override_line(
     discount never takes the contract below zero. An override equal to that needs no
     line and is consumed all the same: it applies to one invoice only.
     """
-    override = (
-        PriceOverride.select()
-        .where((PriceOverride.contract == contract) & (PriceOverride.status == "active"))
-        .order_by(PriceOverride.id.desc())
-        .first()
-    )
     if override is None:
         return None
     difference = quantize(override.final_amount - billed, currency)
@@ -191,10 +195,15 @@ def override_line(
 
 
 def add_overrides(
-    items: BillableItems, contracts: dict[int, Contract], currency: str, done: set[int]
+    items: BillableItems,
+    contracts: dict[int, Contract],
+    currency: str,
+    done: set[int],
+    find: Callable[[Contract], PriceOverride | None] = active_override,
 ) -> None:
-    """Each billed contract's price override, after its cycle lines; once per contract
-    (``done`` remembers the contracts whose override a run's earlier invoice took)."""
+    """Each billed contract's price override (``find``), after its cycle lines; once per
+    contract (``done`` remembers the contracts whose override a run's earlier invoice
+    took)."""
     billed: dict[int, Decimal] = {}
     for line in items.lines:
         if line.kind == "contract" and line.contract_id is not None:
@@ -203,7 +212,8 @@ def add_overrides(
         if contract_id in done:
             continue
         done.add(contract_id)
-        override = override_line(contracts[contract_id], net, currency)
+        contract = contracts[contract_id]
+        override = override_line(contract, net, currency, find(contract))
         if override is not None:
             line, override_id = override
             if line is not None:

@@ -28,9 +28,7 @@ from billingd.clock import SystemClock
 from billingd.clock import today as clock_today
 from billingd.db.connection import write_transaction
 from billingd.db.models import (
-    BillGroup,
     Client,
-    Contract,
     Invoice,
     ParkedClient,
     Reseller,
@@ -45,6 +43,12 @@ from billingd.services.audit import record_audit
 from billingd.services.context import ServiceContext
 from billingd.services.gateway_charges import charge_self_checkout
 from billingd.services.lookup import get_or_refuse
+from billingd.services.owner_records import (
+    Batch,
+    OwnerRecords,
+    charged_through_gateway,
+    load_batch,
+)
 from billingd.services.scheduling import (
     IssueDates,
     OwnerPlan,
@@ -97,16 +101,15 @@ def is_parked(client_id: int) -> bool:
     )
 
 
-def consistency_problems(client: Client) -> list[str]:
+def consistency_problems(client: Client, records: OwnerRecords) -> list[str]:
     """Data a run must not guess about (R-RUN-14); an empty list when billable."""
     problems = []
     if client.reseller is not None and client.reseller.enterprise_id != client.enterprise_id:
         problems.append("its reseller belongs to another enterprise")
-    for contract in client.contracts:
-        if contract.bill_group_id is not None:
-            group = BillGroup.get_or_none(BillGroup.id == contract.bill_group_id)
-            if group is None or group.client_id != client.id:
-                problems.append(f"contract {contract.id} uses another client's bill group")
+    own_groups = {group.id for group in records.bill_groups}
+    for contract in records.contracts:
+        if contract.bill_group_id is not None and contract.bill_group_id not in own_groups:
+            problems.append(f"contract {contract.id} uses another client's bill group")
     return problems
 
 
@@ -169,6 +172,11 @@ def list_parked() -> list[ParkedClient]:
     )
 
 
+def record_key(key: OwnerKey) -> str:
+    """A run's owner key as the batch reads it: ``client:ID`` or ``reseller:ID``."""
+    return f"client:{key}" if isinstance(key, int) else key
+
+
 def find_owner(key: OwnerKey) -> Client | Reseller:
     """The client or reseller a run's step bills: a client id, or ``reseller:ID``."""
     if isinstance(key, int):
@@ -178,16 +186,23 @@ def find_owner(key: OwnerKey) -> Client | Reseller:
 
 
 def bill_client(
-    ctx: ServiceContext, client_id: OwnerKey, as_of: dt.date, limit: int
+    ctx: ServiceContext, client_id: OwnerKey, as_of: dt.date, limit: int, batch: Batch | None = None
 ) -> ClientResult:
-    """Bill one owner's plan, oldest billing date first, one transaction per invoice."""
+    """Bill one owner's plan, oldest billing date first, one savepoint per invoice.
+
+    ``batch`` is what the run's batch read of its owners; without it, the owner is
+    read now the same way.
+    """
     result = ClientResult()
-    owner = find_owner(client_id)
+    key = record_key(client_id)
+    batch = batch if batch is not None else load_batch([key])
+    owner = batch.owner(key)
     client = owner if isinstance(owner, Client) else None
-    if client is not None and is_parked(client.id):
+    if client is not None and client.id in batch.parked:
         return result
-    problems = consistency_problems(client) if client is not None else []
-    plan = plan_owner(owner, as_of) if not problems else OwnerPlan([])
+    records = batch.records[key]
+    problems = consistency_problems(client, records) if client is not None else []
+    plan = plan_owner(owner, as_of, records) if not problems else OwnerPlan([])
     dates = {d.billing_date for d in plan.drafts}
     if client is not None and len(dates) > limit and not released_for_catch_up(client):
         problems.append(
@@ -198,8 +213,9 @@ def bill_client(
         result.parked = True
         return result
     issue_dates = IssueDates(ctx.today)
+    charges = charged_through_gateway(records)
     # a self-checkout charge decides whether its contract's next cycle is due (R-RUN-7)
-    while _bill_plan(ctx, owner, plan, issue_dates, result):
+    while _bill_plan(ctx, owner, plan, issue_dates, result, charges):
         plan = plan_owner(owner, as_of)
     return result
 
@@ -210,8 +226,10 @@ def _bill_plan(
     plan: OwnerPlan,
     issue_dates: IssueDates,
     result: ClientResult,
+    charges: bool,
 ) -> bool:
-    """Issue a plan's invoices in order; stop after a self-checkout charge (True)."""
+    """Issue a plan's invoices in order; stop after a self-checkout charge (True), which
+    is asked for only when the owner ``charges`` through a gateway."""
     client = owner if isinstance(owner, Client) else None
     for planned in plan.drafts:
         try:
@@ -225,22 +243,26 @@ def _bill_plan(
         if client is not None and client.send_email and invoice.bill_to.get("email"):
             invoice_actions.send_invoice(ctx, invoice.id)
             result.emails += 1
-        if charge_self_checkout(ctx, invoice):
+        if charges and charge_self_checkout(ctx, invoice):
             result.charges += 1
             return True
     return False
 
 
-def plan_client(client_id: OwnerKey, as_of: dt.date, dating: IssueDates) -> list[dict[str, Any]]:
+def plan_client(
+    client_id: OwnerKey, as_of: dt.date, dating: IssueDates, batch: Batch | None = None
+) -> list[dict[str, Any]]:
     """What a run would bill for an owner: previews, nothing written (dry run).
 
-    The same plan the run issues, dated the same way (R-RUN-16).
+    The same plan the run issues, read and dated the same way (R-RUN-16).
     """
-    owner = find_owner(client_id)
-    if isinstance(owner, Client) and is_parked(owner.id):
+    key = record_key(client_id)
+    batch = batch if batch is not None else load_batch([key])
+    owner = batch.owner(key)
+    if isinstance(owner, Client) and owner.id in batch.parked:
         return []
     planned = []
-    for draft_plan in plan_owner(owner, as_of).drafts:
+    for draft_plan in plan_owner(owner, as_of, batch.records[key]).drafts:
         draft = invoicing.build_draft(
             owner,
             draft_plan.items,
@@ -450,14 +472,15 @@ def run_batch(
     alone: list[OwnerKey] = []
     with write_transaction():
         run = Run.get_by_id(run_id)
-        charged = charged_through_gateway(keys)
+        batch = load_batch(record_key(key) for key in keys)
         for key in keys:
             if stop():
                 break
-            if key in charged:
+            records = batch.records.get(record_key(key))
+            if records is not None and charged_through_gateway(records):
                 alone.append(key)
                 continue
-            record_outcome(ctx, run, key, _bill_in_savepoint(ctx, run, key, limit))
+            record_outcome(ctx, run, key, _bill_in_savepoint(ctx, run, key, limit, batch))
         run.heartbeat_at = utcnow()
         run.save()
     for key in alone:
@@ -467,36 +490,18 @@ def run_batch(
     return run
 
 
-def _bill_in_savepoint(ctx: ServiceContext, run: Run, key: OwnerKey, limit: int) -> ClientResult:
+def _bill_in_savepoint(
+    ctx: ServiceContext, run: Run, key: OwnerKey, limit: int, batch: Batch
+) -> ClientResult:
     """One owner of a batch; a failure rolls back its savepoint and its events."""
     mark = len(ctx.events)
     try:
         with write_transaction():  # nested: a savepoint
-            return bill_client(ctx, key, run.as_of, limit)
+            return bill_client(ctx, key, run.as_of, limit, batch)
     except Exception as exc:  # one client never stops the run (R-RUN-10)
         log.exception("run %s: client %s failed", run.id, key)
         del ctx.events[mark:]
         return ClientResult(error=describe_error(exc))
-
-
-def charged_through_gateway(keys: Collection[OwnerKey]) -> set[OwnerKey]:
-    """The owners among ``keys`` with a self-checkout contract paid through a gateway."""
-    ids: dict[str, dict[int, OwnerKey]] = {"client": {}, "reseller": {}}
-    for key in keys:
-        kind, _, number = ("client", "", key) if isinstance(key, int) else key.partition(":")
-        ids[kind][int(number)] = key
-    query = Contract.select(Contract.client, Contract.reseller).where(
-        (Contract.origin == "self_checkout")
-        & Contract.payment_method.not_in(("", "manual"))
-        & (Contract.client.in_(list(ids["client"])) | Contract.reseller.in_(list(ids["reseller"])))
-    )
-    found = set()
-    for client_id, reseller_id in query.tuples():
-        if client_id in ids["client"]:
-            found.add(ids["client"][client_id])
-        if reseller_id in ids["reseller"]:
-            found.add(ids["reseller"][reseller_id])
-    return found
 
 
 def run_all(
@@ -522,8 +527,12 @@ def iter_dry_run(
     """The invoices a run as of ``as_of`` would issue, in the run's order (R-RUN-16);
     ``today`` gives the generation day per timezone (the daemon's clock)."""
     dating = IssueDates(today or (lambda timezone: clock_today(SystemClock(), timezone)))
-    for cid in billable_client_ids(client_id):
-        yield from plan_client(cid, as_of, dating)
+    keys = billable_client_ids(client_id)
+    for start in range(0, len(keys), BATCH_SIZE):
+        batch_keys = keys[start : start + BATCH_SIZE]
+        batch = load_batch(record_key(key) for key in batch_keys)
+        for key in batch_keys:
+            yield from plan_client(key, as_of, dating, batch)
 
 
 RUN_LEASE = dt.timedelta(seconds=60)

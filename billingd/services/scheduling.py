@@ -46,21 +46,19 @@ from billingd.domain.manual_orders import invoice_day_shift
 from billingd.domain.periods import local_date
 from billingd.services import invoicing
 from billingd.services.billing_items import (
+    BILLABLE_CONTRACT_STATUSES,
     BillableItems,
     UsageRow,
     add_overrides,
-    billed_cycle_starts,
     charge_line,
     cycle_line,
     default_tax_rate,
     group_of,
-    owner_contracts,
     usage_lines,
-    usage_rows,
 )
 from billingd.services.context import ServiceContext
 from billingd.services.numbering import INVOICE, latest_issue_date
-from billingd.services.parties import default_bill_group
+from billingd.services.owner_records import OwnerRecords, load_records
 
 Owner = Client | Reseller
 
@@ -114,17 +112,15 @@ class OwnerGroups:
     of_contract: dict[int, Group]  # every contract's group, its own or the default
 
     @classmethod
-    def load(cls, owner: Owner) -> OwnerGroups:
+    def load(cls, records: OwnerRecords) -> OwnerGroups:
         """Active groups invoiced ``auto`` are billed automatically (R-RUN-5); a reseller
         has no bill groups: everything of it is in the one group ``None``."""
-        if isinstance(owner, Reseller):
-            return cls({None: None}, None, {c.id: None for c in owner_contracts(owner, every=True)})
-        groups = BillGroup.select().where(BillGroup.client == owner)
+        if isinstance(records.owner, Reseller):
+            return cls({None: None}, None, {c.id: None for c in records.contracts})
+        groups = records.bill_groups
         auto = {g.id: g for g in groups if g.status == "active" and g.invoicing == "auto"}
-        default = default_bill_group(owner).id
-        of_contract = {
-            c.id: group_of(c.bill_group_id, default) for c in owner_contracts(owner, every=True)
-        }
+        default = records.default_group().id
+        of_contract = {c.id: group_of(c.bill_group_id, default) for c in records.contracts}
         return cls(auto, default, of_contract)
 
     def of(self, contract_id: int | None) -> Group:
@@ -169,11 +165,13 @@ class ScheduledContract:
                 yield whole, part
 
 
-def schedulable_contracts(owner: Owner, groups: OwnerGroups) -> list[ScheduledContract]:
+def schedulable_contracts(records: OwnerRecords, groups: OwnerGroups) -> list[ScheduledContract]:
     """The contracts a scheduled run may bill (R-RUN-5..8)."""
-    timezone = owner.enterprise.timezone
+    timezone = records.owner.enterprise.timezone
     found = []
-    for contract in owner_contracts(owner):
+    for contract in records.contracts:
+        if contract.status not in BILLABLE_CONTRACT_STATUSES:
+            continue
         group = groups.of(contract.id)
         if group not in groups.auto:
             continue
@@ -199,14 +197,15 @@ class OwnerItems:
 
 
 def load_items(
-    owner: Owner, contracts: list[ScheduledContract], groups: OwnerGroups, as_of: dt.date
+    records: OwnerRecords, contracts: list[ScheduledContract], groups: OwnerGroups, as_of: dt.date
 ) -> OwnerItems:
     """Everything unbilled that could be due by ``as_of`` (R-RUN-16)."""
+    owner = records.owner
     timezone = owner.enterprise.timezone
     invoice_days = bool(parse_invoice_days(owner.invoice_days))
     items = OwnerItems()
     for scheduled in contracts:
-        billed = billed_cycle_starts(scheduled.contract)
+        billed = records.billed_starts.get(scheduled.contract.id, set())
         for whole, part in scheduled.parts(dt.date.min, as_of):
             if part.start in billed:
                 continue
@@ -217,15 +216,13 @@ def load_items(
                 key = ("cycle", scheduled.contract.id, part.start)
                 items.cycles[key] = (scheduled, whole, part)
                 items.ready.append(Ready(key, scheduled.group, day, own_date=not invoice_days))
-    for row in usage_rows(owner):
+    for row in records.usage:
         group = groups.of(row.contract_id)
         if group in groups.auto:
             items.usage[row.id] = row
             items.ready.append(Ready(("usage", row.id), group, row.local_day(timezone) + ONE_DAY))
     if isinstance(owner, Client):
-        for charge in PendingCharge.select().where(
-            (PendingCharge.client == owner) & (PendingCharge.status == "pending")
-        ):
+        for charge in records.charges:
             group = groups.of(charge.contract_id)
             if group in groups.auto:
                 ready = charge.schedule_date or local_date(charge.created_at, timezone)
@@ -247,15 +244,6 @@ def cycle_dates(
     return {group: sorted(days) for group, days in found.items()}
 
 
-def invoiced_dates(owner: Owner) -> set[tuple[Group, dt.date]]:
-    """(bill group, billing date) of the owner's scheduled invoices so far."""
-    column = Invoice.client if isinstance(owner, Client) else Invoice.reseller
-    query = Invoice.select(Invoice.bill_group, Invoice.billing_date).where(
-        (column == owner) & Invoice.billing_date.is_null(False)
-    )
-    return {(group, day) for group, day in query.tuples()}
-
-
 @dataclass
 class PlannedDraft:
     """One invoice a run will issue: its billing date, bill group, period and items."""
@@ -272,13 +260,18 @@ class OwnerPlan:
     drafts: list[PlannedDraft]
 
 
-def plan_owner(owner: Owner, as_of: dt.date) -> OwnerPlan:
-    """What a run as of ``as_of`` bills for ``owner``: the run issues exactly this."""
-    groups = OwnerGroups.load(owner)
-    contracts = schedulable_contracts(owner, groups)
-    items = load_items(owner, contracts, groups, as_of)
+def plan_owner(owner: Owner, as_of: dt.date, records: OwnerRecords | None = None) -> OwnerPlan:
+    """What a run as of ``as_of`` bills for ``owner``: the run issues exactly this.
+
+    ``records`` are the owner's rows read with a batch of owners; without them they
+    are read now, by the same loader (R-RUN-16)."""
+    if records is None:
+        (records,) = load_records([owner]).values()
+    groups = OwnerGroups.load(records)
+    contracts = schedulable_contracts(records, groups)
+    items = load_items(records, contracts, groups, as_of)
     days = parse_invoice_days(owner.invoice_days)
-    invoiced = invoiced_dates(owner)
+    invoiced = records.invoiced
     if days:
         plan = plan_invoice_days(days, items.ready, as_of, invoiced)
     else:
@@ -289,7 +282,7 @@ def plan_owner(owner: Owner, as_of: dt.date) -> OwnerPlan:
     drafts = []
     overridden: set[int] = set()
     for planned in plan.invoices:
-        billable = planned_items(owner, planned, items, overridden)
+        billable = planned_items(records, planned, items, overridden)
         period = planned.period or per_cycle_period(planned, billable)
         drafts.append(
             PlannedDraft(owner, planned.billing_date, groups.auto[planned.group], period, billable)
@@ -298,10 +291,11 @@ def plan_owner(owner: Owner, as_of: dt.date) -> OwnerPlan:
 
 
 def planned_items(
-    owner: Owner, planned: PlannedInvoice, items: OwnerItems, overridden: set[int]
+    records: OwnerRecords, planned: PlannedInvoice, items: OwnerItems, overridden: set[int]
 ) -> BillableItems:
     """The lines of one planned invoice; a contract's price override goes with its first
     cycles; usage from before the previous billing date is labelled late (R-RUN-13)."""
+    owner = records.owner
     currency, rate = owner.currency, default_tax_rate(owner)
     billable = BillableItems()
     usage: list[UsageRow] = []
@@ -318,7 +312,7 @@ def planned_items(
             charge = items.charges[key[1]]
             billable.lines.append(charge_line(charge, rate))
             billable.charge_ids.append(charge.id)
-    add_overrides(billable, contracts, currency, overridden)
+    add_overrides(billable, contracts, currency, overridden, records.override_of)
     if usage:
         late_before = planned.previous_date or dt.date.min
         billable.extend(usage_lines(usage, late_before, rate, currency, owner.enterprise.timezone))
