@@ -2,8 +2,9 @@
 
 Runs, each as its own command with ``--json``: ``month.py outbox`` (imports, billing
 run, document queue, outbox, socket reads during the run, peak RSS), ``idle.py``,
-``tui.py`` (first paint) and, on SQLite, ``silver.py``. Sizes and ``--pg`` are passed
-on; the targets are issue 13's.
+``tui.py`` (first paint) and, on SQLite, ``silver.py --silver-only`` (the ratio is
+taken against the month's billing run). Sizes and ``--pg`` are passed on; the targets
+are issue 13's.
 
     python bench/all.py                          # full size: about an hour today
     python bench/all.py -n 1000 -k 100000 --repeat 1 --idle-seconds 10
@@ -110,7 +111,11 @@ def main(argv: list[str] | None = None) -> int:
     tui_runs = ["-n", str(args.tui_clients), "--runs", str(args.repeat)]
     results["tui"] = scenario("tui.py", *tui_runs, *database)
     if not args.pg and not args.no_silver:
-        results["silver"] = scenario("silver.py", *sizes)
+        results["silver"] = scenario("silver.py", *sizes, "--silver-only")
+        if "run" in results["month"].get("stages", {}) and "silver" in results["silver"]:
+            ours = results["month"]["stages"]["run"]["rate"]
+            theirs = results["silver"]["silver"]["invoices_per_s"]
+            results["silver"]["ratio"] = round(ours / theirs, 2)
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
