@@ -49,7 +49,6 @@ STAGES = ("clients", "contracts", "usage", "run", "documents", "outbox")
 SCENARIOS = (*STAGES, "latency")
 UNITS = {"documents": "docs/s", "outbox": "mails/s", "run": "invoices/s"}
 PROBE_INTERVAL = 0.05  # seconds between the latency client's requests
-SPLIT_ROWS = 4000  # TEMPORARY (issue 13): rows per file while whole files are refused
 DRAIN_TIMEOUT = 3600.0
 
 
@@ -65,41 +64,12 @@ def data_folder(sizes: generate.Sizes) -> Path:
     return folder
 
 
-# TEMPORARY (issue 13): while `client import` and `contract import` refuse files over
-# 1 MiB or 20,000 rows, the refusal is reported and the file imported in parts.
-# Delete this and its caller's fallback once imports stream.
-def split_csv(path: Path, rows: int) -> list[Path]:
-    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-    header, body = lines[0], lines[1:]
-    parts = []
-    for number, first in enumerate(range(0, len(body), rows), start=1):
-        part = path.with_name(f"{path.stem}-part{number:03d}.csv")
-        part.write_text(header + "".join(body[first : first + rows]), encoding="utf-8")
-        parts.append(part)
-    return parts
-
-
-def refused_for_size(error: str) -> bool:
-    return "too large for one request" in error or "has more than" in error
-
-
 def import_file(daemon: Daemon, noun: str, path: Path, rows: int) -> dict[str, Any]:
-    """``billingctl NOUN import PATH``, timed; the whole file, else (TEMPORARY) in parts."""
+    """``billingctl NOUN import PATH``, the whole file, timed."""
     seconds, (code, _, error) = timed(lambda: daemon.ctl(noun, "import", str(path)))
-    note = ""
-    if code != 0 and noun != "usage" and refused_for_size(error):
-        note = f"whole file refused: {error.splitlines()[-1][:120]}"
-        parts = split_csv(path, SPLIT_ROWS)
-        seconds = 0.0
-        for part in parts:
-            spent, (code, _, error) = timed(lambda p=part: daemon.ctl(noun, "import", str(p)))
-            seconds += spent
-            if code != 0:
-                break
-        note += f"; imported as {len(parts)} files of {SPLIT_ROWS} rows"
     if code != 0:
         raise SystemExit(f"{noun} import failed: {error}")
-    return {"count": rows, "seconds": seconds, "note": note}
+    return {"count": rows, "seconds": seconds}
 
 
 class Prober(threading.Thread):
@@ -171,18 +141,18 @@ def stages(daemon: Daemon, data: Path, plan: dict[str, Any], last: str) -> dict[
     if code != 0 or run["invoices"] < n or run["failures"]:
         raise SystemExit(f"run: {code} {error} {json.dumps(run)[:2000]}")
     invoices, emails = run["invoices"], run["emails"]  # and resellers' (R-INV-3)
-    figures["run"] = {"count": invoices, "seconds": ran, "note": ""}
+    figures["run"] = {"count": invoices, "seconds": ran}
     figures["latency"] = sorted(prober.timings)
     if last in ("run", "latency"):
         return figures
     ready = "SELECT COUNT(*) FROM document_job WHERE state = 'ready'"
     seconds = wait_for(daemon, ready, invoices, began)
-    figures["documents"] = {"count": invoices, "seconds": seconds, "note": ""}
+    figures["documents"] = {"count": invoices, "seconds": seconds}
     if last == "documents":
         return figures
     sent = "SELECT COUNT(*) FROM outbox_message WHERE state = 'sent' AND channel = 'email'"
     seconds = wait_for(daemon, sent, emails, began)
-    figures["outbox"] = {"count": emails, "seconds": seconds, "note": ""}
+    figures["outbox"] = {"count": emails, "seconds": seconds}
     return figures
 
 
@@ -231,7 +201,6 @@ def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
                 "seconds": round(seconds, 2),
                 "rate": round(count / seconds, 1),
                 "unit": UNITS.get(stage, "rows/s"),
-                "note": measured[0]["note"],
             }
     latencies = [r["latency"] for r in runs if "latency" in r]
     if latencies:
@@ -254,8 +223,6 @@ def report_lines(result: dict[str, Any]) -> list[str]:
             f"{stage:<10} {row['count']:>9} {row['seconds']:>9.2f} {row['rate']:>10.1f} "
             f"{row['unit']}"
         )
-        if row["note"]:
-            lines.append(f"  note: {row['note']}"[:80])
     if "latency_ms" in result:
         lat = result["latency_ms"]
         lines.append(
