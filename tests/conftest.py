@@ -26,6 +26,8 @@ from billingd.db.models import ALL_MODELS, SchemaVersion
 from billingd.plugins import load_plugins
 from billingd.services import parties
 from billingd.services.context import ServiceContext
+from tests.ctl_zygote import ZYGOTE
+from tests.sqlite_template import migrated_sqlite
 
 PG_ADMIN_URL = os.environ.get("BILLINGD_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -70,13 +72,12 @@ def _empty_postgres(db: peewee.Database) -> None:
     SchemaVersion.create(version=SCHEMA_VERSION)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """The URL of an empty, migrated database on each backend."""
+    """The URL of an empty, migrated database on each backend (the PostgreSQL half is
+    in the whole suite, not the fast lane)."""
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'billing.db'}"
-        migrate(open_database(url))
-        return url
+        return migrated_sqlite(tmp_path / "billing.db")
     url = request.getfixturevalue("pg_url")
     _empty_postgres(open_database(url))
     return url
@@ -206,15 +207,15 @@ def daemon(short_dir: Path) -> Iterator[RunningDaemon]:
 
 
 def billingctl(socket_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run the real billingctl command with ``--json``."""
+    """Run the real billingctl command with ``--json``: forked from a process that has
+    imported it (tests/ctl_zygote.py), or the script itself when the caller's
+    ``PYTHONPATH`` is not the one the zygote started with."""
+    argv = ["--socket", str(socket_path), "--json", *args]
+    if os.environ.get("PYTHONPATH") == ZYGOTE.pythonpath:
+        return ZYGOTE.run(argv, timeout=60)
     program = shutil.which("billingctl")
     command = [program] if program else [sys.executable, "-m", "billingd.ctl"]
-    return subprocess.run(
-        [*command, "--socket", str(socket_path), "--json", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return subprocess.run([*command, *argv], capture_output=True, text=True, timeout=60)
 
 
 def billingctl_ok(daemon: RunningDaemon, *args: str) -> Any:

@@ -4,7 +4,7 @@ Regenerate after adding or changing a socket method::
 
     python -m billingd.control.docs > docs/protocol.md
 
-``tests/test_protocol_doc.py`` fails while the file differs from what this
+``tests/control/test_protocol_doc.py`` fails while the file differs from what this
 prints. The introduction (framing, errors, access, events, limits) is written
 here by hand; the objects come from ``billingd.views.OBJECTS``, and every method
 section from its registration: the handler's docstring, its parameters with their

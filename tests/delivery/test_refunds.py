@@ -358,10 +358,10 @@ def test_unknown_gateway_refused_before_writing(ctx: ServiceContext, acme: Any) 
 
 
 def _ledger_machine():  # type: ignore[no-untyped-def]
-    from tests.test_ledger_properties import LedgerMachine, amounts
+    from tests.services.test_ledger_properties import LedgerMachine, amounts
 
     class RefundingLedger(LedgerMachine):
-        """The ledger machine of tests/test_ledger_properties.py, with refunds."""
+        """The ledger machine of tests/services/test_ledger_properties.py, with refunds."""
 
         refunded: ClassVar[Decimal]
 

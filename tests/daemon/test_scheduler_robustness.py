@@ -35,7 +35,7 @@ from billingd.services import contracts, parties, runs
 from billingd.services.context import ServiceContext
 from tests.conftest import RunningDaemon, billingctl
 from tests.conftest import billingctl_ok as ctl
-from tests.test_crash_recovery import wait_for
+from tests.daemon.test_crash_recovery import wait_for
 
 MANUAL = "invoicing: manual\ntimezone: UTC\n"
 TEST_CLOCK = "clock: test\ninvoicing: auto\ntimezone: UTC\n"

@@ -38,7 +38,7 @@ from billingd.errors import INTERNAL_ERROR, INVALID_PARAMS, ValidationError
 from billingd.services import imports, parties
 from billingd.services.context import ServiceContext
 from tests.conftest import RunningDaemon, audit_length, billingctl
-from tests.test_crash_recovery import wait_for
+from tests.daemon.test_crash_recovery import wait_for
 
 BIG = 10**12
 

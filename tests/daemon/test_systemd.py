@@ -18,7 +18,7 @@ import pytest
 from billingd import systemd
 from billingd.config import parse_config
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 UNITS = ROOT / "systemd"
 
 

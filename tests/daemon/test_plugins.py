@@ -30,7 +30,7 @@ from billingd.services.context import ServiceContext
 
 pytest_plugins = ["billingd.testing", "pytester"]
 
-DOCS = Path(__file__).resolve().parent.parent / "docs" / "plugins.md"
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "plugins.md"
 
 
 class FakeRenderer:

@@ -27,7 +27,7 @@ from billingd.control.registry import METHODS, Method
 from billingd.control.server import ControlServer
 from tests.conftest import RunningDaemon
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NOBODY = 65534
 
 # A stdlib-only client: the frames in argv[2] are sent one by one on one connection;

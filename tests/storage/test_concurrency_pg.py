@@ -29,7 +29,7 @@ from billingd.services import document_queue, invoicing, parties
 from billingd.services.context import ServiceContext
 from billingd.services.ledger import invariant_problems
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 START = 100001
 ROLLBACK_EVERY = 10  # every 10th invoice of a worker is first drawn and rolled back
 

@@ -21,7 +21,7 @@ import pytest
 
 from tests.conftest import RunningDaemon
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "billing-rules.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "billing-rules.md"
 FENCE = re.compile(r"^```(\w+)(?: file=(\S+))?\n(.*?)^```$", re.MULTILINE | re.DOTALL)
 CONFIG = "clock: test\ninvoicing: manual\ntimezone: Europe/Berlin\n"
 

@@ -17,7 +17,7 @@ from billingd.services import runs
 from billingd.services.context import ServiceContext
 from billingd.views import OBJECTS, run_view
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "protocol.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
 HOW = f"regenerate it with: {docs.REGENERATE}"
 
 

@@ -22,8 +22,8 @@ from billingd.services import credit_notes, invoicing, parties
 from billingd.services.context import ServiceContext
 from tests.conftest import RunningDaemon
 from tests.conftest import billingctl_ok as ctl
-from tests.test_crash_recovery import wait_for, wait_run_done
-from tests.test_scheduler_robustness import refused
+from tests.daemon.test_crash_recovery import wait_for, wait_run_done
+from tests.daemon.test_scheduler_robustness import refused
 
 DAILY = "clock: test\ninvoicing: auto\ntimezone: UTC\nschedule: '0 2 * * *'\n"
 

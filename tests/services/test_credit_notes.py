@@ -28,7 +28,7 @@ from billingd.services.context import ServiceContext
 from billingd.views import OBJECTS, credit_note_view
 from tests.conftest import RunningDaemon, billingctl
 from tests.conftest import billingctl_ok as ok
-from tests.test_numbering import noon
+from tests.services.test_numbering import noon
 
 D = Decimal
 JAN = dict(period_start=dt.date(2026, 1, 1), period_end=dt.date(2026, 1, 31))

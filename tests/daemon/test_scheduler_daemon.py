@@ -29,7 +29,7 @@ import pytest
 from billingd.control.client import ControlClient
 from tests.conftest import RunningDaemon, billingctl
 from tests.conftest import billingctl_ok as ctl
-from tests.test_crash_recovery import seed_clients, wait_for, wait_run_done
+from tests.daemon.test_crash_recovery import seed_clients, wait_for, wait_run_done
 
 BERLIN = ZoneInfo("Europe/Berlin")
 AUTO = "clock: test\ninvoicing: auto\ntimezone: Europe/Berlin\n"
