@@ -6,8 +6,8 @@ of each row as it reads the file, and streams it to a staged import in chunks
 (``client.import_begin`` / ``import_rows`` / ``import_commit``): the daemon checks
 every row and writes all of them or none.
 
-Usage files (CSV or JSON lines, any size): billingctl checks every row, then streams
-the file to a staged import in chunks (``usage.import_begin`` / ``import_rows`` /
+Usage files (CSV or JSON lines, any size): billingctl streams the file as it reads it
+to a staged import in chunks, which the daemon checks (``usage.import_begin`` / ``import_rows`` /
 ``import_commit``); the daemon stores the whole file in one transaction at the commit,
 or nothing — also when billingctl or the daemon is killed half-way.
 ``usage list`` and ``usage delete`` find and remove a record not invoiced yet.
@@ -27,7 +27,7 @@ from billingd.ctl_commands import core
 from billingd.ctl_commands.base import Arg, Command, opt, req
 from billingd.ctl_output import ProgressLine
 from billingd.domain.usage_rows import COLUMNS as USAGE_FILE_COLUMNS
-from billingd.domain.usage_rows import RowError, read_rows, validate_row
+from billingd.domain.usage_rows import RowError, read_rows
 
 CHUNK_BYTES = 256 * 1024  # JSON per chunk sent: well inside the daemon's 1 MiB frames
 IMPORT_TIMEOUT = 900.0  # seconds for the commit of a large file
@@ -226,16 +226,6 @@ def _usage_format(path: Path, fmt: str | None) -> str:
     return fmt or ("jsonl" if path.suffix in (".jsonl", ".ndjson", ".json") else "csv")
 
 
-def _count_checked_rows(path: Path, fmt: str) -> int:
-    """Check every row of a usage file (a bad row stops everything); how many there are."""
-    count = 0
-    with path.open(newline="", encoding="utf-8") as stream:
-        for line, raw in read_rows(stream, fmt):
-            validate_row(line, raw)
-            count += 1
-    return count
-
-
 def _usage_chunks(path: Path, fmt: str) -> Iterator[tuple[list[int], list[dict]]]:
     """The file's rows as sent: ``(lines, records)`` of at most ``USAGE_CHUNK`` rows."""
     lines: list[int] = []
@@ -252,8 +242,9 @@ def _usage_chunks(path: Path, fmt: str) -> Iterator[tuple[list[int], list[dict]]
 
 
 def import_usage(client: Any, params: dict[str, Any]) -> dict[str, Any]:
-    """Check the whole file, stage it chunk by chunk, then commit it: all rows or none.
+    """Stage the file chunk by chunk as it is read, then commit it: all rows or none.
 
+    The daemon checks each chunk; a bad row refuses the file and the stage is dropped.
     Prints ``{imported, duplicates, batches}`` (``batches``: the chunks sent); a terminal
     shows the records sent so far.
     """
@@ -262,7 +253,7 @@ def import_usage(client: Any, params: dict[str, Any]) -> dict[str, Any]:
     progress = ProgressLine(f"importing {path.name}")
     import_id = None
     try:
-        total = _count_checked_rows(path, fmt)
+        total = _estimated_rows(path) - (fmt == "csv")
         if client.timeout is not None:  # the commit stores the whole file: give it time
             client.timeout = max(client.timeout, IMPORT_TIMEOUT)
         import_id = client.call("usage.import_begin", source=path.name)["import_id"]
@@ -270,7 +261,7 @@ def import_usage(client: Any, params: dict[str, Any]) -> dict[str, Any]:
         for lines, records in _usage_chunks(path, fmt):
             client.call("usage.import_rows", import_id=import_id, records=records, lines=lines)
             sent, batches = sent + len(records), batches + 1
-            progress.show(sent, total, f"{sent}/{total} records sent")
+            progress.show(sent, max(total, sent), f"{sent}/{max(total, sent)} records sent")
         result = client.call("usage.import_commit", import_id=import_id)
         import_id = None  # committed: nothing to abort
         return {

@@ -194,6 +194,8 @@ def _v7_staged_party_imports(database: peewee.Database) -> None:
     contracts of an import are billed by one run over their clients."""
     _add_columns(database, UsageImport.kind, Run.clients)
     database.create_tables([ImportRow], safe=True)
+    # a usage record's client is the first column of its (client, external_id) index
+    database.execute_sql('DROP INDEX IF EXISTS "usage_record_client_id"')
 
 
 # version N -> function that upgrades a database from N-1 to N

@@ -162,7 +162,8 @@ class Contract(BaseModel):
 
 
 class UsageRecord(BaseModel):
-    client = peewee.ForeignKeyField(Client, backref="usage")
+    # indexed first in (client, external_id) below: no index of its own to maintain
+    client = peewee.ForeignKeyField(Client, backref="usage", index=False)
     occurred_at = peewee.DateTimeField(index=True)
     destination = peewee.TextField(default="")
     destination_group = peewee.TextField()

@@ -39,6 +39,7 @@ class Bound:
         if (
             self.places is not None
             and isinstance(value, Decimal)
+            and value.as_tuple().exponent < -self.places  # more digits written: 0.120 is fine
             and value != value.quantize(Decimal(1).scaleb(-self.places))
         ):
             return f"must have at most {self.places} decimals, got {_shown(value)}"

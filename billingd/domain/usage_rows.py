@@ -21,6 +21,7 @@ RECORD = ("occurred_at", "destination", "destination_group", "quantity", "unit",
 """What a usage record says, in every listing of records (statistics, documents)."""
 COLUMNS = ("client", *RECORD, "external_id", "contract")
 REQUIRED = ("client", "occurred_at", "destination_group", "quantity")
+KNOWN = frozenset((*COLUMNS, None))  # None: DictReader's key for cells beyond the header
 
 
 class RowError(ValueError):
@@ -107,8 +108,8 @@ def _within(line: int, field: str, value: Decimal, bound: Bound) -> None:
 
 def validate_row(line: int, raw: dict[str, Any]) -> UsageRow:
     """Check one raw row; raise RowError naming the line and column."""
-    unknown = set(raw) - set(COLUMNS) - {None}
-    if unknown:
+    if not KNOWN.issuperset(raw):
+        unknown = raw.keys() - KNOWN
         raise RowError(line, None, f"unknown column(s): {', '.join(sorted(map(str, unknown)))}")
     for column in REQUIRED:
         if raw.get(column) in (None, ""):

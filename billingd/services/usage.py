@@ -20,7 +20,6 @@ conflict that refuses the file, never silently dropped.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import itertools
 import secrets
 from collections.abc import Iterable
@@ -30,6 +29,7 @@ from typing import Any
 
 import peewee
 
+from billingd.db.bulk import insert_rows
 from billingd.db.connection import is_postgres, write_transaction
 from billingd.db.models import (
     Client,
@@ -55,7 +55,6 @@ from billingd.views import plain
 MAX_BATCH = 5000
 """Rows per call: of ``usage.import``, and of each chunk of a staged import."""
 KIND = "usage"  # the stages of usage imports (``billingd.services.staging``)
-INSERT_ROWS = 500  # rows per INSERT statement (11 columns: far under SQLite's 32,766 variables)
 MAX_LIST = 10_000
 WHAT = "usage import"
 
@@ -178,23 +177,8 @@ def _stage(ctx: ServiceContext, stage: UsageImport, rows: Iterable[tuple[int, An
     if errors:
         raise refuse(errors, WHAT)
     values = [_staged_values(stage.id, r, a) for r, a in zip(checked, amounts, strict=True)]
-    database = UsageImportRow._meta.database
-    for start in range(0, len(values), INSERT_ROWS):
-        chunk = values[start : start + INSERT_ROWS]
-        database.execute_sql(
-            _insert_sql(database.param, len(chunk)), list(itertools.chain.from_iterable(chunk))
-        )
+    insert_rows(UsageImportRow, STAGE_FIELDS, values)
     return len(values)
-
-
-@functools.cache
-def _insert_sql(param: str, rows: int) -> str:
-    """One INSERT of ``rows`` staged rows. Written out rather than built by peewee's
-    ``insert_many``, whose SQL generation costs more than the database's work here."""
-    columns = ", ".join(f'"{f.column_name}"' for f in STAGE_FIELDS)
-    values = "(" + ", ".join([param] * len(STAGE_FIELDS)) + ")"
-    table = UsageImportRow._meta.table_name
-    return f'INSERT INTO "{table}" ({columns}) VALUES ' + ", ".join([values] * rows)
 
 
 def _reference_errors(rows: list[UsageRow]) -> list[ImportRowError]:
@@ -320,10 +304,12 @@ def _new_rows(stage: UsageImport) -> peewee.SelectQuery:
         & (UsageRecord.external_id == UsageImportRow.external_id)
     )
     now = peewee.Value(utcnow(), converter=UsageRecord.imported_at.db_value)
+    # read in id order (file order) by the primary key, not through the stage's index
+    # (whose order would need a sort of the whole file): "+ 0" keeps that index out
     return (
         UsageImportRow.select(*STAGED, now)
         .where(
-            (UsageImportRow.usage_import == stage.id)
+            (UsageImportRow.usage_import + 0 == stage.id)
             & (
                 UsageImportRow.external_id.is_null()
                 | (~peewee.fn.EXISTS(same_earlier) & ~peewee.fn.EXISTS(stored))
