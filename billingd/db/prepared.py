@@ -111,3 +111,89 @@ class PreparedSelect:
     def first(self, variant: tuple[Hashable, ...] = (), **values: Any) -> tuple[Any, ...] | None:
         rows = self.tuples(variant, **values)
         return rows[0] if rows else None
+
+
+def _is_postgres(database: peewee.Database) -> bool:
+    return isinstance(database, peewee.PostgresqlDatabase)
+
+
+def _stored(field: peewee.Field, data: dict[str, Any]) -> Any:
+    """A field's value in a model instance's data, as the driver receives it; the
+    field's default when the instance has none."""
+    if field.name in data:
+        value = data[field.name]
+    else:
+        value = field.default() if callable(field.default) else field.default
+    return field.db_value(value)
+
+
+class PreparedInsert:
+    """INSERTs of every column of a model, the SQL built once per database kind: the
+    write path's counterpart of :class:`PreparedSelect`.
+
+    Rows are unsaved model instances (their defaults already applied) or plain
+    dicts of field values; each value goes through its field's ``db_value``, as
+    ``Model.create`` would send it, without peewee compiling a query per row.
+    """
+
+    def __init__(self, model: type[peewee.Model]) -> None:
+        self.model = model
+        self.fields = [f for f in model._meta.sorted_fields if not f.primary_key]
+        self._sql: dict[type, str] = {}
+
+    def _for(self, database: peewee.Database) -> str:
+        sql = self._sql.get(type(database))
+        if sql is None:
+            meta = self.model._meta
+            columns = ", ".join(f'"{f.column_name}"' for f in self.fields)
+            marks = ", ".join([database.param] * len(self.fields))
+            sql = f'INSERT INTO "{meta.table_name}" ({columns}) VALUES ({marks})'
+            if _is_postgres(database):
+                sql += f' RETURNING "{meta.primary_key.column_name}"'
+            self._sql[type(database)] = sql
+        return sql
+
+    def row(self, data: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple(_stored(field, data) for field in self.fields)
+
+    def save(self, instance: peewee.Model) -> peewee.Model:
+        """Insert an unsaved instance and give it its new id."""
+        database = database_proxy.obj
+        cursor = database.execute_sql(self._for(database), self.row(instance.__data__))
+        new_id = cursor.fetchone()[0] if _is_postgres(database) else cursor.lastrowid
+        setattr(instance, self.model._meta.primary_key.name, new_id)
+        instance._dirty.clear()
+        return instance
+
+    def many(self, rows: list[dict[str, Any]]) -> None:
+        """Insert rows whose ids nobody needs, with one ``executemany``."""
+        if not rows:
+            return
+        database = database_proxy.obj
+        sql = self._for(database).partition(" RETURNING ")[0]
+        database.cursor().executemany(sql, [self.row(data) for data in rows])
+
+
+class PreparedUpdate:
+    """An UPDATE of some columns of one row by id, the SQL built once per database kind."""
+
+    def __init__(self, model: type[peewee.Model], *fields: peewee.Field) -> None:
+        self.model = model
+        self.fields = fields
+        self._sql: dict[type, str] = {}
+
+    def _for(self, database: peewee.Database) -> str:
+        sql = self._sql.get(type(database))
+        if sql is None:
+            meta = self.model._meta
+            sets = ", ".join(f'"{f.column_name}" = {database.param}' for f in self.fields)
+            key = meta.primary_key.column_name
+            sql = f'UPDATE "{meta.table_name}" SET {sets} WHERE "{key}" = {database.param}'
+            self._sql[type(database)] = sql
+        return sql
+
+    def save(self, instance: peewee.Model) -> None:
+        """Write the instance's values of these fields to its row."""
+        database = database_proxy.obj
+        values = tuple(_stored(field, instance.__data__) for field in self.fields)
+        database.execute_sql(self._for(database), (*values, instance.get_id()))

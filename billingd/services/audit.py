@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from billingd.db.models import AuditEvent
+from billingd.db.prepared import PreparedInsert
 from billingd.services.context import ServiceContext
 
 
@@ -17,7 +18,7 @@ def record_audit(
     **details: Any,
 ) -> AuditEvent:
     """Append one audit event; ``subject`` is the model instance the event is about."""
-    return AuditEvent.create(
+    event_row = AuditEvent(
         event=event,
         actor=ctx.actor,
         client_id=client_id,
@@ -25,6 +26,10 @@ def record_audit(
         subject_id=subject.id if subject is not None else None,
         details=details,
     )
+    return INSERT_EVENT.save(event_row)
+
+
+INSERT_EVENT = PreparedInsert(AuditEvent)
 
 
 def list_audit(client_id: int | None = None, limit: int = 200) -> list[AuditEvent]:

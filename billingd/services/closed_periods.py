@@ -6,6 +6,7 @@ import datetime as dt
 
 from billingd.db.connection import write_transaction
 from billingd.db.models import ClosedPeriod, Enterprise
+from billingd.db.prepared import PreparedSelect, Slot
 from billingd.errors import Conflict, RuleViolation, ValidationError
 from billingd.services.audit import record_audit
 from billingd.services.context import ServiceContext
@@ -16,13 +17,21 @@ def month_key(day: dt.date) -> str:
     return f"{day.year:04d}-{day.month:02d}"
 
 
+CLOSED = PreparedSelect(
+    lambda: (
+        ClosedPeriod.select(ClosedPeriod.id)
+        .where(
+            (ClosedPeriod.enterprise == Slot("enterprise")) & (ClosedPeriod.month == Slot("month"))
+        )
+        .limit(1)
+    )
+)
+
+
 def check_open(enterprise_id: int, day: dt.date, action: str) -> None:
     """Refuse ``action`` dated ``day`` when its month is closed."""
     month = month_key(day)
-    closed = ClosedPeriod.select().where(
-        (ClosedPeriod.enterprise == enterprise_id) & (ClosedPeriod.month == month)
-    )
-    if closed.exists():
+    if CLOSED.first(enterprise=enterprise_id, month=month) is not None:
         raise RuleViolation("R-INV-13", f"cannot {action} on {day}: period {month} is closed")
 
 

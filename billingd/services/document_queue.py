@@ -39,6 +39,7 @@ from peewee import fn
 
 from billingd.db.connection import read_transaction, write_transaction
 from billingd.db.models import CreditNote, Document, DocumentJob, Invoice, utcnow
+from billingd.db.prepared import PreparedInsert, PreparedSelect, Slot
 from billingd.errors import Conflict
 from billingd.services import documents, leases, statistics
 from billingd.services.audit import record_audit
@@ -69,19 +70,34 @@ def _owner_column(owner: Invoice | CreditNote) -> tuple[Any, Any]:
     return DocumentJob.credit_note, Document.credit_note
 
 
+def _last_job(kind: str) -> Any:
+    column = DocumentJob.invoice if kind == "invoice" else DocumentJob.credit_note
+    return DocumentJob.select(fn.MAX(DocumentJob.version)).where(column == Slot("owner"))
+
+
+def _documents_per_format(kind: str) -> Any:
+    column = Document.invoice if kind == "invoice" else Document.credit_note
+    return (
+        Document.select(fn.COUNT(Document.id))
+        .where(column == Slot("owner"))
+        .group_by(Document.format)
+    )
+
+
+LAST_JOB = PreparedSelect(_last_job)
+DOCUMENTS_PER_FORMAT = PreparedSelect(_documents_per_format)
+INSERT_JOB = PreparedInsert(DocumentJob)
+
+
 def _next_version(owner: Invoice | CreditNote) -> int:
     """One more than the newest version: of the jobs, or of the documents stored before
     the queue existed (each re-render added a row per format then)."""
-    job_column, document_column = _owner_column(owner)
-    last = DocumentJob.select(fn.MAX(DocumentJob.version)).where(job_column == owner.id).scalar()
+    kind = ("invoice",) if isinstance(owner, Invoice) else ("credit_note",)
+    (last,) = LAST_JOB.first(kind, owner=owner.id) or (None,)
     if last:
         return int(last) + 1
-    per_format = (
-        Document.select(fn.COUNT(Document.id).alias("n"))
-        .where(document_column == owner.id)
-        .group_by(Document.format)
-    )
-    return max((row.n for row in per_format), default=0) + 1
+    per_format = DOCUMENTS_PER_FORMAT.tuples(kind, owner=owner.id)
+    return max((n for (n,) in per_format), default=0) + 1
 
 
 def enqueue(
@@ -91,13 +107,14 @@ def enqueue(
     the issuing write transaction. The worker is told after the commit
     (``document.queued``)."""
     kind = "invoice" if isinstance(owner, Invoice) else "credit_note"
-    job = DocumentJob.create(
+    job = DocumentJob(
         invoice=owner if kind == "invoice" else None,
         credit_note=owner if kind == "credit_note" else None,
         version=_next_version(owner),
         formats=list(dict.fromkeys(formats)),
         actor=ctx.actor,
     )
+    INSERT_JOB.save(job)
     ctx.emit(
         "document.queued",
         {"job_id": job.id, "kind": kind, f"{kind}_id": owner.id, "number": owner.number,

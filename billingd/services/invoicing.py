@@ -22,6 +22,7 @@ from billingd.db.models import (
     Reseller,
     UsageRecord,
 )
+from billingd.db.prepared import PreparedInsert, PreparedUpdate
 from billingd.domain.totals import TaxGroup, Totals, compute_totals, split_gross
 from billingd.domain.vat import treat
 from billingd.errors import RuleViolation, ValidationError
@@ -262,6 +263,12 @@ def bill_to_snapshot(owner: Client | Reseller, group: BillGroup | None) -> dict[
     }
 
 
+INSERT_INVOICE = PreparedInsert(Invoice)
+INSERT_LINE = PreparedInsert(InvoiceLine)
+INSERT_BILLED_CYCLE = PreparedInsert(BilledCycle)
+NUMBER_INVOICE = PreparedUpdate(Invoice, Invoice.number, Invoice.status)
+
+
 def _write(
     ctx: ServiceContext, draft: Draft, *, origin: str, status: str, replaces: Invoice | None
 ) -> Invoice:
@@ -272,7 +279,7 @@ def _write(
     owner = draft.owner
     total = draft.totals.total
     group = bill_group_of(draft)
-    invoice = Invoice.create(
+    invoice = Invoice(
         enterprise=owner.enterprise,
         client=owner if isinstance(owner, Client) else None,
         reseller=owner if isinstance(owner, Reseller) else None,
@@ -295,33 +302,41 @@ def _write(
         bill_to=bill_to_snapshot(owner, group),
         replaces=replaces,
     )
+    INSERT_INVOICE.save(invoice)
+    lines, claims = [], []
     for position, (line, tax) in enumerate(
         zip(draft.lines, draft.totals.line_taxes, strict=True), start=1
     ):
-        InvoiceLine.create(
-            invoice=invoice,
-            position=position,
-            kind=line.kind,
-            description=line.description,
-            quantity=line.quantity,
-            unit=line.unit,
-            unit_price=line.unit_price,
-            net=line.net,
-            tax_rate=line.tax_rate,
-            tax=tax,
-            tax_category=line.tax_category,
-            exemption_reason=line.exemption_reason,
-            contract=line.contract_id,
-            cycle_start=line.cycle.start if line.cycle else None,
-            cycle_end=line.cycle.end if line.cycle else None,
+        lines.append(
+            dict(
+                invoice=invoice.id,
+                position=position,
+                kind=line.kind,
+                description=line.description,
+                quantity=line.quantity,
+                unit=line.unit,
+                unit_price=line.unit_price,
+                net=line.net,
+                tax_rate=line.tax_rate,
+                tax=tax,
+                tax_category=line.tax_category,
+                exemption_reason=line.exemption_reason,
+                contract=line.contract_id,
+                cycle_start=line.cycle.start if line.cycle else None,
+                cycle_end=line.cycle.end if line.cycle else None,
+            )
         )
         if line.cycle is not None:
-            BilledCycle.create(
-                contract=line.contract_id,
-                cycle_start=line.cycle.start,
-                cycle_end=line.cycle.end,
-                invoice=invoice,
+            claims.append(
+                dict(
+                    contract=line.contract_id,
+                    cycle_start=line.cycle.start,
+                    cycle_end=line.cycle.end,
+                    invoice=invoice.id,
+                )
             )
+    INSERT_LINE.many(lines)
+    INSERT_BILLED_CYCLE.many(claims)  # unique: a cycle billed twice fails here (R-RUN-9)
     _claim(draft.items, invoice)
     return invoice
 
@@ -338,7 +353,10 @@ def issue(
     check_open(invoice.enterprise_id, invoice.issue_date, "issue an invoice")
     invoice.number = next_number(invoice.enterprise, INVOICE, invoice.issue_date)
     invoice.status = "open" if invoice.total > 0 else "paid"
-    invoice.save()
+    if {f.name for f in invoice.dirty_fields} <= {"number", "status"}:
+        NUMBER_INVOICE.save(invoice)  # the usual case: a new invoice, numbered
+    else:  # e.g. a draft approved with a new issue date (R-RUN-12)
+        invoice.save()
     ledger.post_entry(ledger.ISSUED, invoice.total, owner, invoice=invoice)
     record_audit(
         ctx,

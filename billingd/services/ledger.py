@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from billingd.db.models import Client, CreditNote, Invoice, LedgerEntry, Payment, Reseller
+from billingd.db.prepared import PreparedInsert
 
 ISSUED = "invoice.issued"
 VOIDED = "invoice.voided"
@@ -23,7 +24,7 @@ def post_entry(
     memo: str = "",
 ) -> LedgerEntry:
     """Write one signed ledger entry; call inside the action's transaction (R-TX-1)."""
-    return LedgerEntry.create(
+    entry = LedgerEntry(
         client=owner if isinstance(owner, Client) else None,
         reseller=owner if isinstance(owner, Reseller) else None,
         kind=kind,
@@ -34,6 +35,10 @@ def post_entry(
         credit_note=credit_note,
         memo=memo,
     )
+    return INSERT_ENTRY.save(entry)
+
+
+INSERT_ENTRY = PreparedInsert(LedgerEntry)
 
 
 def _owner_filter(model, owner: Client | Reseller):  # type: ignore[no-untyped-def]

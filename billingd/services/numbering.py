@@ -8,6 +8,7 @@ import peewee
 
 from billingd.db.connection import is_postgres
 from billingd.db.models import CreditNote, Enterprise, Invoice, NumberSequence
+from billingd.db.prepared import PreparedSelect, PreparedUpdate, Slot
 from billingd.domain.numbering import (
     IssueOrderError,
     check_issue_order,
@@ -42,6 +43,48 @@ def _numbered(enterprise: Enterprise | int, kind: str) -> peewee.ModelSelect:
     return model.select().where((model.enterprise == enterprise) & model.number.is_null(False))
 
 
+def _latest_date(kind: str, bounded: bool) -> peewee.Select:
+    model = Invoice if kind == INVOICE else CreditNote
+    query = model.select(model.issue_date).where(
+        (model.enterprise == Slot("enterprise")) & model.number.is_null(False)
+    )
+    if bounded:
+        query = query.where(model.issue_date.between(Slot("first"), Slot("last")))
+    return query.order_by(model.issue_date.desc()).limit(1)
+
+
+LATEST_DATE = PreparedSelect(_latest_date)
+
+
+def _number_taken(kind: str) -> peewee.Select:
+    model = Invoice if kind == INVOICE else CreditNote
+    return (
+        model.select(model.id)
+        .where(
+            (model.enterprise == Slot("enterprise"))
+            & model.number.is_null(False)
+            & (model.number == Slot("number"))
+        )
+        .limit(1)
+    )
+
+
+NUMBER_TAKEN = PreparedSelect(_number_taken)
+
+
+def _sequence(lock: bool) -> peewee.Select:
+    query = NumberSequence.select(NumberSequence.id, NumberSequence.next_value).where(
+        (NumberSequence.enterprise == Slot("enterprise"))
+        & (NumberSequence.kind == Slot("kind"))
+        & (NumberSequence.period_key == Slot("key"))
+    )
+    return query.for_update() if lock else query
+
+
+SEQUENCE = PreparedSelect(_sequence)
+ADVANCE = PreparedUpdate(NumberSequence, NumberSequence.next_value)
+
+
 def latest_issue_date(enterprise: Enterprise, kind: str, on: dt.date) -> dt.date | None:
     """The latest issue date already numbered in the sequence that ``on`` belongs to.
 
@@ -49,13 +92,10 @@ def latest_issue_date(enterprise: Enterprise, kind: str, on: dt.date) -> dt.date
     scheduler dates backlog invoices accordingly. None when the sequence is empty.
     """
     _, _, policy = _settings(enterprise, kind)
-    model = Invoice if kind == INVOICE else CreditNote
     first, last = period_range(policy, on)
-    query = _numbered(enterprise, kind).select(model.issue_date)
-    if first is not None:
-        query = query.where(model.issue_date.between(first, last))
-    latest = query.order_by(model.issue_date.desc()).first()
-    return latest.issue_date if latest else None
+    bounded = first is not None
+    latest = LATEST_DATE.first((kind, bounded), enterprise=enterprise.id, first=first, last=last)
+    return latest[0] if latest else None
 
 
 def next_number(enterprise: Enterprise, kind: str, issue_date: dt.date) -> str:
@@ -70,17 +110,15 @@ def next_number(enterprise: Enterprise, kind: str, issue_date: dt.date) -> str:
     """
     pattern, start, policy = _settings(enterprise, kind)
     key = sequence_key(policy, issue_date)
-    NumberSequence.insert(
-        enterprise=enterprise, kind=kind, period_key=key, next_value=start
-    ).on_conflict_ignore().execute()
-    query = NumberSequence.select().where(
-        (NumberSequence.enterprise == enterprise)
-        & (NumberSequence.kind == kind)
-        & (NumberSequence.period_key == key)
-    )
-    if is_postgres():
-        query = query.for_update()
-    sequence = query.get()
+    lock = (is_postgres(),)
+    found = SEQUENCE.first(lock, enterprise=enterprise.id, kind=kind, key=key)
+    if found is None:  # the sequence's first number
+        NumberSequence.insert(
+            enterprise=enterprise, kind=kind, period_key=key, next_value=start
+        ).on_conflict_ignore().execute()
+        found = SEQUENCE.first(lock, enterprise=enterprise.id, kind=kind, key=key)
+    assert found is not None
+    sequence = NumberSequence(id=found[0], next_value=found[1])
     latest = latest_issue_date(enterprise, kind, issue_date)
     try:
         check_issue_order(issue_date, latest)
@@ -93,11 +131,12 @@ def next_number(enterprise: Enterprise, kind: str, issue_date: dt.date) -> str:
         ) from None
     value = sequence.next_value
     number = format_number(pattern, value, issue_date)
-    numbered = _numbered(enterprise, kind)
-    model = numbered.model
-    if numbered.where(model.number == number).exists():
+    if NUMBER_TAKEN.first((kind,), enterprise=enterprise.id, number=number) is not None:
+        numbered = _numbered(enterprise, kind)
+        model = numbered.model
         issued = (row.number for row in numbered.select(model.number).iterator())
         value = first_free(pattern, issue_date, value, issued)
         number = format_number(pattern, value, issue_date)
-    NumberSequence.update(next_value=value + 1).where(NumberSequence.id == sequence.id).execute()
+    sequence.next_value = value + 1
+    ADVANCE.save(sequence)
     return number

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from billingd.db.connection import is_postgres, write_transaction
 from billingd.db.models import Allocation, Client, Invoice, Payment
+from billingd.db.prepared import PreparedSelect, Slot
 from billingd.domain.allocation import OpenItem, allocate_payment, settled_status
 from billingd.errors import RuleViolation, ValidationError
 from billingd.money import has_excess_precision, quantum
@@ -132,6 +133,11 @@ def record_payment(
     return payment
 
 
+UNALLOCATED = PreparedSelect(
+    lambda: Payment.select(Payment.unallocated).where(Payment.client == Slot("client"))
+)
+
+
 def apply_client_credit(ctx: ServiceContext, invoice: Invoice) -> Decimal:
     """Pay a newly issued invoice from the client's unapplied credit, oldest payment first.
 
@@ -139,6 +145,8 @@ def apply_client_credit(ctx: ServiceContext, invoice: Invoice) -> Decimal:
     """
     if invoice.client_id is None or invoice.balance <= 0:
         return Decimal(0)
+    if not any(left > 0 for (left,) in UNALLOCATED.tuples(client=invoice.client_id)):
+        return Decimal(0)  # the usual case: no credit, nothing locked
     query = (
         Payment.select()
         .where(Payment.client == invoice.client_id)
