@@ -2,8 +2,8 @@
 
 Imports insert tens of thousands of rows; building each through the ORM costs far
 more than the database's own work. Here a batch is plain tuples, already in the
-column's stored form (:func:`stored_row`), sent with ``executemany`` (SQLite) or
-multi-row ``VALUES`` pages (PostgreSQL). Ids are reserved first so that rows
+column's stored form (:func:`stored_form`), sent with ``executemany`` (SQLite) or
+``COPY`` (PostgreSQL). Ids are reserved first so that rows
 referring to each other (a client and its default bill group) go in the same batch.
 Call these inside a :func:`billingd.db.connection.write_transaction`.
 """
@@ -11,6 +11,8 @@ Call these inside a :func:`billingd.db.connection.write_transaction`.
 from __future__ import annotations
 
 import datetime as dt
+import io
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,7 +20,22 @@ import peewee
 
 from billingd.db.connection import is_postgres
 
-PAGE_ROWS = 1000  # rows per PostgreSQL INSERT statement
+NEEDS_ESCAPE = re.compile(r"[\\\t\n\r]")
+COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_line(row: tuple[Any, ...]) -> str:
+    """A row in PostgreSQL's COPY text format: tab-separated, ``\\N`` for NULL."""
+    parts = []
+    for value in row:
+        if value is None:
+            parts.append("\\N")
+        elif isinstance(value, bool):
+            parts.append("t" if value else "f")
+        else:
+            text = value if type(value) is str else str(value)
+            parts.append(text.translate(COPY_ESCAPES) if NEEDS_ESCAPE.search(text) else text)
+    return "\t".join(parts) + "\n"
 
 
 def reserve_ids(model: type[peewee.Model], count: int) -> list[int]:
@@ -60,10 +77,9 @@ def insert_rows(
     table = model._meta.table_name
     columns = ", ".join(f'"{f.column_name}"' for f in fields)
     if is_postgres(database):
-        from psycopg2.extras import execute_values
-
-        sql = f'INSERT INTO "{table}" ({columns}) VALUES %s'
-        execute_values(database.cursor(), sql, rows, page_size=PAGE_ROWS)
+        names = ", ".join(f'"{f.column_name}"' for f in fields)
+        text = "".join(_copy_line(row) for row in rows)
+        database.cursor().copy_expert(f'COPY "{table}" ({names}) FROM STDIN', io.StringIO(text))
         return
     marks = ", ".join("?" * len(fields))
     database.cursor().executemany(f'INSERT INTO "{table}" ({columns}) VALUES ({marks})', rows)
