@@ -26,10 +26,15 @@ from billingd.db.models import ALL_MODELS, SchemaVersion
 from billingd.plugins import load_plugins
 from billingd.services import parties
 from billingd.services.context import ServiceContext
-from tests.ctl_zygote import ZYGOTE
+from tests import lanes
 from tests.sqlite_template import migrated_sqlite
+from tests.zygote import ZYGOTE, Child
 
 PG_ADMIN_URL = os.environ.get("BILLINGD_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    lanes.choose(config.option.markexpr, config.getoption("--hypothesis-profile"))
 
 
 def _pg_reachable() -> str | None:
@@ -133,17 +138,23 @@ class RunningDaemon:
         self.folder = folder
         self.socket = folder / "billingd.sock"
         self.config_path = folder / "billingd.yaml"
+        workers = "" if "document_workers:" in extra_config else "document_workers: 1\n"
         self.config_path.write_text(
             f"database: {database}\nsocket: {self.socket}\ndata_dir: {folder / 'data'}\n"
+            + workers  # one renderer process to start, not one per core
             + extra_config,
             encoding="utf-8",
         )
         self.log = (folder / "daemon.log").open("w")
-        self.process = subprocess.Popen(
-            [python, "-m", "billingd", "serve", "--config", str(self.config_path)],
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
+        argv = ["serve", "--config", str(self.config_path)]
+        self.process: subprocess.Popen[bytes] | Child
+        if ZYGOTE.serves(python):  # forked from the imports made once (tests/zygote.py)
+            log = folder / "daemon.log"
+            self.process = ZYGOTE.start("billingd", argv, log, log, append=True)
+        else:
+            self.process = subprocess.Popen(
+                [python, "-m", "billingd", *argv], stdout=self.log, stderr=subprocess.STDOUT
+            )
         self._client: ControlClient | None = None
         self.wait_ready()
 
@@ -206,13 +217,23 @@ def daemon(short_dir: Path) -> Iterator[RunningDaemon]:
     running.stop()
 
 
+@pytest.fixture(scope="module")
+def module_daemon() -> Iterator[RunningDaemon]:
+    """One daemon on SQLite shared by a module's tests: for tests that only read, are
+    refused, or use names of their own, so that none depends on what another wrote."""
+    folder = Path(tempfile.mkdtemp(prefix="bd-", dir="/tmp"))
+    running = RunningDaemon(folder, migrated_sqlite(folder / "billing.db"))
+    yield running
+    running.stop()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 def billingctl(socket_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run the real billingctl command with ``--json``: forked from a process that has
-    imported it (tests/ctl_zygote.py), or the script itself when the caller's
-    ``PYTHONPATH`` is not the one the zygote started with."""
+    """Run the real billingctl command with ``--json`` (forked from the imports made
+    once, tests/zygote.py, where it may)."""
     argv = ["--socket", str(socket_path), "--json", *args]
-    if os.environ.get("PYTHONPATH") == ZYGOTE.pythonpath:
-        return ZYGOTE.run(argv, timeout=60)
+    if ZYGOTE.serves():
+        return ZYGOTE.run("billingctl", argv, timeout=60)
     program = shutil.which("billingctl")
     command = [program] if program else [sys.executable, "-m", "billingd.ctl"]
     return subprocess.run([*command, *argv], capture_output=True, text=True, timeout=60)

@@ -37,6 +37,7 @@ def _enterprise_and_client(daemon: RunningDaemon, name: str = "Jane") -> int:
     return daemon.call("client.add", name=name, enterprise=enterprise["id"])["id"]
 
 
+@pytest.mark.slow  # 400 invoices, rendered in the background
 def test_piped_into_head_it_ends_quietly(daemon: RunningDaemon) -> None:
     client = _enterprise_and_client(daemon)
     daemon.call("invoice.amount", client=client, date="2026-01-05", amount="9.00", count=400)

@@ -272,6 +272,7 @@ def seeded(database_url: str, short_dir: Path) -> Iterator[RunningDaemon]:
     running.stop()
 
 
+@pytest.mark.slow  # over a thousand calls, each checked for writes
 def test_every_parameter_at_its_extremes_gets_a_clear_answer(seeded: RunningDaemon) -> None:
     internal = []
     unnamed = []

@@ -27,8 +27,10 @@ def _frame(method: str, params: Any = None, request_id: Any = 1) -> bytes:
     return json.dumps(message).encode() + b"\n"
 
 
-@pytest.fixture
-def seeded(daemon: RunningDaemon) -> RunningDaemon:
+@pytest.fixture(scope="module")
+def seeded(module_daemon: RunningDaemon) -> RunningDaemon:
+    """One client; the module's tests are all refused or read, so they share it."""
+    daemon = module_daemon
     enterprise = daemon.call("enterprise.add", name="Acme", currency="EUR")
     daemon.call("client.add", name="Jane", enterprise=enterprise["id"])
     return daemon

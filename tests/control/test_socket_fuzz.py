@@ -26,6 +26,7 @@ from billingd.control.client import ControlClient
 from billingd.control.protocol import ProtocolError, decode_request
 from billingd.control.registry import METHODS
 from tests.conftest import RunningDaemon
+from tests.lanes import examples
 
 MAX_FRAME = 2048
 NAMES = sorted(METHODS)
@@ -208,7 +209,7 @@ def test_random_frames_never_hurt_the_daemon(fuzzed: RunningDaemon) -> None:
         return last
 
     @settings(
-        max_examples=200,
+        max_examples=examples(200),
         deadline=None,
         database=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],

@@ -11,8 +11,12 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from billingd.control.client import ControlClient
 from tests.conftest import RunningDaemon
+
+pytestmark = pytest.mark.slow  # eight clients, a thousand requests each
 
 CLIENTS = 8
 REQUESTS = 1000

@@ -8,10 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from billingd.control.client import ControlClient
 from billingd.demo import wait_until_serving
 
 
+@pytest.mark.slow  # seeds 50 clients and renders their invoices
 def test_demo_seeds_and_serves(short_dir: Path) -> None:
     env = {**os.environ, "XDG_DATA_HOME": str(short_dir)}
     process = subprocess.Popen(

@@ -34,6 +34,7 @@ from billingd.views import OBJECTS
 from billingd_plugins.sandbox import SANDBOX
 from tests.conftest import RunningDaemon, billingctl
 from tests.conftest import billingctl_ok as ok
+from tests.lanes import examples
 
 D = Decimal
 
@@ -412,7 +413,7 @@ def test_R_LED_1_ledger_holds_under_random_refunds(tmp_path: Path, loaded_plugin
         run_state_machine_as_test(
             machine,
             settings=settings(
-                max_examples=40,
+                max_examples=examples(40),
                 stateful_step_count=25,
                 deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],

@@ -32,6 +32,9 @@ settings.register_profile("soak", max_examples=2000, **{**COMMON, "stateful_step
 @pytest.fixture
 def oracle_settings() -> settings:
     """The settings of the profile chosen with ``--hypothesis-profile``; without one
-    (hypothesis' ``default`` or ``ci``), the fast ``oracle`` profile."""
+    (hypothesis' ``default`` or ``ci``), the fast ``oracle`` profile; in the fast lane
+    (``-m "not slow"``), fewer of its sequences."""
     name = settings.get_current_profile_name()
+    if name == "fast":  # the fast lane (tests/lanes.py): 5 sequences
+        return settings(settings.get_profile("oracle"), max_examples=5)
     return settings.get_profile("oracle" if name in ("default", "ci") else name)

@@ -28,6 +28,7 @@ from billingd.services.context import ServiceContext
 from billingd.views import OBJECTS, credit_note_view
 from tests.conftest import RunningDaemon, billingctl
 from tests.conftest import billingctl_ok as ok
+from tests.lanes import examples
 from tests.services.test_numbering import noon
 
 D = Decimal
@@ -169,7 +170,7 @@ def invoices(draw: st.DrawFn) -> tuple[str, list[tuple[Decimal, Decimal, Decimal
 
 
 @given(invoices())
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_r_cn_2_split_adds_up_exactly_and_follows_the_rates(
     case: tuple[str, list[tuple[Decimal, Decimal, Decimal, str]], Decimal],
 ) -> None:

@@ -70,6 +70,7 @@ from billingd.services import (
     usage,
 )
 from billingd.services.context import ServiceContext
+from tests.lanes import examples
 
 CURRENCIES = ("EUR", "JPY", "BHD")
 RATES = (Decimal("0"), Decimal("7"), Decimal("7.7"), Decimal("19"), Decimal("20.5"))
@@ -483,7 +484,7 @@ def test_r_led_1_r_pay_2_r_cn_1_r_money_2_hold_after_every_step(
         run_state_machine_as_test(
             LedgerMachine,
             settings=settings(
-                max_examples=60,
+                max_examples=examples(60),
                 stateful_step_count=20,
                 deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],

@@ -29,6 +29,7 @@ from billingd.services.context import ServiceContext
 from billingd.services.numbering import CREDIT_NOTE, INVOICE, latest_issue_date
 from tests.conftest import RunningDaemon, billingctl
 from tests.conftest import billingctl_ok as ok
+from tests.lanes import examples
 
 D = dt.date
 
@@ -289,7 +290,7 @@ SETTINGS = st.sampled_from(
     )
 )
 @settings(
-    max_examples=25,
+    max_examples=examples(25),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

@@ -44,6 +44,8 @@ from billingd.plugins import load_plugins
 from billingd.services import credit_notes, invoicing, payments
 from billingd.services.context import ServiceContext
 
+pytestmark = pytest.mark.slow  # several worker processes racing for numbers
+
 url, folder, name = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
 args = json.loads(sys.argv[4])
 db = open_database(url)
