@@ -310,10 +310,10 @@ def _new_rows(stage: UsageImport) -> peewee.SelectQuery:
         UsageImportRow.select(*STAGED, now)
         .where(
             (UsageImportRow.usage_import + 0 == stage.id)
-            & (
-                UsageImportRow.external_id.is_null()
-                | (~peewee.fn.EXISTS(same_earlier) & ~peewee.fn.EXISTS(stored))
-            )
+            # a row without an external id equals no other (NULL = NULL is not true):
+            # both tests pass it, and without an OR PostgreSQL plans them as anti-joins
+            & ~peewee.fn.EXISTS(same_earlier)
+            & ~peewee.fn.EXISTS(stored)
         )
         .order_by(UsageImportRow.id)
     )
