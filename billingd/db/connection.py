@@ -22,6 +22,11 @@ SQLITE_PRAGMAS = {
 }
 
 
+POSTGRES_OPTIONS = "-c jit=off"
+"""Session settings: no JIT compilation. billingd's statements are short; a large one
+(an import's commit) spent more compiling (1.1 s) than running (docs/storage.md)."""
+
+
 class _DecimalSum:
     """SQLite's exact sum of decimal text (its SUM would add binary floats)."""
 
@@ -71,6 +76,7 @@ def make_database(url: str) -> peewee.Database:
             password=unquote(parsed.password) if parsed.password else None,
             host=parsed.hostname,
             port=parsed.port or 5432,
+            options=POSTGRES_OPTIONS,
         )
     raise DatabaseURLError(
         f"unsupported database URL {url!r}: use sqlite:////path/file.db or postgresql://user@host/db"
