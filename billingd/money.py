@@ -60,7 +60,9 @@ def parse_decimal(value: object) -> Decimal:
     """A decimal arriving from outside (socket, CSV, JSON lines): a plain decimal string
     such as ``"12.50"``, or an integer. Floats, exponents, NaN and infinity are refused."""
     plain = isinstance(value, str) and _PLAIN_DECIMAL.fullmatch(value)
-    if not plain and (isinstance(value, bool) or not isinstance(value, int)):
+    if plain:
+        return Decimal(value)  # digits and one point: always finite
+    if isinstance(value, bool) or not isinstance(value, int):
         raise MoneyError(f'must be a decimal such as "12.50", got {value!r}')
     return D(value)  # type: ignore[arg-type]
 

@@ -93,7 +93,7 @@ def _id(line: int, field: str, value: Any) -> int:
 
 def parse_instant(text: str) -> dt.datetime:
     """An ISO 8601 instant as naive UTC; a time without offset is UTC."""
-    instant = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    instant = dt.datetime.fromisoformat(text.strip())  # "Z" is UTC since Python 3.11
     if instant.tzinfo is not None:
         instant = instant.astimezone(dt.UTC).replace(tzinfo=None)
     return instant
