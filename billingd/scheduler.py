@@ -13,8 +13,9 @@ database thread of its own, so that none waits behind another or behind the sock
   marks interrupted the runs whose lease expired, of any daemon on the database
   (defect 14).
 
-A run bills one client at a time, so progress events go out after each client and
-SIGTERM stops after the current one. The lanes never die (defect 11): an error is
+A run bills its clients in batches (``runs.BATCH_SIZE`` in one transaction), so
+progress events go out after each batch and SIGTERM stops after the current client,
+committing what its batch billed so far. The lanes never die (defect 11): an error is
 logged with its traceback, recorded on its run (status ``failed``) and reported by
 ``status`` as the scheduler's health; the background lane pauses (doubling up to a
 minute) so that a persistent error does not spin, and goes on. Should a lane end all
@@ -565,7 +566,7 @@ class Scheduler:
     # -- executing a run -----------------------------------------------------------------
 
     async def _execute(self, lane: str, run_id: int, base: ServiceContext) -> float | None:
-        """Bill the run's clients one by one; stop between clients on SIGTERM.
+        """Bill the run's clients batch by batch; stop between clients on SIGTERM.
 
         Any error outside one client's billing is recorded on the run (status
         ``failed``) and reported; the pause before more automatic work is returned
@@ -576,17 +577,28 @@ class Scheduler:
             run = await self._on(lane, Run.get_by_id, run_id)
             client_ids = await self._on(lane, runs.billable_client_ids, run.client_id, run.clients)
             status = "done"
-            for client_id in client_ids:
+            for start in range(0, len(client_ids), runs.BATCH_SIZE):
                 if self.stopping.is_set():
                     status = "interrupted"
                     break
+                batch = client_ids[start : start + runs.BATCH_SIZE]
                 step = base.acting_as(run.actor)
+                before = run.done
                 run = await self._on(
-                    lane, runs.run_step, step, run_id, client_id, self.settings.catch_up_limit
+                    lane,
+                    runs.run_batch,
+                    step,
+                    run_id,
+                    batch,
+                    self.settings.catch_up_limit,
+                    self.stopping.is_set,
                 )
                 for name, payload in step.events:
                     self.publish(name, payload)
                 self.publish("run.progress", runs.progress(run))
+                if run.done - before < len(batch):  # stopped inside the batch
+                    status = "interrupted"
+                    break
             closing = base.acting_as(run.actor)
             async with self._finishing:
                 run = await self._on(lane, runs.finish_run, closing, run_id, status)

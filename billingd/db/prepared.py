@@ -171,7 +171,8 @@ class PreparedInsert:
             return
         database = database_proxy.obj
         sql = self._for(database).partition(" RETURNING ")[0]
-        database.cursor().executemany(sql, [self.row(data) for data in rows])
+        with peewee.__exception_wrapper__:  # the driver's errors as peewee's, as execute_sql
+            database.cursor().executemany(sql, [self.row(data) for data in rows])
 
 
 class PreparedUpdate:

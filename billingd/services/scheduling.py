@@ -350,9 +350,14 @@ class IssueDates:
 
 
 def _lock_owner(key: str) -> None:
-    """On PostgreSQL, serialise daemons working on the same owner."""
+    """On PostgreSQL, one daemon at a time bills an owner: an owner another daemon holds
+    is left to it (``SlotTaken``), without waiting for its batch to commit, so that
+    daemons running side by side share the owners out."""
     if is_postgres():
-        Invoice._meta.database.execute_sql("SELECT pg_advisory_xact_lock(hashtext(%s))", (key,))
+        query = "SELECT pg_try_advisory_xact_lock(hashtext(%s))"
+        (taken,) = Invoice._meta.database.execute_sql(query, (key,)).fetchone()
+        if not taken:
+            raise SlotTaken(f"{key}: another daemon is billing it")
 
 
 def bill_planned(
