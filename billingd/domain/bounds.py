@@ -8,6 +8,7 @@ Each bound is declared once here and used at every boundary: the socket's parame
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -39,8 +40,7 @@ class Bound:
         if (
             self.places is not None
             and isinstance(value, Decimal)
-            and value.as_tuple().exponent < -self.places  # more digits written: 0.120 is fine
-            and value != value.quantize(Decimal(1).scaleb(-self.places))
+            and value != value.quantize(_quantum(self.places))
         ):
             return f"must have at most {self.places} decimals, got {_shown(value)}"
         return None
@@ -59,6 +59,12 @@ class Bound:
         """The bound in words, for error messages and docs/protocol.md."""
         places = f", at most {self.places} decimals" if self.places is not None else ""
         return self._range() + places
+
+
+@functools.cache
+def _quantum(places: int) -> Decimal:
+    """``places`` decimals' smallest step: 2 -> 0.01."""
+    return Decimal(1).scaleb(-places)
 
 
 def _shown(value: Orderable) -> str:
