@@ -211,8 +211,8 @@ def short_dir() -> Iterator[Path]:
 
 @pytest.fixture
 def daemon(short_dir: Path) -> Iterator[RunningDaemon]:
-    """A real daemon on SQLite."""
-    running = RunningDaemon(short_dir, f"sqlite:///{short_dir / 'billing.db'}")
+    """A real daemon on SQLite (its database copied from the migrated template)."""
+    running = RunningDaemon(short_dir, migrated_sqlite(short_dir / "billing.db"))
     yield running
     running.stop()
 

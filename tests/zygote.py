@@ -79,6 +79,7 @@ def _child(request: dict[str, Any], closing: list[int]) -> int:
     main.__spec__, main.__file__ = spec, spec.origin
     sys.modules["__main__"] = main
     sys.argv = [spec.origin, *request["argv"]]
+    _use_renderer_forkserver()
     try:
         code = _entry(request["program"])(request["argv"])
     except SystemExit as exc:
@@ -94,6 +95,32 @@ def _child(request: dict[str, Any], closing: list[int]) -> int:
     return code or 0
 
 
+def _start_renderer_forkserver() -> None:
+    """Start the multiprocessing forkserver the daemons' renderer processes come from,
+    with the renderer plugins imported, before any daemon is forked: each forked daemon
+    inherits it. A renderer is then a fork of a clean single-threaded process that has
+    the plugins' modules, as the daemon's own forkserver would be after the imports,
+    not a new interpreter importing them again for every daemon."""
+    import multiprocessing
+    import multiprocessing.forkserver
+    from importlib.metadata import entry_points
+
+    plugins = sorted({entry.module for entry in entry_points(group="billingd")})
+    multiprocessing.set_forkserver_preload(["billingd.document_pool", *plugins])
+    multiprocessing.forkserver.ensure_running()
+
+
+def _use_renderer_forkserver() -> None:
+    """In a forked child: use the zygote's forkserver. multiprocessing checks that its
+    forkserver runs by waiting on its pid, which only the zygote, its parent, may; it
+    runs as long as the zygote does, which outlives its children."""
+    import multiprocessing.forkserver
+    import multiprocessing.resource_tracker
+
+    server = multiprocessing.forkserver._forkserver
+    server.ensure_running = multiprocessing.resource_tracker.ensure_running  # type: ignore[method-assign]
+
+
 def serve() -> None:
     """Fork a child per request; report each child's exit as it happens."""
     for name in ("billingd.cli", "billingd.ctl", "billingd.daemon"):
@@ -101,6 +128,7 @@ def serve() -> None:
     from billingd.plugins import load_plugins
 
     load_plugins({}, None)  # the plugins' own imports
+    _start_renderer_forkserver()
     wake_read, wake_write = os.pipe()
     os.set_blocking(wake_write, False)
     signal.signal(signal.SIGCHLD, lambda *_: None)

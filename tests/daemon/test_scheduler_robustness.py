@@ -346,6 +346,7 @@ def test_r_run_9_a_stale_lease_is_interrupted_whatever_its_pid(ctx: ServiceConte
     assert Run.get_by_id(kept).heartbeat_at > stale
 
 
+@pytest.mark.slow  # two daemon starts and a stale-run wait
 def test_r_run_9_daemon_interrupts_stale_runs_at_start_and_while_running(
     spawn: Callable[..., RunningDaemon], database_url: str
 ) -> None:

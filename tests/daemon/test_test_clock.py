@@ -109,6 +109,7 @@ def test_r_run_15_more_fires_than_the_limit_are_collapsed_into_the_last(
     assert "only the last is performed" in daemon.log_text()
 
 
+@pytest.mark.slow  # clock moved over decades of fires
 def test_r_run_15_fresh_database_clock_moves_backwards_until_a_document(
     daemon: RunningDaemon,
 ) -> None:

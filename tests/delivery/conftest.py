@@ -11,6 +11,7 @@ import pytest
 
 from tests.conftest import RunningDaemon
 from tests.delivery.smtp_sink import SmtpSink
+from tests.sqlite_template import migrated_sqlite
 
 
 @pytest.fixture
@@ -23,7 +24,7 @@ def smtp() -> Iterator[SmtpSink]:
 def mail_daemon(folder: Path, sink: SmtpSink, extra: str = "", **smtp: Any) -> RunningDaemon:
     """A daemon on SQLite and the test clock, invoicing by hand, mailing ``sink``."""
     config = "invoicing: manual\nclock: test\n" + sink.config(**smtp) + extra
-    return RunningDaemon(folder, f"sqlite:///{folder / 'billing.db'}", config)
+    return RunningDaemon(folder, migrated_sqlite(folder / "billing.db"), config)
 
 
 @pytest.fixture

@@ -56,6 +56,7 @@ def test_R_DEL_3_a_sent_invoice_arrives_with_its_pdf_and_the_outbox_says_sent(
     assert record["sent_at"]
 
 
+@pytest.mark.slow  # waits for retries
 def test_R_DEL_3_server_down_queues_and_delivers_once_when_it_is_back(
     mailing: RunningDaemon, smtp: SmtpSink
 ) -> None:
@@ -234,6 +235,7 @@ def test_R_DEL_3_tls_and_login_with_the_bill_groups_recipients(
         sink.stop()
 
 
+@pytest.mark.slow  # waits out the SMTP rate
 def test_R_DEL_3_smtp_rate_spaces_the_messages(short_dir: Path, smtp: SmtpSink) -> None:
     arrivals: list[float] = []
     smtp.refuse = lambda address: arrivals.append(time.monotonic()) or ""  # type: ignore[func-returns-value]

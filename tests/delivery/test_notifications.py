@@ -6,6 +6,7 @@ import io
 from pathlib import Path
 
 import pypdf
+import pytest
 
 from tests.conftest import RunningDaemon
 from tests.delivery.conftest import mail_daemon, seed_client, wait_until
@@ -54,6 +55,7 @@ def test_R_DEL_5_a_client_without_email_delivery_gets_no_notices(
     assert smtp.messages == []
 
 
+@pytest.mark.slow  # over 2 s: two documents rendered and mailed
 def test_R_DEL_5_a_credit_note_is_mailed_with_its_pdf(
     mailing: RunningDaemon, smtp: SmtpSink
 ) -> None:

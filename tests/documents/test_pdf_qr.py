@@ -6,6 +6,8 @@ import random
 import string
 import zlib
 
+import pytest
+
 from billingd_plugins import pdf_qr
 
 
@@ -14,6 +16,7 @@ def segno_pixels(payload: str) -> tuple[int, bytes]:
     return len(matrix) + 2 * pdf_qr.BORDER, pdf_qr._pixels(matrix)
 
 
+@pytest.mark.slow  # a sweep over QR versions
 def test_template_pixels_are_segnos_for_payloads_of_many_versions():
     rng = random.Random(7)
     alphabet = string.ascii_letters + string.digits + " \n-.äöüß€–ÆØ中文"

@@ -29,6 +29,8 @@ from billingd.services import document_queue, invoicing, parties
 from billingd.services.context import ServiceContext
 from billingd.services.ledger import invariant_problems
 
+pytestmark = pytest.mark.slow  # several worker processes racing for numbers
+
 REPO = Path(__file__).resolve().parents[2]
 START = 100001
 ROLLBACK_EVERY = 10  # every 10th invoice of a worker is first drawn and rolled back
@@ -43,8 +45,6 @@ from billingd.errors import BillingError
 from billingd.plugins import load_plugins
 from billingd.services import credit_notes, invoicing, payments
 from billingd.services.context import ServiceContext
-
-pytestmark = pytest.mark.slow  # several worker processes racing for numbers
 
 url, folder, name = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
 args = json.loads(sys.argv[4])

@@ -89,6 +89,7 @@ async def test_retry_reaches_the_daemon_once_its_socket_appears(daemon: RunningD
     assert app.return_code == 0
 
 
+@pytest.mark.slow  # over 2 s: a UI session
 async def test_clients_search_invoices_and_invoice_screen(daemon: RunningDaemon) -> None:
     acme = daemon.call("enterprise.add", name="Acme", currency="EUR")
     jane = daemon.call("client.add", name="Jane Client", enterprise=acme["id"])
@@ -200,6 +201,7 @@ async def test_a_refused_call_is_reported(daemon: RunningDaemon) -> None:
         await wait_for(pilot, lambda: isinstance(app.screen, ClientsScreen))
 
 
+@pytest.mark.slow  # over 2 s: a UI session
 async def test_the_invoice_screen_shows_its_deliveries_and_dispute(
     daemon: RunningDaemon,
 ) -> None:
@@ -227,6 +229,7 @@ async def test_the_invoice_screen_shows_its_deliveries_and_dispute(
         assert "Document ready" in screen_text(pilot)
 
 
+@pytest.mark.slow  # over 2 s: a UI session
 async def test_invoice_send_and_void_ask_first_and_show_refusals(daemon: RunningDaemon) -> None:
     acme = daemon.call("enterprise.add", name="Acme", currency="EUR")
     jane = daemon.call("client.add", name="Jane", enterprise=acme["id"], email="jane@x.test")
@@ -394,6 +397,7 @@ def open_balance(daemon: RunningDaemon) -> Decimal:
     return sum((Decimal(i["balance"]) for i in invoices), Decimal(0))
 
 
+@pytest.mark.slow  # over 2 s: a UI session and a run
 async def test_runs_screen_starts_a_run_after_confirmation(daemon: RunningDaemon) -> None:
     expected = seed_monthly_clients(daemon, 30)
 
@@ -439,6 +443,7 @@ async def test_runs_screen_starts_a_run_after_confirmation(daemon: RunningDaemon
     assert app.return_code == 0
 
 
+@pytest.mark.slow  # a run of many clients followed live
 async def test_dashboard_follows_a_run_live(daemon: RunningDaemon) -> None:
     expected = seed_monthly_clients(daemon, 30)
 
@@ -483,6 +488,7 @@ async def test_dashboard_follows_a_run_live(daemon: RunningDaemon) -> None:
     assert app.return_code == 0
 
 
+@pytest.mark.slow  # over 2 s: every screen opened
 async def test_screens_are_reached_by_key_and_from_the_palette(daemon: RunningDaemon) -> None:
     app = BillingApp(socket_path=daemon.socket)
     async with app.run_test(size=SIZE) as pilot:

@@ -139,6 +139,7 @@ async def test_invoices_filter_mark_send_and_open(daemon: RunningDaemon) -> None
         await wait_for(pilot, lambda: app.screen is screen)
 
 
+@pytest.mark.slow  # over 2 s: a UI session
 async def test_outbox_filter_show_retry_and_cancel(daemon: RunningDaemon) -> None:
     """No mail server answers this daemon: an email waits queued, with the reason."""
     made = seed(daemon)
@@ -304,6 +305,7 @@ def bounded(short_dir: Path) -> Iterator[RunningDaemon]:
     running.stop()
 
 
+@pytest.mark.slow  # over 2 s: a UI session
 async def test_runs_dry_run_preview_and_the_parked_queue(bounded: RunningDaemon) -> None:
     daemon = bounded
     acme = daemon.call("enterprise.add", name="Acme", currency="EUR")
@@ -366,6 +368,7 @@ async def test_runs_dry_run_preview_and_the_parked_queue(bounded: RunningDaemon)
         await wait_for(pilot, lambda: app.screen is runs)
 
 
+@pytest.mark.slow  # over 2 s: a UI session at three sizes
 async def test_wide_terminals_show_dates_and_subjects(daemon: RunningDaemon) -> None:
     made = seed(daemon)
     daemon.call("invoice.send", invoice=made["january"]["id"])

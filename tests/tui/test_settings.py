@@ -48,6 +48,7 @@ async def _toggle(pilot: Pilot, form: FormScreen, param: str) -> None:
     await wait_for(pilot, lambda: box.value is not before)
 
 
+@pytest.mark.slow  # over 2 s: a UI session through every setting
 async def test_every_kind_of_setting_round_trips(daemon: RunningDaemon) -> None:
     jane = _jane(daemon)
     app = BillingApp(socket_path=daemon.socket)
@@ -100,6 +101,7 @@ async def test_every_kind_of_setting_round_trips(daemon: RunningDaemon) -> None:
         assert (saved["einvoice_format"], saved["language"]) == ("", "de")
 
 
+@pytest.mark.slow  # over 2 s: a UI session
 async def test_refusals_show_under_their_field_and_write_nothing(daemon: RunningDaemon) -> None:
     jane = _jane(daemon)
     before = daemon.call("client.show", id=jane["id"])
@@ -133,6 +135,7 @@ async def test_refusals_show_under_their_field_and_write_nothing(daemon: Running
     assert daemon.call("client.show", id=jane["id"]) == before
 
 
+@pytest.mark.slow  # over 2 s: a UI session at two sizes
 async def test_the_settings_form_reads_at_80x24_and_takes_two_columns_at_160x48(
     daemon: RunningDaemon,
 ) -> None:
@@ -221,6 +224,7 @@ async def _form(pilot: Pilot, key: str) -> FormScreen:
     return pilot.app.screen
 
 
+@pytest.mark.slow  # over 2 s: a UI session
 async def test_bill_groups_are_added_and_edited(daemon: RunningDaemon) -> None:
     jane = _jane(daemon)
     app = BillingApp(socket_path=daemon.socket)
@@ -273,6 +277,7 @@ async def test_bill_groups_are_added_and_edited(daemon: RunningDaemon) -> None:
         await wait_for(pilot, lambda: "AN0200" in screen_text(pilot))
 
 
+@pytest.mark.slow  # over 2 s: a UI session
 async def test_bill_group_refusals_show_under_their_field(daemon: RunningDaemon) -> None:
     jane = _jane(daemon)
     app = BillingApp(socket_path=daemon.socket)
