@@ -198,3 +198,32 @@ class PreparedUpdate:
         database = database_proxy.obj
         values = tuple(_stored(field, instance.__data__) for field in self.fields)
         database.execute_sql(self._for(database), (*values, instance.get_id()))
+
+
+class PreparedWrite:
+    """An UPDATE built with :class:`Slot` placeholders, compiled once per database kind
+    and variant (e.g. how many ids it names); :meth:`execute` returns the rows changed."""
+
+    def __init__(self, build: Callable[..., peewee.Query]) -> None:
+        self._build = build
+        self._compiled: dict[tuple[type, Hashable], _Compiled] = {}
+
+    def execute(self, variant: tuple[Hashable, ...] = (), **values: Any) -> int:
+        database = database_proxy.obj
+        key = (type(database), variant)
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            sql, params = self._build(*variant).sql()
+            compiled = _Compiled(sql, tuple(params), ())
+            self._compiled[key] = compiled
+        return database.execute_sql(compiled.sql, compiled.bind(values)).rowcount
+
+
+def id_slots(count: int) -> list[Slot]:
+    """``count`` placeholders ``id0``, ``id1``, ... for an ``IN`` list."""
+    return [Slot(f"id{n}") for n in range(count)]
+
+
+def id_values(ids: list[int]) -> dict[str, int]:
+    """The values of :func:`id_slots` placeholders."""
+    return {f"id{n}": value for n, value in enumerate(ids)}

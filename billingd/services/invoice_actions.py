@@ -117,15 +117,16 @@ def reissue_invoice(ctx: ServiceContext, invoice: int | str, reason: str = "") -
     return new
 
 
-def send_invoice(ctx: ServiceContext, invoice: int | str) -> Delivery:
+def send_invoice(ctx: ServiceContext, invoice: int | str | Invoice) -> Delivery:
     """Queue the invoice's email to its recipients; every send is recorded (R-INV-10).
 
     The recipients are the bill group's at issue, else the client's billing emails
     (seed 004, R-RUN-17). The outbox delivers it after the documents are rendered
-    (R-DEL-3); the Delivery row follows the message's state.
+    (R-DEL-3); the Delivery row follows the message's state. An ``Invoice`` object is
+    one that the caller's open transaction issued (a run's batch): it is not read again.
     """
     with write_transaction():
-        target = find_invoice(invoice, lock=True)
+        target = invoice if isinstance(invoice, Invoice) else find_invoice(invoice, lock=True)
         if target.status in ("void", "draft"):
             raise RuleViolation("R-INV-10", f"a {target.status} invoice cannot be sent")
         recipients = mail.invoice_recipients(target)

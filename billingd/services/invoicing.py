@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+import peewee
+
 from billingd.db.connection import read_transaction, write_transaction
 from billingd.db.models import (
     BilledCycle,
@@ -22,7 +24,14 @@ from billingd.db.models import (
     Reseller,
     UsageRecord,
 )
-from billingd.db.prepared import PreparedInsert, PreparedUpdate
+from billingd.db.prepared import (
+    PreparedInsert,
+    PreparedUpdate,
+    PreparedWrite,
+    Slot,
+    id_slots,
+    id_values,
+)
 from billingd.domain.totals import TaxGroup, Totals, compute_totals, split_gross
 from billingd.domain.vat import treat
 from billingd.errors import RuleViolation, ValidationError
@@ -419,31 +428,46 @@ def persist_draft(ctx: ServiceContext, draft: Draft, *, origin: str) -> Invoice:
     return invoice
 
 
+def _claim_usage(column: str, count: int) -> peewee.Query:
+    field = UsageRecord._meta.fields[column]
+    return UsageRecord.update({field: Slot("invoice")}).where(
+        UsageRecord.id.in_(id_slots(count)) & field.is_null()
+    )
+
+
+def _claim_charges(count: int) -> peewee.Query:
+    return PendingCharge.update(status="invoiced", invoice=Slot("invoice")).where(
+        PendingCharge.id.in_(id_slots(count)) & (PendingCharge.status == "pending")
+    )
+
+
+def _claim_overrides(count: int) -> peewee.Query:
+    return PriceOverride.update(status="consumed", invoice=Slot("invoice")).where(
+        PriceOverride.id.in_(id_slots(count)) & (PriceOverride.status == "active")
+    )
+
+
+CLAIM_USAGE = PreparedWrite(_claim_usage)
+CLAIM_CHARGES = PreparedWrite(_claim_charges)
+CLAIM_OVERRIDES = PreparedWrite(_claim_overrides)
+
+
 def _claim(items: BillableItems, invoice: Invoice) -> None:
     """Mark what the invoice bills as billed; an item taken already rolls it back.
 
     Usage is claimed per party: a reseller's invoice claims its clients' records in a
     column of its own, so client and reseller invoices never take them from each other.
     """
-    column = UsageRecord.reseller_invoice if invoice.reseller_id else UsageRecord.invoice
+    column = "reseller_invoice" if invoice.reseller_id else "invoice"
     claims = (
-        (UsageRecord, items.usage_ids, {column.name: invoice}, column.is_null()),
-        (
-            PendingCharge,
-            items.charge_ids,
-            {"status": "invoiced", "invoice": invoice},
-            PendingCharge.status == "pending",
-        ),
-        (
-            PriceOverride,
-            items.override_ids,
-            {"status": "consumed", "invoice": invoice},
-            PriceOverride.status == "active",
-        ),
+        (UsageRecord, items.usage_ids, CLAIM_USAGE, (column,)),
+        (PendingCharge, items.charge_ids, CLAIM_CHARGES, ()),
+        (PriceOverride, items.override_ids, CLAIM_OVERRIDES, ()),
     )
-    for model, ids, values, free in claims:
+    for model, ids, statement, variant in claims:
         for chunk in _chunks(ids):
-            claimed = model.update(**values).where(model.id.in_(chunk) & free).execute()
+            values = id_values(chunk)
+            claimed = statement.execute((*variant, len(chunk)), invoice=invoice.id, **values)
             if claimed != len(chunk):
                 raise ClaimConflict(f"a {model.__name__} of this invoice was billed already")
 

@@ -241,7 +241,9 @@ def _bill_plan(
         result.invoices += 1
         result.documents += 1
         if client is not None and client.send_email and invoice.bill_to.get("email"):
-            invoice_actions.send_invoice(ctx, invoice.id)
+            # within a batch, the transaction that issued it holds it: not read again
+            held = Invoice._meta.database.in_transaction()
+            invoice_actions.send_invoice(ctx, invoice if held else invoice.id)
             result.emails += 1
         if charges and charge_self_checkout(ctx, invoice):
             result.charges += 1
