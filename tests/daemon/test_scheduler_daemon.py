@@ -531,6 +531,7 @@ class NotifiedDaemon(RunningDaemon):
         self.wait_ready()
 
 
+@pytest.mark.slow  # 150 clients seeded, watchdog pings counted over a run
 def test_watchdog_ready_then_pings_also_during_a_run(short_dir: Path) -> None:
     url = f"sqlite:///{short_dir / 'billing.db'}"
     seed_clients(url, 150)
@@ -571,6 +572,7 @@ def test_watchdog_ready_then_pings_also_during_a_run(short_dir: Path) -> None:
 # -- SIGTERM during a run (SPEC §12, R-TX-1) -----------------------------------------------
 
 
+@pytest.mark.slow  # over 2 s: a run interrupted by SIGTERM
 def test_sigterm_during_a_run_finishes_the_client_and_stops(
     spawn: Callable[..., RunningDaemon], short_dir: Path
 ) -> None:

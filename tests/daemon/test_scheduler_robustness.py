@@ -382,6 +382,7 @@ def test_r_run_9_daemon_interrupts_stale_runs_at_start_and_while_running(
 # -- defect 13: creation-triggered billing coalesces ------------------------------------
 
 
+@pytest.mark.slow  # over 2 s: a contract import and two runs
 def test_r_run_5_contract_import_bills_once_in_one_run_and_operator_run_does_not_wait(
     spawn: Callable[..., RunningDaemon], short_dir: Path
 ) -> None:

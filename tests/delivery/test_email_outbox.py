@@ -112,6 +112,7 @@ def test_R_DEL_3_a_permanent_refusal_is_recorded_failed_and_not_retried(
     assert mail["Message-ID"] == failed["message_id"]
 
 
+@pytest.mark.slow  # waits for the retry
 def test_R_DEL_3_a_temporary_refusal_is_retried_with_the_same_message_id(
     mailing: RunningDaemon, smtp: SmtpSink
 ) -> None:

@@ -178,6 +178,7 @@ async def _dashboard(pilot: Pilot) -> DashboardScreen:
     return pilot.app.screen
 
 
+@pytest.mark.slow  # over 2 s: a UI session
 async def test_dashboard_shows_the_test_clock_aging_and_revenue_live(
     clocked_sqlite: RunningDaemon,
 ) -> None:

@@ -265,6 +265,7 @@ async def test_plugins_list_the_loaded_ones(daemon: RunningDaemon) -> None:
         assert "Registers renderer" in screen_text(pilot)
 
 
+@pytest.mark.slow  # over 2 s: a UI session
 async def test_templates_list_and_preview(daemon: RunningDaemon) -> None:
     operator = daemon.folder / "data" / "templates"
     operator.mkdir(parents=True, exist_ok=True)
