@@ -157,7 +157,7 @@ def stages(daemon: Daemon, data: Path, plan: dict[str, Any], last: str) -> dict[
 
 
 def once(data: Path, last: str, postgres: str | None) -> dict[str, Any]:
-    """One pipeline on a fresh database; the figures, the peak RSS, the daemon's CPU."""
+    """One pipeline on a fresh database; its figures and the peak RSS."""
     from outbox import sink  # the SMTP server that counts what it accepts
 
     plan = json.loads((data / "setup.json").read_text())
@@ -178,7 +178,6 @@ def once(data: Path, last: str, postgres: str | None) -> dict[str, Any]:
                 setup_parties(daemon, plan)
                 figures = stages(daemon, data, plan, last)
                 figures["peak_mb"] = daemon.peak_mb()
-                figures["cpu_s"] = daemon.cpu()
             finally:
                 daemon.stop()
     finally:
