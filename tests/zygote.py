@@ -110,6 +110,24 @@ def _start_renderer_forkserver() -> None:
     multiprocessing.forkserver.ensure_running()
 
 
+def _stop_renderer_forkserver() -> None:
+    """Stop the forkserver and any renderer process still running (one holds the
+    forkserver's liveness pipe open, so neither would end by itself)."""
+    import multiprocessing.forkserver
+
+    server = multiprocessing.forkserver._forkserver._forkserver_pid
+    if server is None:
+        return
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == server:  # a renderer process
+                os.kill(int(stat.parent.name), signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(server, signal.SIGKILL)
+    os.waitpid(server, 0)
+
+
 def _use_renderer_forkserver() -> None:
     """In a forked child: use the zygote's forkserver. multiprocessing checks that its
     forkserver runs by waiting on its pid, which only the zygote, its parent, may; it
@@ -160,6 +178,7 @@ def serve() -> None:
                     for pid in children:
                         with contextlib.suppress(ProcessLookupError):
                             os.kill(pid, signal.SIGKILL)
+                    _stop_renderer_forkserver()
                     return
                 buffer += data
                 while b"\n" in buffer:
