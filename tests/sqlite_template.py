@@ -32,6 +32,9 @@ def _migrated_template() -> Path:
 
 
 def migrated_sqlite(path: Path) -> str:
-    """Put an empty, migrated database at ``path`` (a new file); its URL."""
-    shutil.copyfile(_migrated_template(), path)
+    """An empty, migrated database at ``path``, unless one is there already (a daemon
+    restarted on its own database); its URL. Copying over a database would lose it, and
+    over one with a write-ahead log beside it, corrupt it."""
+    if not path.exists():
+        shutil.copyfile(_migrated_template(), path)
     return f"sqlite:///{path}"
