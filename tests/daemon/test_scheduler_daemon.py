@@ -531,10 +531,10 @@ class NotifiedDaemon(RunningDaemon):
         self.wait_ready()
 
 
-@pytest.mark.slow  # 150 clients seeded, watchdog pings counted over a run
+@pytest.mark.slow  # 3,000 clients seeded, watchdog pings counted over a run
 def test_watchdog_ready_then_pings_also_during_a_run(short_dir: Path) -> None:
     url = f"sqlite:///{short_dir / 'billing.db'}"
-    seed_clients(url, 150)
+    seed_clients(url, 3000)  # a run of some seconds, even batched
     address = short_dir / "notify.sock"
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     listener.bind(str(address))
