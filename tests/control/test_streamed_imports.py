@@ -140,6 +140,7 @@ def test_a_chunk_over_the_limit_is_refused(
 # -- through billingctl -----------------------------------------------------------------
 
 
+@pytest.mark.slow  # over 2 s: 25,000 clients and contracts through billingctl
 def test_billingctl_streams_a_file_past_the_one_call_limits(
     daemon: RunningDaemon, tmp_path: Path
 ) -> None:

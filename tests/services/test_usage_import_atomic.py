@@ -450,6 +450,7 @@ def _billingctl_process(daemon: RunningDaemon, *args: str) -> subprocess.Popen[s
     )
 
 
+@pytest.mark.slow  # over 2 s: 20,000 rows twice through billingctl
 def test_spec_2_billingctl_refuses_a_big_file_with_a_bad_last_row_and_writes_nothing(
     live: RunningDaemon, tmp_path: Path
 ) -> None:
@@ -473,6 +474,7 @@ def test_spec_2_billingctl_refuses_a_big_file_with_a_bad_last_row_and_writes_not
     assert UsageRecord.select().count() == 20_000
 
 
+@pytest.mark.slow  # over 2 s: 60,000 rows, a killed billingctl
 def test_spec_12_billingctl_killed_mid_import_leaves_nothing_visible(
     live: RunningDaemon, tmp_path: Path
 ) -> None:
@@ -495,6 +497,7 @@ def test_spec_12_billingctl_killed_mid_import_leaves_nothing_visible(
     assert _nothing_staged() and UsageRecord.select().count() == 60_000
 
 
+@pytest.mark.slow  # over 2 s: 60,000 rows, a killed daemon
 def test_spec_12_daemon_killed_mid_import_leaves_nothing_visible(
     live: RunningDaemon, database_url: str, tmp_path: Path
 ) -> None:
