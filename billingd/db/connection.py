@@ -19,7 +19,7 @@ SQLITE_PRAGMAS = {
     "foreign_keys": 1,
     "synchronous": "normal",
     "busy_timeout": 30000,
-    "cache_size": -32768,  # KiB: 32 MiB of pages per connection, taken as they are read
+    "cache_size": -16384,  # KiB: 16 MiB of pages per connection, taken as they are read
 }
 
 
