@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from textual.widgets import Static
 
+from billingd.money import money_text
+from billingd.services import runs
 from billingd_tui.app import BillingApp, main
 from billingd_tui.messages import RunProgressed, event_message
 from billingd_tui.run_view import from_progress, merge_run
@@ -393,8 +395,13 @@ def seed_monthly_clients(daemon: RunningDaemon, count: int) -> int:
 
 
 def open_balance(daemon: RunningDaemon) -> Decimal:
-    invoices = daemon.call("invoice.list", status="open", limit=1000)
-    return sum((Decimal(i["balance"]) for i in invoices), Decimal(0))
+    total, page = Decimal(0), 1000
+    for offset in range(0, 100_000, page):
+        invoices = daemon.call("invoice.list", status="open", limit=page, offset=offset)
+        total += sum((Decimal(i["balance"]) for i in invoices), Decimal(0))
+        if len(invoices) < page:
+            return total
+    raise AssertionError("more open invoices than a test makes")
 
 
 @pytest.mark.slow  # over 2 s: a UI session and a run
@@ -445,7 +452,8 @@ async def test_runs_screen_starts_a_run_after_confirmation(daemon: RunningDaemon
 
 @pytest.mark.slow  # a run of many clients followed live
 async def test_dashboard_follows_a_run_live(daemon: RunningDaemon) -> None:
-    expected = seed_monthly_clients(daemon, 30)
+    clients = 2 * runs.BATCH_SIZE + 50  # three batches: progress comes after each
+    expected = seed_monthly_clients(daemon, clients)
 
     app = BillingApp(socket_path=daemon.socket)
     async with app.run_test(size=SIZE) as pilot:
@@ -456,7 +464,7 @@ async def test_dashboard_follows_a_run_live(daemon: RunningDaemon) -> None:
         await wait_for(pilot, lambda: dashboard.following)
         await wait_for(pilot, lambda: "Open    0 invoices" in screen_text(pilot))
         text = screen_text(pilot)
-        assert "billingd" in text and "sqlite" in text and "30 clients" in text
+        assert "billingd" in text and "sqlite" in text and f"{clients} clients" in text
         assert "next run" in text
         assert "Parked  0 clients" in text
         assert "No run yet" in text
@@ -465,25 +473,25 @@ async def test_dashboard_follows_a_run_live(daemon: RunningDaemon) -> None:
         run = daemon.call("run.start")
         progress = dashboard.query_one("#progress", RunProgress)
         bar = progress.bar
-        await wait_for(pilot, lambda: progress.run_id == run["id"] and 0 < bar.progress < 30)
+        await wait_for(pilot, lambda: progress.run_id == run["id"] and 0 < bar.progress < clients)
         assert dashboard.progress_events > 0
-        assert bar.total == 30
-        assert "/30 clients" in screen_text(pilot)
+        assert bar.total == clients
+        assert f"/{clients} clients" in screen_text(pilot)
         assert f"Run {run['id']}" in screen_text(pilot)
 
         table = dashboard.query_one("#runs", RunsTable)
         await wait_for(pilot, lambda: (progress.current or {}).get("status") == "done", 60)
-        assert bar.progress == 30
+        assert bar.progress == clients
         await wait_for(pilot, lambda: table.runs.get(run["id"], {}).get("status") == "done")
         assert table.runs[run["id"]]["invoices"] == expected
-        assert dashboard.progress_events >= 30  # one per client, none missed
+        assert dashboard.progress_events >= 3  # one per batch, none missed
 
         # run.finished and invoice.issued refresh the totals.
         balance = open_balance(daemon)
         assert balance > 0
         await wait_for(pilot, lambda: f"Open    {expected} invoices" in screen_text(pilot))
-        assert f"{balance:.2f} EUR" in screen_text(pilot)
-        assert f"30/30 clients · {expected} invoices" in screen_text(pilot)
+        assert f"{money_text(balance, 'EUR')} EUR" in screen_text(pilot)
+        assert f"{clients}/{clients} clients · {expected} invoices" in screen_text(pilot)
         await pilot.press("q")
     assert app.return_code == 0
 
