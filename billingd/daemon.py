@@ -183,6 +183,11 @@ async def run(daemon: Daemon) -> None:
         # go over a connection and keep to the reader threads
         quick_reads_inline=isinstance(daemon.database, peewee.SqliteDatabase),
     )
+    daemon.scheduler = Scheduler(
+        daemon.ctx, scheduler_settings(config), daemon.publish, daemon.stop
+    )
+    daemon.ctx.runner = daemon.scheduler
+    await daemon.scheduler.recover()
     inherited = systemd.listen_fds()
     await daemon.server.listen(
         config.socket,
@@ -191,10 +196,6 @@ async def run(daemon: Daemon) -> None:
         sock=inherited[0] if inherited else None,
     )
     log.info("listening on %s", config.socket)
-    daemon.scheduler = Scheduler(
-        daemon.ctx, scheduler_settings(config), daemon.publish, daemon.stop
-    )
-    daemon.ctx.runner = daemon.scheduler
     daemon.ctx.live = daemon.events.publish  # progress of long calls, to subscribers only
     daemon.scheduler_task = asyncio.create_task(daemon.scheduler.serve())
     daemon.documents = document_worker(daemon)

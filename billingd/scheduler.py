@@ -294,13 +294,20 @@ class Scheduler:
         call = functools.partial(function, *args, **kw)
         return await self._loop.run_in_executor(self._threads[lane], call)
 
-    async def serve(self) -> None:
-        """Until the daemon stops: the three lanes; then close their database threads."""
+    async def recover(self) -> None:
+        """Mark interrupted the runs of dead daemons (before the socket answers).
+
+        A client's first ``run.show`` after a restart then already sees a run the
+        crash cut short as interrupted, never as still running.
+        """
         try:
             await self._on("lease", runs.mark_interrupted_runs, self.settings.lease)
         except Exception as exc:
             log.exception("scheduler: marking the runs of dead daemons failed")
             self.health.failed("lease", runs.describe_error(exc))
+
+    async def serve(self) -> None:
+        """Until the daemon stops: the three lanes; then close their database threads."""
         lanes = (
             ("schedule", self._background()),
             ("operator", self._operator_lane()),
