@@ -111,6 +111,13 @@ class Daemon:
         if name == "document.rendered" and self.outbox is not None:
             self.outbox.documents_rendered()
 
+    def wake_workers(self) -> None:
+        """Let the queue workers look for due work now: the test clock moved (retries
+        on its time may be due) or the config was reloaded (mail settings)."""
+        for worker in (self.documents, self.outbox):
+            if worker is not None:
+                worker.wake()
+
 
 def _own_user() -> str:
     """The daemon's user name, spelt as the socket names peers (``uid:N`` when unknown)."""
@@ -184,7 +191,7 @@ async def run(daemon: Daemon) -> None:
         quick_reads_inline=isinstance(daemon.database, peewee.SqliteDatabase),
     )
     daemon.scheduler = Scheduler(
-        daemon.ctx, scheduler_settings(config), daemon.publish, daemon.stop
+        daemon.ctx, scheduler_settings(config), daemon.publish, daemon.stop, daemon.wake_workers
     )
     daemon.ctx.runner = daemon.scheduler
     await daemon.scheduler.recover()

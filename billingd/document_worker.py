@@ -7,8 +7,10 @@ pool, and records the finished ones (files, Document rows, job states) in one
 transaction per batch on its thread, then publishes ``document.rendered`` /
 ``document.failed``. Billing never waits for it: a run only queues jobs, and a
 failed render is recorded on its job and tried again later (backoff on the daemon's
-clock). It wakes on ``document.queued`` and looks for due jobs every
-:data:`POLL_SECONDS` anyway (retries, jobs of other daemons with lapsed leases).
+clock). It wakes on ``document.queued`` and on the scheduler's re-checks (a move of
+the test clock); idle, it sleeps until the next failed job's retry or another
+claimer's lapsed lease, at most :data:`billingd.queue_timing.FALLBACK_SECONDS` (jobs
+queued by another process on the database), see :mod:`billingd.queue_timing`.
 
 On start it takes up the jobs a killed daemon left ``rendering``; on stop it
 finishes the renders under way (at most :data:`STOP_SECONDS`) and claims no more.
@@ -26,16 +28,16 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from billingd.db.connection import close_thread_connection
+from billingd.db.models import DocumentJob
 from billingd.document_pool import render
 from billingd.pausing import pause
+from billingd.queue_timing import ERROR_SECONDS, FALLBACK_SECONDS, seconds_until_due
 from billingd.services import document_queue as queue
 from billingd.services.context import ServiceContext
 from billingd.services.documents import Rendered, renderer_for
 
 log = logging.getLogger("billingd.documents")
 
-POLL_SECONDS = 2.0
-"""How often an idle worker looks for due jobs without being woken."""
 SWEEP_SECONDS = 60.0
 """How often it takes up jobs left ``rendering`` by dead processes on this host."""
 STOP_SECONDS = 20.0
@@ -90,7 +92,7 @@ class DocumentWorker:
                     await self._step()
                 except Exception:
                     log.exception("document worker: a step failed; trying again")
-                    await pause(self._wake, self.stopping, POLL_SECONDS)
+                    await pause(self._wake, self.stopping, ERROR_SECONDS)
             await self._drain()
         finally:
             self._pool.shutdown(wait=False, cancel_futures=True)
@@ -105,15 +107,26 @@ class DocumentWorker:
         if room > 0:
             await self._start(await self._db(queue.claim, self.ctx, room, self.claimer))
         if not self._inflight:
-            await pause(self._wake, self.stopping, POLL_SECONDS)
+            await pause(self._wake, self.stopping, await self._db(self._idle_seconds))
             return
         self._wake.clear()
         waker = asyncio.ensure_future(self._wake.wait())
         await asyncio.wait(
-            [*self._inflight, waker], timeout=POLL_SECONDS, return_when=asyncio.FIRST_COMPLETED
+            [*self._inflight, waker], timeout=FALLBACK_SECONDS, return_when=asyncio.FIRST_COMPLETED
         )
         waker.cancel()
         await self._record()
+
+    def _idle_seconds(self) -> float:
+        """How long to sleep with nothing in flight: until the next retry or lapsed
+        claim, at most until the next sweep (on the database thread)."""
+        sweep = self._swept + SWEEP_SECONDS - time.monotonic()
+        failed = DocumentJob.state == "failed"
+        rendering = DocumentJob.state == "rendering"
+        until = seconds_until_due(
+            self.ctx, DocumentJob.retry_at, failed, DocumentJob.claimed_at, rendering, queue.LEASE
+        )
+        return max(min(until, sweep), 0.0)
 
     async def _start(self, job_ids: list[int]) -> None:
         if not job_ids:

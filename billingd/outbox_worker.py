@@ -13,9 +13,12 @@ and delivers them:
 A refusal retrying cannot fix (an SMTP 5xx, a plugin's ``PermanentFailure``, a
 template error) fails the message for good; anything else puts it back with backoff
 on the daemon's clock. A message whose documents are not rendered yet waits without
-using an attempt. The worker wakes on ``outbox.queued`` and looks for due messages
-every :data:`POLL_SECONDS` anyway; on start it takes up messages a killed daemon left
-``sending`` (re-sent with the same Message-ID).
+using an attempt. The worker wakes on ``outbox.queued``, ``document.rendered`` and the
+scheduler's re-checks (a move of the test clock, a reload); idle, it sleeps until the
+next retry is due (its backoff ends, a held message may go, another claimer's lease
+lapses), at most :data:`billingd.queue_timing.FALLBACK_SECONDS` (messages queued by
+another process on the database), see :mod:`billingd.queue_timing`. On start it takes
+up messages a killed daemon left ``sending`` (re-sent with the same Message-ID).
 """
 
 from __future__ import annotations
@@ -41,14 +44,13 @@ from billingd.db.models import OutboxMessage
 from billingd.errors import ValidationError
 from billingd.pausing import pause
 from billingd.plugins import PermanentFailure
+from billingd.queue_timing import ERROR_SECONDS, seconds_until_due
 from billingd.services import delivered_documents, mail, outbox
 from billingd.services.context import ServiceContext
 from billingd.services.leases import claimer_id
 
 log = logging.getLogger("billingd.outbox")
 
-POLL_SECONDS = 2.0
-"""How often an idle worker looks for due messages without being woken."""
 SWEEP_SECONDS = 60.0
 """How often it takes up messages left ``sending`` by dead processes on this host."""
 CALL_SECONDS = 120.0
@@ -140,12 +142,11 @@ class OutboxWorker:
         try:
             while not self.stopping.is_set():
                 try:
-                    worked = await self.step()
+                    if not await self.step():
+                        await pause(self._wake, self.stopping, await self._idle_seconds())
                 except Exception:
                     log.exception("outbox worker: a step failed; trying again")
-                    worked = False
-                if not worked:
-                    await pause(self._wake, self.stopping, POLL_SECONDS)
+                    await pause(self._wake, self.stopping, ERROR_SECONDS)
         finally:
             await self._flush()
             await self._db(close_thread_connection)
@@ -185,6 +186,23 @@ class OutboxWorker:
             await asyncio.gather(*(self._call_plugin(message) for message in others))
         await self._flush()
         return worked
+
+    async def _idle_seconds(self) -> float:
+        """How long to sleep with nothing due: until the next retry, held message or
+        lapsed claim of the channels claimed, at most until the next sweep."""
+        now = time.monotonic()
+        wakes = [self._swept + SWEEP_SECONDS - now, *(until - now for until in self._held.values())]
+        channels = [outbox.NOTIFY, outbox.UPLOAD]
+        if self.smtp().enabled:
+            channels.append(outbox.EMAIL)
+        ours = OutboxMessage.channel.in_(channels)
+        queued = ours & (OutboxMessage.state == "queued")
+        sending = ours & (OutboxMessage.state == "sending")
+        until = await self._db(
+            seconds_until_due, self.ctx, OutboxMessage.next_attempt_at, queued,
+            OutboxMessage.claimed_at, sending, outbox.LEASE,
+        )  # fmt: skip
+        return max(min(until, *wakes), 0.0)
 
     # -- recording -------------------------------------------------------------------------
 

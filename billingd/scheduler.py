@@ -9,9 +9,9 @@ database thread of its own, so that none waits behind another or behind the sock
 - the background lane performs the schedule's fire times, then the billing that new
   contracts ask for (R-RUN-5), coalesced per client: one pending request per client,
   however many contracts an import created (issue 9, defect 13);
-- the lease keeper renews the heartbeat of this daemon's runs every few seconds and
-  marks interrupted the runs whose lease expired, of any daemon on the database
-  (defect 14).
+- the lease keeper renews the heartbeat of this daemon's runs every few seconds while
+  it has any, and marks interrupted the runs whose lease expired, of any daemon on the
+  database (defect 14), every :data:`MARK_SECONDS`; an idle daemon's keeper sleeps.
 
 A run bills its clients in batches (``runs.BATCH_SIZE`` in one transaction), so
 progress events go out after each batch and SIGTERM stops after the current client,
@@ -44,6 +44,7 @@ from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
+from billingd import pausing
 from billingd.db.models import Run, database_proxy
 from billingd.domain.schedule import next_fire
 from billingd.services import dunning, runs
@@ -60,7 +61,12 @@ Scope = int | tuple[int, ...]
 Publish = Callable[[str, dict[str, Any]], None]
 
 HEARTBEAT_SECONDS = 5.0
-"""How often the lease keeper renews this daemon's runs and looks for expired ones."""
+"""How often the lease keeper renews this daemon's runs, while it has queued or running
+ones (it wakes when one is added)."""
+MARK_SECONDS = 30.0
+"""How often the lease keeper marks interrupted the runs whose lease expired (a dead
+daemon's): such a run is marked at most this long after its lease
+(``runs.RUN_LEASE``, a minute) lapsed."""
 FIRE_LIMIT = 400
 """Fire times performed one by one after one move of the test clock (a year of nightly
 runs fits); beyond it only the last is performed."""
@@ -156,8 +162,12 @@ class Scheduler:
         settings: Settings,
         publish: Publish,
         stopping: asyncio.Event,
+        on_wake: Callable[[], None] | None = None,
     ) -> None:
         self.ctx = ctx
+        self.on_wake = on_wake
+        """Called on the event loop when the scheduler is told to re-check (the test clock
+        moved, a reload): the queue workers' retries may be due now, too."""
         self.settings = settings
         self.publish = publish
         self.stopping = stopping
@@ -174,6 +184,7 @@ class Scheduler:
         self._planned: tuple[str, str] | None = None  # the schedule next_run was computed for
         self._seen: dt.datetime | None = None  # the clock's now when last looked at
         self._owned: set[int] = set()  # this daemon's runs, queued or executing
+        self._owning = asyncio.Event()  # set when a run is added: the keeper renews it
         self._finishing = asyncio.Lock()  # one run at a time approves the due drafts
         self._recovered = False
         self._recover_after = 0.0
@@ -252,8 +263,14 @@ class Scheduler:
 
     # -- on the event loop --------------------------------------------------------------
 
+    def _own(self, run_id: int) -> None:
+        """Note a run of this daemon: the lease keeper renews it until it ends."""
+        if run_id not in self._owned:
+            self._owned.add(run_id)
+            self._owning.set()
+
     def _queue_operator_run(self, run_id: int) -> None:
-        self._owned.add(run_id)
+        self._own(run_id)
         self._operator_runs.put_nowait(run_id)
 
     async def _caught_up(self, target: dt.datetime) -> bool:
@@ -273,6 +290,8 @@ class Scheduler:
     def _woken(self) -> None:
         self._clock_read = None  # the test clock may have moved
         self._wake.set()
+        if self.on_wake is not None:
+            self.on_wake()
 
     def _request(self, who: Scope, actor: str) -> None:
         """Note a client's billing request, at the instant it was made on the test clock:
@@ -525,7 +544,7 @@ class Scheduler:
             trigger=trigger,
             **details,
         )
-        self._owned.add(run.id)
+        self._own(run.id)
         pause = await self._execute("schedule", run.id, ctx)
         if pause is not None:
             await self._pause(pause)
@@ -558,17 +577,30 @@ class Scheduler:
     # -- the lease keeper -------------------------------------------------------------------
 
     async def _lease_keeper(self) -> None:
-        """Renew this daemon's runs; mark interrupted the runs whose lease expired."""
+        """Renew this daemon's runs every :data:`HEARTBEAT_SECONDS` while it has any;
+        mark interrupted the runs whose lease expired every :data:`MARK_SECONDS`."""
+        marked = -MARK_SECONDS  # monotonic time of the last marking: at once
         while not self.stopping.is_set():
+            self._owning.clear()
+            owned = frozenset(self._owned)
             try:
-                owned = frozenset(self._owned)
-                await self._on("lease", runs.heartbeat, owned)
-                await self._on("lease", runs.mark_interrupted_runs, self.settings.lease, owned)
+                if owned:
+                    await self._on("lease", runs.heartbeat, owned)
+                if time.monotonic() - marked >= MARK_SECONDS:
+                    await self._on("lease", runs.mark_interrupted_runs, self.settings.lease, owned)
+                    marked = time.monotonic()
                 self.health.recovered("lease")
             except Exception as exc:
                 log.exception("scheduler: renewing the run leases failed")
                 self.health.failed("lease", runs.describe_error(exc))
-            await self._pause(HEARTBEAT_SECONDS, wakes=False)
+                await self._pause(HEARTBEAT_SECONDS, wakes=False)
+                continue
+            if self._owned:
+                await self._pause(HEARTBEAT_SECONDS, wakes=False)
+            else:  # nothing to renew: until the next marking, or a run of this daemon
+                await pausing.pause(
+                    self._owning, self.stopping, marked + MARK_SECONDS - time.monotonic()
+                )
 
     # -- executing a run -----------------------------------------------------------------
 
@@ -579,7 +611,7 @@ class Scheduler:
         ``failed``) and reported; the pause before more automatic work is returned
         then, else None. ``base`` gives the run's clock.
         """
-        self._owned.add(run_id)
+        self._own(run_id)
         try:
             run = await self._on(lane, Run.get_by_id, run_id)
             client_ids = await self._on(lane, runs.billable_client_ids, run.client_id, run.clients)
