@@ -54,6 +54,14 @@ class FixedClock:
         return f"FixedClock({self.instant.isoformat()})"
 
 
+def frozen(clock: Clock) -> FixedClock:
+    """``clock``'s present, held still: a run's batch, one transaction, bills as of one
+    instant (and reads the test clock once, not once per invoice)."""
+    held = FixedClock(clock.now())
+    held.is_test = getattr(clock, "is_test", False)
+    return held
+
+
 class TestClock:
     """A stored instant that only moves when an operator moves it (``clock: test``).
 

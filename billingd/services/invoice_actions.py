@@ -14,6 +14,7 @@ from billingd.db.models import (
     PriceOverride,
     UsageRecord,
 )
+from billingd.db.prepared import PreparedInsert
 from billingd.errors import RuleViolation, ValidationError
 from billingd.money import quantize
 from billingd.services import document_queue, invoicing, ledger, mail, notifications, outbox
@@ -117,6 +118,9 @@ def reissue_invoice(ctx: ServiceContext, invoice: int | str, reason: str = "") -
     return new
 
 
+INSERT_DELIVERY = PreparedInsert(Delivery)
+
+
 def send_invoice(ctx: ServiceContext, invoice: int | str | Invoice) -> Delivery:
     """Queue the invoice's email to its recipients; every send is recorded (R-INV-10).
 
@@ -125,16 +129,19 @@ def send_invoice(ctx: ServiceContext, invoice: int | str | Invoice) -> Delivery:
     (R-DEL-3); the Delivery row follows the message's state. An ``Invoice`` object is
     one that the caller's open transaction issued (a run's batch): it is not read again.
     """
+    issued_now = isinstance(invoice, Invoice)
     with write_transaction():
-        target = invoice if isinstance(invoice, Invoice) else find_invoice(invoice, lock=True)
+        target = invoice if issued_now else find_invoice(invoice, lock=True)
         if target.status in ("void", "draft"):
             raise RuleViolation("R-INV-10", f"a {target.status} invoice cannot be sent")
         recipients = mail.invoice_recipients(target)
         if not recipients:
             raise RuleViolation("R-INV-10", "the client has no billing email")
         recipient = ", ".join(recipients)
-        delivery = Delivery.create(invoice=target, recipient=recipient, actor=ctx.actor)
-        previous = Delivery.select().where(Delivery.invoice == target).count() - 1
+        delivery = INSERT_DELIVERY.save(
+            Delivery(invoice=target, recipient=recipient, actor=ctx.actor)
+        )
+        resend = not issued_now and Delivery.select().where(Delivery.invoice == target).count() > 1
         owner = target.client or target.reseller
         outbox.enqueue(
             ctx,
@@ -154,11 +161,11 @@ def send_invoice(ctx: ServiceContext, invoice: int | str | Invoice) -> Delivery:
             subject=target,
             number=target.number,
             recipient=recipient,
-            resend=previous > 0,
+            resend=resend,
         )
         notifications.notify(
             ctx, "invoice.sent", {"id": target.id, "number": target.number,
-                                  "recipients": recipients, "resend": previous > 0},
+                                  "recipients": recipients, "resend": resend},
             client=target.client_id, invoice=target,
         )  # fmt: skip
     ctx.emit("invoice.sent", {"id": target.id, "number": target.number, "recipient": recipient})

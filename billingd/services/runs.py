@@ -14,6 +14,7 @@ gap or a half-billed owner (R-NUM-3, R-RUN-9).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import os
@@ -24,7 +25,7 @@ from typing import Any
 
 from peewee import fn
 
-from billingd.clock import SystemClock
+from billingd.clock import SystemClock, frozen
 from billingd.clock import today as clock_today
 from billingd.db.connection import write_transaction
 from billingd.db.models import (
@@ -473,6 +474,7 @@ def run_batch(
     """
     alone: list[OwnerKey] = []
     with write_transaction():
+        held = dataclasses.replace(ctx, clock=frozen(ctx.clock))  # the same event queue
         run = Run.get_by_id(run_id)
         batch = load_batch(record_key(key) for key in keys)
         for key in keys:
@@ -482,7 +484,7 @@ def run_batch(
             if records is not None and charged_through_gateway(records):
                 alone.append(key)
                 continue
-            record_outcome(ctx, run, key, _bill_in_savepoint(ctx, run, key, limit, batch))
+            record_outcome(held, run, key, _bill_in_savepoint(held, run, key, limit, batch))
         run.heartbeat_at = utcnow()
         run.save()
     for key in alone:
