@@ -5,7 +5,11 @@ invoicing, the nightly schedule, document workers) on a fresh database (``--pg U
 a scratch PostgreSQL database) holding ``-n`` clients imported with billingctl, lets
 it settle, then reads the CPU time (utime + stime in ``/proc/PID/stat``) of the daemon
 and its child processes before and after ``--seconds`` (default 60) of doing nothing.
-Prints the share of one core, the median of ``--repeat`` runs, and the peak RSS.
+Prints the share of one core, the median of ``--repeat`` runs and each run's figure
+(with the CPU seconds used), and the peak RSS. An idle daemon wakes only every
+``FALLBACK_SECONDS`` (30 s, ``billingd/queue_timing.py``) per queue worker and every
+``MARK_SECONDS`` (30 s) for the lease keeper, so ``--seconds`` shorter than a minute
+says little.
 
     python bench/idle.py                       # 60 s, three times
     python bench/idle.py --seconds 10 --repeat 1 -n 100
@@ -43,7 +47,11 @@ def once(data: Path, seconds: float, postgres: str | None) -> dict[str, float]:
                 before, began = daemon.cpu(), time.perf_counter()
                 time.sleep(seconds)
                 used, elapsed = daemon.cpu() - before, time.perf_counter() - began
-                return {"cpu_percent": 100 * used / elapsed, "peak_mb": daemon.peak_mb()[0]}
+                return {
+                    "cpu_percent": 100 * used / elapsed,
+                    "cpu_seconds": used,
+                    "peak_mb": daemon.peak_mb()[0],
+                }
             finally:
                 daemon.stop()
     finally:
@@ -60,6 +68,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         "seconds": args.seconds,
         "repeats": args.repeat,
         "cpu_percent": round(median([r["cpu_percent"] for r in runs]), 3),
+        "cpu_percent_runs": [round(r["cpu_percent"], 3) for r in runs],
+        "cpu_seconds_runs": [round(r["cpu_seconds"], 3) for r in runs],
         "peak_mb": round(max(r["peak_mb"] for r in runs), 1),
         "machine": machine(args.pg),
     }
@@ -82,6 +92,15 @@ def main(argv: list[str] | None = None) -> int:
         f"{result['database']}, {args.clients} clients, idle {args.seconds:.0f} s: "
         f"{result['cpu_percent']:.3f} % of one core (median of {args.repeat}); "
         f"peak RSS {result['peak_mb']} MB"
+    )
+    print(
+        "each run: "
+        + ", ".join(
+            f"{share:.3f} % ({used:.2f} s)"
+            for share, used in zip(
+                result["cpu_percent_runs"], result["cpu_seconds_runs"], strict=True
+            )
+        )
     )
     return 0
 

@@ -31,6 +31,7 @@ import pytest
 from billingd.control.registry import METHODS
 from billingd.db.connection import open_database
 from billingd.db.models import BillGroup, ClockState, ParkedClient, Run, RunError
+from billingd.scheduler import MARK_SECONDS
 from billingd.services import contracts, parties, runs
 from billingd.services.context import ServiceContext
 from tests.conftest import RunningDaemon, billingctl
@@ -359,9 +360,9 @@ def test_r_run_9_daemon_interrupts_stale_runs_at_start_and_while_running(
     # another daemon of the database (any host) dies while this one runs
     open_database(database_url)
     later = _running(os.getpid(), "db-peer-7", old, old)
-    wait_for(
+    wait_for(  # the lease keeper marks every MARK_SECONDS: an idle daemon sleeps between
         lambda: daemon.call("run.show", id=later)["status"] == "interrupted",
-        15,
+        MARK_SECONDS + 15,
         "the lease keeper to mark the dead peer's run",
         step=0.2,
     )
