@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import itertools
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from billingd.ctl_commands import core
 from billingd.ctl_commands.base import Arg, Command, opt, req
 from billingd.ctl_output import ProgressLine
 from billingd.domain.usage_rows import COLUMNS as USAGE_FILE_COLUMNS
+from billingd.domain.usage_rows import REQUIRED as USAGE_REQUIRED
 from billingd.domain.usage_rows import RowError, read_rows
 
 CHUNK_BYTES = 256 * 1024  # JSON per chunk sent: well inside the daemon's 1 MiB frames
@@ -34,6 +36,9 @@ IMPORT_TIMEOUT = 900.0  # seconds for the commit of a large file
 VALIDATION = -32602
 PROGRESS_EVENT = "import.progress"
 USAGE_CHUNK = 2000  # records per usage.import_rows call: well inside a 1 MiB frame
+TEXT_CHUNK = 512 * 1024  # characters of a plain CSV file read per chunk sent as text
+TEXT_FRAME_BYTES = 900 * 1024  # the most JSON of one chunk's text: inside a 1 MiB frame
+TEXT_LINES = 20_000  # lines per chunk sent as text (the daemon takes up to 50,000)
 
 
 class ImportRefused(RemoteError):
@@ -241,10 +246,68 @@ def _usage_chunks(path: Path, fmt: str) -> Iterator[tuple[list[int], list[dict]]
         yield lines, records
 
 
+def _plain_text(path: Path) -> bool:
+    """Whether a CSV file can be sent as its text, cut at line breaks: no quoted cell
+    (which may hold a line break), no line break other than ``\n`` or ``\r\n``."""
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            if b'"' in block or block.count(b"\r") != block.count(b"\r\n"):
+                return False
+    return True
+
+
+def _fitted(first_line: int, text: str) -> Iterator[tuple[int, str, int]]:
+    """``(first line, text, rows)`` pieces of whole lines of ``text``, each within a frame
+    (its JSON, non-ASCII escaped, under ``TEXT_FRAME_BYTES``) and ``TEXT_LINES`` lines."""
+    lines = text.count("\n")
+    if lines > 1 and (lines > TEXT_LINES or len(json.dumps(text)) > TEXT_FRAME_BYTES):
+        middle = text.rfind("\n", 0, len(text) // 2) + 1 or text.index("\n") + 1
+        head, tail = text[:middle], text[middle:]
+        yield from _fitted(first_line, head)
+        yield from _fitted(first_line + head.count("\n"), tail)
+        return
+    yield first_line, text, lines
+
+
+def _text_chunks(path: Path) -> Iterator[tuple[list[str], int, str, int]]:
+    """A plain CSV file (:func:`_plain_text`) as sent: ``(header, first line, text,
+    lines)``, whole lines of about ``TEXT_CHUNK`` characters, read as they are needed."""
+    with path.open(newline="", encoding="utf-8") as stream:
+        header = next(csv.reader([stream.readline()]), [])
+        missing = [c for c in USAGE_REQUIRED if c not in header]
+        if missing:
+            raise RowError(1, None, f"missing column(s): {', '.join(missing)}")
+        line, rest = 2, ""
+        for block in iter(lambda: stream.read(TEXT_CHUNK), ""):
+            text = rest + block
+            cut = text.rfind("\n") + 1
+            text, rest = text[:cut], text[cut:]
+            for first, piece, lines in _fitted(line, text):
+                yield header, first, piece, lines
+            line += text.count("\n")
+        if rest:
+            yield header, line, rest, 1
+
+
+def _send_usage(client: Any, import_id: str, path: Path, fmt: str) -> Iterator[int]:
+    """Send the file's chunks to the staged import; each chunk's rows, as it is sent."""
+    if fmt == "csv" and _plain_text(path):
+        for header, first, text, lines in _text_chunks(path):
+            client.call(
+                "usage.import_rows", import_id=import_id, csv=text, header=header, first_line=first
+            )
+            yield lines
+        return
+    for lines, records in _usage_chunks(path, fmt):
+        client.call("usage.import_rows", import_id=import_id, records=records, lines=lines)
+        yield len(records)
+
+
 def import_usage(client: Any, params: dict[str, Any]) -> dict[str, Any]:
     """Stage the file chunk by chunk as it is read, then commit it: all rows or none.
 
-    The daemon checks each chunk; a bad row refuses the file and the stage is dropped.
+    A plain CSV file goes as its text, cut at line breaks; others as records. The
+    daemon checks each chunk; a bad row refuses the file and the stage is dropped.
     Prints ``{imported, duplicates, batches}`` (``batches``: the chunks sent); a terminal
     shows the records sent so far.
     """
@@ -258,9 +321,8 @@ def import_usage(client: Any, params: dict[str, Any]) -> dict[str, Any]:
             client.timeout = max(client.timeout, IMPORT_TIMEOUT)
         import_id = client.call("usage.import_begin", source=path.name)["import_id"]
         sent = batches = 0
-        for lines, records in _usage_chunks(path, fmt):
-            client.call("usage.import_rows", import_id=import_id, records=records, lines=lines)
-            sent, batches = sent + len(records), batches + 1
+        for rows in _send_usage(client, import_id, path, fmt):
+            sent, batches = sent + rows, batches + 1
             progress.show(sent, max(total, sent), f"{sent}/{max(total, sent)} records sent")
         result = client.call("usage.import_commit", import_id=import_id)
         import_id = None  # committed: nothing to abort

@@ -13,13 +13,14 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import peewee
 
 from billingd.db.connection import is_postgres
 
+ID_CHUNK = 500  # ids per IN list: under SQLite's limit on variables
 NEEDS_ESCAPE = re.compile(r"[\\\t\n\r]")
 COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
@@ -83,3 +84,29 @@ def insert_rows(
         return
     marks = ", ".join("?" * len(fields))
     database.cursor().executemany(f'INSERT INTO "{table}" ({columns}) VALUES ({marks})', rows)
+
+
+def found(query: peewee.SelectQuery, key: peewee.Field, ids: Iterable[int]) -> dict[int, Any]:
+    """``{id: the rest of its row}`` for those of ``ids`` that ``query`` finds in ``key``,
+    read ``ID_CHUNK`` ids at a time. The rest is the row's one other value, a tuple of
+    them, or None when the query selects ``key`` alone; values as the database gives
+    them (no field's ``python_value``).
+
+    The statement is compiled once per size of chunk, its ids bound as parameters after
+    the query's own (peewee renders each value of an IN list anew: 6 µs an id).
+    """
+    if query._order_by or query._limit or query._offset or query._group_by:
+        raise ValueError("found() takes a query without ORDER BY, LIMIT or GROUP BY")
+    wanted = sorted(ids)
+    database = query.model._meta.database
+    compiled: dict[int, tuple[str, list[Any]]] = {}
+    rows: dict[int, Any] = {}
+    for start in range(0, len(wanted), ID_CHUNK):
+        chunk = wanted[start : start + ID_CHUNK]
+        if len(chunk) not in compiled:
+            marks = peewee.SQL("(" + ", ".join([database.param] * len(chunk)) + ")")
+            compiled[len(chunk)] = query.where(key.in_(marks)).sql()
+        sql, params = compiled[len(chunk)]
+        for row_id, *rest in database.execute_sql(sql, [*params, *chunk]):
+            rows[row_id] = (rest[0] if len(rest) == 1 else tuple(rest)) if rest else None
+    return rows

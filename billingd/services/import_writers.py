@@ -11,7 +11,6 @@ the caller's transaction.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -19,14 +18,12 @@ from typing import Any
 import orjson
 import peewee
 
-from billingd.db.bulk import insert_rows, reserve_ids, stored_form
+from billingd.db.bulk import found, insert_rows, reserve_ids, stored_form
 from billingd.db.models import AuditEvent, BillGroup, Client, Contract, Enterprise, Reseller
 from billingd.errors import ValidationError
 from billingd.services.context import ServiceContext
 from billingd.services.contracts import new_contract_terms
 from billingd.services.import_rows import ParsedRow, RowError
-
-ID_CHUNK = 500  # ids per IN list: under SQLite's limit on variables
 
 
 @dataclass
@@ -86,16 +83,6 @@ def _default(field: peewee.Field) -> Any:
     return default() if callable(default) else default
 
 
-def _found(query: Callable[[list[int]], Iterable[tuple[Any, ...]]], ids: set[int]) -> dict:
-    """``{id: rest of the row}`` for the ``ids`` that exist, read ID_CHUNK at a time."""
-    wanted = sorted(ids)
-    found: dict[int, Any] = {}
-    for start in range(0, len(wanted), ID_CHUNK):
-        for row_id, *rest in query(wanted[start : start + ID_CHUNK]):
-            found[row_id] = rest[0] if len(rest) == 1 else tuple(rest)
-    return found
-
-
 def _ids(rows: list[ParsedRow], param: str) -> set[int]:
     return {row.values[param] for row in rows if param in row.values}
 
@@ -148,19 +135,13 @@ def write_clients(
     """Insert a batch of clients, each with its default bill group (SPEC §1); None, with
     ``checks`` holding the errors, when a row names what does not exist (or, with
     ``insert`` false, after checking only)."""
-    currencies = _found(
-        lambda ids: (
-            Enterprise.select(Enterprise.id, Enterprise.currency)
-            .where(Enterprise.id.in_(ids))
-            .tuples()
-        ),
+    currencies = found(
+        Enterprise.select(Enterprise.id, Enterprise.currency),
+        Enterprise.id,
         _ids(rows, "enterprise_id"),
     )
-    reseller_enterprise = _found(
-        lambda ids: (
-            Reseller.select(Reseller.id, Reseller.enterprise).where(Reseller.id.in_(ids)).tuples()
-        ),
-        _ids(rows, "reseller_id"),
+    reseller_enterprise = found(
+        Reseller.select(Reseller.id, Reseller.enterprise), Reseller.id, _ids(rows, "reseller_id")
     )
     before = len(checks.errors)
     for row in rows:
@@ -206,44 +187,32 @@ class Owner:
 
 
 def _client_owners(ids: set[int]) -> dict[int, Owner]:
-    def query(chunk: list[int]) -> Iterable[tuple[Any, ...]]:
-        default_group = (
-            BillGroup.select(BillGroup.id)
-            .where(BillGroup.client == Client.id)
-            .order_by(BillGroup.is_default.desc(), BillGroup.id)
-            .limit(1)
-        )
-        return (
-            Client.select(
-                Client.id,
-                Client.currency,
-                Client.tax_rate,
-                Enterprise.tax_rate,
-                default_group.alias("default_group"),
-            )
-            .join(Enterprise)
-            .where(Client.id.in_(chunk))
-            .tuples()
-        )
-
+    default_group = (
+        BillGroup.select(BillGroup.id)
+        .where(BillGroup.client == Client.id)
+        .order_by(BillGroup.is_default.desc(), BillGroup.id)
+        .limit(1)
+    )
+    query = Client.select(
+        Client.id,
+        Client.currency,
+        Client.tax_rate,
+        Enterprise.tax_rate,
+        default_group.alias("default_group"),
+    ).join(Enterprise)
     return {
         cid: Owner(currency, _rate(own, enterprise), group)
-        for cid, (currency, own, enterprise, group) in _found(query, ids).items()
+        for cid, (currency, own, enterprise, group) in found(query, Client.id, ids).items()
     }
 
 
 def _reseller_owners(ids: set[int]) -> dict[int, Owner]:
-    def query(chunk: list[int]) -> Iterable[tuple[Any, ...]]:
-        return (
-            Reseller.select(Reseller.id, Reseller.currency, Reseller.tax_rate, Enterprise.tax_rate)
-            .join(Enterprise)
-            .where(Reseller.id.in_(chunk))
-            .tuples()
-        )
-
+    query = Reseller.select(
+        Reseller.id, Reseller.currency, Reseller.tax_rate, Enterprise.tax_rate
+    ).join(Enterprise)
     return {
         rid: Owner(currency, _rate(own, enterprise), None)
-        for rid, (currency, own, enterprise) in _found(query, ids).items()
+        for rid, (currency, own, enterprise) in found(query, Reseller.id, ids).items()
     }
 
 
@@ -260,11 +229,8 @@ def write_contracts(
     breaks a rule of ``contract add`` (or, with ``insert`` false, after checking only)."""
     clients = _client_owners(_ids(rows, "client_id"))
     resellers = _reseller_owners(_ids(rows, "reseller_id"))
-    group_owner = _found(
-        lambda ids: (
-            BillGroup.select(BillGroup.id, BillGroup.client).where(BillGroup.id.in_(ids)).tuples()
-        ),
-        _ids(rows, "bill_group_id"),
+    group_owner = found(
+        BillGroup.select(BillGroup.id, BillGroup.client), BillGroup.id, _ids(rows, "bill_group_id")
     )
     before = len(checks.errors)
     terms: list[dict[str, Any]] = []

@@ -240,8 +240,11 @@ def commit(ctx: ServiceContext, token: str, kind: str) -> Written:
 
 
 def _encoded(row: ParsedRow) -> str:
-    """A checked row as staged: its values (decimals and dates as text) and headers."""
-    return orjson.dumps([row.values, row.headers], default=str).decode()
+    """A checked row as staged: its values (decimals and dates as text), and its headers
+    unless each is spelled as its column's name (the usual file: most of the row)."""
+    spelled = any(key != name for name, key in row.headers.items())
+    staged = [row.values, row.headers] if spelled else [row.values]
+    return orjson.dumps(staged, default=str).decode()
 
 
 DECODERS: dict[str, Callable[[Any], Any]] = {"decimal": Decimal, "date": dt.date.fromisoformat}
@@ -254,7 +257,9 @@ def _staged(stage: UsageImport, kind: Kind) -> Iterator[tuple[int, list[ParsedRo
     database = ImportRow._meta.database
     sql = (
         f'SELECT "id", "line", "data" FROM "{ImportRow._meta.table_name}" '
-        f'WHERE "usage_import_id" = {database.param} AND "id" > {database.param} '
+        # "+ 0" keeps the stage's index out: read by the primary key in id (file) order,
+        # not the whole stage sorted again for every batch
+        f'WHERE "usage_import_id" + 0 = {database.param} AND "id" > {database.param} '
         f'ORDER BY "id" LIMIT {BATCH_ROWS}'
     )
     after = 0
@@ -265,9 +270,9 @@ def _staged(stage: UsageImport, kind: Kind) -> Iterator[tuple[int, list[ParsedRo
         after = batch[-1][0]
         rows = []
         for _, line, data in batch:
-            values, headers = orjson.loads(data)
+            values, *spelled = orjson.loads(data)
             for name, decode in decoders.items():
                 if name in values:
                     values[name] = decode(values[name])
-            rows.append(ParsedRow(line, values, headers))
+            rows.append(ParsedRow(line, values, spelled[0] if spelled else {}))
         yield len(rows), rows

@@ -20,16 +20,17 @@ conflict that refuses the file, never silently dropped.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import itertools
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 import peewee
 
-from billingd.db.bulk import insert_rows
+from billingd.db.bulk import found, insert_rows
 from billingd.db.connection import is_postgres, write_transaction
 from billingd.db.models import (
     Client,
@@ -45,7 +46,7 @@ from billingd.domain.periods import local_midnight_utc
 from billingd.domain.usage_rows import RECORD, RowError, UsageRow, validate_row
 from billingd.errors import Conflict, NotFound, RuleViolation, ValidationError
 from billingd.plugins import PluginError
-from billingd.services import staging
+from billingd.services import staging, usage_csv
 from billingd.services.audit import record_audit
 from billingd.services.context import ServiceContext
 from billingd.services.import_rows import RowError as ImportRowError
@@ -54,6 +55,8 @@ from billingd.views import plain
 
 MAX_BATCH = 5000
 """Rows per call: of ``usage.import``, and of each chunk of a staged import."""
+MAX_TEXT_LINES = 50_000
+"""Lines per chunk of CSV text (``usage.import_rows`` with ``csv``; the frame bounds it too)."""
 KIND = "usage"  # the stages of usage imports (``billingd.services.staging``)
 MAX_LIST = 10_000
 WHAT = "usage import"
@@ -134,9 +137,32 @@ def stage_rows(ctx: ServiceContext, token: str, rows: Iterable[tuple[int, dict[s
 
     A refused chunk discards the whole import: the file is refused.
     """
+    return _stage_chunk(ctx, token, lambda stage: _stage(ctx, stage, rows))
+
+
+def stage_text(
+    ctx: ServiceContext, token: str, header: Sequence[str], text: str, first_line: int
+) -> int:
+    """:func:`stage_rows` for a chunk of a CSV file as its text: whole lines under
+    ``header`` (the file's columns), the first of them line ``first_line`` of the file.
+
+    Plain rows take the quick path (:mod:`billingd.services.usage_csv`); a chunk with
+    any other row is checked row by row, with the same errors as :func:`stage_rows`.
+    """
+    if usage_csv.line_count(text) > MAX_TEXT_LINES:
+        raise ValidationError(
+            f"at most {MAX_TEXT_LINES} lines per call; send smaller chunks", field="csv"
+        )
+    return _stage_chunk(
+        ctx, token, lambda stage: _stage_csv(ctx, stage, tuple(header), text, first_line)
+    )
+
+
+def _stage_chunk(ctx: ServiceContext, token: str, add: Callable[[UsageImport], int]) -> int:
+    """Stage one chunk in its own transaction (``add`` checks and stores its rows)."""
     with staging.discarded_when_refused(ctx, token), write_transaction():
         stage = staging.open_stage(ctx, token, KIND)
-        stage.rows += _stage(ctx, stage, rows)
+        stage.rows += add(stage)
         stage.touched_at = utcnow()
         stage.save()
         return stage.rows
@@ -151,13 +177,18 @@ def commit_import(ctx: ServiceContext, token: str) -> ImportResult:
 # -- staging: every row checked, rated, stored aside ------------------------------------
 
 
-def _stage(ctx: ServiceContext, stage: UsageImport, rows: Iterable[tuple[int, Any]]) -> int:
+def _stage(
+    ctx: ServiceContext,
+    stage: UsageImport,
+    rows: Iterable[tuple[int, Any]],
+    limit: int | None = MAX_BATCH,
+) -> int:
     """Check and rate one chunk, then stage it; a bad row refuses the chunk, naming every
     bad line (and column) of it."""
     checked: list[UsageRow] = []
     errors: list[ImportRowError] = []
     for count, (line, raw) in enumerate(rows, start=1):
-        if count > MAX_BATCH:
+        if limit is not None and count > limit:
             raise ValidationError(
                 f"at most {MAX_BATCH} records per call; send batches", field="records"
             )
@@ -181,16 +212,101 @@ def _stage(ctx: ServiceContext, stage: UsageImport, rows: Iterable[tuple[int, An
     return len(values)
 
 
+def _stage_csv(
+    ctx: ServiceContext, stage: UsageImport, header: tuple[str, ...], text: str, first_line: int
+) -> int:
+    """Stage a chunk of CSV text: plain rows as they are, else row by row."""
+    rows = usage_csv.plain_rows(header, text)
+    shape = usage_csv.layout(header)
+    if rows is None or shape is None or not _plain_references(shape, rows):
+        return _stage(ctx, stage, usage_csv.csv_rows(header, text, first_line), limit=None)
+    if is_postgres():
+        insert_rows(UsageImportRow, STAGE_FIELDS, _plain_values(stage.id, first_line, shape, rows))
+    else:
+        database = UsageImportRow._meta.database
+        numbered = ((stage.id, first_line + n, *row) for n, row in enumerate(rows))
+        database.cursor().executemany(_plain_insert(header), numbered)
+    return len(rows)
+
+
+def _plain_references(shape: usage_csv.Layout, rows: list[tuple[str, ...]]) -> bool:
+    """Whether every client and contract plain rows name exists (the contract: of the
+    row's client); when not, the rows are checked one by one, naming the bad ones."""
+    client = shape.group["client"]
+    client_ids = {int(text) for text in {row[client] for row in rows}}
+    if len(found(Client.select(Client.id), Client.id, client_ids)) != len(client_ids):
+        return False
+    contract = shape.group.get("contract")
+    if contract is None:
+        return True
+    pairs = {(int(row[client]), int(row[contract])) for row in rows if row[contract]}
+    owners = found(
+        Contract.select(Contract.id, Contract.client), Contract.id, {c for _, c in pairs}
+    )
+    return all(owners.get(contract_id) == client_id for client_id, contract_id in pairs)
+
+
+@functools.lru_cache(maxsize=64)
+def _plain_insert(header: tuple[str, ...]) -> str:
+    """SQLite: the INSERT of plain rows under ``header`` (a match's groups in order,
+    after the stage and line), forming each stored value from the matched text."""
+    given = {
+        "client": ("client_id", "?"),
+        "occurred_at": ("occurred_at", "? || ' ' || ?"),
+        "external_id": ("external_id", "nullif(?, '')"),
+        "contract": ("contract_id", "nullif(?, '')"),
+    }
+    left_out = {"destination": "''", "unit": "''", "external_id": "NULL", "contract": "NULL"}
+    columns, values = ["usage_import_id", "line"], ["?", "?"]
+    for column in header:
+        name, value = given.get(column, (column, "?"))
+        columns.append(name)
+        values.append(value)
+    for column, value in left_out.items():
+        if column not in header:
+            columns.append(given.get(column, (column,))[0])
+            values.append(value)
+    names = ", ".join(f'"{c}"' for c in columns)
+    table = UsageImportRow._meta.table_name
+    return f'INSERT INTO "{table}" ({names}) VALUES ({", ".join(values)})'
+
+
+def _plain_values(
+    stage_id: int, first_line: int, shape: usage_csv.Layout, rows: list[tuple[str, ...]]
+) -> list[tuple[Any, ...]]:
+    """PostgreSQL: plain rows in the order of ``STAGE_FIELDS``, for its COPY."""
+    at = shape.group
+    day = at["occurred_at"]
+    optional = {c: at.get(c) for c in ("destination", "unit", "external_id", "contract")}
+
+    def text(row: tuple[str, ...], column: str) -> str | None:
+        index = optional[column]
+        return (row[index] or None) if index is not None else None
+
+    return [
+        (
+            stage_id,
+            first_line + number,
+            row[at["client"]],
+            f"{row[day]} {row[day + 1]}",
+            text(row, "destination") or "",
+            row[at["destination_group"]],
+            row[at["quantity"]],
+            text(row, "unit") or "",
+            row[at["amount"]],
+            text(row, "external_id"),
+            text(row, "contract"),
+        )
+        for number, row in enumerate(rows)
+    ]
+
+
 def _reference_errors(rows: list[UsageRow]) -> list[ImportRowError]:
     """Rows naming a client that does not exist, or a contract that is not their client's."""
     client_ids = {row.client_id for row in rows}
     contract_ids = {row.contract_id for row in rows if row.contract_id is not None}
-    clients = _ids_found(Client, client_ids)
-    owners = dict(
-        Contract.select(Contract.id, Contract.client).where(Contract.id.in_(contract_ids)).tuples()
-        if contract_ids
-        else ()
-    )
+    clients = found(Client.select(Client.id), Client.id, client_ids)
+    owners = found(Contract.select(Contract.id, Contract.client), Contract.id, contract_ids)
     errors = []
     for row in rows:
         if row.client_id not in clients:
@@ -203,12 +319,6 @@ def _reference_errors(rows: list[UsageRow]) -> list[ImportRowError]:
             )
             errors.append(ImportRowError(row.line, "contract", message))
     return errors
-
-
-def _ids_found(model: type[peewee.Model], ids: set[int]) -> set[int]:
-    if not ids:
-        return set()
-    return {i for (i,) in model.select(model.id).where(model.id.in_(ids)).tuples()}
 
 
 def _rate(ctx: ServiceContext, row: UsageRow) -> Decimal:
@@ -260,11 +370,13 @@ def _commit(ctx: ServiceContext, stage: UsageImport) -> ImportResult:
     staged = UsageImportRow.usage_import == stage.id
     if UsageImportRow.select().where(staged).count() != stage.rows:  # never half a file
         raise Conflict(f"usage import {stage.token} lost staged rows; import the file again")
-    errors = _conflicts_in_file(stage) + _conflicts_with_stored(stage)
-    if errors:
-        raise refuse(errors, WHAT)
+    in_file, repeats = _conflicts_in_file(stage)
+    with_stored, known = _conflicts_with_stored(stage)
+    if in_file or with_stored:
+        raise refuse(in_file + with_stored, WHAT)
+    new_rows = _new_rows(stage, repeats=repeats, known=known)
     imported = (
-        UsageRecord.insert_from(_new_rows(stage), [*STORED, UsageRecord.imported_at])
+        UsageRecord.insert_from(new_rows, [*STORED, UsageRecord.imported_at])
         .as_rowcount()
         .execute()
     )
@@ -289,9 +401,14 @@ def _commit(ctx: ServiceContext, stage: UsageImport) -> ImportResult:
     return result
 
 
-def _new_rows(stage: UsageImport) -> peewee.SelectQuery:
+def _new_rows(stage: UsageImport, *, repeats: bool, known: bool) -> peewee.SelectQuery:
     """The staged rows to store, in file order: every row without an external id, and the
-    first row of each external id its client does not have yet."""
+    first row of each external id its client does not have yet.
+
+    ``repeats``: some external id is in the file more than once; ``known``: some is stored
+    already. Without them every staged row is new, and its tests (an index probe per row,
+    half the cost of the insert) are left out.
+    """
     earlier = UsageImportRow.alias("earlier")
     same_earlier = earlier.select(peewee.SQL("1")).where(
         (earlier.usage_import == UsageImportRow.usage_import)
@@ -306,17 +423,14 @@ def _new_rows(stage: UsageImport) -> peewee.SelectQuery:
     now = peewee.Value(utcnow(), converter=UsageRecord.imported_at.db_value)
     # read in id order (file order) by the primary key, not through the stage's index
     # (whose order would need a sort of the whole file): "+ 0" keeps that index out
-    return (
-        UsageImportRow.select(*STAGED, now)
-        .where(
-            (UsageImportRow.usage_import + 0 == stage.id)
-            # a row without an external id equals no other (NULL = NULL is not true):
-            # both tests pass it, and without an OR PostgreSQL plans them as anti-joins
-            & ~peewee.fn.EXISTS(same_earlier)
-            & ~peewee.fn.EXISTS(stored)
-        )
-        .order_by(UsageImportRow.id)
-    )
+    condition = UsageImportRow.usage_import + 0 == stage.id
+    # a row without an external id equals no other (NULL = NULL is not true): both
+    # tests pass it, and without an OR PostgreSQL plans them as anti-joins
+    if repeats:
+        condition &= ~peewee.fn.EXISTS(same_earlier)
+    if known:
+        condition &= ~peewee.fn.EXISTS(stored)
+    return UsageImportRow.select(*STAGED, now).where(condition).order_by(UsageImportRow.id)
 
 
 def _differences(mine: tuple[Any, ...], theirs: tuple[Any, ...]) -> list[str]:
@@ -339,8 +453,9 @@ STAGED_CONTENT = tuple(getattr(UsageImportRow, name) for name in CONTENT)
 STORED_CONTENT = tuple(getattr(UsageRecord, name) for name in CONTENT)
 
 
-def _conflicts_in_file(stage: UsageImport) -> list[ImportRowError]:
-    """Rows of the file repeating an earlier row's external id with other content."""
+def _conflicts_in_file(stage: UsageImport) -> tuple[list[ImportRowError], bool]:
+    """Rows of the file repeating an earlier row's external id with other content; and
+    whether any row repeats one."""
     staged = UsageImportRow.usage_import == stage.id
     repeated = (
         UsageImportRow.select(UsageImportRow.client_id, UsageImportRow.external_id)
@@ -365,19 +480,21 @@ def _conflicts_in_file(stage: UsageImport) -> list[ImportRowError]:
         .order_by(UsageImportRow.client_id, UsageImportRow.external_id, UsageImportRow.id)
         .tuples()
     )
-    errors = []
+    errors, repeats = [], False
     for (client_id, external_id), group in itertools.groupby(rows, key=lambda r: r[:2]):
         (_, _, first_line, *first), *later = group
+        repeats = True
         for _, _, line, *content in later:
             differ = _differences(tuple(content), tuple(first))
             if differ:
                 where = f"on line {first_line}"
                 errors.append(_conflict(line, client_id, external_id, where, differ))
-    return errors
+    return errors, repeats
 
 
-def _conflicts_with_stored(stage: UsageImport) -> list[ImportRowError]:
-    """Rows whose client already has their external id, stored with other content."""
+def _conflicts_with_stored(stage: UsageImport) -> tuple[list[ImportRowError], bool]:
+    """Rows whose client already has their external id, stored with other content; and
+    whether any row's external id is stored already."""
     width = len(CONTENT)
     query = (
         UsageImportRow.select(
@@ -396,13 +513,14 @@ def _conflicts_with_stored(stage: UsageImport) -> list[ImportRowError]:
         .where(UsageImportRow.usage_import == stage.id)
         .tuples()
     )
-    errors = []
+    errors, known = [], False
     for line, client_id, external_id, record_id, *content in query:
+        known = True
         differ = _differences(tuple(content[:width]), tuple(content[width:]))
         if differ:
             where = f"stored already (usage record {record_id})"
             errors.append(_conflict(line, client_id, external_id, where, differ))
-    return errors
+    return errors, known
 
 
 # -- listing and deleting ---------------------------------------------------------------

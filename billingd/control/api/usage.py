@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from billingd.control.params import Bool, Date, Int, List, PositiveInt, Str
+from billingd.control.params import Bool, Date, Int, List, Param, PositiveInt, Str
 from billingd.control.registry import method
+from billingd.domain.bounds import Bound
 from billingd.errors import ValidationError
 from billingd.services import staging, usage
 from billingd.services.context import ServiceContext
@@ -26,8 +27,16 @@ RECORDS = dict(
     ),
     lines=List(help="the file line of each record, for error messages (default 1, 2, …)"),
 )
+FILE_LINES = Bound(1, 10**12)
 IMPORT_ID = Str(required=True, help="what usage.import_begin returned")
 SOURCE = Str(default="", help="the file name, for the audit trail")
+
+
+def _text(name: str, value: Any) -> str:
+    """A file's text, of any length: its rows are checked, not the text as a whole."""
+    if not isinstance(value, str):
+        raise ValidationError(f"{name} must be a string", field=name)
+    return value
 
 
 def _numbered(records: list[Any], lines: list[Any] | None) -> list[tuple[int, Any]]:
@@ -88,18 +97,41 @@ def usage_import_begin(ctx: ServiceContext, source: str) -> dict[str, Any]:
     writes=True,
     result="`{staged}`: how many records the import holds so far",
     import_id=IMPORT_ID,
-    **RECORDS,
+    records=List(help=RECORDS["records"].help + "; or send `csv`"),
+    lines=RECORDS["lines"],
+    csv=Param(
+        _text,
+        "string",
+        help="instead of `records`: whole lines of a CSV usage file as its text (at most "
+        f"{usage.MAX_TEXT_LINES}), under `header`; the quick way for large files",
+    ),
+    header=List(help="with `csv`: the file's column names, in order"),
+    first_line=PositiveInt(
+        default=2, help="with `csv`: the file line of its first line", bound=FILE_LINES
+    ),
 )
 def usage_import_rows(
-    ctx: ServiceContext, import_id: str, records: list[Any], lines: list[Any] | None = None
+    ctx: ServiceContext,
+    import_id: str,
+    first_line: int,
+    records: list[Any] | None = None,
+    lines: list[Any] | None = None,
+    csv: str | None = None,
+    header: list[Any] | None = None,
 ) -> dict[str, Any]:
     """Validate, rate and stage a chunk of a staged usage import (nothing visible yet).
 
-    A bad record refuses the chunk, naming every bad line and field of it
-    (`data.errors`), and discards the whole import.
+    The chunk is `records`, or `csv` text under `header`. A bad record refuses the
+    chunk, naming every bad line and field of it (`data.errors`), and discards the whole
+    import.
     """
-    staged = usage.stage_rows(ctx, import_id, _numbered(records, lines))
-    return {"staged": staged}
+    if (records is None) == (csv is None):
+        raise ValidationError("send either records or csv (with header)", field="records")
+    if csv is None:
+        return {"staged": usage.stage_rows(ctx, import_id, _numbered(records or [], lines))}
+    if not header or not all(isinstance(name, str) for name in header):
+        raise ValidationError("csv needs header: the file's column names", field="header")
+    return {"staged": usage.stage_text(ctx, import_id, header, csv, first_line)}
 
 
 @method("usage.import_commit", writes=True, result=IMPORTED, import_id=IMPORT_ID)
