@@ -27,6 +27,7 @@ from billingd.control.client import RemoteError
 from billingd.ctl_commands import core
 from billingd.ctl_commands.base import Arg, Command, opt, req
 from billingd.ctl_output import ProgressLine
+from billingd.domain.csv_columns import column_key
 from billingd.domain.usage_rows import COLUMNS as USAGE_FILE_COLUMNS
 from billingd.domain.usage_rows import REQUIRED as USAGE_REQUIRED
 from billingd.domain.usage_rows import RowError, read_rows
@@ -51,11 +52,6 @@ class ImportRefused(RemoteError):
         if field is not None:
             data["field"] = field
         super().__init__({"code": VALIDATION, "message": message, "data": data})
-
-
-def column_key(header: str) -> str:
-    """``Tax_ID`` -> ``tax-id`` (the daemon normalises the same way)."""
-    return header.strip().lower().replace("_", "-")
 
 
 def _add_options(words: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:

@@ -26,6 +26,7 @@ from billingd.domain.bounds import (
     Bound,
     text_problem,
 )
+from billingd.domain.csv_columns import column_key
 from billingd.errors import ValidationError
 from billingd.money import parse_decimal
 
@@ -104,11 +105,6 @@ class ParsedRow:
     line: int
     values: dict[str, Any]  # service keyword -> typed value
     headers: dict[str, str]  # column name -> the key as the caller spelled it
-
-
-def column_key(header: str) -> str:
-    """The canonical column name of a header: ``Tax_ID`` -> ``tax-id``."""
-    return header.strip().lower().replace("_", "-")
 
 
 def _int(value: Any) -> int:

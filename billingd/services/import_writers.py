@@ -222,49 +222,70 @@ def _rate(own: Any, enterprise: Any) -> Decimal:
     return field.python_value(own) if own is not None else field.python_value(enterprise)
 
 
+@dataclass(frozen=True)
+class Referred:
+    """What a batch of contracts names, read for the whole batch at once."""
+
+    clients: dict[int, Owner]
+    resellers: dict[int, Owner]
+    group_owner: dict[int, int]  # bill group -> its client
+
+    @classmethod
+    def of(cls, rows: list[ParsedRow]) -> Referred:
+        groups = BillGroup.select(BillGroup.id, BillGroup.client)
+        return cls(
+            _client_owners(_ids(rows, "client_id")),
+            _reseller_owners(_ids(rows, "reseller_id")),
+            found(groups, BillGroup.id, _ids(rows, "bill_group_id")),
+        )
+
+    def bill_group(self, group_id: int | None, client_id: int | None, owner: Owner) -> int | None:
+        """A contract's bill group: the one named, else its client's default; a
+        reseller's own contract has none, as with ``contract add``."""
+        if group_id is not None and group_id not in self.group_owner:
+            raise ValidationError(f"no bill group with id {group_id}", field="bill_group_id")
+        if client_id is None:
+            return None
+        if group_id is None:
+            return owner.default_group
+        if self.group_owner[group_id] != client_id:
+            raise ValidationError("the bill group belongs to another client", field="bill_group_id")
+        return group_id
+
+
+def _contract_terms(row: ParsedRow, referred: Referred) -> dict[str, Any]:
+    """A row's contract as stored, by the rules of ``contract add``; ValidationError
+    naming the field otherwise."""
+    values = dict(row.values)
+    client_id = values.pop("client_id", None)
+    reseller_id = values.pop("reseller_id", None)
+    if (client_id is None) == (reseller_id is None):
+        raise ValidationError("give exactly one of client or reseller", field="client_id")
+    if client_id is not None:
+        owner, kind = referred.clients.get(client_id), "client"
+    else:
+        owner, kind = referred.resellers.get(reseller_id), "reseller"
+    if owner is None:
+        raise ValidationError(f"no {kind} with id {client_id or reseller_id}", field=f"{kind}_id")
+    values = new_contract_terms(values, values["start_date"], owner.currency, owner.tax_rate)
+    group_id = referred.bill_group(values.pop("bill_group_id", None), client_id, owner)
+    values.update(client=client_id, reseller=reseller_id, bill_group=group_id)
+    return values
+
+
 def write_contracts(
     ctx: ServiceContext, rows: list[ParsedRow], checks: BatchChecks, *, insert: bool = True
 ) -> Written | None:
     """Insert a batch of contracts; None, with ``checks`` holding the errors, when a row
     breaks a rule of ``contract add`` (or, with ``insert`` false, after checking only)."""
-    clients = _client_owners(_ids(rows, "client_id"))
-    resellers = _reseller_owners(_ids(rows, "reseller_id"))
-    group_owner = found(
-        BillGroup.select(BillGroup.id, BillGroup.client), BillGroup.id, _ids(rows, "bill_group_id")
-    )
+    referred = Referred.of(rows)
     before = len(checks.errors)
     terms: list[dict[str, Any]] = []
     for row in rows:
-        values = dict(row.values)
-        client_id = values.pop("client_id", None)
-        reseller_id = values.pop("reseller_id", None)
-        if (client_id is None) == (reseller_id is None):
-            checks.add(row, "client_id", "give exactly one of client or reseller")
-            continue
-        owner = clients.get(client_id) if client_id is not None else resellers.get(reseller_id)
-        if owner is None:
-            kind = "client" if client_id is not None else "reseller"
-            checks.add(row, f"{kind}_id", f"no {kind} with id {client_id or reseller_id}")
-            continue
         try:
-            start = values["start_date"]
-            values = new_contract_terms(values, start, owner.currency, owner.tax_rate)
+            terms.append(_contract_terms(row, referred))
         except ValidationError as exc:
             checks.refused(row, exc)
-            continue
-        group_id = values.pop("bill_group_id", None)
-        if group_id is not None and group_id not in group_owner:
-            checks.add(row, "bill_group_id", f"no bill group with id {group_id}")
-            continue
-        if client_id is None:  # a reseller's own contract has no bill group, as with add
-            group_id = None
-        elif group_id is None:
-            group_id = owner.default_group
-        elif group_owner[group_id] != client_id:
-            checks.add(row, "bill_group_id", "the bill group belongs to another client")
-            continue
-        values.update(client=client_id, reseller=reseller_id, bill_group=group_id)
-        terms.append(values)
     if len(checks.errors) > before or not insert:
         return None
     contract_ids = reserve_ids(Contract, len(terms))
