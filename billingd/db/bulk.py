@@ -21,6 +21,7 @@ import peewee
 from billingd.db.connection import is_postgres
 
 ID_CHUNK = 500  # ids per IN list: under SQLite's limit on variables
+NULL = "\\N"  # in COPY's text format
 NEEDS_ESCAPE = re.compile(r"[\\\t\n\r]")
 COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
@@ -30,7 +31,7 @@ def _copy_line(row: tuple[Any, ...]) -> str:
     parts = []
     for value in row:
         if value is None:
-            parts.append("\\N")
+            parts.append(NULL)
         elif isinstance(value, bool):
             parts.append("t" if value else "f")
         else:
@@ -60,6 +61,14 @@ def reserve_ids(model: type[peewee.Model], count: int) -> list[int]:
     return list(range(largest + 1, largest + 1 + count))
 
 
+def copy_text(model: type[peewee.Model], fields: Sequence[peewee.Field], text: str) -> None:
+    """PostgreSQL: ``COPY`` rows given as its text format into ``model``'s table."""
+    database = model._meta.database
+    names = ", ".join(f'"{f.column_name}"' for f in fields)
+    statement = f'COPY "{model._meta.table_name}" ({names}) FROM STDIN'
+    database.cursor().copy_expert(statement, io.StringIO(text))
+
+
 def stored_form(value: Any) -> Any:
     """A value as the driver would send it, for values repeated on many rows: SQLite's
     ``sqlite3`` turns times into text with a Python function per value; done once."""
@@ -78,9 +87,7 @@ def insert_rows(
     table = model._meta.table_name
     columns = ", ".join(f'"{f.column_name}"' for f in fields)
     if is_postgres(database):
-        names = ", ".join(f'"{f.column_name}"' for f in fields)
-        text = "".join(_copy_line(row) for row in rows)
-        database.cursor().copy_expert(f'COPY "{table}" ({names}) FROM STDIN', io.StringIO(text))
+        copy_text(model, fields, "".join(_copy_line(row) for row in rows))
         return
     marks = ", ".join("?" * len(fields))
     database.cursor().executemany(f'INSERT INTO "{table}" ({columns}) VALUES ({marks})', rows)

@@ -30,7 +30,7 @@ from typing import Any
 
 import peewee
 
-from billingd.db.bulk import found, insert_rows
+from billingd.db.bulk import NULL, copy_text, found, insert_rows
 from billingd.db.connection import is_postgres, write_transaction
 from billingd.db.models import (
     Client,
@@ -221,7 +221,7 @@ def _stage_csv(
     if rows is None or shape is None or not _plain_references(shape, rows):
         return _stage(ctx, stage, usage_csv.csv_rows(header, text, first_line), limit=None)
     if is_postgres():
-        insert_rows(UsageImportRow, STAGE_FIELDS, _plain_values(stage.id, first_line, shape, rows))
+        copy_text(UsageImportRow, STAGE_FIELDS, _plain_copy(stage.id, first_line, shape, rows))
     else:
         database = UsageImportRow._meta.database
         numbered = ((stage.id, first_line + n, *row) for n, row in enumerate(rows))
@@ -271,34 +271,23 @@ def _plain_insert(header: tuple[str, ...]) -> str:
     return f'INSERT INTO "{table}" ({names}) VALUES ({", ".join(values)})'
 
 
-def _plain_values(
+def _plain_copy(
     stage_id: int, first_line: int, shape: usage_csv.Layout, rows: list[tuple[str, ...]]
-) -> list[tuple[Any, ...]]:
-    """PostgreSQL: plain rows in the order of ``STAGE_FIELDS``, for its COPY."""
+) -> str:
+    """PostgreSQL: plain rows as COPY text in the order of ``STAGE_FIELDS`` (their text
+    holds nothing COPY escapes; an empty external id or contract is NULL)."""
     at = shape.group
-    day = at["occurred_at"]
-    optional = {c: at.get(c) for c in ("destination", "unit", "external_id", "contract")}
-
-    def text(row: tuple[str, ...], column: str) -> str | None:
-        index = optional[column]
-        return (row[index] or None) if index is not None else None
-
-    return [
-        (
-            stage_id,
-            first_line + number,
-            row[at["client"]],
-            f"{row[day]} {row[day + 1]}",
-            text(row, "destination") or "",
-            row[at["destination_group"]],
-            row[at["quantity"]],
-            text(row, "unit") or "",
-            row[at["amount"]],
-            text(row, "external_id"),
-            text(row, "contract"),
-        )
-        for number, row in enumerate(rows)
-    ]
+    client, day, group = at["client"], at["occurred_at"], at["destination_group"]
+    quantity, amount = at["quantity"], at["amount"]
+    absent = len(rows[0]) if rows else 0  # the index of an empty text added to each row
+    destination, unit = at.get("destination", absent), at.get("unit", absent)
+    external, contract = at.get("external_id", absent), at.get("contract", absent)
+    return "".join(
+        f"{stage_id}\t{first_line + number}\t{row[client]}\t{row[day]} {row[day + 1]}\t"
+        f"{row[destination]}\t{row[group]}\t{row[quantity]}\t{row[unit]}\t{row[amount]}\t"
+        f"{row[external] or NULL}\t{row[contract] or NULL}\n"
+        for number, row in enumerate((*row, "") for row in rows)
+    )
 
 
 def _reference_errors(rows: list[UsageRow]) -> list[ImportRowError]:
