@@ -116,11 +116,16 @@ def plan_per_cycle(
     that has no scheduled invoice of their bill group yet (``invoiced``).
     """
     by_date: dict[tuple[dt.date, Group], PlannedInvoice] = {}
+    found: dict[tuple[dt.date, Group], dt.date] = {}  # many records share a ready day
     for item in items:
         if item.own_date:
             date = item.ready
         else:
-            date = next_open_date(item.ready, cycle_dates.get(item.group, ()), item.group, invoiced)
+            date = found.get((item.ready, item.group))
+            if date is None:
+                dates = cycle_dates.get(item.group, ())
+                date = next_open_date(item.ready, dates, item.group, invoiced)
+                found[item.ready, item.group] = date
         if date <= as_of:
             _collect(by_date, date, item)
     invoices = sorted(by_date.values(), key=lambda p: (p.billing_date, p.group or 0))

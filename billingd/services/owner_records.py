@@ -30,7 +30,8 @@ from billingd.db.models import (
     Reseller,
     UsageRecord,
 )
-from billingd.services.billing_items import UsageRow, usage_rows
+from billingd.db.prepared import PreparedSelect, id_slots, id_values
+from billingd.services.billing_items import USAGE_COLUMNS, UsageRow, unbilled, usage_rows
 
 Owner = Client | Reseller
 
@@ -165,27 +166,25 @@ def _load_overrides(contracts: dict[int, OwnerRecords]) -> None:
 def _load_usage(clients: dict[int, OwnerRecords], resellers: dict[int, OwnerRecords]) -> None:
     """Unbilled usage: a client's records not claimed by its invoices; a reseller's are
     its clients' records not claimed by the reseller's invoices (R-INV-3)."""
-    for row in select_in(
-        lambda chunk: (
-            UsageRecord.select(
-                UsageRecord.client,
-                UsageRecord.id,
-                UsageRecord.occurred_at,
-                UsageRecord.contract,
-                UsageRecord.destination_group,
-                UsageRecord.unit,
-                UsageRecord.quantity,
-                UsageRecord.amount,
-            )
-            .where(UsageRecord.client.in_(chunk) & UsageRecord.invoice.is_null())
-            .order_by(UsageRecord.id)
-            .tuples()
-        ),
-        clients,
-    ):
-        clients[row[0]].usage.append(UsageRow(*row[1:]))
+    for chunk in chunks(sorted(clients)):
+        for client_id, *columns in UNBILLED_USAGE.tuples((len(chunk),), **id_values(chunk)):
+            records = clients[client_id]
+            records.usage.append(UsageRow.of(columns, records.owner.enterprise.timezone))
     for records in resellers.values():
         records.usage = usage_rows(records.owner)
+
+
+def _unbilled_usage(count: int) -> peewee.Select:
+    """The unbilled usage of ``count`` clients (a batch's most rows: compiled once)."""
+    clients = UsageRecord.client.in_(id_slots(count))
+    return (
+        UsageRecord.select(UsageRecord.client, *USAGE_COLUMNS)
+        .where(clients & unbilled(UsageRecord.invoice))
+        .order_by(UsageRecord.id)
+    )
+
+
+UNBILLED_USAGE = PreparedSelect(_unbilled_usage)
 
 
 def _load_invoiced(clients: dict[int, OwnerRecords], resellers: dict[int, OwnerRecords]) -> None:

@@ -220,7 +220,7 @@ def load_items(
         group = groups.of(row.contract_id)
         if group in groups.auto:
             items.usage[row.id] = row
-            items.ready.append(Ready(("usage", row.id), group, row.local_day(timezone) + ONE_DAY))
+            items.ready.append(Ready(("usage", row.id), group, row.day + ONE_DAY))
     if isinstance(owner, Client):
         for charge in records.charges:
             group = groups.of(charge.contract_id)
@@ -315,7 +315,7 @@ def planned_items(
     add_overrides(billable, contracts, currency, overridden, records.override_of)
     if usage:
         late_before = planned.previous_date or dt.date.min
-        billable.extend(usage_lines(usage, late_before, rate, currency, owner.enterprise.timezone))
+        billable.extend(usage_lines(usage, late_before, rate, currency))
     return billable
 
 
