@@ -11,6 +11,7 @@ the caller's transaction.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -45,20 +46,32 @@ PLAIN = (peewee.TextField, peewee.IntegerField, peewee.ForeignKeyField)
 class Table:
     """A model's columns in stored form: each row's values over the model's defaults.
 
-    Defaults are converted once; of a row's own values only those of fields that store
-    another form (decimals as text, JSON, times) go through the field's ``db_value``.
+    Only the columns some row may set (``given``; None: any) are sent with each row; the
+    others are the same on every row, sent once (:func:`insert_rows`'s ``fixed``). Defaults are
+    converted once; of a row's own values only those of fields that store another form
+    (decimals as text, JSON, times) go through the field's ``db_value``.
     """
 
-    def __init__(self, model: type[peewee.Model], defaults: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        model: type[peewee.Model],
+        defaults: dict[str, Any],
+        given: Iterable[str] | None = None,
+    ) -> None:
         self.model = model
-        self.fields = [f for f in model._meta.sorted_fields if f.name != "id"]
-        self.fields.insert(0, model._meta.primary_key)
-        merged = {f.name: _default(f) for f in self.fields} | defaults
-        self.stored = [stored_form(f.db_value(merged[f.name])) for f in self.fields]
+        fields = [f for f in model._meta.sorted_fields if f.name != "id"]
+        merged = {f.name: _default(f) for f in fields} | defaults
+        stored = {f.name: stored_form(f.db_value(merged[f.name])) for f in fields}
+        given = {f.name for f in fields} if given is None else set(given)
+        self.fields = [model._meta.primary_key, *(f for f in fields if f.name in given)]
+        self.fixed = [(f, stored[f.name]) for f in fields if f.name not in given]
+        self.stored = [None, *(stored[f.name] for f in self.fields[1:])]
         self.position = {f.name: index for index, f in enumerate(self.fields)}
         self.convert = {f.name: f.db_value for f in self.fields if not _plain(f)}
 
     def row(self, row_id: int, values: dict[str, Any]) -> tuple[Any, ...]:
+        """A row's stored values in the order of ``fields``; ``values`` sets only given
+        columns."""
         stored = self.stored.copy()
         position, convert = self.position, self.convert
         for name, value in values.items():
@@ -68,7 +81,7 @@ class Table:
         return tuple(stored)
 
     def insert(self, rows: list[tuple[Any, ...]]) -> None:
-        insert_rows(self.model, self.fields, rows)
+        insert_rows(self.model, self.fields, rows, self.fixed)
 
 
 def _plain(field: peewee.Field) -> bool:
@@ -107,7 +120,9 @@ class AuditRows:
 
     def __init__(self, ctx: ServiceContext, event: str, subject: str) -> None:
         self.table = Table(
-            AuditEvent, {"event": event, "actor": ctx.actor, "subject_type": subject}
+            AuditEvent,
+            {"event": event, "actor": ctx.actor, "subject_type": subject},
+            ("client_id", "subject_id", "details"),
         )
         self.now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         self.rows: list[dict[str, Any]] = []
@@ -157,8 +172,9 @@ def write_clients(
         return None
     client_ids = reserve_ids(Client, len(rows))
     group_ids = reserve_ids(BillGroup, len(rows))
-    clients = Table(Client, {"created_at": ctx.now_utc()})
-    groups = Table(BillGroup, {"name": "Default", "is_default": True})
+    given = {"enterprise", "reseller", "currency"}.union(*(row.values for row in rows))
+    clients = Table(Client, {"created_at": ctx.now_utc()}, given)
+    groups = Table(BillGroup, {"name": "Default", "is_default": True}, ("client", "address"))
     audit = AuditRows(ctx, "client.created", "client")
     client_rows, group_rows = [], []
     for row, client_id, group_id in zip(rows, client_ids, group_ids, strict=True):
@@ -289,7 +305,7 @@ def write_contracts(
     if len(checks.errors) > before or not insert:
         return None
     contract_ids = reserve_ids(Contract, len(terms))
-    contracts = Table(Contract, {"created_at": ctx.now_utc()})
+    contracts = Table(Contract, {"created_at": ctx.now_utc()}, set().union(*terms))
     audit = AuditRows(ctx, "contract.created", "contract")
     contract_rows = []
     for values, contract_id in zip(terms, contract_ids, strict=True):

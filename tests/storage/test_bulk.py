@@ -79,3 +79,21 @@ def test_a_table_fills_the_model_defaults_and_stores_booleans(db: peewee.Databas
     assert (a.name, a.is_default, b.name, b.is_default) == ("A", True, "B", False)
     assert (a.invoicing, a.custom_fields, b.custom_fields) == ("auto", {}, {"po": "7"})
     assert a.address == b.address == "Hauptstr. 1"
+
+
+def test_fixed_columns_are_stored_as_if_bound_with_each_row(db: peewee.Database) -> None:
+    enterprise = Enterprise.create(name="Acme", currency="EUR", timezone="Europe/Berlin")
+    client = Client.create(name="Jane", enterprise=enterprise, currency="EUR")
+    fixed = {"client": client.id, "name": "O'Brien's; DROP", "review_days": 7}
+    groups = Table(BillGroup, fixed, ("address",))
+    assert {field.name for field, _ in groups.fixed} >= {"name", "review_days", "is_default"}
+    with write_transaction():
+        ids = reserve_ids(BillGroup, 2)
+        groups.insert(
+            [groups.row(ids[0], {"address": "a\tb"}), groups.row(ids[1], {"address": "'"})]
+        )
+    a, b = BillGroup.select().order_by(BillGroup.id)
+    assert (a.address, b.address) == ("a\tb", "'")
+    assert {a.name, b.name} == {"O'Brien's; DROP"}
+    assert a.client_id == b.client_id == client.id
+    assert (a.review_days, a.is_default, a.uploader, a.custom_fields) == (7, False, None, {})
