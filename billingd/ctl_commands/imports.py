@@ -32,7 +32,7 @@ from billingd.domain.usage_rows import COLUMNS as USAGE_FILE_COLUMNS
 from billingd.domain.usage_rows import REQUIRED as USAGE_REQUIRED
 from billingd.domain.usage_rows import RowError, read_rows
 
-CHUNK_BYTES = 256 * 1024  # JSON per chunk sent: well inside the daemon's 1 MiB frames
+CHUNK_BYTES = 768 * 1024  # JSON per chunk sent: inside the daemon's 1 MiB frames
 IMPORT_TIMEOUT = 900.0  # seconds for the commit of a large file
 VALIDATION = -32602
 PROGRESS_EVENT = "import.progress"
@@ -127,6 +127,11 @@ def read_import_file(path: Path, words: tuple[str, ...]) -> Iterator[tuple[int, 
         raise ImportRefused(f"{path.name}: line {reader.line_num}: {exc}") from None
 
 
+def _json_size(text: str) -> int:
+    """About the bytes of ``text`` in the JSON sent: past ASCII, ``\\uXXXX`` a character."""
+    return len(text) if text.isascii() else 6 * len(text)
+
+
 def _chunks(
     rows: Iterator[tuple[int, dict[str, str]]], max_rows: int
 ) -> Iterator[tuple[list[int], list[dict[str, str]]]]:
@@ -137,7 +142,7 @@ def _chunks(
     for line, row in rows:
         lines.append(line)
         chunk.append(row)
-        size += sum(len(k) + len(v) for k, v in row.items()) + 6 * len(row) + 8
+        size += sum(_json_size(k) + _json_size(v) for k, v in row.items()) + 6 * len(row) + 8
         if len(chunk) >= max_rows or size >= CHUNK_BYTES:
             yield lines, chunk
             lines, chunk, size = [], [], 0

@@ -46,7 +46,7 @@ from billingd.services.progress import Progress
 
 MAX_ROWS = 20_000
 """Rows of one ``client.import`` / ``contract.import`` call; larger files are staged."""
-MAX_CHUNK = 5000
+MAX_CHUNK = 10_000
 """Rows per staged chunk (``*.import_rows``)."""
 BATCH_ROWS = 2000
 """Rows written per bulk insert."""
