@@ -32,6 +32,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import resource
 import shutil
 import sys
 import tempfile
@@ -64,12 +65,20 @@ def data_folder(sizes: generate.Sizes) -> Path:
     return folder
 
 
+def children_cpu() -> float:
+    """CPU seconds of this process's children that have ended (billingctl's runs)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def import_file(daemon: Daemon, noun: str, path: Path, rows: int) -> dict[str, Any]:
-    """``billingctl NOUN import PATH``, the whole file, timed."""
+    """``billingctl NOUN import PATH``, the whole file, timed; with the CPU time the
+    daemon and billingctl spent on it (less noisy than the time on a shared machine)."""
+    cpu = daemon.cpu() + children_cpu()
     seconds, (code, _, error) = timed(lambda: daemon.ctl(noun, "import", str(path)))
     if code != 0:
         raise SystemExit(f"{noun} import failed: {error}")
-    return {"count": rows, "seconds": seconds}
+    return {"count": rows, "seconds": seconds, "cpu": daemon.cpu() + children_cpu() - cpu}
 
 
 class Prober(threading.Thread):
@@ -201,6 +210,9 @@ def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
                 "rate": round(count / seconds, 1),
                 "unit": UNITS.get(stage, "rows/s"),
             }
+            if "cpu" in measured[0]:
+                cpu = median([m["cpu"] for m in measured])
+                result["stages"][stage]["cpu_seconds"] = round(cpu, 2)
     latencies = [r["latency"] for r in runs if "latency" in r]
     if latencies:
         result["latency_ms"] = {
@@ -218,9 +230,10 @@ def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
 def report_lines(result: dict[str, Any]) -> list[str]:
     lines = [f"{'stage':<10} {'count':>9} {'seconds':>9} {'rate':>10} unit"]
     for stage, row in result["stages"].items():
+        cpu = f" (CPU {row['cpu_seconds']:.2f} s)" if "cpu_seconds" in row else ""
         lines.append(
             f"{stage:<10} {row['count']:>9} {row['seconds']:>9.2f} {row['rate']:>10.1f} "
-            f"{row['unit']}"
+            f"{row['unit']}{cpu}"
         )
     if "latency_ms" in result:
         lat = result["latency_ms"]
