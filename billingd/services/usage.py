@@ -391,8 +391,10 @@ def _commit(ctx: ServiceContext, stage: UsageImport) -> ImportResult:
 
 
 def _new_rows(stage: UsageImport, *, repeats: bool, known: bool) -> peewee.SelectQuery:
-    """The staged rows to store, in file order: every row without an external id, and the
-    first row of each external id its client does not have yet.
+    """The staged rows to store, each client's together in time order: every row
+    without an external id, and the first row of each external id its client does not
+    have yet. Stored so, a client's records share pages: a run reads and claims a
+    batch of clients' records from a few pages, not from every page of the month.
 
     ``repeats``: some external id is in the file more than once; ``known``: some is stored
     already. Without them every staged row is new, and its tests (an index probe per row,
@@ -410,16 +412,15 @@ def _new_rows(stage: UsageImport, *, repeats: bool, known: bool) -> peewee.Selec
         & (UsageRecord.external_id == UsageImportRow.external_id)
     )
     now = peewee.Value(utcnow(), converter=UsageRecord.imported_at.db_value)
-    # read in id order (file order) by the primary key, not through the stage's index
-    # (whose order would need a sort of the whole file): "+ 0" keeps that index out
-    condition = UsageImportRow.usage_import + 0 == stage.id
+    condition = UsageImportRow.usage_import == stage.id
     # a row without an external id equals no other (NULL = NULL is not true): both
     # tests pass it, and without an OR PostgreSQL plans them as anti-joins
     if repeats:
         condition &= ~peewee.fn.EXISTS(same_earlier)
     if known:
         condition &= ~peewee.fn.EXISTS(stored)
-    return UsageImportRow.select(*STAGED, now).where(condition).order_by(UsageImportRow.id)
+    order = (UsageImportRow.client_id, UsageImportRow.occurred_at, UsageImportRow.id)
+    return UsageImportRow.select(*STAGED, now).where(condition).order_by(*order)
 
 
 def _differences(mine: tuple[Any, ...], theirs: tuple[Any, ...]) -> list[str]:

@@ -70,8 +70,10 @@ def _stored() -> list[tuple]:
 
 
 def _expected(text: str) -> list[tuple]:
-    """What the row-by-row checks make of a file's rows."""
+    """What the row-by-row checks make of a file's rows, in the order they are stored:
+    each client's together, in time order, then in file order."""
     rows = [validate_row(line, raw) for line, raw in read_rows(io.StringIO(text), "csv")]
+    rows.sort(key=lambda r: (r.client_id, r.occurred_at))  # stable: file order after
     return [
         (
             r.client_id,
