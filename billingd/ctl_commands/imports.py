@@ -127,9 +127,10 @@ def read_import_file(path: Path, words: tuple[str, ...]) -> Iterator[tuple[int, 
         raise ImportRefused(f"{path.name}: line {reader.line_num}: {exc}") from None
 
 
-def _json_size(text: str) -> int:
-    """About the bytes of ``text`` in the JSON sent: past ASCII, ``\\uXXXX`` a character."""
-    return len(text) if text.isascii() else 6 * len(text)
+def _json_size(row: dict[str, str]) -> int:
+    """About the bytes of a row in the JSON sent (past ASCII, ``\\uXXXX`` a character)."""
+    text = "".join(row) + "".join(row.values())
+    return (len(text) if text.isascii() else 6 * len(text)) + 6 * len(row) + 8
 
 
 def _chunks(
@@ -142,7 +143,7 @@ def _chunks(
     for line, row in rows:
         lines.append(line)
         chunk.append(row)
-        size += sum(_json_size(k) + _json_size(v) for k, v in row.items()) + 6 * len(row) + 8
+        size += _json_size(row)
         if len(chunk) >= max_rows or size >= CHUNK_BYTES:
             yield lines, chunk
             lines, chunk, size = [], [], 0
