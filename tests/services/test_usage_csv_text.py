@@ -52,21 +52,7 @@ def _clients(ctx: ServiceContext) -> tuple[int, int, int]:
 
 
 def _stored() -> list[tuple]:
-    return list(
-        UsageRecord.select(
-            UsageRecord.client,
-            UsageRecord.occurred_at,
-            UsageRecord.destination,
-            UsageRecord.destination_group,
-            UsageRecord.quantity,
-            UsageRecord.unit,
-            UsageRecord.amount,
-            UsageRecord.external_id,
-            UsageRecord.contract,
-        )
-        .order_by(UsageRecord.id)
-        .tuples()
-    )
+    return list(UsageRecord.select(*usage.STORED).order_by(UsageRecord.id).tuples())
 
 
 def _expected(text: str) -> list[tuple]:
