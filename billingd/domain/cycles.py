@@ -77,3 +77,9 @@ def clip(cycle: Cycle, start: dt.date, end: dt.date | None) -> Cycle | None:
     lo = max(cycle.start, start)
     hi = cycle.end if end is None else min(cycle.end, end)
     return Cycle(lo, hi) if lo <= hi else None
+
+
+def billing_day(timing: str, part: Cycle) -> dt.date:
+    """When a cycle's (billed part's) invoice is due: ``advance``, its first day;
+    ``arrears``, the day after its last (R-RUN-4)."""
+    return part.start if timing == "advance" else part.end + dt.timedelta(days=1)

@@ -31,6 +31,7 @@ from billingd.domain.vat import VatParties, treat
 from billingd.domain.vat_ids import is_valid_vat_id
 from billingd.money import quantize
 from billingd.services.parties import default_bill_group
+from billingd.services.usage_sums import UsageSum
 
 BILLABLE_CONTRACT_STATUSES = ("active", "cancelled")
 
@@ -56,12 +57,14 @@ class BillableItems:
 
     lines: list[DraftLine] = field(default_factory=list)
     usage_ids: list[int] = field(default_factory=list)
+    usage_sums: list[UsageSum] = field(default_factory=list)  # claimed span by span
     charge_ids: list[int] = field(default_factory=list)
     override_ids: list[int] = field(default_factory=list)
 
     def extend(self, other: BillableItems) -> None:
         self.lines.extend(other.lines)
         self.usage_ids.extend(other.usage_ids)
+        self.usage_sums.extend(other.usage_sums)
         self.charge_ids.extend(other.charge_ids)
         self.override_ids.extend(other.override_ids)
 
@@ -253,6 +256,10 @@ class UsageRow:
     quantity: Decimal
     amount: Decimal
 
+    @property
+    def count(self) -> int:
+        return 1
+
     @classmethod
     def of(cls, columns: tuple[Any, ...], timezone: str) -> UsageRow:
         """A row from the columns of :data:`USAGE_COLUMNS`, in that order."""
@@ -302,10 +309,11 @@ def usage_rows(
 
 
 def usage_lines(
-    rows: Iterable[UsageRow], late_before: dt.date, rate: Decimal, currency: str
+    rows: Iterable[UsageRow | UsageSum], late_before: dt.date, rate: Decimal, currency: str
 ) -> BillableItems:
     """One line per destination group (and unit): count, quantity, amount (R-INV-2).
 
+    ``rows`` are records or sums of records (:mod:`billingd.services.usage_sums`).
     Records from before ``late_before`` get lines of their own, labelled with their
     month (late usage, R-RUN-13).
     """
@@ -317,10 +325,13 @@ def usage_lines(
         count_qty_amount = groups.setdefault(
             (month, record.destination_group, record.unit), [Decimal(0)] * 3
         )
-        count_qty_amount[0] += 1
+        count_qty_amount[0] += record.count
         count_qty_amount[1] += record.quantity
         count_qty_amount[2] += record.amount
-        items.usage_ids.append(record.id)
+        if isinstance(record, UsageSum):
+            items.usage_sums.append(record)
+        else:
+            items.usage_ids.append(record.id)
     for (month, group, unit), (count, quantity, amount) in sorted(groups.items()):
         net = quantize(amount, currency)
         unit_price = (net / quantity).quantize(Decimal("0.000001")) if quantity else net

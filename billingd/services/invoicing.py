@@ -59,6 +59,7 @@ from billingd.services.lookup import get_or_refuse
 from billingd.services.numbering import INVOICE, next_number
 from billingd.services.parties import default_bill_group
 from billingd.services.statistics import period_statistics_csv
+from billingd.services.usage_sums import claim_sums
 from billingd.views import invoice_view, line_view, plain, tax_breakdown
 
 
@@ -470,6 +471,8 @@ def _claim(items: BillableItems, invoice: Invoice) -> None:
             claimed = statement.execute((*variant, len(chunk)), invoice=invoice.id, **values)
             if claimed != len(chunk):
                 raise ClaimConflict(f"a {model.__name__} of this invoice was billed already")
+    if not claim_sums(items.usage_sums, invoice):
+        raise ClaimConflict("usage of this invoice was billed or added meanwhile")
 
 
 def _chunks(ids: list[int], size: int = 900) -> list[list[int]]:

@@ -32,6 +32,7 @@ from billingd.db.models import (
 )
 from billingd.db.prepared import PreparedSelect, id_slots, id_values
 from billingd.services.billing_items import USAGE_COLUMNS, UsageRow, unbilled, usage_rows
+from billingd.services.usage_sums import UsageSum, load_sums, summable
 
 Owner = Client | Reseller
 
@@ -59,6 +60,7 @@ class OwnerRecords:
     bill_groups: list[BillGroup] = field(default_factory=list)  # the default first
     billed_starts: dict[int, set[dt.date]] = field(default_factory=dict)  # per contract
     usage: list[UsageRow] = field(default_factory=list)
+    usage_sums: list[UsageSum] = field(default_factory=list)  # instead of its usage rows
     charges: list[PendingCharge] = field(default_factory=list)  # pending, by id
     invoiced: set[tuple[int | None, dt.date]] = field(default_factory=set)
     overrides: dict[int, PriceOverride] = field(default_factory=dict)  # active, newest
@@ -166,7 +168,17 @@ def _load_overrides(contracts: dict[int, OwnerRecords]) -> None:
 def _load_usage(clients: dict[int, OwnerRecords], resellers: dict[int, OwnerRecords]) -> None:
     """Unbilled usage: a client's records not claimed by its invoices; a reseller's are
     its clients' records not claimed by the reseller's invoices (R-INV-3)."""
-    for chunk in chunks(sorted(clients)):
+    summed: dict[str, dict[int, OwnerRecords]] = {}  # by timezone
+    for client_id, records in clients.items():
+        if summable(records.owner, records.contracts):
+            summed.setdefault(records.owner.enterprise.timezone, {})[client_id] = records
+    for timezone, group in summed.items():
+        for chunk in chunks(sorted(group)):
+            contracts = [c for client_id in chunk for c in group[client_id].contracts]
+            for usage_sum in load_sums(chunk, contracts, timezone):
+                group[usage_sum.client_id].usage_sums.append(usage_sum)
+    one_by_one = sorted(set(clients) - {c for group in summed.values() for c in group})
+    for chunk in chunks(one_by_one):
         for client_id, *columns in UNBILLED_USAGE.tuples((len(chunk),), **id_values(chunk)):
             records = clients[client_id]
             records.usage.append(UsageRow.of(columns, records.owner.enterprise.timezone))

@@ -40,7 +40,7 @@ from billingd.domain.billing_plan import (
     plan_invoice_days,
     plan_per_cycle,
 )
-from billingd.domain.cycles import Cycle, clip, cycles
+from billingd.domain.cycles import Cycle, billing_day, clip, cycles
 from billingd.domain.invoice_days import parse_invoice_days
 from billingd.domain.manual_orders import invoice_day_shift
 from billingd.domain.periods import local_date
@@ -59,6 +59,7 @@ from billingd.services.billing_items import (
 from billingd.services.context import ServiceContext
 from billingd.services.numbering import INVOICE, latest_issue_date
 from billingd.services.owner_records import OwnerRecords, load_records
+from billingd.services.usage_sums import UsageSum
 
 Owner = Client | Reseller
 
@@ -100,7 +101,7 @@ def billed_by_hand_first(contract: Contract) -> tuple[dt.date, dt.date] | None:
     if first is None:
         return None
     start, end, issued = first
-    return raw_billing_day(contract, Cycle(start, end)), issued
+    return billing_day(contract.timing, Cycle(start, end)), issued
 
 
 @dataclass(frozen=True)
@@ -128,11 +129,6 @@ class OwnerGroups:
         return self.of_contract.get(contract_id, self.default) if contract_id else self.default
 
 
-def raw_billing_day(contract: Contract, part: Cycle) -> dt.date:
-    """Advance: the cycle's first day; arrears: the day after its last (R-RUN-4)."""
-    return part.start if contract.timing == "advance" else part.end + ONE_DAY
-
-
 def billing_floor(contract: Contract, timezone: str) -> dt.date:
     """The first billing day a run may bill: imported contracts are not back-billed (R-RUN-8)."""
     if contract.origin != "imported":
@@ -150,7 +146,7 @@ class ScheduledContract:
     shift: tuple[dt.date, dt.date] | None  # (first billing day, first invoice date)
 
     def billing_day(self, part: Cycle) -> dt.date:
-        day = raw_billing_day(self.contract, part)
+        day = billing_day(self.contract.timing, part)
         if self.shift is None:
             return day
         first_day, first_invoice = self.shift
@@ -161,7 +157,7 @@ class ScheduledContract:
         c = self.contract
         for whole in cycles(c.anchor_date, c.cycle, c.interval, until, since=since):
             part = clip(whole, c.start_date, c.end_date)
-            if part is not None and raw_billing_day(c, part) >= self.floor:
+            if part is not None and billing_day(c.timing, part) >= self.floor:
                 yield whole, part
 
 
@@ -192,7 +188,7 @@ class OwnerItems:
 
     ready: list[Ready] = field(default_factory=list)
     cycles: dict[Hashable, tuple[ScheduledContract, Cycle, Cycle]] = field(default_factory=dict)
-    usage: dict[int, UsageRow] = field(default_factory=dict)
+    usage: dict[Hashable, UsageRow | UsageSum] = field(default_factory=dict)
     charges: dict[int, PendingCharge] = field(default_factory=dict)
 
 
@@ -216,11 +212,12 @@ def load_items(
                 key = ("cycle", scheduled.contract.id, part.start)
                 items.cycles[key] = (scheduled, whole, part)
                 items.ready.append(Ready(key, scheduled.group, day, own_date=not invoice_days))
-    for row in records.usage:
+    for number, row in enumerate([*records.usage, *records.usage_sums]):
         group = groups.of(row.contract_id)
         if group in groups.auto:
-            items.usage[row.id] = row
-            items.ready.append(Ready(("usage", row.id), group, row.day + ONE_DAY))
+            key = ("usage", number)
+            items.usage[key] = row
+            items.ready.append(Ready(key, group, row.day + ONE_DAY))
     if isinstance(owner, Client):
         for charge in records.charges:
             group = groups.of(charge.contract_id)
@@ -298,7 +295,7 @@ def planned_items(
     owner = records.owner
     currency, rate = owner.currency, default_tax_rate(owner)
     billable = BillableItems()
-    usage: list[UsageRow] = []
+    usage: list[UsageRow | UsageSum] = []
     contracts: dict[int, Contract] = {}
     for key in planned.keys:
         kind = key[0]
@@ -307,7 +304,7 @@ def planned_items(
             contracts[scheduled.contract.id] = scheduled.contract
             billable.lines.append(cycle_line(scheduled.contract, whole, part, currency))
         elif kind == "usage":
-            usage.append(items.usage[key[1]])
+            usage.append(items.usage[key])
         else:
             charge = items.charges[key[1]]
             billable.lines.append(charge_line(charge, rate))
