@@ -127,6 +127,10 @@ def _stored(field: peewee.Field, data: dict[str, Any]) -> Any:
     return field.db_value(value)
 
 
+ROWS_PER_STATEMENT = 500
+"""Rows of one PostgreSQL multi-row INSERT (well under its 65,535 parameters)."""
+
+
 class PreparedInsert:
     """INSERTs of every column of a model, the SQL built once per database kind: the
     write path's counterpart of :class:`PreparedSelect`.
@@ -166,13 +170,24 @@ class PreparedInsert:
         return instance
 
     def many(self, rows: list[dict[str, Any]]) -> None:
-        """Insert rows whose ids nobody needs, with one ``executemany``."""
+        """Insert rows whose ids nobody needs: SQLite with one ``executemany``,
+        PostgreSQL with one multi-row statement per page (its driver's
+        ``executemany`` would go to the server once per row)."""
         if not rows:
             return
         database = database_proxy.obj
         sql = self._for(database).partition(" RETURNING ")[0]
+        values = [self.row(data) for data in rows]
         with peewee.__exception_wrapper__:  # the driver's errors as peewee's, as execute_sql
-            database.cursor().executemany(sql, [self.row(data) for data in rows])
+            if not _is_postgres(database):
+                database.cursor().executemany(sql, values)
+                return
+            head, _, marks = sql.partition(" VALUES ")
+            cursor = database.cursor()
+            for start in range(0, len(values), ROWS_PER_STATEMENT):
+                page = values[start : start + ROWS_PER_STATEMENT]
+                flat = [value for row in page for value in row]
+                cursor.execute(f"{head} VALUES {', '.join([marks] * len(page))}", flat)
 
 
 class PreparedUpdate:

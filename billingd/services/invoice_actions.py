@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from decimal import Decimal
 
@@ -130,7 +131,8 @@ def send_invoice(ctx: ServiceContext, invoice: int | str | Invoice) -> Delivery:
     one that the caller's open transaction issued (a run's batch): it is not read again.
     """
     issued_now = isinstance(invoice, Invoice)
-    with write_transaction():
+    # the transaction that issued the invoice is all-or-nothing already: no savepoint
+    with contextlib.nullcontext() if issued_now else write_transaction():
         target = invoice if issued_now else find_invoice(invoice, lock=True)
         if target.status in ("void", "draft"):
             raise RuleViolation("R-INV-10", f"a {target.status} invoice cannot be sent")
