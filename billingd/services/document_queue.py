@@ -38,7 +38,15 @@ from typing import Any
 from peewee import fn
 
 from billingd.db.connection import read_transaction, write_transaction
-from billingd.db.models import CreditNote, Document, DocumentJob, Invoice, utcnow
+from billingd.db.models import (
+    Client,
+    CreditNote,
+    Document,
+    DocumentJob,
+    Enterprise,
+    Invoice,
+    utcnow,
+)
 from billingd.db.prepared import PreparedInsert, PreparedSelect, Slot
 from billingd.errors import Conflict
 from billingd.services import documents, leases, statistics
@@ -262,10 +270,30 @@ def _prepare_one(ctx: ServiceContext, job: DocumentJob) -> RenderTask:
     return task
 
 
+def _with_parties(jobs: list[DocumentJob]) -> None:
+    """Give the jobs their invoices, with enterprise and client, read with one query
+    per table for the batch instead of a few per job."""
+    wanted = sorted({job.invoice_id for job in jobs} - {None})
+    if not wanted:
+        return
+    query = Invoice.select(Invoice, Enterprise).join(Enterprise).where(Invoice.id.in_(wanted))
+    invoices = {invoice.id: invoice for invoice in query}
+    owners = sorted({i.client_id for i in invoices.values()} - {None})
+    clients = {c.id: c for c in Client.select().where(Client.id.in_(owners))}
+    for invoice in invoices.values():
+        if invoice.client_id is not None:
+            invoice.client = clients[invoice.client_id]
+    for job in jobs:
+        if job.invoice_id in invoices:
+            job.invoice = invoices[job.invoice_id]
+
+
 def prepare(ctx: ServiceContext, job_ids: list[int]) -> list[RenderTask]:
     """The claimed jobs' render tasks, read in one snapshot."""
     with read_transaction():
-        jobs = DocumentJob.select().where(DocumentJob.id.in_(job_ids)).order_by(DocumentJob.id)
+        query = DocumentJob.select().where(DocumentJob.id.in_(job_ids))
+        jobs = list(query.order_by(DocumentJob.id))
+        _with_parties(jobs)
         return [_prepare_one(ctx, job) for job in jobs]
 
 
