@@ -62,6 +62,8 @@ COMPOSE_CHUNK = 16
 """Emails composed per database-thread call, while the lanes send the previous ones."""
 PLUGIN_BATCH = 32
 """Notices and uploads claimed per step."""
+PLUGIN_CHANNELS = [outbox.NOTIFY, outbox.UPLOAD]
+"""The channels delivered by plugins, claimed whatever the mail settings."""
 
 Publish = Callable[[str, dict[str, Any]], None]
 
@@ -177,7 +179,7 @@ class OutboxWorker:
             self.ctx,
             PLUGIN_BATCH,
             self.claimer,
-            [outbox.NOTIFY, outbox.UPLOAD],
+            PLUGIN_CHANNELS,
             domain=domain,
             exclude=held,
         )
@@ -192,10 +194,8 @@ class OutboxWorker:
         lapsed claim of the channels claimed, at most until the next sweep."""
         now = time.monotonic()
         wakes = [self._swept + SWEEP_SECONDS - now, *(until - now for until in self._held.values())]
-        channels = [outbox.NOTIFY, outbox.UPLOAD]
-        if self.smtp().enabled:
-            channels.append(outbox.EMAIL)
-        ours = OutboxMessage.channel.in_(channels)
+        email = [outbox.EMAIL] if self.smtp().enabled else []
+        ours = OutboxMessage.channel.in_([*PLUGIN_CHANNELS, *email])
         queued = ours & (OutboxMessage.state == "queued")
         sending = ours & (OutboxMessage.state == "sending")
         until = await self._db(

@@ -13,8 +13,6 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
-import peewee
-
 from billingd.db.models import (
     BilledCycle,
     Client,
@@ -31,7 +29,7 @@ from billingd.domain.vat import VatParties, treat
 from billingd.domain.vat_ids import is_valid_vat_id
 from billingd.money import quantize
 from billingd.services.parties import default_bill_group
-from billingd.services.usage_sums import UsageSum
+from billingd.services.usage_sums import UsageSum, unbilled
 
 BILLABLE_CONTRACT_STATUSES = ("active", "cancelled")
 
@@ -277,13 +275,6 @@ USAGE_COLUMNS = (
     UsageRecord.amount,
 )
 """What billing reads of a usage record (:meth:`UsageRow.of`)."""
-
-
-def unbilled(column: peewee.Field) -> peewee.Expression:
-    """``column IS NULL``, written so that no database reads it through the column's
-    own index: most usage is unbilled until a run bills it, so that index would visit
-    nearly every record of every client; the client's index finds an owner's instead."""
-    return (column + 0).is_null()
 
 
 def usage_rows(

@@ -31,8 +31,8 @@ from billingd.db.models import (
     UsageRecord,
 )
 from billingd.db.prepared import PreparedSelect, id_slots, id_values
-from billingd.services.billing_items import USAGE_COLUMNS, UsageRow, unbilled, usage_rows
-from billingd.services.usage_sums import UsageSum, load_sums, summable
+from billingd.services.billing_items import USAGE_COLUMNS, UsageRow, usage_rows
+from billingd.services.usage_sums import UsageSum, load_sums, summable, unbilled
 
 Owner = Client | Reseller
 
@@ -169,16 +169,18 @@ def _load_usage(clients: dict[int, OwnerRecords], resellers: dict[int, OwnerReco
     """Unbilled usage: a client's records not claimed by its invoices; a reseller's are
     its clients' records not claimed by the reseller's invoices (R-INV-3)."""
     summed: dict[str, dict[int, OwnerRecords]] = {}  # by timezone
+    one_by_one = []
     for client_id, records in clients.items():
         if summable(records.owner, records.contracts):
             summed.setdefault(records.owner.enterprise.timezone, {})[client_id] = records
+        else:
+            one_by_one.append(client_id)
     for timezone, group in summed.items():
         for chunk in chunks(sorted(group)):
             contracts = [c for client_id in chunk for c in group[client_id].contracts]
             for usage_sum in load_sums(chunk, contracts, timezone):
                 group[usage_sum.client_id].usage_sums.append(usage_sum)
-    one_by_one = sorted(set(clients) - {c for group in summed.values() for c in group})
-    for chunk in chunks(one_by_one):
+    for chunk in chunks(sorted(one_by_one)):
         for client_id, *columns in UNBILLED_USAGE.tuples((len(chunk),), **id_values(chunk)):
             records = clients[client_id]
             records.usage.append(UsageRow.of(columns, records.owner.enterprise.timezone))

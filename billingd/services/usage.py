@@ -232,18 +232,22 @@ def _stage_csv(
 def _plain_references(shape: usage_csv.Layout, rows: list[tuple[str, ...]]) -> bool:
     """Whether every client and contract plain rows name exists (the contract: of the
     row's client); when not, the rows are checked one by one, naming the bad ones."""
-    client = shape.group["client"]
+    client, contract = shape.group["client"], shape.group.get("contract")
     client_ids = {int(text) for text in {row[client] for row in rows}}
-    if len(found(Client.select(Client.id), Client.id, client_ids)) != len(client_ids):
-        return False
-    contract = shape.group.get("contract")
-    if contract is None:
-        return True
-    pairs = {(int(row[client]), int(row[contract])) for row in rows if row[contract]}
-    owners = found(
-        Contract.select(Contract.id, Contract.client), Contract.id, {c for _, c in pairs}
+    pairs = set()
+    if contract is not None:
+        pairs = {(int(row[client]), int(row[contract])) for row in rows if row[contract]}
+    clients, owners = _references(client_ids, {c for _, c in pairs})
+    return len(clients) == len(client_ids) and all(
+        owners.get(contract_id) == client_id for client_id, contract_id in pairs
     )
-    return all(owners.get(contract_id) == client_id for client_id, contract_id in pairs)
+
+
+def _references(client_ids: set[int], contract_ids: set[int]) -> tuple[dict[int, Any], ...]:
+    """The clients of ``client_ids`` that exist, and the client of each contract found."""
+    clients = found(Client.select(Client.id), Client.id, client_ids)
+    owners = found(Contract.select(Contract.id, Contract.client), Contract.id, contract_ids)
+    return clients, owners
 
 
 @functools.lru_cache(maxsize=64)
@@ -294,8 +298,7 @@ def _reference_errors(rows: list[UsageRow]) -> list[ImportRowError]:
     """Rows naming a client that does not exist, or a contract that is not their client's."""
     client_ids = {row.client_id for row in rows}
     contract_ids = {row.contract_id for row in rows if row.contract_id is not None}
-    clients = found(Client.select(Client.id), Client.id, client_ids)
-    owners = found(Contract.select(Contract.id, Contract.client), Contract.id, contract_ids)
+    clients, owners = _references(client_ids, contract_ids)
     errors = []
     for row in rows:
         if row.client_id not in clients:

@@ -256,16 +256,21 @@ def test_spec_2_other_content_under_an_external_id_earlier_in_the_file_is_a_conf
 # -- the contract column -----------------------------------------------------------------
 
 
-def test_spec_2_usage_may_name_a_contract_of_its_client(ctx: ServiceContext) -> None:
-    jane, joe = _setup(ctx)
-    contract = contracts.add_contract(
+def _pbx(ctx: ServiceContext, client_id: int):  # type: ignore[no-untyped-def]
+    """A monthly contract of the client, from January 2026."""
+    return contracts.add_contract(
         ctx,
-        client_id=jane,
+        client_id=client_id,
         description="Hosted PBX",
         unit_price=Decimal("10.00"),
         cycle="month",
         start_date=dt.date(2026, 1, 1),
     )
+
+
+def test_spec_2_usage_may_name_a_contract_of_its_client(ctx: ServiceContext) -> None:
+    jane, joe = _setup(ctx)
+    contract = _pbx(ctx, jane)
     usage.import_usage(ctx, [(2, _row(jane, 1, contract=str(contract.id)))])
     assert UsageRecord.get().contract_id == contract.id
     for line, row, message in (
@@ -286,14 +291,7 @@ def test_spec_2_another_contract_under_the_same_external_id_is_a_conflict(
     ctx: ServiceContext,
 ) -> None:
     jane, _ = _setup(ctx)
-    contract = contracts.add_contract(
-        ctx,
-        client_id=jane,
-        description="Hosted PBX",
-        unit_price=Decimal("10.00"),
-        cycle="month",
-        start_date=dt.date(2026, 1, 1),
-    )
+    contract = _pbx(ctx, jane)
     usage.import_usage(ctx, [(2, _row(jane, 1))])
     with pytest.raises(ValidationError, match="line 2, contract_id: conflict"):
         usage.import_usage(ctx, [(2, _row(jane, 1, contract=contract.id))])
