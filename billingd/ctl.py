@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from billingd.control.client import ConnectionFailed, ControlClient, RemoteError
+from billingd.control.list_params import PAGED
 from billingd.ctl_commands import COMMANDS, Arg, Command
 from billingd.ctl_commands.runs import DRY_RUN_COLUMNS, dry_run_rows
 from billingd.ctl_output import ProgressLine, render
@@ -165,10 +166,8 @@ def _emit(text: str) -> None:
 
 def _page_size(command: Command, args: argparse.Namespace) -> int:
     """The rows one call returns at most: ``--limit``, else the method's default."""
-    from billingd.control.registry import METHODS  # the registry, only when needed
-
     limit = getattr(args, "limit", None)
-    return int(limit or METHODS[command.method].params["limit"].default)
+    return int(limit or PAGED[command.method]["limit"].default)
 
 
 def _more_hint(command: Command, args: argparse.Namespace, result: Any) -> None:

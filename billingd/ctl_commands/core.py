@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from billingd.control import einvoice_params
+from billingd.control.list_params import CLIENT_PAGE, INVOICE_PAGE
 from billingd.ctl_commands.base import Arg, Command, opt, options, req
 
 ENTERPRISE_OPTIONS = (
@@ -141,8 +142,7 @@ COMMANDS: tuple[Command, ...] = (
         (
             opt("--enterprise", "int"),
             opt("--search"),
-            opt("--limit", "int"),
-            opt("--offset", "int"),
+            *options(CLIENT_PAGE),
         ),
         columns=("id", "name", "company", "email", "currency", "invoice_days", "status"),
     ),
@@ -292,8 +292,7 @@ COMMANDS: tuple[Command, ...] = (
             opt("--status", choices=("draft", "open", "partial", "paid", "void")),
             opt("--period", help="YYYY-MM: issued in that month"),
             opt("--overdue", "flag", help="only open or partly paid invoices past their due date"),
-            opt("--limit", "int"),
-            opt("--offset", "int"),
+            *options(INVOICE_PAGE),
         ),
         columns=INVOICE_COLUMNS,
     ),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from billingd.control.api.outbox import LIST_FILTERS
+from billingd.control.list_params import OUTBOX_FILTERS
 from billingd.ctl_commands.base import Arg, Command, options
 
 MESSAGE = Arg("ID", "id", "int", required=True, help="outbox message id")
@@ -13,7 +13,7 @@ COMMANDS: tuple[Command, ...] = (
         ("outbox", "list"),
         "outbox.list",
         "List outbox messages (emails, uploads, notices) with their state.",
-        options(LIST_FILTERS),
+        options(OUTBOX_FILTERS),
         columns=COLUMNS,
     ),
     Command(("outbox", "show"), "outbox.show", "Show an outbox message.", (MESSAGE,)),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from billingd.control.api.reports import REVENUE_PARAMS
+from billingd.control.list_params import REVENUE_PARAMS
 from billingd.ctl_commands.base import Command, options
 from billingd.domain.reports import AGING_BUCKETS
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from billingd.errors import Conflict
 
 STATES = ("queued", "sending", "sent", "failed", "cancelled")
+CHANNELS = ("email", "upload", "notify")
+"""How a message goes out: by email, to an uploader plugin, to a notifier plugin."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,14 +5,15 @@ EU's, GB, CH, NO, ...) must be valid for that country. An id without such a pref
 is checked against the party's country where stdnum knows that country's format;
 elsewhere (a US EIN, a tax number of a country stdnum has no VAT rules for) it is
 kept as given, since nothing can be checked.
+
+stdnum is imported on the first check, not with this module: importing it costs
+about 30 ms (it imports ssl and pydoc), which billingctl, importing the party
+fields for its options, would pay on every start.
 """
 
 from __future__ import annotations
 
 from types import ModuleType
-
-from stdnum import get_cc_module
-from stdnum.exceptions import ValidationError as StdnumError
 
 from billingd.domain.vat import VAT_PREFIXES
 
@@ -23,6 +24,8 @@ class VatIdError(ValueError):
 
 def _module(country: str) -> ModuleType | None:
     """stdnum's VAT module of a two-letter country code, if it has one."""
+    from stdnum import get_cc_module
+
     code = country.strip().lower()
     if len(code) != 2 or not code.isascii() or not code.isalpha():
         return None
@@ -50,6 +53,8 @@ def normalise_vat_id(value: str, country: str = "") -> str:
     module = _module(code)
     if module is None:
         return value
+    from stdnum.exceptions import ValidationError as StdnumError
+
     try:
         compact = module.validate(number)
     except StdnumError as exc:

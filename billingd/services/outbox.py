@@ -51,8 +51,8 @@ from billingd.services.lookup import get_or_refuse
 
 log = logging.getLogger("billingd.outbox")
 
-EMAIL, UPLOAD, NOTIFY = "email", "upload", "notify"
-CHANNELS = (EMAIL, UPLOAD, NOTIFY)
+CHANNELS = outbox_states.CHANNELS
+EMAIL, UPLOAD, NOTIFY = CHANNELS
 STATES = outbox_states.STATES
 MAX_ATTEMPTS = 12
 """Deliveries tried per message before it stays failed (about a day with :data:`BACKOFF`)."""

@@ -5,9 +5,9 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+from billingd.control.list_params import INVOICE_PAGE
 from billingd.control.params import (
     COUNT,
-    OFFSET,
     Bool,
     Bound,
     Date,
@@ -138,8 +138,7 @@ def invoice_amount(
     status=Str(),
     period=Str(help="YYYY-MM: issued in that month"),
     overdue=Bool(help="only open or partly paid invoices past their due date"),
-    limit=PositiveInt(default=200),
-    offset=Int(default=0, bound=OFFSET),
+    **INVOICE_PAGE,
 )
 def invoice_list(
     ctx: ServiceContext,

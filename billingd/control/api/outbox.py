@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from billingd.control.params import Int, PositiveInt, Ref, Str
+from billingd.control.list_params import OUTBOX_FILTERS
+from billingd.control.params import PositiveInt
 from billingd.control.registry import method
 from billingd.services import outbox
 from billingd.services.context import ServiceContext
@@ -12,20 +13,13 @@ from billingd.services.lookup import find_invoice
 from billingd.views import outbox_view
 
 MESSAGE = PositiveInt(required=True, help="the outbox message's id")
-LIST_FILTERS = dict(
-    state=Str(help="|".join(outbox.STATES)),
-    channel=Str(help="|".join(outbox.CHANNELS)),
-    client=Int(help="client id"),
-    invoice=Ref(help="invoice id or number"),
-    limit=PositiveInt(default=200),
-)
 
 
 @method(
     "outbox.list",
     writes=False,
     result="list of `OutboxMessage`, newest first",
-    **LIST_FILTERS,
+    **OUTBOX_FILTERS,
 )
 def outbox_list(
     ctx: ServiceContext,

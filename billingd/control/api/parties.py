@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from billingd.control import einvoice_params
+from billingd.control.list_params import CLIENT_PAGE
 from billingd.control.params import (
     IDENTIFIER,
     INTERVAL,
     NUMBER_START,
-    OFFSET,
     PAYMENT_TERMS,
     QUANTITY,
     REVIEW_DAYS,
@@ -204,8 +204,7 @@ def _page_is_quick(params: dict[str, Any]) -> bool:
     quick=_page_is_quick,
     enterprise=Int(),
     search=Str(),
-    limit=PositiveInt(default=100),
-    offset=Int(default=0, bound=OFFSET),
+    **CLIENT_PAGE,
 )
 def client_list(
     ctx: ServiceContext,

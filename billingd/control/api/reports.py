@@ -4,16 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from billingd.control.params import PositiveInt
+from billingd.control.list_params import REVENUE_PARAMS
 from billingd.control.registry import method
-from billingd.domain.bounds import Bound
 from billingd.services import reports
 from billingd.services.context import ServiceContext
-
-MONTHS = Bound(1, 120, unit="months")
-REVENUE_PARAMS = {
-    "months": PositiveInt(default=12, bound=MONTHS, help="how many months, up to this one")
-}
 
 
 @method(
