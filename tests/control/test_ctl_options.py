@@ -11,15 +11,20 @@ imports none of it.
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import io
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from billingd.control import api  # noqa: F401  (registers the methods)
 from billingd.control.list_params import PAGED
 from billingd.control.registry import METHODS
-from billingd.ctl import pages
+from billingd.ctl import build_parser, needed, pages
 from billingd.ctl_commands import COMMANDS, Arg, Command
 
 KINDS = {"int": "integer", "flag": "boolean", "no-flag": "boolean", "append": "list"}
@@ -136,3 +141,33 @@ def test_billingctl_starts_without_the_registry(tmp_path: Path) -> None:
         if m.startswith(heavy) or m in ("billingd.control.api", "billingd.control.registry")
     ]
     assert not loaded, loaded
+
+
+def _output(parser: argparse.ArgumentParser, argv: list[str]) -> tuple[str, str]:
+    """What parsing ``argv`` prints on stdout and stderr before it exits."""
+    out, err = io.StringIO(), io.StringIO()
+    with (
+        contextlib.redirect_stdout(out),
+        contextlib.redirect_stderr(err),
+        pytest.raises(SystemExit),
+    ):
+        parser.parse_args(argv)
+    return out.getvalue(), err.getvalue()
+
+
+def test_a_parser_with_the_options_needed_answers_as_the_whole_parser() -> None:
+    whole = build_parser()
+    tries = [["--help"], ["--json", "-h"], []]
+    for command in COMMANDS:
+        tries += [[*command.words, "--help"], [*command.words, "--no-such-option"]]
+    for argv in tries:
+        assert _output(build_parser(needed(argv)), argv) == _output(whole, argv), argv
+
+
+def test_only_what_is_plainly_named_gets_a_parser_of_its_own() -> None:
+    status = next(c for c in COMMANDS if c.words == ("status",))
+    assert needed(["--socket", "/s", "--json", "status"]) == (status,)
+    assert needed(["--socket=/s", "status", "--json"]) == (status,)
+    assert needed(["--json", "--help"]) == needed(["-h", "status"]) == ()
+    for argv in (["--sock", "/s", "status"], ["client"], ["client", "lst"], [], ["--"]):
+        assert needed(argv) == COMMANDS, argv
