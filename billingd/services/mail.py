@@ -37,15 +37,17 @@ INVOICE_KEYS = (
 )  # fmt: skip
 
 
+PLAIN_ADDRESS = re.compile(r"[^\s@,;<>()\[\]\"\\:]+@[^\s@,;<>()\[\]\"\\:]+")
+"""``local@domain`` with nothing to parse: taken as it is (imports check thousands)."""
+
+
 def split_addresses(text: str) -> list[str]:
     """Addresses from a bill group's or client's email field (comma or semicolon
     separated, ``Name <address>`` allowed), duplicates dropped."""
+    if PLAIN_ADDRESS.fullmatch(text.strip()):
+        return [text.strip()]  # one plain address: nothing to parse (a run sends thousands)
     found = getaddresses([text.replace(";", ",")])
     return list(dict.fromkeys(addr.strip() for _, addr in found if "@" in addr))
-
-
-PLAIN_ADDRESS = re.compile(r"[^\s@,;<>()\[\]\"\\:]+@[^\s@,;<>()\[\]\"\\:]+")
-"""``local@domain`` with nothing to parse: taken as it is (imports check thousands)."""
 
 
 def check_addresses(text: str, field: str) -> str:

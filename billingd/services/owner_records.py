@@ -76,13 +76,23 @@ class OwnerRecords:
 
 
 def load_owners(clients: Sequence[int], resellers: Sequence[int]) -> dict[str, Owner]:
-    """Clients and resellers with their enterprise, by key (``client:ID``, ``reseller:ID``)."""
+    """Clients (with their reseller) and resellers with their enterprise, by key
+    (``client:ID``, ``reseller:ID``)."""
     found: dict[str, Owner] = {}
-    for model, ids in ((Client, clients), (Reseller, resellers)):
 
-        def query(chunk: Sequence[int], model: type[Owner] = model) -> peewee.Query:
-            return model.select(model, Enterprise).join(Enterprise).where(model.id.in_(chunk))
+    def client_query(chunk: Sequence[int]) -> peewee.Query:
+        return (
+            Client.select(Client, Enterprise, Reseller)
+            .join(Enterprise)
+            .switch(Client)
+            .join(Reseller, peewee.JOIN.LEFT_OUTER)
+            .where(Client.id.in_(chunk))
+        )
 
+    def reseller_query(chunk: Sequence[int]) -> peewee.Query:
+        return Reseller.select(Reseller, Enterprise).join(Enterprise).where(Reseller.id.in_(chunk))
+
+    for query, ids in ((client_query, clients), (reseller_query, resellers)):
         for owner in select_in(query, ids):
             found[_key(owner)] = owner
     return found
