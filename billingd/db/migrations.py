@@ -42,7 +42,7 @@ from billingd.db.models import (
     UsageRecord,
 )
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 
 def _migrator(database: peewee.Database) -> pm.SchemaMigrator:
@@ -198,6 +198,14 @@ def _v7_staged_party_imports(database: peewee.Database) -> None:
     database.execute_sql('DROP INDEX IF EXISTS "usage_record_client_id"')
 
 
+def _v8_unindexed_usage_stage(database: peewee.Database) -> None:
+    """A usage stage is read whole: its rows need no index (staging and the commit's
+    delete cost half as much without it)."""
+    database.execute_sql(
+        'DROP INDEX IF EXISTS "usage_import_row_usage_import_id_client_id_external_id"'
+    )
+
+
 # version N -> function that upgrades a database from N-1 to N
 MIGRATIONS: dict[int, Callable[[peewee.Database], None]] = {
     2: _v2_billing_correctness,
@@ -206,6 +214,7 @@ MIGRATIONS: dict[int, Callable[[peewee.Database], None]] = {
     5: _v5_delivery,
     6: _search_indexes,
     7: _v7_staged_party_imports,
+    8: _v8_unindexed_usage_stage,
 }
 
 _SQLITE_APPEND_ONLY = [

@@ -198,9 +198,11 @@ class UsageImport(BaseModel):
 class UsageImportRow(BaseModel):
     """One validated, rated row of a staged usage import, as it will be stored."""
 
+    # no index: a stage is written once and read whole, by a scan (an index cost more
+    # to keep than any query it served: half the staging, most of the stage's delete)
     usage_import = peewee.ForeignKeyField(
         UsageImport, backref="staged", on_delete="CASCADE", index=False
-    )  # indexed first below
+    )
     line = peewee.IntegerField()
     client_id = peewee.IntegerField()
     occurred_at = peewee.DateTimeField()
@@ -211,9 +213,6 @@ class UsageImportRow(BaseModel):
     amount = DecimalTextField()
     external_id = peewee.TextField(null=True)
     contract_id = peewee.IntegerField(null=True)
-
-    class Meta:
-        indexes = ((("usage_import", "client_id", "external_id"), False),)
 
 
 class ImportRow(BaseModel):

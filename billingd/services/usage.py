@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import itertools
+import operator
 import secrets
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -358,20 +359,29 @@ def _staged_values(stage_id: int, row: UsageRow, amount: Decimal) -> tuple[Any, 
 
 
 def _commit(ctx: ServiceContext, stage: UsageImport) -> ImportResult:
-    """Refuse the file on any conflict; else store each new row once and drop the stage."""
+    """Refuse the file on any conflict; else store each new row once and drop the stage.
+
+    Most files repeat no external id and have none stored: every staged row is stored
+    at once, the unique index of (client, external id) checking them on the way. Only
+    when it refuses one (the statement undone alone, in a savepoint) are the file's
+    duplicates and conflicts sorted out, row by row where they are.
+    """
     staged = UsageImportRow.usage_import == stage.id
-    if UsageImportRow.select().where(staged).count() != stage.rows:  # never half a file
-        raise Conflict(f"usage import {stage.token} lost staged rows; import the file again")
-    in_file, repeats = _conflicts_in_file(stage)
-    with_stored, known = _conflicts_with_stored(stage)
-    if in_file or with_stored:
-        raise refuse(in_file + with_stored, WHAT)
-    new_rows = _new_rows(stage, repeats=repeats, known=known)
-    imported = (
-        UsageRecord.insert_from(new_rows, [*STORED, UsageRecord.imported_at])
-        .as_rowcount()
-        .execute()
-    )
+    try:
+        with UsageRecord._meta.database.atomic():
+            imported = _store(_new_rows(stage, repeats=False, known=False))
+    except peewee.IntegrityError:  # some external id is taken (or a client is gone)
+        imported = None
+    if imported is None:
+        if UsageImportRow.select().where(staged).count() != stage.rows:
+            _lost_rows(stage)
+        in_file, repeats = _conflicts_in_file(stage)
+        with_stored, known = _conflicts_with_stored(stage)
+        if in_file or with_stored:
+            raise refuse(in_file + with_stored, WHAT)
+        imported = _store(_new_rows(stage, repeats=repeats, known=known))
+    elif imported != stage.rows:  # never half a file
+        _lost_rows(stage)
     client_ids = {
         cid
         for (cid,) in UsageImportRow.select(UsageImportRow.client_id)
@@ -393,6 +403,16 @@ def _commit(ctx: ServiceContext, stage: UsageImport) -> ImportResult:
     return result
 
 
+def _lost_rows(stage: UsageImport) -> None:
+    raise Conflict(f"usage import {stage.token} lost staged rows; import the file again")
+
+
+def _store(rows: peewee.SelectQuery) -> int:
+    """Insert the staged ``rows`` as usage records; how many."""
+    insert = UsageRecord.insert_from(rows, [*STORED, UsageRecord.imported_at])
+    return insert.as_rowcount().execute()
+
+
 def _new_rows(stage: UsageImport, *, repeats: bool, known: bool) -> peewee.SelectQuery:
     """The staged rows to store, each client's together in time order: every row
     without an external id, and the first row of each external id its client does not
@@ -400,27 +420,22 @@ def _new_rows(stage: UsageImport, *, repeats: bool, known: bool) -> peewee.Selec
     batch of clients' records from a few pages, not from every page of the month.
 
     ``repeats``: some external id is in the file more than once; ``known``: some is stored
-    already. Without them every staged row is new, and its tests (an index probe per row,
-    half the cost of the insert) are left out.
+    already. Without them every staged row is new, and its tests are left out.
     """
-    earlier = UsageImportRow.alias("earlier")
-    same_earlier = earlier.select(peewee.SQL("1")).where(
-        (earlier.usage_import == UsageImportRow.usage_import)
-        & (earlier.client_id == UsageImportRow.client_id)
-        & (earlier.external_id == UsageImportRow.external_id)
-        & (earlier.id < UsageImportRow.id)
-    )
     stored = UsageRecord.select(peewee.SQL("1")).where(
         (UsageRecord.client == UsageImportRow.client_id)
         & (UsageRecord.external_id == UsageImportRow.external_id)
     )
     now = peewee.Value(utcnow(), converter=UsageRecord.imported_at.db_value)
     condition = UsageImportRow.usage_import == stage.id
-    # a row without an external id equals no other (NULL = NULL is not true): both
-    # tests pass it, and without an OR PostgreSQL plans them as anti-joins
-    if repeats:
-        condition &= ~peewee.fn.EXISTS(same_earlier)
-    if known:
+    if repeats:  # the stage has no index: its first rows found by one sort, not a probe each
+        first = (
+            UsageImportRow.select(peewee.fn.MIN(UsageImportRow.id))
+            .where(condition & UsageImportRow.external_id.is_null(False))
+            .group_by(UsageImportRow.client_id, UsageImportRow.external_id)
+        )
+        condition &= UsageImportRow.external_id.is_null() | UsageImportRow.id.in_(first)
+    if known:  # a row without an external id equals no stored one (NULL = NULL is not true)
         condition &= ~peewee.fn.EXISTS(stored)
     order = (UsageImportRow.client_id, UsageImportRow.occurred_at, UsageImportRow.id)
     return UsageImportRow.select(*STAGED, now).where(condition).order_by(*order)
@@ -487,9 +502,11 @@ def _conflicts_in_file(stage: UsageImport) -> tuple[list[ImportRowError], bool]:
 
 def _conflicts_with_stored(stage: UsageImport) -> tuple[list[ImportRowError], bool]:
     """Rows whose client already has their external id, stored with other content; and
-    whether any row's external id is stored already."""
-    width = len(CONTENT)
-    query = (
+    whether any row's external id is stored already.
+
+    A row stored as the same text is the same record: only the others are read, and
+    compared as values (``0.10`` and ``0.1`` are the same quantity)."""
+    pairs = (
         UsageImportRow.select(
             UsageImportRow.line,
             UsageImportRow.client_id,
@@ -504,16 +521,25 @@ def _conflicts_with_stored(stage: UsageImport) -> tuple[list[ImportRowError], bo
             & (UsageRecord.external_id == UsageImportRow.external_id),
         )
         .where(UsageImportRow.usage_import == stage.id)
-        .tuples()
     )
-    errors, known = [], False
-    for line, client_id, external_id, record_id, *content in query:
-        known = True
+    if not pairs.exists():
+        return [], False
+    distinct = "IS DISTINCT FROM" if is_postgres() else "IS NOT"  # NULL-safe: a contract
+    other_text = functools.reduce(
+        operator.or_,
+        (
+            peewee.Expression(mine, distinct, theirs)
+            for mine, theirs in zip(STAGED_CONTENT, STORED_CONTENT, strict=True)
+        ),
+    )
+    width = len(CONTENT)
+    errors = []
+    for line, client_id, external_id, record_id, *content in pairs.where(other_text).tuples():
         differ = _differences(tuple(content[:width]), tuple(content[width:]))
         if differ:
             where = f"stored already (usage record {record_id})"
             errors.append(_conflict(line, client_id, external_id, where, differ))
-    return errors, known
+    return errors, True
 
 
 # -- listing and deleting ---------------------------------------------------------------

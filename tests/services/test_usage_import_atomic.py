@@ -163,6 +163,21 @@ def test_spec_12_a_stage_that_lost_rows_is_never_committed(ctx: ServiceContext) 
     assert UsageRecord.select().count() == 0 and _nothing_staged()
 
 
+def test_spec_12_a_stage_that_lost_rows_is_never_committed_with_duplicates_either(
+    ctx: ServiceContext,
+) -> None:
+    """A stored external id sends the commit the long way round, which counts too."""
+    jane, _ = _setup(ctx)
+    usage.import_usage(ctx, [(2, _row(jane, 1))])
+    token = usage.begin_import(ctx)
+    staged = [(2, _row(jane, 1)), (3, _row(jane, 2)), (4, _row(jane, 3))]
+    usage.stage_rows(ctx, token, staged)
+    UsageImportRow.delete().where(UsageImportRow.line == 4).execute()
+    with pytest.raises(Conflict, match="lost staged rows"):
+        usage.commit_import(ctx, token)
+    assert UsageRecord.select().count() == 1 and _nothing_staged()
+
+
 def test_spec_2_abort_discards_the_stage(ctx: ServiceContext) -> None:
     jane, _ = _setup(ctx)
     token = usage.begin_import(ctx)
