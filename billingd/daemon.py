@@ -33,6 +33,7 @@ from billingd.errors import ValidationError
 from billingd.outbox_worker import OutboxWorker
 from billingd.plugins import PluginHost, load_plugins
 from billingd.plugins import configured as plugins_configured
+from billingd.run_gate import RunGate
 from billingd.scheduler import Scheduler, Settings
 from billingd.services.context import ServiceContext
 from billingd.services.documents import template_dirs_of
@@ -190,8 +191,14 @@ async def run(daemon: Daemon) -> None:
         # go over a connection and keep to the reader threads
         quick_reads_inline=isinstance(daemon.database, peewee.SqliteDatabase),
     )
+    gate = RunGate()  # the queue workers give way to the scheduler's runs
     daemon.scheduler = Scheduler(
-        daemon.ctx, scheduler_settings(config), daemon.publish, daemon.stop, daemon.wake_workers
+        daemon.ctx,
+        scheduler_settings(config),
+        daemon.publish,
+        daemon.stop,
+        daemon.wake_workers,
+        gate,
     )
     daemon.ctx.runner = daemon.scheduler
     await daemon.scheduler.recover()
@@ -205,7 +212,7 @@ async def run(daemon: Daemon) -> None:
     log.info("listening on %s", config.socket)
     daemon.ctx.live = daemon.events.publish  # progress of long calls, to subscribers only
     daemon.scheduler_task = asyncio.create_task(daemon.scheduler.serve())
-    daemon.documents = document_worker(daemon)
+    daemon.documents = document_worker(daemon, gate)
     daemon.documents_task = asyncio.create_task(daemon.documents.serve())
     daemon.outbox = OutboxWorker(
         daemon.ctx,
@@ -213,6 +220,7 @@ async def run(daemon: Daemon) -> None:
         template_dirs_of(daemon.ctx),
         daemon.publish,
         daemon.stop,
+        gate,
     )
     daemon.outbox_task = asyncio.create_task(daemon.outbox.serve())
     systemd.ready()
@@ -228,7 +236,7 @@ async def run(daemon: Daemon) -> None:
             reload_config(daemon)
 
 
-def document_worker(daemon: Daemon) -> DocumentWorker:
+def document_worker(daemon: Daemon, gate: RunGate) -> DocumentWorker:
     """The worker that renders queued documents in ``document_workers`` processes."""
     config = daemon.config
     size = config.document_workers or default_size()
@@ -238,7 +246,7 @@ def document_worker(daemon: Daemon) -> DocumentWorker:
     def pool() -> ProcessPoolExecutor:  # a pool started again gets the reloaded settings
         return start_pool(size, daemon.plugins.settings, enabled, template_dirs)
 
-    return DocumentWorker(daemon.ctx, pool, size, daemon.publish, daemon.stop)
+    return DocumentWorker(daemon.ctx, pool, size, daemon.publish, daemon.stop, gate)
 
 
 def feed_watchdog(daemon: Daemon) -> bool:

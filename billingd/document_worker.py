@@ -32,6 +32,7 @@ from billingd.db.models import DocumentJob
 from billingd.document_pool import render
 from billingd.pausing import pause
 from billingd.queue_timing import ERROR_SECONDS, FALLBACK_SECONDS, seconds_until_due
+from billingd.run_gate import RunGate
 from billingd.services import document_queue as queue
 from billingd.services.context import ServiceContext
 from billingd.services.documents import Rendered, renderer_for
@@ -61,9 +62,11 @@ class DocumentWorker:
         size: int,
         publish: Publish,
         stopping: asyncio.Event,
+        gate: RunGate | None = None,
     ) -> None:
         self.ctx = ctx
         self.start_pool = start_pool
+        self.gate = gate or RunGate()
         self.capacity = max(size, 1) * JOBS_PER_PROCESS
         self.publish = publish
         self.stopping = stopping
@@ -102,11 +105,13 @@ class DocumentWorker:
             self._thread.shutdown(wait=True)
 
     async def _step(self) -> None:
+        if not self._inflight:
+            await self.gate.wait_open(self.stopping)  # a run of this daemon goes first
         if time.monotonic() - self._swept > SWEEP_SECONDS:
             await self._db(queue.release_abandoned, self.claimer, set(self._inflight.values()))
             self._swept = time.monotonic()
         room = self.capacity - len(self._inflight)
-        if room > 0:
+        if room > 0 and not (self.gate.closed and self._inflight):
             await self._start(await self._db(queue.claim, self.ctx, room, self.claimer))
         if not self._inflight:
             await pause(self._wake, self.stopping, await self._db(self._idle_seconds))

@@ -45,6 +45,7 @@ from billingd.errors import ValidationError
 from billingd.pausing import pause
 from billingd.plugins import PermanentFailure
 from billingd.queue_timing import ERROR_SECONDS, seconds_until_due
+from billingd.run_gate import RunGate
 from billingd.services import delivered_documents, mail, outbox
 from billingd.services.context import ServiceContext
 from billingd.services.leases import claimer_id
@@ -107,9 +108,11 @@ class OutboxWorker:
         template_dirs: Sequence[Path],
         publish: Publish,
         stopping: asyncio.Event,
+        gate: RunGate | None = None,
     ) -> None:
         self.ctx = ctx
         self.smtp = smtp
+        self.gate = gate or RunGate()
         self.template_dirs = list(template_dirs)
         self.publish = publish
         self.stopping = stopping
@@ -144,6 +147,7 @@ class OutboxWorker:
         try:
             while not self.stopping.is_set():
                 try:
+                    await self.gate.wait_open(self.stopping)  # a run of this daemon goes first
                     if not await self.step():
                         await pause(self._wake, self.stopping, await self._idle_seconds())
                 except Exception:

@@ -47,6 +47,7 @@ from croniter import croniter
 from billingd import pausing
 from billingd.db.models import Run, database_proxy
 from billingd.domain.schedule import next_fire
+from billingd.run_gate import RunGate
 from billingd.services import dunning, runs
 from billingd.services.context import ServiceContext
 from billingd.services.gateway_charges import resume_pending_charges, retry_due_charges
@@ -163,11 +164,14 @@ class Scheduler:
         publish: Publish,
         stopping: asyncio.Event,
         on_wake: Callable[[], None] | None = None,
+        gate: RunGate | None = None,
     ) -> None:
         self.ctx = ctx
         self.on_wake = on_wake
         """Called on the event loop when the scheduler is told to re-check (the test clock
         moved, a reload): the queue workers' retries may be due now, too."""
+        self.gate = gate or RunGate()
+        """Closed while a run executes: the queue workers give way to it."""
         self.settings = settings
         self.publish = publish
         self.stopping = stopping
@@ -609,9 +613,18 @@ class Scheduler:
 
         Any error outside one client's billing is recorded on the run (status
         ``failed``) and reported; the pause before more automatic work is returned
-        then, else None. ``base`` gives the run's clock.
+        then, else None. ``base`` gives the run's clock. The queue workers give way
+        while it executes (:mod:`billingd.run_gate`).
         """
         self._own(run_id)
+        try:
+            with self.gate.billing():
+                return await self._bill(lane, run_id, base)
+        finally:
+            self._owned.discard(run_id)
+
+    async def _bill(self, lane: str, run_id: int, base: ServiceContext) -> float | None:
+        """:meth:`_execute`'s batches and the run's end."""
         try:
             run = await self._on(lane, Run.get_by_id, run_id)
             client_ids = await self._on(lane, runs.billable_client_ids, run.client_id, run.clients)
@@ -655,8 +668,6 @@ class Scheduler:
             pause = self.health.failed("run", f"run {run_id}: {error}")
             await self._record_failure(lane, run_id, error)
             return pause
-        finally:
-            self._owned.discard(run_id)
 
     async def _record_failure(self, lane: str, run_id: int, error: str) -> None:
         try:
