@@ -219,29 +219,60 @@ def _stage_csv(
     """Stage a chunk of CSV text: plain rows as they are, else row by row."""
     rows = usage_csv.plain_rows(header, text)
     shape = usage_csv.layout(header)
-    if rows is None or shape is None or not _plain_references(shape, rows):
-        return _stage(ctx, stage, usage_csv.csv_rows(header, text, first_line), limit=None)
+    if rows is not None and shape is not None:
+        try:
+            with UsageImportRow._meta.database.atomic():  # undone alone when refused
+                _stage_plain(stage.id, first_line, header, shape, rows)
+            return len(rows)
+        except _NamesUnknown:
+            pass
+    return _stage(ctx, stage, usage_csv.csv_rows(header, text, first_line), limit=None)
+
+
+class _NamesUnknown(Exception):
+    """Plain rows name a client or contract that is not there (or not theirs)."""
+
+
+def _stage_plain(
+    stage_id: int,
+    first_line: int,
+    header: tuple[str, ...],
+    shape: usage_csv.Layout,
+    rows: list[tuple[str, ...]],
+) -> None:
+    """Stage plain rows, then check in one query what they name; ``_NamesUnknown`` when
+    a client or contract is not there: the rows are then checked one by one, naming the
+    bad ones."""
+    database = UsageImportRow._meta.database
+    last = database.execute_sql(f'SELECT MAX("id") FROM "{STAGE_TABLE}"').fetchone()[0]
     if is_postgres():
-        copy_text(UsageImportRow, STAGE_FIELDS, _plain_copy(stage.id, first_line, shape, rows))
+        copy_text(UsageImportRow, STAGE_FIELDS, _plain_copy(stage_id, first_line, shape, rows))
     else:
-        database = UsageImportRow._meta.database
-        numbered = ((stage.id, first_line + n, *row) for n, row in enumerate(rows))
-        database.cursor().executemany(_plain_insert(header), numbered)
-    return len(rows)
+        numbered = [(stage_id, first_line + n, *row) for n, row in enumerate(rows)]
+        cursor = database.cursor()
+        whole = len(numbered) - len(numbered) % PLAIN_ROWS
+        groups = range(0, whole, PLAIN_ROWS)
+        flat = (tuple(itertools.chain.from_iterable(numbered[i : i + PLAIN_ROWS])) for i in groups)
+        cursor.executemany(_plain_insert(header, PLAIN_ROWS), flat)
+        cursor.executemany(_plain_insert(header, 1), numbered[whole:])
+    unknown = _UNKNOWN_NAMES.format(p=database.param)
+    if database.execute_sql(unknown, (last or 0, stage_id)).fetchone():
+        raise _NamesUnknown
 
 
-def _plain_references(shape: usage_csv.Layout, rows: list[tuple[str, ...]]) -> bool:
-    """Whether every client and contract plain rows name exists (the contract: of the
-    row's client); when not, the rows are checked one by one, naming the bad ones."""
-    client, contract = shape.group["client"], shape.group.get("contract")
-    client_ids = {int(text) for text in {row[client] for row in rows}}
-    pairs = set()
-    if contract is not None:
-        pairs = {(int(row[client]), int(row[contract])) for row in rows if row[contract]}
-    clients, owners = _references(client_ids, {c for _, c in pairs})
-    return len(clients) == len(client_ids) and all(
-        owners.get(contract_id) == client_id for client_id, contract_id in pairs
-    )
+PLAIN_ROWS = 32
+"""Plain rows per INSERT statement on SQLite: a fifth less work than one a row."""
+STAGE_TABLE = UsageImportRow._meta.table_name
+_UNKNOWN_NAMES = (
+    f'SELECT 1 FROM "{STAGE_TABLE}" AS s WHERE s."id" > {{p}} AND s."usage_import_id" = {{p}} '
+    f'AND (NOT EXISTS (SELECT 1 FROM "{Client._meta.table_name}" AS c '
+    'WHERE c."id" = s."client_id") OR s."contract_id" IS NOT NULL AND NOT EXISTS '
+    f'(SELECT 1 FROM "{Contract._meta.table_name}" AS k '
+    'WHERE k."id" = s."contract_id" AND k."client_id" = s."client_id")) LIMIT 1'
+)
+"""A row staged after the given id naming a client that is not there, or a contract
+that is not its client's (the rows just staged: the largest id before is read first);
+``{p}``: the database's parameter mark."""
 
 
 def _references(client_ids: set[int], contract_ids: set[int]) -> tuple[dict[int, Any], ...]:
@@ -252,9 +283,10 @@ def _references(client_ids: set[int], contract_ids: set[int]) -> tuple[dict[int,
 
 
 @functools.lru_cache(maxsize=64)
-def _plain_insert(header: tuple[str, ...]) -> str:
-    """SQLite: the INSERT of plain rows under ``header`` (a match's groups in order,
-    after the stage and line), forming each stored value from the matched text."""
+def _plain_insert(header: tuple[str, ...], rows: int) -> str:
+    """SQLite: the INSERT of ``rows`` plain rows under ``header`` (each a match's groups
+    in order, after the stage and line), forming each stored value from the matched
+    text."""
     given = {
         "client": ("client_id", "?"),
         "occurred_at": ("occurred_at", "? || ' ' || ?"),
@@ -272,8 +304,8 @@ def _plain_insert(header: tuple[str, ...]) -> str:
             columns.append(given.get(column, (column,))[0])
             values.append(value)
     names = ", ".join(f'"{c}"' for c in columns)
-    table = UsageImportRow._meta.table_name
-    return f'INSERT INTO "{table}" ({names}) VALUES ({", ".join(values)})'
+    row = f"({', '.join(values)})"
+    return f'INSERT INTO "{STAGE_TABLE}" ({names}) VALUES {", ".join([row] * rows)}'
 
 
 def _plain_copy(

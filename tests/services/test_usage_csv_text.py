@@ -100,7 +100,7 @@ def test_spec_2_csv_text_stores_each_row_as_its_record_would_be(ctx: ServiceCont
         "\n"
     )
     text = ",".join(HEADER) + "\n" + plain + other + plain.replace("cdr-", "again-")
-    result = _import_text(ctx, text, lines_per_chunk=30)
+    result = _import_text(ctx, text, lines_per_chunk=35)  # a plain chunk: 32 rows a statement
     assert (result.imported, result.duplicates) == (82, 0)
     assert _stored() == _expected(text)
 
@@ -146,3 +146,20 @@ def test_spec_2_a_bad_row_in_csv_text_names_its_line_and_column_and_stages_nothi
     assert message in refused.value.message
     assert UsageImport.select().count() == 0  # the stage is discarded
     assert UsageRecord.select().count() == 0
+
+
+def test_spec_2_plain_rows_naming_a_contract_of_another_client_name_it(
+    ctx: ServiceContext,
+) -> None:
+    """Plain rows are staged, then what they name is checked in one query: a contract
+    not of the row's client sends the chunk row by row, which names it."""
+    jane, joe, contract = _clients(ctx)
+    good = "".join(f"{jane},2026-01-05T10:00:00Z,d,G,1,s,1,e{n},{contract}\n" for n in range(40))
+    token = usage.begin_import(ctx, source="usage.csv")
+    with pytest.raises(ValidationError) as refused:
+        usage.stage_text(
+            ctx, token, HEADER, good + f"{joe},2026-01-05T10:00:00Z,d,G,1,s,1,x,{contract}\n", 2
+        )
+    assert (refused.value.data["line"], refused.value.data["field"]) == (42, "contract")
+    assert f"not a contract of client {joe}" in refused.value.message
+    assert UsageImport.select().count() == 0 and UsageRecord.select().count() == 0
