@@ -248,13 +248,22 @@ def _stage_plain(
     if is_postgres():
         copy_text(UsageImportRow, STAGE_FIELDS, _plain_copy(stage_id, first_line, shape, rows))
     else:
-        numbered = [(stage_id, first_line + n, *row) for n, row in enumerate(rows)]
         cursor = database.cursor()
-        whole = len(numbered) - len(numbered) % PLAIN_ROWS
-        groups = range(0, whole, PLAIN_ROWS)
-        flat = (tuple(itertools.chain.from_iterable(numbered[i : i + PLAIN_ROWS])) for i in groups)
-        cursor.executemany(_plain_insert(header, PLAIN_ROWS), flat)
-        cursor.executemany(_plain_insert(header, 1), numbered[whole:])
+        whole = len(rows) - len(rows) % PLAIN_ROWS
+        groups = (
+            (
+                stage_id,
+                first_line + start,
+                *itertools.chain.from_iterable(rows[start : start + PLAIN_ROWS]),
+            )
+            for start in range(0, whole, PLAIN_ROWS)
+        )
+        cursor.executemany(_plain_insert(header, PLAIN_ROWS), groups)
+        if whole < len(rows):
+            rest = itertools.chain.from_iterable(rows[whole:])
+            cursor.execute(
+                _plain_insert(header, len(rows) - whole), (stage_id, first_line + whole, *rest)
+            )
     unknown = _UNKNOWN_NAMES.format(p=database.param)
     if database.execute_sql(unknown, (last or 0, stage_id)).fetchone():
         raise _NamesUnknown
@@ -284,28 +293,33 @@ def _references(client_ids: set[int], contract_ids: set[int]) -> tuple[dict[int,
 
 @functools.lru_cache(maxsize=64)
 def _plain_insert(header: tuple[str, ...], rows: int) -> str:
-    """SQLite: the INSERT of ``rows`` plain rows under ``header`` (each a match's groups
-    in order, after the stage and line), forming each stored value from the matched
-    text."""
+    """SQLite: the INSERT of ``rows`` plain rows under ``header``, forming each stored
+    value from the matched text. Its parameters: the stage, the first row's line (the
+    others' follow), then each row's groups of its match in order."""
     given = {
-        "client": ("client_id", "?"),
-        "occurred_at": ("occurred_at", "? || ' ' || ?"),
-        "external_id": ("external_id", "nullif(?, '')"),
-        "contract": ("contract_id", "nullif(?, '')"),
+        "client": ("client_id", "{}"),
+        "occurred_at": ("occurred_at", "{} || ' ' || {}"),
+        "external_id": ("external_id", "nullif({}, '')"),
+        "contract": ("contract_id", "nullif({}, '')"),
     }
     left_out = {"destination": "''", "unit": "''", "external_id": "NULL", "contract": "NULL"}
-    columns, values = ["usage_import_id", "line"], ["?", "?"]
+    columns, forms = ["usage_import_id", "line"], []
     for column in header:
-        name, value = given.get(column, (column, "?"))
+        name, form = given.get(column, (column, "{}"))
         columns.append(name)
-        values.append(value)
-    for column, value in left_out.items():
+        forms.append(form)
+    for column, form in left_out.items():
         if column not in header:
             columns.append(given.get(column, (column,))[0])
-            values.append(value)
+            forms.append(form)
+    width = sum(form.count("{}") for form in forms)  # groups of a match
+    template = ", ".join(forms)
+    values = []
+    for row in range(rows):
+        marks = (f"?{3 + row * width + group}" for group in range(width))
+        values.append(f"(?1, ?2 + {row}, {template.format(*marks)})")
     names = ", ".join(f'"{c}"' for c in columns)
-    row = f"({', '.join(values)})"
-    return f'INSERT INTO "{STAGE_TABLE}" ({names}) VALUES {", ".join([row] * rows)}'
+    return f'INSERT INTO "{STAGE_TABLE}" ({names}) VALUES {", ".join(values)}'
 
 
 def _plain_copy(
