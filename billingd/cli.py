@@ -1,4 +1,5 @@
-"""The ``billingd`` command: serve, check-config, migrate, demo, plugins."""
+"""The ``billingd`` command: serve, check-config, migrate, backup, restore, doctor, demo,
+plugins."""
 
 from __future__ import annotations
 
@@ -9,6 +10,10 @@ from pathlib import Path
 
 from billingd import __version__
 from billingd.config import ConfigError, load_config
+
+DOCTOR_CHECKS = ("ledger", "invoices", "numbering", "allocations", "documents", "outbox", "runs")
+"""``billingd doctor --check`` names (billingd.services.doctor.CHECKS, not imported here:
+the other commands start without the services)."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -33,6 +38,28 @@ def _parser() -> argparse.ArgumentParser:
     command("plugins", "List the plugins that load, with their versions.")
     backup = command("backup", "Write a consistent copy of the database (daemon may run).")
     backup.add_argument("-o", "--output", type=Path, required=True, help="file to write")
+    restore = command(
+        "restore",
+        "Put a backup made by 'billingd backup' in place of the configured database "
+        "(the daemon stopped), then check it as doctor does.",
+    )
+    restore.add_argument("backup_file", type=Path, metavar="FILE", help="the backup")
+    restore.add_argument(
+        "--force", action="store_true", help="replace a database that is there already"
+    )
+    doctor = command(
+        "doctor",
+        "Check the database and documents for broken invariants (read-only; the daemon "
+        "may run). Exit 0 all well, 1 problems found, 2 could not check.",
+    )
+    doctor.add_argument("--json", action="store_true", help="print the report as JSON")
+    doctor.add_argument(
+        "--check",
+        action="append",
+        choices=DOCTOR_CHECKS,
+        metavar="NAME",
+        help=f"run only this check (repeatable): {', '.join(DOCTOR_CHECKS)}",
+    )
     demo = command("demo", "Create a demo database in your data directory and serve it.")
     demo.add_argument("--tui", action="store_true", help="also open the terminal UI")
     demo.add_argument("--reset", action="store_true", help="start again from fresh demo data")
@@ -71,6 +98,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"billingd: {exc}", file=sys.stderr)
             return 1
         return 0
+    if args.command == "doctor":
+        from billingd.doctor import run_doctor
+
+        return run_doctor(config, as_json=args.json, checks=args.check)
+    if args.command == "restore":
+        from billingd.backup import restore_command
+
+        return restore_command(config, args.backup_file, force=args.force)
     if args.command == "plugins":
         from billingd.plugins import load_plugins
 

@@ -43,6 +43,14 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def claimer_gone(claimer: str | None) -> bool:
+    """Whether a claim's process is certainly gone: a claimer (``host:pid:token``) of
+    this host whose pid no longer exists. One of another host is judged by its lease."""
+    host, _, rest = (claimer or "").partition(":")
+    pid = rest.partition(":")[0]
+    return host == socket.gethostname() and pid.isdigit() and not _alive(int(pid))
+
+
 def backoff(attempts: int, first: dt.timedelta, longest: dt.timedelta) -> dt.timedelta:
     """The pause before try ``attempts + 1``: ``first``, doubling up to ``longest``."""
     return min(first * 2 ** min(max(attempts - 1, 0), 16), longest)
@@ -61,9 +69,8 @@ def release_abandoned(
         (model.state == busy) & model.claimed_by.startswith(f"{host}:")
     )
     for row in list(claimed):
-        pid = row.claimed_by.split(":")[1]
         own = row.claimed_by == claimer
-        if (own and row.id not in keep) or (not own and pid.isdigit() and not _alive(int(pid))):
+        if (own and row.id not in keep) or (not own and claimer_gone(row.claimed_by)):
             abandoned.append(row.id)
     if abandoned:
         with write_transaction():

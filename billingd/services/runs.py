@@ -557,16 +557,8 @@ def heartbeat(run_ids: Collection[int]) -> int:
         )
 
 
-def mark_interrupted_runs(lease: dt.timedelta = RUN_LEASE, keep: Collection[int] = ()) -> int:
-    """Mark as interrupted the running runs whose process is gone; how many.
-
-    The lease decides, on any host and whatever the pid: a run whose heartbeat (or
-    start, before its first one) is older than ``lease``. A zombie or a reused pid no
-    longer keeps a dead run "running". One shortcut is certain: a run of this host
-    whose pid no longer exists is gone at once (a restart after a crash need not wait
-    for the lease). ``keep`` are this process's own runs.
-    """
-    now = utcnow()
+def _cut_short(now: dt.datetime, lease: dt.timedelta, keep: Collection[int]) -> Any:
+    """The running runs whose process is gone (see :func:`mark_interrupted_runs`)."""
     beat = fn.COALESCE(Run.heartbeat_at, Run.started_at)
     gone = [
         run.id
@@ -578,6 +570,26 @@ def mark_interrupted_runs(lease: dt.timedelta = RUN_LEASE, keep: Collection[int]
     cut_short = (Run.status == "running") & ((beat < now - lease) | Run.id.in_(gone))
     if keep:
         cut_short &= Run.id.not_in(sorted(keep))
+    return cut_short
+
+
+def interrupted_runs(lease: dt.timedelta = RUN_LEASE) -> list[Run]:
+    """The runs left "running" whose process is gone, as :func:`mark_interrupted_runs`
+    would mark them; reads only (``billingd doctor``)."""
+    return list(Run.select().where(_cut_short(utcnow(), lease, ())).order_by(Run.id))
+
+
+def mark_interrupted_runs(lease: dt.timedelta = RUN_LEASE, keep: Collection[int] = ()) -> int:
+    """Mark as interrupted the running runs whose process is gone; how many.
+
+    The lease decides, on any host and whatever the pid: a run whose heartbeat (or
+    start, before its first one) is older than ``lease``. A zombie or a reused pid no
+    longer keeps a dead run "running". One shortcut is certain: a run of this host
+    whose pid no longer exists is gone at once (a restart after a crash need not wait
+    for the lease). ``keep`` are this process's own runs.
+    """
+    now = utcnow()
+    cut_short = _cut_short(now, lease, keep)
     found = [run.id for run in Run.select(Run.id).where(cut_short)]
     if not found:  # the usual case: no write at all
         return 0

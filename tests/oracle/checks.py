@@ -8,31 +8,22 @@ once. Item keys are the model's (see ``model.py``).
 from __future__ import annotations
 
 import datetime as dt
-import itertools
-import re
 from collections import Counter
 from decimal import Decimal
 from typing import Any
 
 from billingd.db.models import (
     BilledCycle,
-    Client,
-    CreditNote,
-    Enterprise,
     Invoice,
     InvoiceLine,
-    LedgerEntry,
-    Payment,
     PendingCharge,
     PriceOverride,
-    Reseller,
     UsageRecord,
 )
 from billingd.money import quantize
+from billingd.services import doctor
 
 from .model import CURRENCY, Expected, Item, Key, Model, Owner
-
-OPEN = ("open", "partial")
 
 
 def expected_totals(items: list[Item]) -> tuple[Decimal, Decimal]:
@@ -247,93 +238,15 @@ def dry_run_problems(previews: list[dict[str, Any]], new: set[int]) -> list[str]
     ]
 
 
-def _number_regex(pattern: str) -> re.Pattern[str]:
-    fields = {"%num%": r"(?P<num>\d+)", "%year%": r"\d{4}", "%mon%": r"\d{2}", "%mday%": r"\d{2}"}
-    parts = re.split(r"(%num%|%year%|%mon%|%mday%)", pattern)
-    return re.compile("".join(fields.get(p, re.escape(p)) for p in parts) + "$")
-
-
-def numbering_problems(enterprise_id: int) -> list[str]:
-    """(c) each sequence is gapless from its start and a higher number never has an
-    earlier issue date [R-NUM-3, R-NUM-4, R-NUM-5, R-NUM-6]."""
-    enterprise, problems = Enterprise.get_by_id(enterprise_id), []
-    kinds = (
-        (
-            "invoice",
-            Invoice,
-            enterprise.invoice_pattern,
-            enterprise.invoice_start,
-            enterprise.invoice_reset,
-        ),
-        (
-            "credit note",
-            CreditNote,
-            enterprise.credit_note_pattern,
-            enterprise.credit_note_start,
-            enterprise.credit_note_reset,
-        ),
+def invariant_problems() -> list[str]:
+    """(c), (d) what ``billingd doctor`` checks of the stored state: each sequence
+    gapless from its start, a higher number never earlier [R-NUM-3..6]; per owner,
+    ledger = Σ open balances − unapplied credit [R-LED-1]; totals, balances, statuses
+    and allocations that add up [R-MONEY-2, R-INV-7, R-INV-8]."""
+    checks = (
+        doctor.check_numbering,
+        doctor.check_ledger,
+        doctor.check_invoices,
+        doctor.check_allocations,
     )
-    for kind, model, pattern, start, reset in kinds:
-        regex, sequences = _number_regex(pattern), {}
-        rows = model.select().where(
-            (model.enterprise == enterprise_id) & model.number.is_null(False)
-        )
-        for row in rows:
-            match = regex.match(row.number)
-            if match is None:
-                problems.append(f"{kind} number {row.number!r} does not follow {pattern!r}")
-                continue
-            period = {"never": None, "yearly": row.issue_date.year}.get(
-                reset, (row.issue_date.year, row.issue_date.month)
-            )
-            sequences.setdefault(period, []).append((int(match["num"]), row.issue_date, row.number))
-        for period, numbered in sequences.items():
-            numbered.sort()
-            if [n for n, _, _ in numbered] != list(range(start, start + len(numbered))):
-                problems.append(f"{kind} numbers of {period} are not gapless: {numbered}")
-            for (_, early, a), (_, late, b) in itertools.pairwise(numbered):
-                if late < early:
-                    problems.append(f"R-NUM-6: {kind} {b} is dated {late}, before {a} ({early})")
-    return problems
-
-
-def ledger_problems(enterprise_id: int) -> list[str]:
-    """(d) R-LED-1 per client: ledger balance = Σ open balances − unapplied credit
-    (and per reseller, which has no payments)."""
-    totals: dict[tuple[str, int], list[Decimal]] = {}  # owner → [ledger, expected]
-
-    def add(client: int | None, reseller: int | None, ledger: Decimal, expected: Decimal) -> None:
-        key = ("client", client) if client is not None else ("reseller", reseller)
-        pair = totals.setdefault(key, [Decimal(0), Decimal(0)])
-        pair[0] += ledger
-        pair[1] += expected
-
-    for client, reseller, amount in LedgerEntry.select(
-        LedgerEntry.client, LedgerEntry.reseller, LedgerEntry.amount
-    ).tuples():
-        add(client, reseller, amount, Decimal(0))
-    for client, reseller, balance in (
-        Invoice.select(Invoice.client, Invoice.reseller, Invoice.balance)
-        .where((Invoice.enterprise == enterprise_id) & Invoice.status.in_(OPEN))
-        .tuples()
-    ):
-        add(client, reseller, Decimal(0), balance)
-    for client, unallocated in Payment.select(Payment.client, Payment.unallocated).tuples():
-        add(client, None, Decimal(0), -unallocated)
-    mine = {
-        ("client", c.id) for c in Client.select(Client.id).where(Client.enterprise == enterprise_id)
-    }
-    mine |= {
-        ("reseller", r.id)
-        for r in Reseller.select(Reseller.id).where(Reseller.enterprise == enterprise_id)
-    }
-    negative = {
-        owner_of(i): f" (invoice {i.id} has a negative total {i.total})"
-        for i in Invoice.select().where((Invoice.enterprise == enterprise_id) & (Invoice.total < 0))
-    }
-    return [
-        f"R-LED-1: {kind} {id} ledger {ledger} != open balances − unapplied credit {expected}"
-        + negative.get((kind, id), "")
-        for (kind, id), (ledger, expected) in sorted(totals.items())
-        if (kind, id) in mine and ledger != expected
-    ]
+    return [f"{p.rule}: {p.subject}: {p.message}" for check in checks for p in check()]

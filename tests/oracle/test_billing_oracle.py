@@ -71,9 +71,8 @@ from billingd.services.context import ServiceContext
 
 from .checks import (
     dry_run_problems,
-    ledger_problems,
+    invariant_problems,
     match_run,
-    numbering_problems,
     operator_problems,
     report,
     state_problems,
@@ -689,8 +688,7 @@ class BillingMachine(RuleBasedStateMachine):
         if not hasattr(self, "model"):
             return
         BillingMachine.steps += 1
-        problems = state_problems(self.model) + numbering_problems(self.enterprise.id)
-        problems += ledger_problems(self.enterprise.id)
+        problems = state_problems(self.model) + invariant_problems()
         assert not problems, report(f"as of {self.clock.now().astimezone(self.zone)}:", problems)
 
 

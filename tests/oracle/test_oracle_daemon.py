@@ -32,9 +32,8 @@ from tests.conftest import RunningDaemon, billingctl
 
 from .checks import (
     dry_run_problems,
-    ledger_problems,
+    invariant_problems,
     match_run,
-    numbering_problems,
     operator_problems,
     report,
     state_problems,
@@ -382,9 +381,9 @@ class Driver:
             )
         )
         problems = operation() or []
-        problems += state_problems(self.model) + numbering_problems(self.enterprise)
+        problems += state_problems(self.model)
         return [f"{operation.__name__} on {self.today}: {p}" for p in problems] + [
-            f"after {operation.__name__}: {p}" for p in ledger_problems(self.enterprise)
+            f"after {operation.__name__}: {p}" for p in invariant_problems()
         ]
 
 
