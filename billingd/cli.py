@@ -10,6 +10,7 @@ from pathlib import Path
 
 from billingd import __version__
 from billingd.config import ConfigError, load_config
+from billingd.hardening import config_file_problems, private_files
 
 DOCTOR_CHECKS = ("ledger", "invoices", "numbering", "allocations", "documents", "outbox", "runs")
 """``billingd doctor --check`` names (billingd.services.doctor.CHECKS, not imported here:
@@ -68,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    private_files()  # whatever billingd creates: 0640 files, 0750 directories
     if args.command == "demo":
         from billingd.demo import run_demo
 
@@ -78,6 +80,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"billingd: config error: {exc}", file=sys.stderr)
         return 2
     if args.command == "check-config":
+        for problem in (unsafe := config_file_problems(config)):
+            print(f"billingd: config error: {problem}", file=sys.stderr)
+        if unsafe:
+            return 2
         if args.json:
             print(json.dumps(config.to_dict(), indent=2))
         else:

@@ -45,6 +45,7 @@ _TOP_KEYS = (
     *("database", "socket", "data_dir", "timezone", "clock", "schedule", "invoicing"),
     *("smtp", "access", "plugins", "socket_mode", "socket_group", "max_frame_bytes"),
     *("max_connections", "allocation_policy", "catch_up_limit", "log_level"),
+    *("max_connections_per_user", "idle_timeout"),
     "document_workers",
     "payment_retries",
 )
@@ -54,6 +55,12 @@ _SMTP_KEYS = (
 )
 _HINTS = {"smtp.sender": "from", "smtp.tls": "starttls", "smtp.user": "username"}
 _SECRET = re.compile(r"pass|secret|token|credential|private|(?:^|_)key$", re.IGNORECASE)
+
+
+def is_secret_key(name: str) -> bool:
+    """Whether a setting named ``name`` (its last part: ``password``, ``shared_secret``,
+    ``private_key``…) holds a secret, which is masked wherever settings are shown."""
+    return bool(_SECRET.search(name.rpartition(".")[2]))
 
 
 class ConfigError(Exception):
@@ -141,6 +148,11 @@ class Config:
     socket_group: str | None = None
     max_frame_bytes: int = 1048576
     max_connections: int = 64
+    max_connections_per_user: int = 16
+    """Connections one Unix user may hold at once (admins included)."""
+    idle_timeout: int = 600
+    """Seconds a connection without an event subscription may wait between requests; 0:
+    no limit."""
     allocation_policy: str = "oldest_first"
     catch_up_limit: int = 24
     log_level: str = "INFO"
@@ -188,6 +200,8 @@ class Config:
             "socket_group": self.socket_group,
             "max_frame_bytes": self.max_frame_bytes,
             "max_connections": self.max_connections,
+            "max_connections_per_user": self.max_connections_per_user,
+            "idle_timeout": self.idle_timeout,
             "allocation_policy": self.allocation_policy,
             "catch_up_limit": self.catch_up_limit,
             "log_level": self.log_level,
@@ -301,6 +315,10 @@ def parse_config(text: str, source: str = "<string>") -> Config:
         socket_group=take("socket_group", v.optional_string, None),
         max_frame_bytes=take("max_frame_bytes", v.integer(1), Config.max_frame_bytes),
         max_connections=take("max_connections", v.integer(1), Config.max_connections),
+        max_connections_per_user=take(
+            "max_connections_per_user", v.integer(1), Config.max_connections_per_user
+        ),
+        idle_timeout=take("idle_timeout", v.integer(0, 604800), Config.idle_timeout),
         allocation_policy=take(
             "allocation_policy", v.choice(ALLOCATION_POLICIES), Config.allocation_policy
         ),
@@ -400,7 +418,12 @@ class _Validator:
         value = entry.value
         if not isinstance(value, str):
             quote = "; put it in quotes" if not isinstance(value, (dict, list, type(None))) else ""
-            raise self.fail(entry, key, f"expected a string, got {_describe(value)}{quote}")
+            got = (
+                "a number or boolean (a secret: not shown)"
+                if quote and is_secret_key(key)
+                else _describe(value)
+            )
+            raise self.fail(entry, key, f"expected a string, got {got}{quote}")
         if not value.strip():
             raise self.fail(entry, key, "expected a non-empty string")
         return value.strip()
@@ -604,7 +627,7 @@ def _mask_url(url: str) -> str:
 
 def _json_safe(value: Any, key: str = "") -> Any:
     """Plain JSON values; settings whose names look secret are masked."""
-    if key and _SECRET.search(key) and value is not None:
+    if key and is_secret_key(key) and value is not None:
         return "***"
     if isinstance(value, dict):
         return {str(k): _json_safe(v, str(k)) for k, v in value.items()}

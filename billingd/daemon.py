@@ -30,6 +30,14 @@ from billingd.db.migrations import migrate
 from billingd.document_pool import default_size, start_pool
 from billingd.document_worker import DocumentWorker
 from billingd.errors import ValidationError
+from billingd.hardening import (
+    config_file_problems,
+    private_dir,
+    private_files,
+    private_sqlite,
+    redact_secrets,
+    socket_dir_problem,
+)
 from billingd.outbox_worker import OutboxWorker
 from billingd.plugins import PluginHost, load_plugins
 from billingd.plugins import configured as plugins_configured
@@ -139,13 +147,15 @@ def configure_logging(level: str) -> None:
 def start(config: Config) -> Daemon:
     """Open and upgrade the database and load the plugins (no socket yet)."""
     database = open_database(config.database)
+    if isinstance(database, peewee.SqliteDatabase):
+        private_sqlite(database.database)
     version = migrate(database)
     log.info("database ready (schema version %s)", version)
     enabled, trace = plugins_configured(config.plugins)  # the environment wins
     plugins = load_plugins(config.plugins.get("settings"), enabled, trace=trace)
     for problem in plugins.check_settings():
         log.warning("plugin settings: %s", problem)
-    config.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(config.data_dir)
     ctx = ServiceContext(
         clock=TestClock() if config.clock == "test" else SystemClock(),
         plugins=plugins,
@@ -184,6 +194,8 @@ async def run(daemon: Daemon) -> None:
         daemon.resolve_role,
         max_frame=config.max_frame_bytes,
         max_connections=config.max_connections,
+        max_connections_per_user=config.max_connections_per_user,
+        idle_timeout=config.idle_timeout,
         publish=daemon.publish,
         events=daemon.events,
         readers=daemon.readers,
@@ -275,9 +287,12 @@ def reload_config(daemon: Daemon) -> None:
         if problems:  # like any bad config: refused whole (the plugins' own schemas)
             key, _, first = problems[0].partition(": ")
             raise fresh.error(key, "; ".join([first, *problems[1:]]))
+        if unsafe := config_file_problems(fresh):
+            raise ConfigError("; ".join(unsafe))
     except ConfigError as exc:
         log.error("config reload refused, keeping the running config: %s", exc)
     else:
+        redact_secrets(fresh)
         reload_plugins(daemon, fresh)
         daemon.config = fresh
         daemon.ctx.payment_retries = fresh.payment_retries
@@ -332,7 +347,18 @@ async def shutdown(daemon: Daemon) -> None:
 
 
 def serve(config: Config) -> int:
+    """Serve until stopped: 0; 2 when the config file or the socket's directory is
+    unsafe to serve from (billingd.hardening)."""
+    private_files()
     configure_logging(config.log_level)
+    redact_secrets(config)
+    problems = config_file_problems(config)
+    if problem := socket_dir_problem(config.socket):
+        problems.append(problem)
+    for problem in problems:
+        log.error("refusing to start: %s", problem)
+    if problems:
+        return 2
     daemon = start(config)
 
     async def main() -> None:

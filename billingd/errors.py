@@ -92,6 +92,13 @@ class TooManyConnections(BillingError):
     reason = "too_many_connections"
 
 
+class IdleTimeout(BillingError):
+    """The daemon closed a connection that sent no request for ``idle_timeout`` seconds."""
+
+    code = CONFLICT
+    reason = "idle_timeout"
+
+
 class InternalError(BillingError):
     """An unexpected failure; the transaction was rolled back, the daemon keeps serving."""
 

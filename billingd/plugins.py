@@ -37,6 +37,7 @@ import pluggy
 
 import billingd
 from billingd import hookspecs
+from billingd.config import is_secret_key
 from billingd.errors import BillingError, NotFound, ValidationError
 from billingd.money import D, MoneyError
 from billingd.rendering import Renderer
@@ -637,7 +638,8 @@ class PluginHost:
                     known = ", ".join(sorted(schema)) or "none"
                     problems.append(f"{prefix}.{key}: unknown setting (known: {known})")
                 elif not SETTING_TYPES[kind](value):
-                    problems.append(f"{prefix}.{key}: expected {kind}, got {value!r}")
+                    got = type(value).__name__ if is_secret_key(key) else repr(value)
+                    problems.append(f"{prefix}.{key}: expected {kind}, got {got}")
         return problems
 
     def apply_settings(self, settings: Mapping[str, Any] | None) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -150,6 +151,13 @@ class ControlClient:
             self._set_timeout(self.timeout)
             self._sock.sendall(json.dumps(frame).encode() + b"\n")
         except OSError as exc:
+            # the daemon may have refused the connection (no role, too many) or closed
+            # it (idle) with an error frame before closing: that says why
+            with contextlib.suppress(ConnectionFailed, OSError, ValueError):
+                last = self._read_frame(0.5)
+                if last is not None and "error" in last:
+                    self.close()
+                    raise RemoteError(last["error"]) from None
             self.close()
             raise ConnectionFailed(f"connection to {self.path} lost: {exc}") from None
         while True:

@@ -31,11 +31,16 @@ ACCESS = {"viewer": "read", "operator": "write", "admin": "admin"}
 
 ERRORS: dict[str, tuple[str, str]] = {
     # constant name in billingd/errors.py: (data.reason, meaning)
-    "PARSE_ERROR": ("parse_error", "the frame is not UTF-8 JSON"),
+    "PARSE_ERROR": (
+        "parse_error",
+        "the frame is not UTF-8 JSON (NaN, an unpaired `\\uD800` escape and nesting "
+        "too deep to parse included); the connection stays open",
+    ),
     "INVALID_REQUEST": (
         "invalid_request",
         'not a JSON-RPC 2.0 request: not an object, no `"jsonrpc": "2.0"`, no method, '
-        "an id that is not a string or integer, params that are not an object",
+        "an id that is not a string or integer, params that are not an object, arrays "
+        "and objects nested more than 32 deep",
     ),
     "METHOD_NOT_FOUND": ("method_not_found", "no method of that name"),
     "INVALID_PARAMS": (
@@ -58,9 +63,11 @@ ERRORS: dict[str, tuple[str, str]] = {
         "`data.user` names the Unix user",
     ),
     "CONFLICT": (
-        "conflict, too_many_connections",
+        "conflict, too_many_connections, idle_timeout",
         "a concurrent change collided (nothing written; try again), or the daemon "
-        "already serves `max_connections` connections (the connection is closed)",
+        "already serves `max_connections` connections or the user's "
+        "`max_connections_per_user` (the connection is closed), or it closed a "
+        "connection left idle for `idle_timeout` seconds",
     ),
     "FRAME_TOO_LARGE": (
         "frame_too_large",
@@ -126,12 +133,16 @@ role is dropped (`events.dropped`, reason `access_revoked`).
 | write | operator | operators, admins |
 | admin | admin | admins |
 
-A user with no role is refused every method with 1003 (`permission_denied`),
-and the message names the user. Writes are recorded in the audit trail with the
-peer's user name as the actor. By default `root` is the only admin; a daemon that
-a user runs as themselves (not as root) also makes that user admin, unless the
-config lists `access: {{admin: [...]}}` explicitly. The socket file itself is
-created with `socket_mode` (default `0660`) and `socket_group`.
+A user with no role is refused as it connects, before it takes a connection slot:
+it gets one error 1003 (`permission_denied`, `id` null) whose message names the
+user, and the connection is closed. A user whose role a reload takes away is
+refused every method with 1003 on the connections it holds. Writes are recorded
+in the audit trail with the peer's user name as the actor. By default `root` is
+the only admin; a daemon that a user runs as themselves (not as root) also makes
+that user admin, unless the config lists `access: {{admin: [...]}}` explicitly.
+The socket file itself is created with `socket_mode` (default `0660`) and
+`socket_group`; the daemon refuses to start when the socket's directory is
+writable by every user.
 
 ## Events
 
@@ -170,11 +181,16 @@ to the connection as a notification:
 
 - A frame longer than `max_frame_bytes` (default {max_frame} bytes) gets error
   1005 (`frame_too_large`) and the connection is closed.
-- At most `max_connections` (default 64) connections are served at once; one
-  more gets error 1004 (`too_many_connections`) and is closed.
+- At most `max_connections` (default 64) connections are served at once, and at
+  most `max_connections_per_user` (default 16) of one Unix user; one more gets
+  error 1004 (`too_many_connections`, `id` null) and is closed. Admins may open
+  4 connections beyond `max_connections`, so a full socket never locks them out.
+- A connection that has no request under way and no event subscription is closed
+  after `idle_timeout` seconds (default 600; 0 never) without a request: it gets
+  error 1004 (`idle_timeout`, `id` null) first. Subscribers are never closed for
+  being quiet.
 - Each connection is served on its own: a client that sends half a frame, does not
-  read its replies, or sits idle, only ever holds up itself. Idle connections are
-  not closed.
+  read its replies, or sits idle, only ever holds up itself.
 
 ## Objects
 

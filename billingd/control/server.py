@@ -12,6 +12,12 @@ Every connection is its own task: a client that sends half a frame, never reads
 its replies or falls behind on events only ever stalls itself. The peer's uid
 (SO_PEERCRED) names the user whose role is checked on every request and who is
 the audit actor of every write (SPEC §12).
+
+A peer with no role is refused as it connects, before it takes a connection slot;
+one user holds at most ``max_connections_per_user`` connections, and admins have
+:data:`ADMIN_RESERVE` slots beyond ``max_connections``, so no user locks root out.
+A connection with no request under way and no event subscription is closed after
+``idle_timeout`` seconds.
 """
 
 from __future__ import annotations
@@ -45,11 +51,13 @@ from billingd.errors import (
     BillingError,
     Conflict,
     FrameTooLarge,
+    IdleTimeout,
     InternalError,
     MethodNotFound,
     PermissionDenied,
     TooManyConnections,
 )
+from billingd.hardening import socket_dir
 from billingd.services.context import ServiceContext
 
 log = logging.getLogger("billingd.control")
@@ -57,6 +65,9 @@ log = logging.getLogger("billingd.control")
 RoleResolver = Callable[[str, tuple[str, ...]], str | None]
 CLOSE_GRACE = 2.0
 """Seconds a closing connection gets to flush its last frames before it is cut."""
+ADMIN_RESERVE = 4
+"""Connections admins may open beyond ``max_connections`` (each within their own
+per-user limit): a full socket never locks an admin out."""
 
 
 def required_role(entry: Method) -> str:
@@ -73,6 +84,12 @@ class Connection:
         self.peer = peer
         self.subscription: Subscription | None = None
         self._pump: asyncio.Task[None] | None = None
+        self.idle_since: float | None = asyncio.get_running_loop().time()
+        """Loop time of its last reply (or its start); None while a request is under way."""
+
+    @property
+    def subscribed(self) -> bool:
+        return self.subscription is not None and not self.subscription.closed
 
     def subscribe(self, prefixes: tuple[str, ...]) -> dict[str, Any]:
         """Start (or re-filter) this connection's event stream."""
@@ -129,6 +146,8 @@ class ControlServer:
         *,
         max_frame: int = DEFAULT_MAX_FRAME,
         max_connections: int = 64,
+        max_connections_per_user: int = 16,
+        idle_timeout: float = 600,
         publish: Callable[[str, dict[str, Any]], None] | None = None,
         events: EventHub | None = None,
         readers: Executor | None = None,
@@ -143,10 +162,15 @@ class ControlServer:
         self.resolve_role = resolve_role
         self.max_frame = max_frame
         self.max_connections = max_connections
+        self.max_per_user = max_connections_per_user
+        self.idle_timeout = idle_timeout
+        """Seconds an unsubscribed connection may wait between requests; 0: forever."""
         self.events = events if events is not None else EventHub()
         self.publish = publish if publish is not None else self.events.publish
         self.connections = 0
+        self._per_user: dict[int, int] = {}
         self._open: set[Connection] = set()
+        self._sweeper: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._server: asyncio.AbstractServer | None = None
 
@@ -160,8 +184,10 @@ class ControlServer:
     ) -> None:
         """Bind ``path`` (or serve an inherited socket) with the given mode and group."""
         self.events.bind(asyncio.get_running_loop())
+        if self.idle_timeout:
+            self._sweeper = asyncio.create_task(self._close_idle())
         if sock is None:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            socket_dir(path)
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
             self._server = await asyncio.start_unix_server(
@@ -183,6 +209,8 @@ class ControlServer:
         """
         if self._server is not None:
             self._server.close()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         self.events.close()
         for connection in list(self._open):
             connection.writer.close()
@@ -214,29 +242,53 @@ class ControlServer:
         """The peer's role under the current config (a reload applies to open connections)."""
         return self.resolve_role(peer.user, peer.groups)
 
+    def _admission(self, peer: Peer) -> BillingError | None:
+        """Why ``peer`` may not open a connection now, or None.
+
+        No role: refused before it takes a slot. Then the per-user limit, then
+        ``max_connections`` (plus :data:`ADMIN_RESERVE` for admins).
+        """
+        role = self._role(peer)
+        if role is None:
+            return PermissionDenied(
+                f"user {peer.user} (uid {peer.uid}) has no role on this daemon; "
+                "an admin can grant one under 'access:' in the config",
+                user=peer.user,
+            )
+        if self._per_user.get(peer.uid, 0) >= self.max_per_user:
+            return TooManyConnections(
+                f"too many connections from user {peer.user} ({self.max_per_user} open, "
+                "max_connections_per_user); close one and try again",
+                limit=self.max_per_user,
+                user=peer.user,
+            )
+        reserve = ADMIN_RESERVE if role == "admin" else 0
+        if self.connections >= self.max_connections + reserve:
+            return TooManyConnections(
+                f"too many connections ({self.max_connections} open); try again",
+                limit=self.max_connections,
+            )
+        return None
+
     async def _serve_connection(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
-        self.connections += 1
         task = asyncio.current_task()
         if task is not None:
             self._tasks.add(task)
         connection: Connection | None = None
         try:
-            if self.connections > self.max_connections:
-                log.warning("connection refused: %d open (max_connections)", self.max_connections)
-                writer.write(
-                    error_frame(
-                        None,
-                        TooManyConnections(
-                            f"too many connections ({self.max_connections} open); try again",
-                            limit=self.max_connections,
-                        ),
-                    )
-                )
+            peer = self._peer(writer)
+            refusal = self._admission(peer)
+            if refusal is not None:
+                log.warning("connection of %s refused: %s", peer.user, refusal.message)
+                writer.write(error_frame(None, refusal))
                 return
-            connection = Connection(self, writer, self._peer(writer))
+            connection = Connection(self, writer, peer)
             self._open.add(connection)
+            self.connections += 1
+            self._per_user[peer.uid] = self._per_user.get(peer.uid, 0) + 1
+            loop = asyncio.get_running_loop()
             while True:
                 try:
                     frame = await reader.readline()
@@ -249,20 +301,48 @@ class ControlServer:
                     return
                 if frame.isspace():
                     continue
+                connection.idle_since = None
                 reply = await self.handle_frame(frame, connection.peer, connection)
                 if reply is not None:
                     writer.write(reply)
                     await writer.drain()
+                connection.idle_since = loop.time()
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
-            self.connections -= 1
             if connection is not None:
+                self.connections -= 1
+                uid = connection.peer.uid
+                self._per_user[uid] -= 1
+                if not self._per_user[uid]:
+                    del self._per_user[uid]
                 connection.close()
                 self._open.discard(connection)
             await self._close_writer(writer)
             if task is not None:
                 self._tasks.discard(task)
+
+    async def _close_idle(self) -> None:
+        """Close connections idle for ``idle_timeout`` seconds that subscribe to nothing;
+        each gets an error frame (1004, ``idle_timeout``) first, so a client that sends
+        again learns why."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(min(max(self.idle_timeout / 4, 0.05), 30))
+            cutoff = loop.time() - self.idle_timeout
+            for connection in list(self._open):
+                since = connection.idle_since
+                if since is None or since > cutoff or connection.subscribed:
+                    continue
+                log.info("closing a connection of %s: idle", connection.peer.user)
+                seconds = f"{self.idle_timeout:g}"
+                notice = IdleTimeout(
+                    f"connection closed after {seconds} s without a request (idle_timeout)",
+                    limit=self.idle_timeout,
+                )
+                connection.writer.write(error_frame(None, notice))
+                connection.writer.close()
+                connection.idle_since = None
 
     async def _close_writer(self, writer: asyncio.StreamWriter) -> None:
         """Close after the last frames are flushed, or cut off a client that does not read."""
@@ -282,6 +362,9 @@ class ControlServer:
             request = decode_request(frame)
         except ProtocolError as exc:
             return error_frame(None, exc)
+        except Exception as exc:  # a bug: answered, and the connection keeps serving
+            log.exception("internal error reading a frame")
+            return error_frame(None, InternalError(f"internal error ({type(exc).__name__})"))
         try:
             role = self._role(peer)
             if role is None:

@@ -10,7 +10,6 @@ import asyncio
 import json
 import os
 import pwd
-import shutil
 import signal
 import subprocess
 import sys
@@ -26,96 +25,32 @@ from billingd.control.peer import Peer
 from billingd.control.registry import METHODS, Method
 from billingd.control.server import ControlServer
 from tests.conftest import RunningDaemon
+from tests.control.peers import (
+    CLIENT,
+    NOBODY,
+    Holder,
+    as_user,
+    open_daemon,
+    run_as,
+    user_name,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
-NOBODY = 65534
-
-# A stdlib-only client: the frames in argv[2] are sent one by one on one connection;
-# every reply (and event notification, with "wait_events") is printed as a JSON line.
-CLIENT = r"""
-import json, socket, sys
-path, steps = sys.argv[1], json.loads(sys.argv[2])
-sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-sock.settimeout(20)
-sock.connect(path)
-stream = sock.makefile("rb")
-for number, (method, params) in enumerate(steps, 1):
-    if method == "wait_events":
-        for _ in range(params):
-            print(stream.readline().decode().strip(), flush=True)
-        continue
-    frame = {"jsonrpc": "2.0", "id": number, "method": method, "params": params}
-    sock.sendall(json.dumps(frame).encode() + b"\n")
-    while True:
-        reply = json.loads(stream.readline())
-        print(json.dumps(reply), flush=True)
-        if "id" in reply:
-            break
-"""
-
-
-def _as_nobody_prefix() -> list[str] | None:
-    """A command prefix that runs ``sys.executable`` as uid/gid 65534, or None."""
-    probe = ["-I", "-c", "import os; print(os.getuid(), os.getgid())"]
-    setpriv = shutil.which("setpriv")
-    candidates = []
-    if setpriv:
-        candidates.append(
-            [setpriv, "--reuid", str(NOBODY), "--regid", str(NOBODY), "--clear-groups"]
-        )
-    for prefix in candidates:
-        try:
-            done = subprocess.run(
-                [*prefix, sys.executable, *probe], capture_output=True, text=True, timeout=30
-            )
-        except OSError:
-            continue
-        if done.returncode == 0 and done.stdout.split() == [str(NOBODY), str(NOBODY)]:
-            return prefix
-    return None
-
-
-def _nobody_name() -> str:
-    try:
-        return pwd.getpwuid(NOBODY).pw_name
-    except KeyError:
-        return f"uid:{NOBODY}"
 
 
 @pytest.fixture(scope="module")
 def as_nobody() -> list[str]:
-    if os.geteuid() != 0:
-        pytest.skip("needs root: the tests run a client as uid 65534 (nobody)")
-    prefix = _as_nobody_prefix()
-    if prefix is None:
-        pytest.skip("cannot run a process as uid 65534 here (no usable setpriv)")
-    return prefix
+    return as_user(NOBODY)
 
 
-def _daemon(folder: Path, access: str) -> RunningDaemon:
-    folder.chmod(0o755)  # the client (nobody) must reach the socket
-    return RunningDaemon(
-        folder, f"sqlite:///{folder / 'billing.db'}", f'socket_mode: "0666"\naccess: {access}\n'
-    )
-
-
-def _run_as_nobody(
-    prefix: list[str], daemon: RunningDaemon, steps: list[tuple[str, Any]]
-) -> list[dict[str, Any]]:
-    done = subprocess.run(
-        [*prefix, sys.executable, "-I", "-c", CLIENT, str(daemon.socket), json.dumps(steps)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    return [json.loads(line) for line in done.stdout.splitlines()]
+def _nobody_name() -> str:
+    return user_name(NOBODY)
 
 
 @pytest.fixture
 def seeded_viewer(short_dir: Path, as_nobody: list[str]) -> Iterator[RunningDaemon]:
     name = _nobody_name()
-    running = _daemon(short_dir, f"{{admin: [root], viewer: [{json.dumps(name)}]}}")
+    running = open_daemon(short_dir, f"{{admin: [root], viewer: [{json.dumps(name)}]}}")
     enterprise = running.call("enterprise.add", name="Acme", currency="EUR")
     running.call("client.add", name="Jane", enterprise=enterprise["id"])
     yield running
@@ -128,7 +63,7 @@ def _counts(daemon: RunningDaemon) -> tuple[int, int]:
 
 def test_viewer_reads_but_cannot_write(seeded_viewer: RunningDaemon, as_nobody: list[str]) -> None:
     before = _counts(seeded_viewer)
-    status, listed, refused, shown = _run_as_nobody(
+    status, listed, refused, shown = run_as(
         as_nobody,
         seeded_viewer,
         [
@@ -178,26 +113,26 @@ def test_viewer_may_subscribe_to_events(seeded_viewer: RunningDaemon, as_nobody:
             process.wait()
 
 
-def test_user_without_a_role_is_refused_everything(short_dir: Path, as_nobody: list[str]) -> None:
-    daemon = _daemon(short_dir, "{admin: [root]}")
+def test_user_without_a_role_is_refused_as_it_connects(
+    short_dir: Path, as_nobody: list[str]
+) -> None:
+    daemon = open_daemon(short_dir, "{admin: [root]}", "max_connections: 2\n")
     try:
         daemon.call("enterprise.add", name="Acme", currency="EUR")
         before = len(daemon.call("audit.list"))
-        replies = _run_as_nobody(
-            as_nobody,
-            daemon,
-            [
-                ("status", {}),
-                ("client.list", {}),
-                ("enterprise.add", {"name": "Evil", "currency": "EUR"}),
-                ("subscribe", {}),
-                ("no.such.method", {}),
-            ],
-        )
-        for reply in replies:
-            assert reply["error"]["code"] == 1003, reply
-            assert _nobody_name() in reply["error"]["message"]
-            assert "no role" in reply["error"]["message"]
+        unlisted = Holder(as_nobody, daemon, 5)  # more than max_connections, all held open
+        try:
+            assert unlisted.served() == 0
+            for error in unlisted.refusals():
+                assert error["code"] == 1003, error
+                assert error["data"] == {"reason": "permission_denied", "user": _nobody_name()}
+                assert _nobody_name() in error["message"] and "no role" in error["message"]
+            # it took no slot: root still gets both (and the refused were closed)
+            root = Holder([], daemon, 2)
+            assert root.served() == 2
+            root.release()
+        finally:
+            unlisted.release()
         assert len(daemon.call("audit.list")) == before
         assert [e["name"] for e in daemon.call("enterprise.list")] == ["Acme"]
     finally:
@@ -206,10 +141,10 @@ def test_user_without_a_role_is_refused_everything(short_dir: Path, as_nobody: l
 
 def test_audit_actor_is_the_peer_user(short_dir: Path, as_nobody: list[str]) -> None:
     name = _nobody_name()
-    daemon = _daemon(short_dir, f"{{admin: [root], operator: [{json.dumps(name)}]}}")
+    daemon = open_daemon(short_dir, f"{{admin: [root], operator: [{json.dumps(name)}]}}")
     try:
         enterprise = daemon.call("enterprise.add", name="Acme", currency="EUR")
-        (added,) = _run_as_nobody(
+        (added,) = run_as(
             as_nobody, daemon, [("client.add", {"name": "Jane", "enterprise": enterprise["id"]})]
         )
         assert added["result"]["name"] == "Jane"

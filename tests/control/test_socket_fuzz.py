@@ -94,7 +94,16 @@ def calls(draw: st.DrawFn) -> tuple[bytes, Any]:
 
 raw_bytes = st.binary(max_size=MAX_FRAME + 500).map(lambda b: (b.replace(b"\n", b"") + b"\n", None))
 raw_json = json_values.map(lambda v: (json.dumps(v).encode() + b"\n", None))
-frames = st.one_of(calls(), calls(), calls(), raw_bytes, raw_json)
+nested = st.integers(1, 1200).map(  # too deep to parse, too deep to take, or a bad param
+    lambda n: (
+        b'{"jsonrpc": "2.0", "id": 1, "method": "client.list", "params": {"search": '
+        + b"[" * n
+        + b"]" * n
+        + b"}}\n",
+        None,
+    )
+)
+frames = st.one_of(calls(), calls(), calls(), raw_bytes, raw_json, nested)
 
 
 class Line:

@@ -56,7 +56,8 @@ def limited(short_dir: Path) -> Iterator[RunningDaemon]:
     running = RunningDaemon(
         short_dir,
         f"sqlite:///{short_dir / 'billing.db'}",
-        "max_connections: 3\nmax_frame_bytes: 4096\n",
+        # (the test's user is admin: beyond max_connections, only its own limit stops it)
+        "max_connections: 3\nmax_connections_per_user: 3\nmax_frame_bytes: 4096\n",
     )
     yield running
     running.stop()

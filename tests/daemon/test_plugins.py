@@ -382,7 +382,7 @@ def test_settings_checked_against_the_plugins_schema():
     )
     host.register(schema_plugin("acme"), "acme")
     assert host.check_settings() == [
-        "plugins.settings.acme.api_key: expected str, got 1",
+        "plugins.settings.acme.api_key: expected str, got int",  # a secret: not shown
         "plugins.settings.acme.retries: expected int, got True",
         "plugins.settings.acme.fee: expected decimal, got 0.5",
         "plugins.settings.acme.colour: unknown setting (known: api_key, fee, retries)",
