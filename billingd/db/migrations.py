@@ -199,8 +199,19 @@ def _v7_staged_party_imports(database: peewee.Database) -> None:
 
 
 def _v8_unindexed_usage_stage(database: peewee.Database) -> None:
-    """A usage stage is read whole: its rows need no index (staging and the commit's
-    delete cost half as much without it)."""
+    """A usage stage is read whole: its rows need no index, nor a foreign key (staging
+    and the commit's delete cost half as much without them)."""
+    table = UsageImportRow._meta.table_name
+    if is_postgres(database):
+        database.execute_sql(
+            f'ALTER TABLE "{table}" DROP CONSTRAINT IF EXISTS "{table}_usage_import_id_fkey"'
+        )
+    elif database.get_foreign_keys(table):  # SQLite drops a constraint with its table
+        database.execute_sql(f'ALTER TABLE "{table}" RENAME TO "{table}_v7"')
+        database.create_tables([UsageImportRow])
+        names = ", ".join(f'"{f.column_name}"' for f in UsageImportRow._meta.sorted_fields)
+        database.execute_sql(f'INSERT INTO "{table}" ({names}) SELECT {names} FROM "{table}_v7"')
+        database.execute_sql(f'DROP TABLE "{table}_v7"')
     database.execute_sql(
         'DROP INDEX IF EXISTS "usage_import_row_usage_import_id_client_id_external_id"'
     )

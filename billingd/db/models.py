@@ -199,10 +199,10 @@ class UsageImportRow(BaseModel):
     """One validated, rated row of a staged usage import, as it will be stored."""
 
     # no index: a stage is written once and read whole, by a scan (an index cost more
-    # to keep than any query it served: half the staging, most of the stage's delete)
-    usage_import = peewee.ForeignKeyField(
-        UsageImport, backref="staged", on_delete="CASCADE", index=False
-    )
+    # to keep than any query it served: half the staging, most of the stage's delete).
+    # No foreign key either: a stage's rows go with it (staging.drop), and without one
+    # SQLite empties the table at once when no other stage is open (its truncation)
+    usage_import = peewee.IntegerField(column_name="usage_import_id")
     line = peewee.IntegerField()
     client_id = peewee.IntegerField()
     occurred_at = peewee.DateTimeField()

