@@ -103,7 +103,7 @@ def backup_version(source: Path) -> int:
     """The schema version of a SQLite backup, after a quick integrity check; refused
     when it is no billingd database, or a damaged one."""
     try:
-        copy = sqlite3.connect(f"file:{source}?mode=ro&immutable=1", uri=True)
+        copy = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
     except sqlite3.Error as exc:
         raise RestoreError(f"{source} is no SQLite database: {exc}") from None
     try:
@@ -145,7 +145,7 @@ def restore_sqlite(source: Path, target: Path, *, force: bool = False) -> None:
     partial = target.with_name(f"{target.name}.restoring")
     partial.unlink(missing_ok=True)
     try:
-        reader = sqlite3.connect(f"file:{source}?mode=ro&immutable=1", uri=True)
+        reader = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
         try:
             with contextlib.closing(sqlite3.connect(partial)) as writer:
                 reader.backup(writer)
