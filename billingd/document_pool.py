@@ -27,6 +27,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from billingd.hardening import private_files
 from billingd.plugins import PluginHost, load_plugins
 from billingd.services.documents import Rendered, render_with
 
@@ -40,6 +41,7 @@ def init_worker(
     """Load the renderer plugins once in this worker process."""
     global _plugins, _template_dirs
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the daemon's to handle
+    private_files()  # a forkserver started before the daemon set its umask
     _plugins = load_plugins(settings, enabled)
     _template_dirs = list(template_dirs)
 

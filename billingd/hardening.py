@@ -100,10 +100,11 @@ def socket_dir_problem(socket_path: Path) -> str | None:
 
 
 def socket_dir(socket_path: Path) -> None:
-    """Create the socket's directory when missing: 0755 (the socket's mode guards it)."""
-    directory = socket_path.parent
-    if not directory.exists():
-        directory.mkdir(parents=True, exist_ok=True)
+    """Create the socket's directory, and those above it, when missing: 0755 (the
+    socket's own mode guards it), so the socket's group reaches it."""
+    missing = [d for d in (socket_path.parent, *socket_path.parent.parents) if not d.exists()]
+    for directory in reversed(missing):
+        directory.mkdir(exist_ok=True)
         os.chmod(directory, SOCKET_DIR_MODE)
 
 

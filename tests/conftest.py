@@ -131,10 +131,12 @@ class RunningDaemon:
         database: str,
         extra_config: str = "invoicing: manual\n",
         python: str = sys.executable,
+        umask: int | None = None,
     ) -> None:
         """``extra_config`` is YAML appended to the config; by default the operator
         invoices by hand, so the scheduler does not bill contracts as they are created.
-        ``python`` is the interpreter to run it with (e.g. another virtual environment's)."""
+        ``python`` is the interpreter to run it with (e.g. another virtual environment's);
+        ``umask`` the one it starts with (by default this process's)."""
         self.folder = folder
         self.socket = folder / "billingd.sock"
         self.config_path = folder / "billingd.yaml"
@@ -145,15 +147,19 @@ class RunningDaemon:
             + extra_config,
             encoding="utf-8",
         )
+        self.config_path.chmod(0o600)  # it may hold secrets (billingd.hardening)
         self.log = (folder / "daemon.log").open("w")
         argv = ["serve", "--config", str(self.config_path)]
         self.process: subprocess.Popen[bytes] | Child
         if ZYGOTE.serves(python):  # forked from the imports made once (tests/zygote.py)
             log = folder / "daemon.log"
-            self.process = ZYGOTE.start("billingd", argv, log, log, append=True)
+            self.process = ZYGOTE.start("billingd", argv, log, log, append=True, umask=umask)
         else:
             self.process = subprocess.Popen(
-                [python, "-m", "billingd", *argv], stdout=self.log, stderr=subprocess.STDOUT
+                [python, "-m", "billingd", *argv],
+                stdout=self.log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=None if umask is None else lambda: os.umask(umask),
             )
         self._client: ControlClient | None = None
         self.wait_ready()

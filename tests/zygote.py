@@ -60,6 +60,8 @@ def _child(request: dict[str, Any], closing: list[int]) -> int:
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
+    if request.get("umask") is not None:  # as the shell that starts it would have it
+        os.umask(request["umask"])
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.close(null)
@@ -273,10 +275,18 @@ class Zygote:
             return self._exits.get(pid)
 
     def start(
-        self, program: str, argv: list[str], out: Path, err: Path, append: bool = False
+        self,
+        program: str,
+        argv: list[str],
+        out: Path,
+        err: Path,
+        append: bool = False,
+        umask: int | None = None,
     ) -> Child:
-        """Fork ``program`` (``billingd`` or ``billingctl``) with ``argv``."""
+        """Fork ``program`` (``billingd`` or ``billingctl``) with ``argv`` (and ``umask``,
+        by default the zygote's)."""
         request = {
+            "umask": umask,
             "program": program,
             "argv": argv,
             "cwd": os.getcwd(),
@@ -298,14 +308,14 @@ class Zygote:
         return Child(self, pid, [program, *argv])
 
     def run(
-        self, program: str, argv: list[str], timeout: float
+        self, program: str, argv: list[str], timeout: float, umask: int | None = None
     ) -> subprocess.CompletedProcess[str]:
         """Like ``subprocess.run(capture_output=True, text=True)``."""
         self._running()
         assert self._files is not None
         folder = Path(tempfile.mkdtemp(dir=self._files))
         out, err = folder / "stdout", folder / "stderr"
-        child = self.start(program, argv, out, err)
+        child = self.start(program, argv, out, err, umask=umask)
         try:
             code = child.wait(timeout)
         except subprocess.TimeoutExpired:
