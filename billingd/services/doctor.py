@@ -77,10 +77,13 @@ def _decimal(value: Any) -> Decimal:
     return Decimal(0) if value is None else Decimal(str(value))
 
 
-def _sums(query: peewee.Query) -> dict[Any, Decimal]:
-    """``key…, sum`` rows as ``{key: sum}`` (one key column: the key itself)."""
+def _totals(amount: peewee.Field, *keys: peewee.Field, where: Any = None) -> dict[Any, Decimal]:
+    """Σ ``amount`` per key (per tuple of keys when several), exactly."""
+    query = amount.model.select(*keys, decimal_sum(amount)).group_by(*keys)
+    if where is not None:
+        query = query.where(where)
     found: dict[Any, Decimal] = {}
-    for *key, total in query.tuples():
+    for *key, total in query.tuples().iterator():
         found[key[0] if len(key) == 1 else tuple(key)] = _decimal(total)
     return found
 
@@ -90,55 +93,24 @@ def _sums(query: peewee.Query) -> dict[Any, Decimal]:
 
 def check_ledger() -> list[Problem]:
     """R-LED-1 for every client and reseller."""
-    ledger = {
-        _owner(c, r): total
-        for (c, r), total in _sums(
-            LedgerEntry.select(
-                LedgerEntry.client, LedgerEntry.reseller, decimal_sum(LedgerEntry.amount)
-            ).group_by(LedgerEntry.client, LedgerEntry.reseller)
-        ).items()
-    }
-    balances = {
-        _owner(c, r): total
-        for (c, r), total in _sums(
-            Invoice.select(Invoice.client, Invoice.reseller, decimal_sum(Invoice.balance))
-            .where(Invoice.status.in_(OPEN))
-            .group_by(Invoice.client, Invoice.reseller)
-        ).items()
-    }
-    credit = {
-        ("client", c): total
-        for c, total in _sums(
-            Payment.select(Payment.client, decimal_sum(Payment.unallocated)).group_by(
-                Payment.client
-            )
-        ).items()
-    }
-    return invariants.ledger_problems(ledger, balances, credit)
+    entries = _totals(LedgerEntry.amount, LedgerEntry.client, LedgerEntry.reseller)
+    balances = _totals(
+        Invoice.balance, Invoice.client, Invoice.reseller, where=Invoice.status.in_(OPEN)
+    )
+    credit = _totals(Payment.unallocated, Payment.client)
+    return invariants.ledger_problems(
+        {_owner(*key): total for key, total in entries.items()},
+        {_owner(*key): total for key, total in balances.items()},
+        {("client", key): total for key, total in credit.items()},
+    )
 
 
 def check_invoices() -> list[Problem]:
     """Every invoice's totals, balance and status; every payment's parts."""
-    nets = _sums(
-        InvoiceLine.select(InvoiceLine.invoice, decimal_sum(InvoiceLine.net)).group_by(
-            InvoiceLine.invoice
-        )
-    )
-    taxes = _sums(
-        InvoiceLine.select(InvoiceLine.invoice, decimal_sum(InvoiceLine.tax)).group_by(
-            InvoiceLine.invoice
-        )
-    )
-    allocated = _sums(
-        Allocation.select(Allocation.invoice, decimal_sum(Allocation.amount)).group_by(
-            Allocation.invoice
-        )
-    )
-    credited = _sums(
-        CreditNote.select(CreditNote.invoice, decimal_sum(CreditNote.amount)).group_by(
-            CreditNote.invoice
-        )
-    )
+    nets = _totals(InvoiceLine.net, InvoiceLine.invoice)
+    taxes = _totals(InvoiceLine.tax, InvoiceLine.invoice)
+    allocated = _totals(Allocation.amount, Allocation.invoice)
+    credited = _totals(CreditNote.amount, CreditNote.invoice)
     zero = Decimal(0)
     problems = []
     columns = (Invoice.id, Invoice.number, Invoice.status, Invoice.subtotal, Invoice.tax)
@@ -151,11 +123,7 @@ def check_invoices() -> list[Problem]:
                 allocated.get(invoice_id, zero), credited.get(invoice_id, zero),
             )
         )  # fmt: skip
-    by_payment = _sums(
-        Allocation.select(Allocation.payment, decimal_sum(Allocation.amount)).group_by(
-            Allocation.payment
-        )
-    )
+    by_payment = _totals(Allocation.amount, Allocation.payment)
     payments = Payment.select(Payment.id, Payment.amount, Payment.unallocated, Payment.refunded)
     for payment_id, amount, unallocated, refunded in payments.tuples().iterator():
         problems += invariants.payment_problems(
