@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import json
 import os
 import sys
 import time
@@ -20,7 +19,7 @@ from billingd.control.client import ConnectionFailed, ControlClient, RemoteError
 from billingd.control.list_params import PAGED
 from billingd.ctl_commands import COMMANDS, Arg, Command
 from billingd.ctl_commands.runs import DRY_RUN_COLUMNS, dry_run_rows
-from billingd.ctl_output import ProgressLine, render
+from billingd.ctl_output import ProgressLine, json_text, render, terminal_safe
 from billingd.errors import INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR
 
 PROTOCOL_ERRORS = (PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND)
@@ -226,9 +225,9 @@ def _more_hint(command: Command, args: argparse.Namespace, result: Any) -> None:
 
 def _fail(error: dict[str, Any], as_json: bool, code: int) -> int:
     if as_json:
-        _emit(json.dumps({"error": error}, ensure_ascii=False))
+        _emit(json_text({"error": error}))
     else:
-        print(f"billingctl: {error['message']}", file=sys.stderr)
+        print(f"billingctl: {terminal_safe(str(error['message']), lines=True)}", file=sys.stderr)
     return code
 
 
@@ -264,7 +263,7 @@ def _main(argv: list[str] | None) -> int:
     except OSError as exc:
         return _fail({"code": -32000, "message": f"{exc.filename}: {exc.strerror}"}, args.json, 2)
     if args.json:
-        _emit(json.dumps(result, indent=2, ensure_ascii=False))
+        _emit(json_text(result, indent=2))
     elif command.method == "run.start" and getattr(args, "dry_run", False):
         _emit(render(dry_run_rows(result), DRY_RUN_COLUMNS))
     else:

@@ -1,11 +1,47 @@
-"""Human-readable output for billingctl: tables for lists, fields for objects."""
+"""Human-readable output for billingctl: tables for lists, fields for objects.
+
+Names, CDR fields and messages come from whoever wrote them into billingd (an
+import, a client's own portal, another operator). Printed raw, a control character
+or a bidi override would command the operator's terminal (``ESC]0;…`` retitles it,
+``ESC[2J`` clears it, U+202E reverses what follows), so every text billingctl shows
+a person goes through :func:`terminal_safe` once, where it is laid out: a table
+cell or a field (:func:`_cell`), a key, a message, an event, a progress line.
+``--json`` keeps the data exact: :func:`json_text` writes the same characters as
+JSON escapes (``\u009b``), which parse back to the same strings.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
 from typing import Any
+
+_BIDI = (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))
+_UNSAFE = (*range(0x20), 0x7F, *range(0x80, 0xA0), *_BIDI, 0x2028, 0x2029)
+"""C0 and C1 controls, DEL, the bidi embeddings, overrides, isolates and marks, and
+the line and paragraph separators."""
+_SHOWN = {c: f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}" for c in _UNSAFE}
+_SHOWN_KEEPING_LINES = {c: text for c, text in _SHOWN.items() if c != 0x0A}
+_JSON_ESCAPED = {c: f"\\u{c:04x}" for c in _UNSAFE if c >= 0x7F}  # json escapes C0
+
+
+def terminal_safe(text: str, *, lines: bool = False) -> str:
+    """``text`` with each control character and bidi control shown as an escape
+    (``\\x1b``, ``\\u202e``) instead of acting on the terminal; ``lines`` keeps
+    line breaks."""
+    if text.isprintable():
+        return text
+    return text.translate(_SHOWN_KEEPING_LINES if lines else _SHOWN)
+
+
+def json_text(value: Any, **options: Any) -> str:
+    """``json.dumps(value, ensure_ascii=False, **options)`` with the characters
+    :func:`terminal_safe` escapes written as JSON escapes: the same data, safe to
+    print."""
+    return json.dumps(value, ensure_ascii=False, **options).translate(_JSON_ESCAPED)
+
 
 DELIVERY_COLUMNS = (
     *("id", "channel", "target", "recipients", "state", "attempts", "sent_at"),
@@ -19,15 +55,20 @@ NESTED_TABLES = {
 
 
 def _cell(value: Any) -> str:
+    """A value as one line of inert text (see :func:`terminal_safe`)."""
+    return terminal_safe(_text(value).replace("\n", " "))
+
+
+def _text(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, list):
-        return ", ".join(_cell(v) for v in value)
+        return ", ".join(_text(v) for v in value)
     if isinstance(value, dict):  # e.g. a plugin's registers: "gateway sandbox; notifier x"
-        return "; ".join(f"{k} {_cell(v)}" for k, v in value.items() if v not in (None, "", []))
-    return str(value).replace("\n", " ")
+        return "; ".join(f"{k} {_text(v)}" for k, v in value.items() if v not in (None, "", []))
+    return str(value)
 
 
 def table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> str:
@@ -36,28 +77,28 @@ def table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> str:
         return "(none)"
     columns = columns or tuple(rows[0])
     cells = [[_cell(row.get(c)) for c in columns] for row in rows]
-    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    heads = [_cell(c) for c in columns]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(heads)]
     width = shutil.get_terminal_size((120, 24)).columns
 
     def line(values: list[str]) -> str:
         return "  ".join(v.ljust(w) for v, w in zip(values, widths, strict=True)).rstrip()[:width]
 
-    return "\n".join(
-        [line(list(columns)), line(["-" * w for w in widths])] + [line(r) for r in cells]
-    )
+    return "\n".join([line(heads), line(["-" * w for w in widths])] + [line(r) for r in cells])
 
 
 def record(obj: dict[str, Any]) -> str:
     """Key: value lines; nested objects indented under their key, nested lists of objects
     as tables."""
     scalar = {k: v for k, v in obj.items() if not isinstance(v, list | dict)}
-    width = max((len(k) for k in scalar), default=0)
-    out = [f"{k.ljust(width)}  {_cell(v)}" for k, v in scalar.items()]
+    keys = {k: _cell(k) for k in obj}  # keys too: a bill group's custom fields name theirs
+    width = max((len(keys[k]) for k in scalar), default=0)
+    out = [f"{keys[k].ljust(width)}  {_cell(v)}" for k, v in scalar.items()]
     for key, value in obj.items():
         if isinstance(value, dict):
-            out += ["", f"{key}:", *("  " + line for line in record(value).splitlines())]
+            out += ["", f"{keys[key]}:", *("  " + line for line in record(value).splitlines())]
         elif isinstance(value, list) and value and isinstance(value[0], dict):
-            out += ["", f"{key}:", table(value, NESTED_TABLES.get(key, tuple(value[0])))]
+            out += ["", f"{keys[key]}:", table(value, NESTED_TABLES.get(key, tuple(value[0])))]
     return "\n".join(out)
 
 
@@ -100,7 +141,7 @@ class ProgressLine:
         # one column short of the terminal's width, so the line never wraps; padded, so
         # a shorter redraw leaves nothing of the longer one before it
         width = terminal_columns() - 1
-        line = f"{self.label} [{bar}] {text}"[:width].ljust(width)
+        line = terminal_safe(f"{self.label} [{bar}] {text}")[:width].ljust(width)
         print(f"\r{line}", end="", file=sys.stderr, flush=True)
         self.shown = True
 

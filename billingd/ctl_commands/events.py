@@ -18,6 +18,7 @@ from typing import Any
 
 from billingd.control.client import ControlClient
 from billingd.ctl_commands.base import Arg, Command
+from billingd.ctl_output import terminal_safe
 
 DROPPED_EVENT = "events.dropped"
 
@@ -35,7 +36,7 @@ def _human(event: dict[str, Any]) -> str:
         details = " ".join(f"{k}={_plain(v)}" for k, v in payload.items())
     else:
         details = _plain(payload)
-    return f"{event.get('at', '')}  {event.get('name', '')}  {details}".rstrip()
+    return terminal_safe(f"{event.get('at', '')}  {event.get('name', '')}  {details}".rstrip())
 
 
 def _plain(value: Any) -> str:
