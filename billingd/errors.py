@@ -20,6 +20,8 @@ RULE_VIOLATION = 1002
 PERMISSION_DENIED = 1003
 CONFLICT = 1004
 FRAME_TOO_LARGE = 1005
+DATABASE_UNAVAILABLE = 1006
+DISK_FULL = 1007
 
 
 class BillingError(Exception):
@@ -97,6 +99,26 @@ class IdleTimeout(BillingError):
 
     code = CONFLICT
     reason = "idle_timeout"
+
+
+class DatabaseFault(BillingError):
+    """The database or the disk failed, not the request: nothing was written and the
+    same call may succeed later (``billingd.db.faults`` tells them apart)."""
+
+
+class DatabaseUnavailable(DatabaseFault):
+    """The database cannot be reached (PostgreSQL down, restarted, connections cut) or
+    read; the daemon reconnects by itself, with backoff."""
+
+    code = DATABASE_UNAVAILABLE
+    reason = "database_unavailable"
+
+
+class DiskFull(DatabaseFault):
+    """No space left for the database or the document directory; ``path`` names it."""
+
+    code = DISK_FULL
+    reason = "disk_full"
 
 
 class InternalError(BillingError):

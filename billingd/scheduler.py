@@ -36,17 +36,19 @@ import functools
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Collection
+from collections.abc import Awaitable, Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
 from billingd import pausing
+from billingd.db.faults import fault_of
 from billingd.db.models import Run, database_proxy
 from billingd.domain.schedule import next_fire
+from billingd.errors import DatabaseUnavailable
 from billingd.run_gate import RunGate
 from billingd.services import dunning, runs
 from billingd.services.context import ServiceContext
@@ -60,6 +62,7 @@ Scope = int | tuple[int, ...]
 """Whom a requested run bills: one client (a new contract), or an import's clients."""
 
 Publish = Callable[[str, dict[str, Any]], None]
+T = TypeVar("T")
 
 HEARTBEAT_SECONDS = 5.0
 """How often the lease keeper renews this daemon's runs, while it has queued or running
@@ -75,6 +78,9 @@ CATCH_UP_SECONDS = 30.0
 """How long a move of the test clock waits for the fire times it passed to be performed."""
 BACKOFF_SECONDS = (1.0, 60.0)
 """The background lane's pause after an error: the first, doubling up to the second."""
+FAULT_PAUSE_SECONDS = 5.0
+"""The longest pause of a lane after a fault of the database or the disk (issue 14):
+work goes on within seconds of the database's return, however long it was away."""
 LANES = ("schedule", "operator", "lease")
 DUNNING_EVERY = dt.timedelta(hours=1)
 """The dunning pass (R-DUN-1) runs once in every hour of the daemon's clock, after the
@@ -146,6 +152,17 @@ def last_fire(schedule: str, at: dt.datetime, timezone: str) -> dt.datetime:
 def _hour(instant: dt.datetime) -> dt.datetime:
     """The start of the hour of an instant (of :data:`DUNNING_EVERY`)."""
     return instant.replace(minute=0, second=0, microsecond=0)
+
+
+def _logged(what: str, exc: BaseException) -> str:
+    """Log a lane's failure; the error as ``status`` reports it. A fault of the database
+    or the disk is expected and recurs while it lasts: one line, no traceback."""
+    fault = fault_of(exc)
+    if fault is not None:
+        log.warning("scheduler: %s: %s", what, fault.message)
+        return fault.message
+    log.exception("scheduler: %s", what)
+    return runs.describe_error(exc)
 
 
 def _close_connection() -> None:
@@ -326,8 +343,7 @@ class Scheduler:
         try:
             await self._on("lease", runs.mark_interrupted_runs, self.settings.lease)
         except Exception as exc:
-            log.exception("scheduler: marking the runs of dead daemons failed")
-            self.health.failed("lease", runs.describe_error(exc))
+            self.health.failed("lease", _logged("marking the runs of dead daemons failed", exc))
 
     async def serve(self) -> None:
         """Until the daemon stops: the three lanes; then close their database threads."""
@@ -385,9 +401,12 @@ class Scheduler:
                 if not worked:
                     await self._sleep()
             except Exception as exc:
-                log.exception("scheduler: the schedule failed; trying again")
+                error = _logged("the schedule failed; trying again", exc)
                 self._stepped.set()
-                await self._pause(self.health.failed("schedule", runs.describe_error(exc)))
+                pause = self.health.failed("schedule", error)
+                if fault_of(exc) is not None:  # tried again soon: the database comes back
+                    pause = min(pause, FAULT_PAUSE_SECONDS)
+                await self._pause(pause)
 
     async def _recover(self) -> None:
         """Resume gateway charges a crash cut short (R-RUN-7); retried until it works,
@@ -398,8 +417,8 @@ class Scheduler:
             await self._on("schedule", resume_pending_charges, self.ctx.acting_as("system"))
             await self._on("schedule", resume_pending_refunds, self.ctx.acting_as("system"))
         except Exception as exc:
-            log.exception("scheduler: resuming pending gateway charges failed; retried later")
-            pause = self.health.failed("recovery", runs.describe_error(exc))
+            error = _logged("resuming pending gateway charges failed; retried later", exc)
+            pause = self.health.failed("recovery", error)
             self._recover_after = time.monotonic() + pause
             return
         self._recovered = True
@@ -423,9 +442,15 @@ class Scheduler:
             return True
         if request is not None:
             who, at = request
-            ctx = self.ctx.acting_as(self._requests.pop(request))
+            actor = self._requests.pop(request)
+            ctx = self.ctx.acting_as(actor)
             trigger = "contract" if isinstance(who, int) else "import"
-            await self._run_now(ctx.at(at) if at is not None else ctx, who, trigger)
+            try:
+                await self._run_now(ctx.at(at) if at is not None else ctx, who, trigger)
+            except Exception as exc:
+                if fault_of(exc) is not None:  # its run was not recorded: asked again
+                    self._requests.setdefault(request, actor)
+                raise
             return True
         return dunned
 
@@ -454,8 +479,8 @@ class Scheduler:
             try:
                 await self._on("schedule", dunning.run_due, ctx)
             except Exception as exc:
-                log.exception("scheduler: the dunning pass failed; tried again at the next")
-                self.health.failed("dunning", runs.describe_error(exc))
+                error = _logged("the dunning pass failed; tried again at the next", exc)
+                self.health.failed("dunning", error)
                 break
             self.health.recovered("dunning")
             for name, payload in ctx.events:
@@ -471,8 +496,8 @@ class Scheduler:
         try:
             asked = await self._on("schedule", retry_due_charges, ctx, horizon)
         except Exception as exc:
-            log.exception("scheduler: retrying failed gateway charges failed; tried again later")
-            self.health.failed("retries", runs.describe_error(exc))
+            error = _logged("retrying failed gateway charges failed; tried again later", exc)
+            self.health.failed("retries", error)
             return False
         self.health.recovered("retries")
         for name, payload in ctx.events:
@@ -524,14 +549,23 @@ class Scheduler:
             self._fires.extend(Fire(at, test_clock, collapsed) for at in fires)
 
     async def _perform(self, fire: Fire) -> None:
+        """Perform a fire time; when the database refuses to record its run (a fault),
+        the fire and the requests it took over wait for the next try."""
         ctx = self.ctx.acting_as("system")
+        taken = dict(self._requests)
         if fire.fixed:  # the test clock moved past it: the run happens at its own instant
             ctx = ctx.at(fire.at)
             details = {"fire": fire.at.isoformat(), **fire.collapsed}
         else:  # an all-clients run now bills what new contracts asked for, too
             self._requests.clear()
             details = {}
-        await self._run_now(ctx, None, "schedule", **details)
+        try:
+            await self._run_now(ctx, None, "schedule", **details)
+        except Exception as exc:
+            if fault_of(exc) is not None:
+                self._fires.appendleft(fire)
+                self._requests = {**taken, **self._requests}
+            raise
 
     async def _run_now(
         self, ctx: ServiceContext, who: Scope | None, trigger: str, **details: Any
@@ -595,8 +629,7 @@ class Scheduler:
                     marked = time.monotonic()
                 self.health.recovered("lease")
             except Exception as exc:
-                log.exception("scheduler: renewing the run leases failed")
-                self.health.failed("lease", runs.describe_error(exc))
+                self.health.failed("lease", _logged("renewing the run leases failed", exc))
                 await self._pause(HEARTBEAT_SECONDS, wakes=False)
                 continue
             if self._owned:
@@ -624,28 +657,37 @@ class Scheduler:
             self._owned.discard(run_id)
 
     async def _bill(self, lane: str, run_id: int, base: ServiceContext) -> float | None:
-        """:meth:`_execute`'s batches and the run's end."""
+        """:meth:`_execute`'s batches and the run's end.
+
+        The database going away on the way (PostgreSQL restarted, connections cut) holds
+        the run until it is back; then it goes on where it was (:meth:`_resuming`).
+        Another error fails the run; a fault of the disk is recorded once it can be.
+        """
         try:
-            run = await self._on(lane, Run.get_by_id, run_id)
-            client_ids = await self._on(lane, runs.billable_client_ids, run.client_id, run.clients)
+            run = await self._resuming(
+                lane, run_id, lambda _: self._on(lane, Run.get_by_id, run_id)
+            )
+            if run is None:
+                return None
+            client_ids = await self._resuming(
+                lane,
+                run_id,
+                lambda _: self._on(lane, runs.billable_client_ids, run.client_id, run.clients),
+            )
+            if client_ids is None:
+                return None
             status = "done"
             for start in range(0, len(client_ids), runs.BATCH_SIZE):
                 if self.stopping.is_set():
                     status = "interrupted"
                     break
                 batch = client_ids[start : start + runs.BATCH_SIZE]
-                step = base.acting_as(run.actor)
                 before = run.done
-                run = await self._on(
-                    lane,
-                    runs.run_batch,
-                    step,
-                    run_id,
-                    batch,
-                    self.settings.catch_up_limit,
-                    self.stopping.is_set,
-                )
-                for name, payload in step.events:
+                billed = await self._batch(lane, run_id, base.acting_as(run.actor), batch, before)
+                if billed is None:
+                    return None
+                run, events = billed
+                for name, payload in events:
                     self.publish(name, payload)
                 self.publish("run.progress", runs.progress(run))
                 if run.done - before < len(batch):  # stopped inside the batch
@@ -653,25 +695,121 @@ class Scheduler:
                     break
             closing = base.acting_as(run.actor)
             async with self._finishing:
-                run = await self._on(lane, runs.finish_run, closing, run_id, status)
-            for name, payload in closing.events:
-                self.publish(name, payload)
-            self.publish("run.finished", await self._on(lane, run_view, run))
-            log.info(
-                "run %s %s: %s invoices, %s failures", run_id, status, run.invoices, run.failures
-            )
-            self.health.recovered("run")
-            return None
+                finished = await self._resuming(
+                    lane, run_id, lambda _: self._on(lane, runs.finish_run, closing, run_id, status)
+                )
+            if finished is None:
+                return None
+            run = finished
         except Exception as exc:
+            fault = fault_of(exc)
             error = runs.describe_error(exc)
-            log.exception("run %s failed: %s", run_id, error)
+            if fault is None:
+                log.exception("run %s failed: %s", run_id, error)
+            else:
+                log.error("run %s failed: %s", run_id, error)
             pause = self.health.failed("run", f"run {run_id}: {error}")
-            await self._record_failure(lane, run_id, error)
-            return pause
+            await self._record_failure(lane, run_id, error, until_recorded=fault is not None)
+            return pause if fault is None else min(pause, FAULT_PAUSE_SECONDS)
+        for name, payload in closing.events:
+            self.publish(name, payload)
+        await self._publish_finished(lane, run)
+        log.info("run %s %s: %s invoices, %s failures", run_id, status, run.invoices, run.failures)
+        self.health.recovered("run")
+        return None
 
-    async def _record_failure(self, lane: str, run_id: int, error: str) -> None:
+    async def _batch(
+        self, lane: str, run_id: int, step: ServiceContext, batch: list[runs.OwnerKey], before: int
+    ) -> tuple[Run, list[tuple[str, dict[str, Any]]]] | None:
+        """One batch of a run, billed again if the database went away in it; the run and
+        the events to publish, or None when the run may not go on (:meth:`_resuming`)."""
+
+        async def attempt(again: bool) -> Run:
+            step.events.clear()  # a batch cut short committed nothing to tell
+            return await self._on(
+                lane,
+                runs.run_batch,
+                step,
+                run_id,
+                batch,
+                self.settings.catch_up_limit,
+                self.stopping.is_set,
+                before if again else None,
+            )
+
+        run = await self._resuming(lane, run_id, attempt)
+        return None if run is None else (run, list(step.events))
+
+    async def _resuming(
+        self, lane: str, run_id: int, attempt: Callable[[bool], Awaitable[T]]
+    ) -> T | None:
+        """``await attempt(again)``, again (``again`` True) each time the database went
+        away in it, once it is back. None when the run may not go on: the daemon stops
+        meanwhile (the next start marks the run interrupted), or the run is no longer
+        running (another daemon marked it interrupted while this one could not renew
+        its lease: the next run bills the rest)."""
+        again = False
+        while True:
+            try:
+                return await attempt(again)
+            except Exception as exc:
+                fault = fault_of(exc)
+                if not isinstance(fault, DatabaseUnavailable):
+                    raise
+                log.warning("run %s waits for the database: %s", run_id, fault.message)
+                self.health.failed("run", f"run {run_id}: {fault.message}")
+            if not await self._database_back(lane, run_id):
+                return None
+            log.info("run %s goes on: the database is back", run_id)
+            again = True
+
+    async def _database_back(self, lane: str, run_id: int) -> bool:
+        """Wait until the database answers again (with backoff); True when the run's lease
+        could be renewed, so that it goes on; False when stopping or when it ended."""
+        pause = FAULT_PAUSE_SECONDS / 16
+        while not self.stopping.is_set():
+            await self._pause(pause, wakes=False)
+            try:
+                renewed = await self._on(lane, runs.heartbeat, [run_id])
+            except Exception as exc:
+                if not isinstance(fault_of(exc), DatabaseUnavailable):
+                    raise
+                pause = min(pause * 2, FAULT_PAUSE_SECONDS)
+                continue
+            if not renewed:
+                log.warning(
+                    "run %s was marked interrupted while the database was away; "
+                    "the next run bills the rest",
+                    run_id,
+                )
+            return bool(renewed)
+        return False
+
+    async def _publish_finished(self, lane: str, run: Run) -> None:
         try:
-            run = await self._on(lane, runs.fail_run, self.ctx.acting_as("system"), run_id, error)
             self.publish("run.finished", await self._on(lane, run_view, run))
-        except Exception:
-            log.exception("run %s: recording its failure failed too", run_id)
+        except Exception as exc:  # the run is recorded; only its event is lost
+            _logged(f"publishing the end of run {run.id} failed", exc)
+
+    async def _record_failure(
+        self, lane: str, run_id: int, error: str, *, until_recorded: bool = False
+    ) -> None:
+        """Record a run's failure (status ``failed``). ``until_recorded``: the failure is
+        a fault of the database or the disk, which may refuse the record too (a full
+        disk): it is tried again, with backoff, until it is recorded or the daemon stops,
+        so that the run never stays "running" once the fault is gone."""
+        pause = FAULT_PAUSE_SECONDS / 16
+        while True:
+            try:
+                run = await self._on(
+                    lane, runs.fail_run, self.ctx.acting_as("system"), run_id, error
+                )
+                break
+            except Exception as exc:
+                if not until_recorded or fault_of(exc) is None or self.stopping.is_set():
+                    log.exception("run %s: recording its failure failed too", run_id)
+                    return
+                _logged(f"recording the failure of run {run_id} waits", exc)
+            await self._pause(pause, wakes=False)
+            pause = min(pause * 2, FAULT_PAUSE_SECONDS)
+        await self._publish_finished(lane, run)

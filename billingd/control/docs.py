@@ -73,6 +73,17 @@ ERRORS: dict[str, tuple[str, str]] = {
         "frame_too_large",
         "a frame is longer than `max_frame_bytes`; the connection is closed",
     ),
+    "DATABASE_UNAVAILABLE": (
+        "database_unavailable",
+        "the database cannot be reached (PostgreSQL restarted, stopped or cut off; an "
+        "I/O error on the SQLite file); the transaction was rolled back; the daemon "
+        "reconnects by itself (with backoff): try again shortly",
+    ),
+    "DISK_FULL": (
+        "disk_full",
+        "no space left for the database or a document; `data.path` names which; "
+        "nothing written; the daemon goes on by itself once there is space",
+    ),
 }
 
 INTRO = """\

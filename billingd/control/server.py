@@ -47,6 +47,7 @@ from billingd.control.protocol import (
     result_frame,
 )
 from billingd.control.registry import METHODS, Method
+from billingd.db.faults import fault_of
 from billingd.errors import (
     BillingError,
     Conflict,
@@ -399,6 +400,9 @@ class ControlServer:
             error = Conflict(f"conflicting change, nothing written: {exc}")
             return None if request.is_notification else error_frame(request.id, error)
         except Exception as exc:
+            if (fault := fault_of(exc)) is not None:  # not a bug: the database or the disk
+                log.warning("%s refused: %s", request.method, fault.message)
+                return None if request.is_notification else error_frame(request.id, fault)
             log.exception("internal error in %s", request.method)
             error = InternalError(f"internal error ({type(exc).__name__}); nothing written")
             return None if request.is_notification else error_frame(request.id, error)

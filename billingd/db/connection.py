@@ -12,6 +12,7 @@ from urllib.parse import unquote, urlparse
 
 import peewee
 
+from billingd.db.faults import PostgresqlDatabase, SqliteDatabase
 from billingd.db.models import database_proxy
 
 SQLITE_PRAGMAS = {
@@ -26,6 +27,16 @@ SQLITE_PRAGMAS = {
 POSTGRES_OPTIONS = "-c jit=off"
 """Session settings: no JIT compilation. billingd's statements are short; a large one
 (an import's commit) spent more compiling (1.1 s) than running (docs/storage.md)."""
+POSTGRES_LIVENESS = {
+    "connect_timeout": 10,
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+}
+"""How long a connection waits for a server that does not answer: a connection attempt
+10 s; an open connection whose peer vanished without closing it (a cable, a failover)
+is found dead by TCP keepalives within about a minute instead of hanging (issue 14)."""
 
 
 class _DecimalSum:
@@ -55,7 +66,8 @@ class DatabaseURLError(ValueError):
 
 
 def make_database(url: str) -> peewee.Database:
-    """Build (not connect) the peewee database for a ``sqlite:///`` or ``postgresql://`` URL."""
+    """Build (not connect) the peewee database for a ``sqlite:///`` or ``postgresql://`` URL
+    (one that recovers from lost connections: :mod:`billingd.db.faults`)."""
     parsed = urlparse(url)
     if parsed.scheme == "sqlite":
         path = unquote(parsed.path)
@@ -67,17 +79,18 @@ def make_database(url: str) -> peewee.Database:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         else:
             path = ":memory:"
-        database = peewee.SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, check_same_thread=False)
+        database = SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, check_same_thread=False)
         database.register_aggregate(_DecimalSum, "decimal_sum", 1)
         return database
     if parsed.scheme in ("postgresql", "postgres"):
-        return peewee.PostgresqlDatabase(
+        return PostgresqlDatabase(
             unquote(parsed.path.lstrip("/")) or "postgres",
             user=unquote(parsed.username) if parsed.username else None,
             password=unquote(parsed.password) if parsed.password else None,
             host=parsed.hostname,
             port=parsed.port or 5432,
             options=POSTGRES_OPTIONS,
+            **POSTGRES_LIVENESS,
         )
     raise DatabaseURLError(
         f"unsupported database URL {url!r}: use sqlite:////path/file.db or postgresql://user@host/db"

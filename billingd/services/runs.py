@@ -28,6 +28,7 @@ from peewee import fn
 from billingd.clock import SystemClock, frozen
 from billingd.clock import today as clock_today
 from billingd.db.connection import write_transaction
+from billingd.db.faults import fault_of
 from billingd.db.models import (
     Client,
     Invoice,
@@ -309,8 +310,10 @@ def start_run(
 
 
 def describe_error(exc: BaseException) -> str:
-    """How a failure is recorded on a run: the exception's type and message."""
-    return f"{type(exc).__name__}: {exc}"
+    """How a failure is recorded on a run: the exception's type and message; a fault of
+    the database or the disk as such (``database unavailable: …``, ``disk full: …``)."""
+    fault = fault_of(exc)
+    return fault.message if fault is not None else f"{type(exc).__name__}: {exc}"
 
 
 def run_step(ctx: ServiceContext, run_id: int, client_id: OwnerKey, limit: int) -> Run:
@@ -324,6 +327,8 @@ def run_step(ctx: ServiceContext, run_id: int, client_id: OwnerKey, limit: int) 
     try:
         result = bill_client(ctx, client_id, run.as_of, limit)
     except Exception as exc:  # one client never stops the run (R-RUN-10)
+        if fault_of(exc) is not None:  # the database's fault, not the client's
+            raise
         log.exception("run %s: client %s failed", run_id, client_id)
         result = ClientResult(error=describe_error(exc))
     with write_transaction():
@@ -431,9 +436,13 @@ def _notify_failures(ctx: ServiceContext, run: Run) -> None:
 
 def fail_run(ctx: ServiceContext, run_id: int, error: str) -> Run:
     """A run stopped by an error of its own (not one client's, R-RUN-10): recorded on the
-    run with status ``failed``, so that it never stays ``running`` (issue 9, defect 11)."""
+    run with status ``failed``, so that it never stays ``running`` (issue 9, defect 11).
+    A run that ended meanwhile (recorded by a try whose reply the database lost) is
+    left as it is."""
     with write_transaction():
         run = Run.get_by_id(run_id)
+        if run.status != "running":
+            return run
         run.status = "failed"
         run.finished_at = utcnow()
         run.failures += 1
@@ -462,10 +471,16 @@ def run_batch(
     keys: list[OwnerKey],
     limit: int,
     stop: Callable[[], bool] = lambda: False,
+    again_from: int | None = None,
 ) -> Run:
     """Bill a batch of a run's owners in one transaction and record the outcomes on the
     run (R-RUN-10, R-RUN-11); ``stop()`` is asked between owners (SIGTERM): what was
     billed so far is committed and the rest of the batch is left.
+
+    ``again_from`` bills a batch again after the database failed in it (issue 14): the
+    run's count of owners done before it. What of it was committed then (its commit
+    may have reached the server unanswered, or its gateway owners' own transactions)
+    is found billed and issues nothing twice (R-RUN-9); the count starts over from it.
 
     Each owner is billed in a savepoint: a failure rolls back that owner's invoices and
     events only. The owners a gateway charges (R-RUN-7) are billed after the commit,
@@ -476,6 +491,8 @@ def run_batch(
     with write_transaction():
         held = dataclasses.replace(ctx, clock=frozen(ctx.clock))  # the same event queue
         run = Run.get_by_id(run_id)
+        if again_from is not None:
+            run.done = again_from
         batch = load_batch(record_key(key) for key in keys)
         for key in keys:
             if stop():
@@ -503,6 +520,8 @@ def _bill_in_savepoint(
         with write_transaction():  # nested: a savepoint
             return bill_client(ctx, key, run.as_of, limit, batch)
     except Exception as exc:  # one client never stops the run (R-RUN-10)
+        if fault_of(exc) is not None:  # the database's fault: the whole batch fails
+            raise
         log.exception("run %s: client %s failed", run.id, key)
         del ctx.events[mark:]
         return ClientResult(error=describe_error(exc))
