@@ -14,7 +14,8 @@ renderer receives for a statistics PDF (:func:`statistics_document`). Both hold
 Records are streamed from the database as tuples, never loaded as model objects.
 In the CSV, text cells that a spreadsheet would read as a formula (starting with
 ``=``, ``+``, ``-``, ``@``, a tab or a carriage return) are prefixed with ``'``;
-numbers are written as they are.
+numbers (quantities, amounts, counts) are written as they are
+(:mod:`billingd.domain.csv_cells`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from zoneinfo import ZoneInfo
 import peewee
 
 from billingd.db.models import Client, Invoice, Reseller, UsageRecord
+from billingd.domain.csv_cells import safe_cell
 from billingd.domain.periods import period_bounds
 from billingd.domain.usage_rows import RECORD
 from billingd.money import quantize
@@ -39,8 +41,7 @@ from billingd.views import document_brand, plain
 
 RECORD_COLUMNS = RECORD
 GROUP_COLUMNS = ("destination_group", "unit", "records", "quantity", "amount")
-TEXT_COLUMNS = frozenset({"destination", "destination_group", "unit"})
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+NUMERIC_COLUMNS = frozenset({"quantity", "amount", "records"})
 
 Row = tuple[dt.datetime, str, str, Decimal, str, Decimal]
 """A usage record as selected: the columns of :data:`RECORD_COLUMNS`, instant in UTC."""
@@ -190,11 +191,6 @@ def _records(rows: Iterable[Row], heading: Heading, totals: GroupTotals) -> Iter
 # -- the CSV file ------------------------------------------------------------------------
 
 
-def safe_cell(text: str) -> str:
-    """Text a spreadsheet shows as text, never runs as a formula (OWASP CSV injection)."""
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
-
-
 def statistics_csv(heading: Heading, rows: Iterable[Row]) -> bytes:
     """The statistics file (UTF-8): heading, records, totals per group, grand total."""
     out = io.StringIO()
@@ -204,18 +200,13 @@ def statistics_csv(heading: Heading, rows: Iterable[Row]) -> bytes:
     writer.writerow(RECORD_COLUMNS)
     totals = GroupTotals(heading.currency)
     for record in _records(rows, heading, totals):
-        writer.writerow(
-            safe_cell(value) if name in TEXT_COLUMNS else value for name, value in record.items()
-        )
+        writer.writerow(safe_cell(value, name in NUMERIC_COLUMNS) for name, value in record.items())
     writer.writerow([])
     writer.writerow(GROUP_COLUMNS)
     for group in totals.groups():
-        writer.writerow(
-            safe_cell(group[name]) if name in TEXT_COLUMNS else group[name]
-            for name in GROUP_COLUMNS
-        )
+        writer.writerow(safe_cell(group[name], name in NUMERIC_COLUMNS) for name in GROUP_COLUMNS)
     total = totals.total()
-    writer.writerow(["total", "", total["records"], "", total["amount"]])
+    writer.writerow(["total", "", total["records"], "", safe_cell(total["amount"], numeric=True)])
     return out.getvalue().encode("utf-8")
 
 

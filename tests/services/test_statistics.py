@@ -201,6 +201,29 @@ def test_r_inv_2_text_cells_cannot_run_as_formulas(ctx: ServiceContext, acme: En
     assert document["records"][0]["destination"] == '=HYPERLINK("http://x")'
 
 
+def test_r_inv_2_numbers_stay_numbers_beside_text_that_looks_like_one(
+    ctx: ServiceContext, acme: Enterprise
+) -> None:
+    """Amounts and quantities are numbers a spreadsheet sums; a destination that looks
+    like a negative number (``-12.50``) is text and gets its quote
+    (billingd.domain.csv_cells: numeric columns by name, text by rule)."""
+    client = client_of(ctx, acme)
+    add_usage(ctx, client, "2026-06-02T10:00:00Z", "10.00", destination="-12.50")
+    add_usage(ctx, client, "2026-06-03T10:00:00Z", "12.50", unit="-1")
+    data = invoice_statistics_csv(invoice_period(ctx, client, "2026-06-01", "2026-06-30"))
+    rows = records(data)
+    assert [(r["destination"], r["quantity"], r["unit"], r["amount"]) for r in rows] == [
+        ("'-12.50", "60", "s", "10.00"),
+        ("'+4930123", "60", "'-1", "12.50"),
+    ]
+    groups, grand = totals(data)
+    assert [(g["unit"], g["records"], g["amount"]) for g in groups] == [
+        ("'-1", "1", "12.50"),
+        ("s", "1", "10.00"),
+    ]
+    assert grand == ["total", "", "2", "", "22.50"]
+
+
 def test_r_inv_2_an_invoice_without_usage_has_a_heading_and_zero_totals(
     ctx: ServiceContext, acme: Enterprise
 ) -> None:
