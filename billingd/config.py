@@ -54,7 +54,7 @@ _SMTP_KEYS = (
     *("ca_file", "timeout", "rate", "batch", "connections", "enabled"),
 )
 _HINTS = {"smtp.sender": "from", "smtp.tls": "starttls", "smtp.user": "username"}
-_SECRET = re.compile(r"pass|secret|token|credential|private|(?:^|_)key$", re.IGNORECASE)
+_SECRET = re.compile(r"pass|secret|token|credential|private|(?:^|_)keys?$", re.IGNORECASE)
 
 
 def is_secret_key(name: str) -> bool:

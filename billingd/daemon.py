@@ -36,7 +36,7 @@ from billingd.hardening import (
     private_files,
     private_sqlite,
     redact_secrets,
-    socket_dir_problem,
+    start_problems,
 )
 from billingd.outbox_worker import OutboxWorker
 from billingd.plugins import PluginHost, load_plugins
@@ -347,14 +347,12 @@ async def shutdown(daemon: Daemon) -> None:
 
 
 def serve(config: Config) -> int:
-    """Serve until stopped: 0; 2 when the config file or the socket's directory is
-    unsafe to serve from (billingd.hardening)."""
+    """Serve until stopped: 0; 2 when the config file, the socket's directory or the
+    data's place is unsafe to serve from (billingd.hardening.start_problems)."""
     private_files()
     configure_logging(config.log_level)
     redact_secrets(config)
-    problems = config_file_problems(config)
-    if problem := socket_dir_problem(config.socket):
-        problems.append(problem)
+    problems = start_problems(config)
     for problem in problems:
         log.error("refusing to start: %s", problem)
     if problems:

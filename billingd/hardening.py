@@ -22,6 +22,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import pwd
@@ -91,12 +92,36 @@ def socket_dir_problem(socket_path: Path) -> str | None:
             "anyone could replace the socket; use a directory of its own, e.g. "
             "/run/billingd (chmod o-w, or set 'socket:' elsewhere)"
         )
-    if info.st_uid not in (0, os.geteuid()):
-        return (
-            f"the socket's directory {directory} belongs to {_user(info.st_uid)}, "
-            f"not to root or {_user(os.geteuid())}: its owner could replace the socket"
-        )
-    return None
+    return _foreign(directory, "the socket's directory", "replace the socket")
+
+
+def _foreign(path: Path, what: str, could: str) -> str | None:
+    """A problem when ``path`` exists and belongs to neither root nor the daemon's user."""
+    try:
+        owner = path.stat().st_uid
+    except FileNotFoundError:
+        return None
+    if owner in (0, os.geteuid()):
+        return None
+    return (
+        f"{what} {path} belongs to {_user(owner)}, not to root or {_user(os.geteuid())}: "
+        f"its owner could {could}"
+    )
+
+
+def start_problems(config: Config) -> list[str]:
+    """Why ``billingd serve`` must not start with ``config``: the config file, the
+    socket's directory, a data directory or SQLite database another user owns (made
+    in advance where the daemon would have made its own)."""
+    problems = config_file_problems(config)
+    problems.append(socket_dir_problem(config.socket) or "")
+    could = "read and change every invoice"
+    problems.append(_foreign(config.data_dir, "the data directory", could) or "")
+    if config.database.startswith("sqlite:///") and config.database != "sqlite:///:memory:":
+        database = Path(config.database.removeprefix("sqlite:///"))
+        problems.append(_foreign(database.parent, "the database's directory", could) or "")
+        problems.append(_foreign(database, "the database", could) or "")
+    return [problem for problem in problems if problem]
 
 
 def socket_dir(socket_path: Path) -> None:
@@ -110,39 +135,46 @@ def socket_dir(socket_path: Path) -> None:
 
 def secrets(config: Config) -> dict[str, str]:
     """The config's secret values by dotted key (``smtp.password``,
-    ``plugins.settings.webhook.endpoints[0].secret``, …)."""
+    ``plugins.settings.webhook.endpoints[0].secret``, …): settings named like secrets,
+    and the passwords of URLs (``https://user:pass@host``)."""
     found: dict[str, str] = {}
     if config.smtp.password:
         found["smtp.password"] = config.smtp.password
     password = urlsplit(config.database).password
     if password:
         found["database"] = password
-    for key, value in _settings(config.plugins.get("settings") or {}, "plugins.settings"):
-        if value not in (None, "") and not isinstance(value, dict | list):
+    for key, name, value in _leaves(config.plugins.get("settings") or {}, "plugins.settings"):
+        if value in (None, ""):
+            continue
+        if is_secret_key(name):
             found[key] = str(value)
+        elif isinstance(value, str) and "://" in value and "@" in value:
+            with contextlib.suppress(ValueError):
+                if password := urlsplit(value).password:
+                    found[key] = password
     return found
 
 
-def _settings(value: Any, key: str) -> Iterator[tuple[str, Any]]:
-    """The leaves under ``value`` whose own name looks secret, with their dotted keys."""
+def _leaves(value: Any, key: str, name: str = "") -> Iterator[tuple[str, str, Any]]:
+    """``(dotted key, name, value)`` of every value under ``value`` that is neither a
+    mapping nor a list."""
     if isinstance(value, dict):
-        for name, child in value.items():
-            child_key = f"{key}.{name}"
-            if is_secret_key(str(name)) and not isinstance(child, dict | list):
-                yield child_key, child
-            else:
-                yield from _settings(child, child_key)
+        for child_name, child in value.items():
+            yield from _leaves(child, f"{key}.{child_name}", str(child_name))
     elif isinstance(value, list):
         for index, child in enumerate(value):
-            yield from _settings(child, f"{key}[{index}]")
+            yield from _leaves(child, f"{key}[{index}]", name)
+    else:
+        yield key, name, value
 
 
 def config_file_problems(config: Config) -> list[str]:
     """Why the config file (and the key files it names) may not be served from."""
     if config.source is None:
         return []
-    problems = []
     source = config.source
+    problem = _foreign(source, "the config file", "change who is admin")
+    problems = [problem] if problem else []
     mode = stat.S_IMODE(source.stat().st_mode)
     if mode & stat.S_IWOTH:
         problems.append(

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 EVENT_METHOD = "event"
+CONNECT_PATIENCE = 10.0
+"""Seconds a connect waits at most for room in the daemon's accept queue."""
 DROPPED_EVENT = "events.dropped"
 
 
@@ -65,7 +67,7 @@ class ControlClient:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(self.timeout)
         try:
-            sock.connect(str(self.path))
+            self._connect_waiting(sock)
         except FileNotFoundError:
             sock.close()
             raise ConnectionFailed(
@@ -78,6 +80,12 @@ class ControlClient:
                 f"billingd is not running: {self.path} is left over from a daemon that "
                 "stopped (start it with 'systemctl start billingd', or 'billingd serve')"
             ) from None
+        except BlockingIOError:
+            sock.close()
+            raise ConnectionFailed(
+                f"{self.path}: the daemon accepts no more connections for now "
+                "(its queue stayed full); try again"
+            ) from None
         except PermissionError:
             sock.close()
             raise ConnectionFailed(
@@ -89,6 +97,22 @@ class ControlClient:
         self._sock = sock
         self._timeout_now = self.timeout
         self._buffer.clear()
+
+    def _connect_waiting(self, sock: socket.socket) -> None:
+        """Connect; while the daemon's queue of connections waiting to be accepted is
+        full (EAGAIN: a burst, or someone flooding the socket), try again for up to
+        the timeout (10 s at most)."""
+        patience = min(self.timeout or CONNECT_PATIENCE, CONNECT_PATIENCE)
+        deadline, pause = time.monotonic() + patience, 0.005
+        while True:
+            try:
+                sock.connect(str(self.path))
+                return
+            except BlockingIOError:
+                if time.monotonic() + pause > deadline:
+                    raise
+                time.sleep(pause)
+                pause = min(pause * 2, 0.2)
 
     def _set_timeout(self, timeout: float | None) -> None:
         if timeout != self._timeout_now:

@@ -66,6 +66,12 @@ log = logging.getLogger("billingd.control")
 RoleResolver = Callable[[str, tuple[str, ...]], str | None]
 CLOSE_GRACE = 2.0
 """Seconds a closing connection gets to flush its last frames before it is cut."""
+LISTEN_BACKLOG = 1024
+"""Connections the kernel queues before the daemon accepts them: a burst of connects
+(a flood of refused ones, say) does not turn others away at once."""
+REFUSALS_LOGGED_EVERY = 60.0
+"""Seconds between log lines about one user's refused connections (a flood of them
+is one line a minute, with its count)."""
 ADMIN_RESERVE = 4
 """Connections admins may open beyond ``max_connections`` (each within their own
 per-user limit): a full socket never locks an admin out."""
@@ -172,6 +178,8 @@ class ControlServer:
         self._per_user: dict[int, int] = {}
         self._open: set[Connection] = set()
         self._sweeper: asyncio.Task[None] | None = None
+        self._refused: dict[str, tuple[float, int]] = {}
+        """user → (when its refusals were last logged, how many since)"""
         self._tasks: set[asyncio.Task[Any]] = set()
         self._server: asyncio.AbstractServer | None = None
 
@@ -192,14 +200,14 @@ class ControlServer:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
             self._server = await asyncio.start_unix_server(
-                self._serve_connection, path=str(path), limit=self.max_frame
+                self._serve_connection, path=str(path), limit=self.max_frame, backlog=LISTEN_BACKLOG
             )
             os.chmod(path, mode)
             if group:
                 os.chown(path, -1, grp.getgrnam(group).gr_gid)
         else:
             self._server = await asyncio.start_unix_server(
-                self._serve_connection, sock=sock, limit=self.max_frame
+                self._serve_connection, sock=sock, limit=self.max_frame, backlog=LISTEN_BACKLOG
             )
 
     async def close(self) -> None:
@@ -282,7 +290,7 @@ class ControlServer:
             peer = self._peer(writer)
             refusal = self._admission(peer)
             if refusal is not None:
-                log.warning("connection of %s refused: %s", peer.user, refusal.message)
+                self._log_refusal(peer.user, refusal)
                 writer.write(error_frame(None, refusal))
                 return
             connection = Connection(self, writer, peer)
@@ -322,6 +330,17 @@ class ControlServer:
             await self._close_writer(writer)
             if task is not None:
                 self._tasks.discard(task)
+
+    def _log_refusal(self, user: str, refusal: BillingError) -> None:
+        """Log a refused connection, at most once a minute per user, with the count."""
+        now = asyncio.get_running_loop().time()
+        last, count = self._refused.get(user, (-REFUSALS_LOGGED_EVERY, 0))
+        if now - last < REFUSALS_LOGGED_EVERY:
+            self._refused[user] = (last, count + 1)
+            return
+        more = f" ({count} more since the last report)" if count else ""
+        log.warning("connection of %s refused%s: %s", user, more, refusal.message)
+        self._refused[user] = (now, 0)
 
     async def _close_idle(self) -> None:
         """Close connections idle for ``idle_timeout`` seconds that subscribe to nothing;

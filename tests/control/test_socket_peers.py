@@ -11,12 +11,15 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from billingd.control.client import ControlClient
 from billingd.control.peer import Peer
 from billingd.control.registry import METHODS
 from billingd.control.server import ADMIN_RESERVE, ControlServer, required_role
@@ -164,3 +167,42 @@ def test_every_method_checks_the_role_on_every_request(role: str | None) -> None
         error = asyncio.run(ask(name))["error"]
         assert error["code"] == 1003, (name, error)
         assert error["data"]["user"] == "mallory"
+
+
+FLOOD = r"""
+import socket, sys
+path, count = sys.argv[1], int(sys.argv[2])
+for _ in range(count):
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.setblocking(False)
+    try:
+        sock.connect(path)
+    except OSError:
+        pass  # the daemon's accept queue is full: the flood goes on
+    sock.close()
+"""
+
+
+@pytest.mark.slow
+def test_a_flood_of_refused_connects_does_not_keep_root_out(short_dir: Path) -> None:
+    """An unlisted user connects and hangs up as fast as it can: every connect is
+    refused, one log line says so, and root's calls still get through (billingctl's
+    client waits for room in the accept queue)."""
+    nobody = as_user(NOBODY)
+    daemon = open_daemon(short_dir, "{admin: [root]}")
+    flood = subprocess.Popen(
+        [*nobody, sys.executable, "-I", "-c", FLOOD, str(daemon.socket), "20000"]
+    )
+    try:
+        calls = 0
+        while flood.poll() is None or calls < 5:
+            with ControlClient(daemon.socket, timeout=30) as client:
+                assert client.call("status")["version"]
+            calls += 1
+        assert flood.wait(60) == 0
+        assert daemon.log_text().count("connection of nobody refused") <= 2
+    finally:
+        if flood.poll() is None:
+            flood.kill()
+            flood.wait()
+        daemon.stop()

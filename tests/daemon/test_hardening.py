@@ -139,6 +139,27 @@ def test_socket_directory_of_another_user_is_refused(short_dir: Path) -> None:
     assert "belongs to nobody, not to root" in done.stderr
 
 
+@pytest.mark.parametrize("made_by_another", ["data", "billing.db", "billingd.yaml"])
+def test_data_or_config_another_user_made_is_refused(short_dir: Path, made_by_another: str) -> None:
+    """A user who makes the data directory, the database or the config before the
+    daemon does (a path under /tmp, say) would read or steer everything."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to give the files away")
+    config = short_dir / "billingd.yaml"
+    config.write_text(
+        f"database: sqlite:///{short_dir / 'billing.db'}\nsocket: {short_dir / 'b.sock'}\n"
+        f"data_dir: {short_dir / 'data'}\n"
+    )
+    config.chmod(0o600)
+    (short_dir / "data").mkdir()
+    (short_dir / "billing.db").touch()
+    os.chown(short_dir / made_by_another, 65534, 65534)
+    done = billingd("serve", "--config", str(config))
+    assert done.returncode == 2
+    assert f"{short_dir / made_by_another} belongs to nobody, not to root" in done.stderr
+    assert not (short_dir / "b.sock").exists()
+
+
 def test_a_socket_directory_it_creates_lets_the_socket_group_in(tmp_path: Path) -> None:
     old = os.umask(PRIVATE_UMASK)
     try:
@@ -193,13 +214,18 @@ def test_key_file_a_secret_names_must_be_private(tmp_path: Path) -> None:
 
 def test_secrets_are_found_wherever_the_settings_hold_them() -> None:
     config = parse_config(
-        "database: postgresql://billing:db-Pass-99@127.0.0.1/billing\n" + SECRET_CONFIG
+        "database: postgresql://billing:db-Pass-99@127.0.0.1/billing\n"
+        + SECRET_CONFIG
+        + "    acme: {portal: 'https://me:url-Pass-3@portal.example', api_keys: [k-1, k-2]}\n"
     )
     assert secrets(config) == {
         "smtp.password": SMTP_PASSWORD,
         "database": "db-Pass-99",
         "plugins.settings.webhook.endpoints[0].secret": WEBHOOK_SECRET,
         "plugins.settings.uploaders.cxml.shared_secret": CXML_SECRET,
+        "plugins.settings.acme.portal": "url-Pass-3",
+        "plugins.settings.acme.api_keys[0]": "k-1",
+        "plugins.settings.acme.api_keys[1]": "k-2",
     }
 
 
