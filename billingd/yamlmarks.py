@@ -76,6 +76,8 @@ def load(text: str) -> Entry | None:
         line = text.count("\n", 0, exc.position) + 1
         message = f"unacceptable character #x{exc.character:04x}: {exc.reason}"
         raise YamlError(message, line, _key_near(text, line)) from None
+    except RecursionError:
+        raise YamlError("lists and mappings nested too deeply", None) from None
     finally:
         if loader is not None:
             loader.dispose()

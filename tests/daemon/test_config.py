@@ -486,3 +486,8 @@ def test_config_error_for_plugin_settings_has_the_line(tmp_path: Path) -> None:
     config = load_config(file)
     error = config.error("plugins.settings.pdf.paper", "expected A4 or Letter")
     assert str(error) == f"{file}:4: plugins.settings.pdf.paper: expected A4 or Letter"
+
+
+def test_yaml_nested_too_deeply_is_a_config_error() -> None:
+    error = error_of("plugins: {settings: {x: " + "[" * 100_000 + "]" * 100_000 + "}}")
+    assert str(error) == "billingd.yaml: lists and mappings nested too deeply"
