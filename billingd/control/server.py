@@ -312,10 +312,10 @@ class ControlServer:
                     continue
                 connection.idle_since = None
                 reply = await self.handle_frame(frame, connection.peer, connection)
+                connection.idle_since = loop.time()  # (a client that never reads is idle)
                 if reply is not None:
                     writer.write(reply)
                     await writer.drain()
-                connection.idle_since = loop.time()
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
@@ -345,7 +345,8 @@ class ControlServer:
     async def _close_idle(self) -> None:
         """Close connections idle for ``idle_timeout`` seconds that subscribe to nothing;
         each gets an error frame (1004, ``idle_timeout``) first, so a client that sends
-        again learns why."""
+        again learns why. One that has not read its last replies in that time is cut
+        off."""
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(min(max(self.idle_timeout / 4, 0.05), 30))
@@ -353,6 +354,11 @@ class ControlServer:
             for connection in list(self._open):
                 since = connection.idle_since
                 if since is None or since > cutoff or connection.subscribed:
+                    continue
+                connection.idle_since = None
+                if connection.writer.transport.get_write_buffer_size():
+                    log.info("cutting off a connection of %s: reads nothing", connection.peer.user)
+                    connection.writer.transport.abort()
                     continue
                 log.info("closing a connection of %s: idle", connection.peer.user)
                 seconds = f"{self.idle_timeout:g}"
@@ -362,7 +368,6 @@ class ControlServer:
                 )
                 connection.writer.write(error_frame(None, notice))
                 connection.writer.close()
-                connection.idle_since = None
 
     async def _close_writer(self, writer: asyncio.StreamWriter) -> None:
         """Close after the last frames are flushed, or cut off a client that does not read."""

@@ -9,6 +9,7 @@ named ``uid:65533`` and ``uid:65532`` by the daemon.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import subprocess
@@ -19,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from billingd.control.client import ControlClient
+from billingd.control.client import ControlClient, RemoteError
 from billingd.control.peer import Peer
 from billingd.control.registry import METHODS
 from billingd.control.server import ADMIN_RESERVE, ControlServer, required_role
@@ -107,6 +108,40 @@ def test_idle_connection_is_closed_but_a_subscriber_is_kept(short_dir: Path) -> 
             quiet.sendall(STATUS.replace(b'"id": 1', b'"id": 2'))
             assert json.loads(quiet_lines.readline())["id"] == 2  # the subscriber stays
     finally:
+        daemon.stop()
+
+
+def test_a_client_that_never_reads_loses_its_slot(short_dir: Path) -> None:
+    """It floods requests and reads no reply: after idle_timeout it is cut off, and its
+    user's one slot (max_connections_per_user: 1) is free again."""
+    daemon = RunningDaemon(
+        short_dir,
+        f"sqlite:///{short_dir / 'billing.db'}",
+        "idle_timeout: 1\nmax_connections_per_user: 1\n",
+    )
+    stuck = socket.socket(socket.AF_UNIX)
+    try:
+        stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stuck.connect(str(daemon.socket))
+        stuck.setblocking(False)
+        sent = 0
+        with contextlib.suppress(BlockingIOError):
+            for _ in range(5000):
+                sent += stuck.send(STATUS * 50)
+        assert sent  # its replies fill every buffer: the daemon waits on it
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with ControlClient(daemon.socket, timeout=5) as client:
+                    assert client.call("status")["version"]
+                break
+            except RemoteError as exc:  # its slot is still held
+                assert exc.data["reason"] == "too_many_connections"
+                assert time.monotonic() < deadline, "the stuck client kept its slot"
+                time.sleep(0.1)
+        assert "reads nothing" in daemon.log_text()
+    finally:
+        stuck.close()
         daemon.stop()
 
 
