@@ -85,7 +85,7 @@ class InvoiceSums:
     credited: Decimal
 
 
-def invoice_name(invoice_id: int, number: str | None) -> str:
+def _invoice_name(invoice_id: int, number: str | None) -> str:
     return f"invoice {number} (id {invoice_id})" if number else f"invoice id {invoice_id}"
 
 
@@ -93,7 +93,7 @@ def invoice_problems(invoice: InvoiceSums) -> list[Problem]:
     """One invoice: totals from its lines (R-MONEY-2), balance = total − payments
     allocated − credit notes and a status that says so (R-INV-7); a void one owes
     nothing and holds nothing (R-INV-8)."""
-    name = invoice_name(invoice.id, invoice.number)
+    name = _invoice_name(invoice.id, invoice.number)
     found = []
     if invoice.subtotal != invoice.line_nets or invoice.tax != invoice.line_taxes:
         found.append(
