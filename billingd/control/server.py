@@ -259,11 +259,7 @@ class ControlServer:
         """
         role = self._role(peer)
         if role is None:
-            return PermissionDenied(
-                f"user {peer.user} (uid {peer.uid}) has no role on this daemon; "
-                "an admin can grant one under 'access:' in the config",
-                user=peer.user,
-            )
+            return _no_role(peer)
         if self._per_user.get(peer.uid, 0) >= self.max_per_user:
             return TooManyConnections(
                 f"too many connections from user {peer.user} ({self.max_per_user} open, "
@@ -393,11 +389,7 @@ class ControlServer:
         try:
             role = self._role(peer)
             if role is None:
-                raise PermissionDenied(
-                    f"user {peer.user} (uid {peer.uid}) has no role on this daemon; "
-                    "an admin can grant one under 'access:' in the config",
-                    user=peer.user,
-                )
+                raise _no_role(peer)
             entry = METHODS.get(request.method)
             if entry is None:
                 raise MethodNotFound(f"unknown method {request.method!r}")
@@ -464,6 +456,14 @@ class ControlServer:
         for name, payload in ctx.events:
             self.publish(name, payload)
         return result
+
+
+def _no_role(peer: Peer) -> PermissionDenied:
+    return PermissionDenied(
+        f"user {peer.user} (uid {peer.uid}) has no role on this daemon; "
+        "an admin can grant one under 'access:' in the config",
+        user=peer.user,
+    )
 
 
 def _settle(future: asyncio.Future[Any], outcome: tuple[Any, BaseException | None]) -> None:
