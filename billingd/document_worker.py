@@ -28,6 +28,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from billingd.db.connection import close_thread_connection
+from billingd.db.faults import log_failure
 from billingd.db.models import DocumentJob
 from billingd.document_pool import render
 from billingd.pausing import pause
@@ -95,8 +96,8 @@ class DocumentWorker:
             while not self.stopping.is_set():
                 try:
                     await self._step()
-                except Exception:
-                    log.exception("document worker: a step failed; trying again")
+                except Exception as exc:
+                    log_failure(log, "document worker: a step failed; trying again", exc)
                     await pause(self._wake, self.stopping, ERROR_SECONDS)
             await self._drain()
         finally:
@@ -169,8 +170,8 @@ class DocumentWorker:
         ctx = self.ctx.acting_as("system")
         try:
             await self._db(queue.finish, ctx, outcomes, self.claimer)
-        except Exception:
-            log.exception("document worker: recording %s renders failed", len(outcomes))
+        except Exception as exc:
+            log_failure(log, f"document worker: recording {len(outcomes)} renders failed", exc)
             self._swept = 0.0  # they go back to pending at the next sweep
             ctx.events.clear()
         finally:

@@ -40,6 +40,7 @@ import aiosmtplib
 
 from billingd.config import SmtpConfig
 from billingd.db.connection import close_thread_connection
+from billingd.db.faults import log_failure
 from billingd.db.models import OutboxMessage
 from billingd.errors import ValidationError
 from billingd.pausing import pause
@@ -150,8 +151,8 @@ class OutboxWorker:
                     await self.gate.wait_open(self.stopping)  # a run of this daemon goes first
                     if not await self.step():
                         await pause(self._wake, self.stopping, await self._idle_seconds())
-                except Exception:
-                    log.exception("outbox worker: a step failed; trying again")
+                except Exception as exc:
+                    log_failure(log, "outbox worker: a step failed; trying again", exc)
                     await pause(self._wake, self.stopping, ERROR_SECONDS)
         finally:
             await self._flush()
@@ -229,8 +230,8 @@ class OutboxWorker:
             ctx = self.ctx.acting_as("system")
             try:
                 await self._db(outbox.record, ctx, outcomes, self.claimer)
-            except Exception:
-                log.exception("outbox: recording %s outcomes failed", len(outcomes))
+            except Exception as exc:
+                log_failure(log, f"outbox: recording {len(outcomes)} outcomes failed", exc)
                 self._swept = 0.0  # they go back to queued at the next sweep
                 continue
             finally:

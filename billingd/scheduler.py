@@ -45,7 +45,7 @@ from zoneinfo import ZoneInfo
 from croniter import croniter
 
 from billingd import pausing
-from billingd.db.faults import fault_of
+from billingd.db.faults import fault_of, log_failure
 from billingd.db.models import Run, database_proxy
 from billingd.domain.schedule import next_fire
 from billingd.errors import DatabaseUnavailable
@@ -155,14 +155,8 @@ def _hour(instant: dt.datetime) -> dt.datetime:
 
 
 def _logged(what: str, exc: BaseException) -> str:
-    """Log a lane's failure; the error as ``status`` reports it. A fault of the database
-    or the disk is expected and recurs while it lasts: one line, no traceback."""
-    fault = fault_of(exc)
-    if fault is not None:
-        log.warning("scheduler: %s: %s", what, fault.message)
-        return fault.message
-    log.exception("scheduler: %s", what)
-    return runs.describe_error(exc)
+    """Log a lane's failure; the error as ``status`` reports it."""
+    return log_failure(log, f"scheduler: {what}", exc)
 
 
 def _close_connection() -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import shutil
 import sqlite3
 import threading
@@ -164,6 +165,18 @@ def fault_of(exc: BaseException) -> DatabaseFault | None:
         if fault is not None:
             return fault
     return None
+
+
+def log_failure(logger: logging.Logger, what: str, exc: BaseException) -> str:
+    """Log a background worker's failure; the error as reported. A fault of the database
+    or the disk is expected and recurs while it lasts: one warning line; anything else
+    is logged with its traceback."""
+    fault = fault_of(exc)
+    if fault is not None:
+        logger.warning("%s: %s", what, fault.message)
+        return fault.message
+    logger.exception("%s", what)
+    return f"{type(exc).__name__}: {exc}"
 
 
 class Outage:

@@ -22,7 +22,9 @@ the same host (its claimer's process is gone), by any other after :data:`LEASE`.
 
 A failed render marks the job ``failed`` with the error; it is tried again
 :data:`MAX_ATTEMPTS` times in all, after a pause that doubles from
-:data:`BACKOFF` on the daemon's clock (the test clock when it is on).
+:data:`BACKOFF` on the daemon's clock (the test clock when it is on). A job whose
+files the disk refuses (full) fails alone, none of its files left behind, and is
+tried again until there is space, at least every :data:`DISK_FULL_LONGEST`.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from typing import Any
 from peewee import fn
 
 from billingd.db.connection import read_transaction, write_transaction
+from billingd.db.faults import fault_of
 from billingd.db.models import (
     Client,
     CreditNote,
@@ -63,6 +66,8 @@ MAX_ATTEMPTS = 5
 """Renders tried per job before it stays failed."""
 BACKOFF = (dt.timedelta(seconds=30), dt.timedelta(hours=1))
 """The pause after a failed render: the first, doubling up to the second."""
+DISK_FULL_LONGEST = dt.timedelta(minutes=5)
+"""The longest pause before a job the disk refused is tried again (it never gives up)."""
 BATCH = 64
 """Jobs claimed at once by :func:`render_pending`."""
 
@@ -342,11 +347,33 @@ def _payload(task: RenderTask, job: DocumentJob) -> dict[str, Any]:
     }
 
 
+def _store(task: RenderTask, files: dict[str, bytes]) -> None:
+    """Write a job's files and Document rows, all or none: when the disk refuses one,
+    the files written before it are removed and its rows rolled back (a savepoint)."""
+    owner = {f"{task.kind}_id": task.owner_id}
+    written: list[Path] = []
+    try:
+        with write_transaction():
+            for fmt, data in files.items():
+                path = Path(task.paths[fmt])
+                documents.store(path, fmt, task.version, data, **owner)
+                written.append(path)
+    except OSError:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
+
+
 def _rendered(ctx: ServiceContext, job: DocumentJob, outcome: Outcome) -> None:
     task = outcome.task
-    owner = {f"{task.kind}_id": task.owner_id}
-    for fmt, data in outcome.files.items():
-        documents.store(Path(task.paths[fmt]), fmt, task.version, data, **owner)
+    try:
+        _store(task, outcome.files)
+    except OSError as exc:
+        fault = fault_of(exc)
+        if fault is None:
+            raise
+        _failed(ctx, job, Outcome(task, error=fault.message), disk_full=True)
+        return
     job.state = "ready"
     job.error = ""
     job.retry_at = None
@@ -370,12 +397,16 @@ def backoff(attempts: int) -> dt.timedelta:
     return leases.backoff(attempts, *BACKOFF)
 
 
-def _failed(ctx: ServiceContext, job: DocumentJob, outcome: Outcome) -> None:
+def _failed(
+    ctx: ServiceContext, job: DocumentJob, outcome: Outcome, *, disk_full: bool = False
+) -> None:
+    """Record a failed try; ``disk_full``: its files did not fit, tried again until they do."""
     task = outcome.task
-    final = job.attempts >= MAX_ATTEMPTS
+    final = job.attempts >= MAX_ATTEMPTS and not disk_full
+    pause = leases.backoff(job.attempts, BACKOFF[0], DISK_FULL_LONGEST) if disk_full else None
     job.state = "failed"
     job.error = outcome.error or "failed"
-    job.retry_at = None if final else ctx.now_utc() + backoff(job.attempts)
+    job.retry_at = None if final else ctx.now_utc() + (pause or backoff(job.attempts))
     job.finished_at = utcnow()
     job.save()
     retry_at = job.retry_at.isoformat() if job.retry_at else None

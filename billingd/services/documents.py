@@ -83,8 +83,14 @@ def write_file(path: Path, data: bytes) -> None:
     it again if the current write transaction rolls back."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
-    partial.write_bytes(data)
-    partial.replace(path)
+    try:
+        partial.write_bytes(data)
+        partial.replace(path)
+    except BaseException as exc:  # a full disk: no partial file is left behind
+        partial.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.filename is None:
+            exc.filename = str(path)  # a refused write names no file: this one
+        raise
     on_rollback(path.unlink)
 
 
