@@ -12,6 +12,11 @@ database thread of its own, so that none waits behind another or behind the sock
 - the lease keeper renews the heartbeat of this daemon's runs every few seconds while
   it has any, and marks interrupted the runs whose lease expired, of any daemon on the
   database (defect 14), every :data:`MARK_SECONDS`; an idle daemon's keeper sleeps.
+  The work of a run it marks (another daemon's, which died) is taken over: the
+  background lane runs over the same clients as of the same date (trigger
+  ``takeover``), so that billing finishes without that daemon (issue 14). A daemon
+  starting after a crash marks its predecessor's runs but takes none over: the next
+  run bills the rest, as an operator or the schedule starts it.
 
 A run bills its clients in batches (``runs.BATCH_SIZE`` in one transaction), so
 progress events go out after each batch and SIGTERM stops after the current client,
@@ -196,6 +201,7 @@ class Scheduler:
         self._requests: dict[tuple[Scope, dt.datetime | None], str] = {}
         self._clock_read: dt.datetime | None = None  # the test clock since the last wake-up
         self._fires: deque[Fire] = deque()
+        self._takeovers: deque[Run] = deque()  # dead daemons' runs to finish, oldest first
         self._planned: tuple[str, str] | None = None  # the schedule next_run was computed for
         self._seen: dt.datetime | None = None  # the clock's now when last looked at
         self._owned: set[int] = set()  # this daemon's runs, queued or executing
@@ -434,6 +440,9 @@ class Scheduler:
             await self._perform(self._fires.popleft())
             await self._retry_charges(now)  # those due after it: before a move's reply
             return True
+        if self._takeovers:
+            await self._take_over(self._takeovers.popleft())
+            return True
         if request is not None:
             who, at = request
             actor = self._requests.pop(request)
@@ -561,16 +570,39 @@ class Scheduler:
                 self._requests = {**taken, **self._requests}
             raise
 
+    async def _take_over(self, dead: Run) -> None:
+        """Bill what a dead daemon's run left: a run over its clients as of its date."""
+        scope = dead.client_id if dead.client_id is not None else dead.clients
+        log.warning("run %s of %s:%s was cut short: taking over its work", dead.id,
+                    dead.host, dead.pid)  # fmt: skip
+        try:
+            await self._run_now(
+                self.ctx.acting_as("system"),
+                tuple(scope) if isinstance(scope, list) else scope,
+                "takeover",
+                as_of=dead.as_of,
+                takes_over=dead.id,
+            )
+        except Exception as exc:
+            if fault_of(exc) is not None:  # its run was not recorded: taken over later
+                self._takeovers.appendleft(dead)
+            raise
+
     async def _run_now(
-        self, ctx: ServiceContext, who: Scope | None, trigger: str, **details: Any
+        self,
+        ctx: ServiceContext,
+        who: Scope | None,
+        trigger: str,
+        as_of: dt.date | None = None,
+        **details: Any,
     ) -> None:
-        """Record a run as of ``ctx``'s today (of one client, of some, of all: None) and
-        execute it on the background lane."""
+        """Record a run as of ``as_of`` (default ``ctx``'s today) of one client, of some,
+        of all (None), and execute it on the background lane."""
         run = await self._on(
             "schedule",
             runs.start_run,
             ctx,
-            as_of=ctx.today(self.settings.timezone),
+            as_of=as_of or ctx.today(self.settings.timezone),
             client_id=who if isinstance(who, int) else None,
             clients=who if isinstance(who, tuple) else None,
             trigger=trigger,
@@ -619,8 +651,13 @@ class Scheduler:
                 if owned:
                     await self._on("lease", runs.heartbeat, owned)
                 if time.monotonic() - marked >= MARK_SECONDS:
-                    await self._on("lease", runs.mark_interrupted_runs, self.settings.lease, owned)
+                    cut = await self._on(
+                        "lease", runs.interrupt_abandoned, self.settings.lease, owned
+                    )
                     marked = time.monotonic()
+                    self._takeovers.extend(run for run in cut if not run.dry_run)
+                    if self._takeovers:
+                        self._wake.set()
                 self.health.recovered("lease")
             except Exception as exc:
                 self.health.failed("lease", _logged("renewing the run leases failed", exc))

@@ -607,17 +607,24 @@ def mark_interrupted_runs(lease: dt.timedelta = RUN_LEASE, keep: Collection[int]
     whose pid no longer exists is gone at once (a restart after a crash need not wait
     for the lease). ``keep`` are this process's own runs.
     """
+    return len(interrupt_abandoned(lease, keep))
+
+
+def interrupt_abandoned(lease: dt.timedelta = RUN_LEASE, keep: Collection[int] = ()) -> list[Run]:
+    """:func:`mark_interrupted_runs`, giving the runs it marked (a daemon takes over the
+    work of another one that died: ``billingd.scheduler``)."""
     now = utcnow()
     cut_short = _cut_short(now, lease, keep)
     found = [run.id for run in Run.select(Run.id).where(cut_short)]
     if not found:  # the usual case: no write at all
-        return 0
+        return []
+    marked = []
     with write_transaction():
-        return (
-            Run.update(status="interrupted", finished_at=now)
-            .where(cut_short & Run.id.in_(found))
-            .execute()
-        )
+        for run_id in found:  # one by one: of daemons marking at once, one marks each
+            mark = Run.update(status="interrupted", finished_at=now)
+            if mark.where(cut_short & (Run.id == run_id)).execute():
+                marked.append(run_id)
+    return list(Run.select().where(Run.id.in_(marked)).order_by(Run.id)) if marked else []
 
 
 def _alive(pid: int) -> bool:

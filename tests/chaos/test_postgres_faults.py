@@ -6,11 +6,14 @@ While it is away every call is refused as ``database unavailable`` (1006), never
 internal error; once it is back, every thread of the daemon (socket readers and
 writer, scheduler lanes, document worker) works again without a restart, and the run
 it was in goes on: every due invoice exactly once, numbers gapless, the doctor clean.
+Two daemons billing one database at once, one of them killed: the other finishes the
+work (it takes over the dead one's run), each invoice still exactly once.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -19,6 +22,7 @@ import pytest
 
 from billingd.control.client import RemoteError
 from billingd.errors import DATABASE_UNAVAILABLE
+from billingd.scheduler import MARK_SECONDS
 from billingd.services import runs
 from tests.chaos.conftest import assert_doctor_clean
 from tests.chaos.servers import PrivatePostgres
@@ -26,6 +30,7 @@ from tests.conftest import RunningDaemon, billingctl, billingctl_ok
 from tests.daemon.test_crash_recovery import (
     AS_OF,
     NUMBER_START,
+    _kill,
     assert_exactly_once,
     daemons,  # noqa: F401 (the fixture)
     expected_periods,
@@ -134,3 +139,51 @@ def test_r_run_9_connections_cut_mid_run_the_run_goes_on_exactly_once(
     run = run_ended(daemon, run_id)
     assert all(cuts) and "waits for the database" in daemon.log_text(), cuts
     assert_whole(daemon, pg, ids, run)
+
+
+@pytest.mark.slow
+def test_r_run_9_two_daemons_billing_one_killed_the_other_finishes_the_work(
+    pg: str,
+    short_dir: Path,
+    daemons: list[RunningDaemon],  # noqa: F811
+) -> None:
+    ids = seed_clients(pg, CLIENTS)
+    for name in ("a", "b"):
+        (short_dir / name).mkdir()
+        daemons.append(RunningDaemon(short_dir / name, pg))
+    doomed, survivor = daemons
+    started = {}
+
+    def start(daemon: RunningDaemon) -> None:
+        started[daemon] = daemon.call("run.start", until=AS_OF.isoformat())["id"]
+
+    both = [threading.Thread(target=start, args=(d,)) for d in daemons]
+    for thread in both:
+        thread.start()
+    for thread in both:
+        thread.join(timeout=30)
+    wait_for(
+        lambda: doomed.call("run.show", id=started[doomed])["done"] >= runs.BATCH_SIZE,
+        timeout=120,
+        what="the doomed daemon's first batch",
+        step=0.02,
+    )
+    _kill(doomed)  # SIGKILL in the middle of its run: its batch rolled back
+    daemons.remove(doomed)
+    own = run_ended(survivor, started[survivor])
+    assert (own["status"], own["failures"]) == ("done", 0), own
+
+    def takeover() -> dict[str, Any] | None:
+        found = [r for r in survivor.call("run.list", limit=50) if r["trigger"] == "takeover"]
+        return found[0] if found else None
+
+    # the survivor's lease keeper marks the dead daemon's run and bills what it left
+    taken = wait_for(takeover, MARK_SECONDS + 30, "the takeover run", step=0.5)
+    assert survivor.call("run.show", id=started[doomed])["status"] == "interrupted"
+    rest = run_ended(survivor, taken["id"])
+    assert (rest["status"], rest["failures"]) == ("done", 0), rest
+    billed = [survivor.call("run.show", id=i)["invoices"] for i in (*started.values(), rest["id"])]
+    assert sum(billed) <= len(ids) and own["invoices"] + rest["invoices"] > 0, billed
+    wait_documents_rendered(pg)
+    assert_exactly_once(pg, {cid: expected_periods(AS_OF, AS_OF) for cid in ids}, NUMBER_START)
+    assert_doctor_clean(survivor)
