@@ -62,8 +62,8 @@ class TransactionLost(peewee.OperationalError):
 
 
 def _causes(exc: BaseException) -> Iterator[BaseException]:
-    """``exc`` and what it wraps: peewee passes the driver's error as its first argument;
-    an error raised while handling another keeps it as its context."""
+    """``exc`` and what it wraps: peewee keeps the driver's error as ``orig``; an error
+    raised while handling another keeps it as its context."""
     seen: set[int] = set()
     todo = [exc]
     while todo and len(seen) < 16:
@@ -72,10 +72,10 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
             continue
         seen.add(id(current))
         yield current
-        first = current.args[0] if current.args else None
+        wrapped = getattr(current, "orig", None)
         todo.extend(
             e
-            for e in (first, current.__cause__, current.__context__)
+            for e in (wrapped, current.__cause__, current.__context__)
             if isinstance(e, BaseException)
         )
 
