@@ -131,6 +131,7 @@ def test_r_run_9_database_disk_full_mid_run_fails_the_run_and_the_next_bills_the
     finished = wait_run_done(daemon, again["id"], timeout=120)
     assert (finished["status"], finished["failures"]) == ("done", 0), finished
     assert finished["invoices"] == clients - billed
+    assert billingctl_ok(daemon, "status")["scheduler"]["state"] == "ok"  # nothing stays dead
     wait_documents_rendered(url)
     assert_exactly_once(url, {cid: expected_periods(AS_OF, AS_OF) for cid in ids}, NUMBER_START)
     assert_doctor_clean(daemon)
