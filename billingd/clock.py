@@ -11,7 +11,7 @@ from billingd.db.connection import write_transaction
 from billingd.db.models import ClockState, CreditNote, Invoice
 from billingd.domain.bounds import DATES
 
-_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
+_DURATION = re.compile(r"^\s*([0-9]+)\s*([smhdw])\s*$")  # digits 0-9, not any script
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _LONGEST = dt.datetime.combine(DATES.high, dt.time.max) - dt.datetime.combine(DATES.low, dt.time())

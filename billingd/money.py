@@ -53,17 +53,19 @@ def D(value: Decimal | int | str) -> Decimal:
     return result
 
 
-_PLAIN_DECIMAL = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)\s*")
+_PLAIN_DECIMAL = re.compile(r"\s*[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)\s*")
+"""Digits 0-9 only: Decimal() also reads other scripts' digits (``١٢.٥٠``, ``１２``)."""
 
 
 def parse_decimal(value: object) -> Decimal:
     """A decimal arriving from outside (socket, CSV, JSON lines): a plain decimal string
-    such as ``"12.50"``, or an integer. Floats, exponents, NaN and infinity are refused."""
+    such as ``"12.50"`` in the digits 0-9, or an integer. Floats, exponents, NaN,
+    infinity and other scripts' digits are refused."""
     plain = isinstance(value, str) and _PLAIN_DECIMAL.fullmatch(value)
     if plain:
         return Decimal(value)  # digits and one point: always finite
     if isinstance(value, bool) or not isinstance(value, int):
-        raise MoneyError(f'must be a decimal such as "12.50", got {value!r}')
+        raise MoneyError(f'must be a decimal such as "12.50" (digits 0-9), got {value!r}')
     return D(value)  # type: ignore[arg-type]
 
 

@@ -40,6 +40,9 @@ class RenderContext:
     ``preview`` renders the template with its placeholders shown unreplaced. A renderer
     appends to ``warnings`` what the reader should know about the output (e.g. text it
     had to replace); they go onto the ``document.rendered`` event and into the audit.
+    ``max_pages``, when set, is the most pages the output may have: a renderer stops
+    with a :class:`billingd.errors.BillingError` as soon as it needs more (a preview is
+    a read, its work bounded).
     """
 
     template_dirs: list[Path]
@@ -47,6 +50,7 @@ class RenderContext:
     template: str | None = None
     preview: bool = False
     warnings: list[str] = field(default_factory=list)
+    max_pages: int | None = None
 
     def template_name(self, document: dict[str, Any]) -> str:
         """The template to use: the override, else the brand's choice for the document's

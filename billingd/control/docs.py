@@ -18,11 +18,13 @@ import json
 import sys
 from typing import Any
 
-from billingd import errors
+from billingd import errors, templates
 from billingd.control import api  # noqa: F401  (registers the methods)
 from billingd.control.events import DEFAULT_QUEUE_LIMIT, DROPPED_EVENT, EVENT_METHOD
 from billingd.control.protocol import DEFAULT_MAX_FRAME
 from billingd.control.registry import METHODS, Method
+from billingd.domain import custom_fields
+from billingd.domain.bounds import DATES, TEXT_FIELDS
 from billingd.views import OBJECTS
 
 REGENERATE = "python -m billingd.control.docs > docs/protocol.md"
@@ -203,6 +205,32 @@ to the connection as a notification:
 - Each connection is served on its own: a client that sends half a frame, does not
   read its replies, or sits idle, only ever holds up itself.
 
+## Values
+
+Every number, date and text a method takes has a bound, stated with its parameter
+below; a value out of bounds is error -32602 (`validation`) naming the parameter in
+`data.field` (an imported file's row: its `data.line` and column), and nothing is
+written.
+
+- Numbers (money, quantities, rates, ids, invoice days, durations) are written in
+  the digits 0-9: other scripts' digits (`١٢.٥٠`, `１２.５０`) are refused, in
+  parameters and imported files alike. An invoice or credit note named by an
+  all-digit text that is no number is looked up by that id, if it can be one.
+- Dates, and the days of instants (test clock, usage records) in UTC, are from
+  {first_day} to {last_day}.
+- Texts contain no NUL character and are bounded by kind, the same for a parameter
+  and for the import column of that name (`tax-id` is `tax_id`):
+
+| at most (characters) | fields |
+|---:|---|
+{text_bounds}
+
+- A bill group has at most {custom_fields} custom fields (keys of up to
+  {custom_key} characters, values of up to {custom_value}).
+- A document template is at most {template_kib} KiB with at most {directives}
+  directives; each of {once} may appear once. `template.preview` stops past
+  {preview_pages} pages. Template errors name the template's file, never a directory.
+
 ## Objects
 
 Results name these objects; each is a JSON object with exactly these keys. Money and
@@ -283,6 +311,14 @@ def _objects() -> str:
     return "\n".join(rows)
 
 
+def _text_bounds() -> str:
+    """The rows of the text bounds' table: each bound with the fields it applies to."""
+    fields: dict[int, list[str]] = {}
+    for name, bound in TEXT_FIELDS.items():
+        fields.setdefault(int(bound.high), []).append(f"`{name}`")
+    return "\n".join(f"| {most} | {', '.join(names)} |" for most, names in sorted(fields.items()))
+
+
 def errors_of(entry: Method) -> list[str]:
     """The error codes a method can give, from what it does: every call validates its
     parameters; one naming an object may find none; a write may break a rule or collide."""
@@ -336,6 +372,16 @@ def generate() -> str:
         max_frame=DEFAULT_MAX_FRAME,
         objects=_objects(),
         index=index,
+        first_day=DATES.low,
+        last_day=DATES.high,
+        text_bounds=_text_bounds(),
+        custom_fields=custom_fields.MAX_FIELDS,
+        custom_key=custom_fields.MAX_KEY,
+        custom_value=custom_fields.MAX_VALUE,
+        template_kib=templates.MAX_TEMPLATE_BYTES // 1024,
+        directives=templates.MAX_DIRECTIVES,
+        once=", ".join(f"`{name}`" for name in sorted(templates.ONCE_DIRECTIVES)),
+        preview_pages=templates.PREVIEW_PAGES,
     )
     return intro + "".join("\n" + method_section(m) for m in methods)
 

@@ -13,6 +13,7 @@ contract's positive quantity) stay in the services, for their direct callers too
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from billingd.domain.bounds import (  # noqa: F401 - re-exported for the registr
     TAX_RATE,
     Bound,
     Orderable,
+    text_bound,
     text_problem,
 )
 from billingd.errors import ValidationError
@@ -57,6 +59,21 @@ class Param:
         """The checked value, within its bound; ValidationError naming ``name`` otherwise."""
         checked = self.check(name, value)
         return self.bound.check(name, checked) if self.bound is not None else checked
+
+    def named(self, name: str) -> Param:
+        """This parameter as ``name``: a :data:`Str` without a bound of its own takes the
+        bound of its field (:data:`billingd.domain.bounds.TEXT_FIELDS`), stated in its help."""
+        if self.check is not _str or self.bound is not None:
+            return self
+        try:
+            bound = text_bound(name)
+        except KeyError:
+            raise ValueError(
+                f"text parameter {name!r} has no bound: declare one, or name it in "
+                "billingd.domain.bounds.TEXT_FIELDS"
+            ) from None
+        help = f"{self.help}; {bound.describe()}" if self.help else bound.describe()
+        return dataclasses.replace(self, help=help, bound=bound)
 
 
 def _int(name: str, value: Any) -> int:

@@ -56,8 +56,9 @@ def method(
         if quick and writes:
             raise ValueError(f"method {method_name}: only reads can be quick")
         summary = (handler.__doc__ or "").strip().splitlines()[0] if handler.__doc__ else ""
+        named = {key: param.named(key) for key, param in params.items()}
         METHODS[method_name] = Method(
-            method_name, handler, params, writes, summary, result, admin_only, quick
+            method_name, handler, named, writes, summary, result, admin_only, quick
         )
         return handler
 

@@ -53,6 +53,8 @@ class Bound:
 
     def _range(self) -> str:
         unit = f" {self.unit}" if self.unit else ""
+        if self.low == 0 and self.unit == "characters":
+            return f"at most {_plain(self.high)}{unit}"
         return f"from {_plain(self.low)} to {_plain(self.high)}{unit}"
 
     def describe(self) -> str:
@@ -103,10 +105,97 @@ invoice line is rounded to the currency."""
 QUANTITY = Bound(Decimal(-(10**9)), Decimal(10**9), places=6)
 TAX_RATE = Bound(Decimal(0), Decimal(100), places=4, unit="percent")
 MAX_TEXT = 10_000
-"""Characters in a text parameter."""
+"""Characters in any text cell, before its field's own bound (:data:`TEXT_FIELDS`)."""
 IDENTIFIER = Bound(1, 50, unit="characters")
 """A name the daemon looks up as a file (a timezone, a template): short enough for any
 file system, in any script."""
+
+# -- texts: a bound per kind, and the kind of every text field by its name -------------
+# Long enough for what the field holds anywhere, short enough that a document holding
+# every field at its longest stays a page or two (a 1,000,000-character name made a
+# 297-page PDF).
+
+
+def _characters(most: int) -> Bound:
+    return Bound(0, most, unit="characters")
+
+
+WORD = _characters(50)
+"""A code or choice the services check against their list (a status, cycle, currency,
+country, format, unit), a duration, a month, an import's id."""
+NUMBER_PATTERN = _characters(100)
+"""A numbering pattern: every invoice number is about as long."""
+REFERENCE = _characters(200)
+"""An identifier issued elsewhere: tax and registration ids, IBAN, BIC, phone, contract
+number, electronic address, a payment's reference (SEPA's is 140), a usage record's
+external id; a client's invoice days."""
+NAME = _characters(200)
+"""The name of a party, company, brand or bill group, a business or category type, a
+city; a usage record's destination and destination group; a search."""
+EMAIL = _characters(254)
+"""An e-mail address: the longest SMTP carries (RFC 5321)."""
+DESCRIPTION = _characters(1000)
+"""An invoice line's text: a contract's, a pending charge's, an amount invoice's."""
+ADDRESS = _characters(1000)
+"""A postal address block of several lines."""
+NOTE = _characters(2000)
+"""Free text beside an operation or document: notes, reasons, a brand's footer, an
+exemption's legal wording, a bill group's list of recipients."""
+PATH = _characters(4096)
+"""A file name (Linux's PATH_MAX): a logo, the file an import came from."""
+
+TEXT_FIELDS: dict[str, Bound] = {
+    **dict.fromkeys(
+        "currency cycle status timing origin gateway reset credit_note_reset reverse_charge "
+        "tax_category einvoice_format language invoicing uploader layout format state channel "
+        "charge_mode country postcode endpoint_scheme by month period unit import_id "
+        "accent_color".split(),
+        WORD,
+    ),
+    "pattern": NUMBER_PATTERN,
+    "credit_note_pattern": NUMBER_PATTERN,
+    **dict.fromkeys(
+        "tax_id registration_id iban bic phone contract_number endpoint_id reference "
+        "external_id invoice_days".split(),
+        REFERENCE,
+    ),
+    **dict.fromkeys(
+        "name company business_type category_type city brand destination destination_group "
+        "search".split(),
+        NAME,
+    ),
+    "email": EMAIL,
+    "emails": NOTE,
+    "description": DESCRIPTION,
+    "address": ADDRESS,
+    **dict.fromkeys("notes reason footer exemption_reason".split(), NOTE),
+    **dict.fromkeys("logo_path source".split(), PATH),
+}
+"""The bound of each text field, by its name as a socket parameter or an import column
+(``tax-id`` is ``tax_id``): declared once for both. A text parameter without a bound of
+its own must be named here (the method registry refuses it otherwise)."""
+
+
+def text_bound(field: str) -> Bound:
+    """The bound of text field ``field`` (:data:`TEXT_FIELDS`); KeyError for no field."""
+    return TEXT_FIELDS[field.replace("-", "_")]
+
+
+def digits_value(text: str) -> int | None:
+    """The number ``text`` writes in the digits 0-9 (blanks around them allowed), or None:
+    other characters, other scripts' digits (which ``int()`` reads: ``١٢``, ``１２``), or
+    more digits than a 64-bit integer has."""
+    text = text.strip()
+    if text.isascii() and text.isdigit() and len(text) <= 19:
+        return int(text)
+    return None
+
+
+def id_value(text: str) -> int | None:
+    """The row id an all-digit text names (an invoice or credit note named by number or
+    id), or None: no such text, or an id no database stores."""
+    number = digits_value(text)
+    return number if number is not None and ID_NUMBERS.problem(number) is None else None
 
 
 def text_problem(value: str) -> str | None:

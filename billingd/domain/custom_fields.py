@@ -2,8 +2,8 @@
 documents, e.g. the buyer's supplier id for Ariba. Pure: no database.
 
 Keys are 1-64 characters of ``A-Z a-z 0-9 _ . -``; values are text of at most 1000
-characters. ``billgroup add|update --custom KEY=VALUE`` merges entries into the
-stored fields; ``KEY=`` removes the key.
+characters; a bill group has at most 50 of them. ``billgroup add|update --custom
+KEY=VALUE`` merges entries into the stored fields; ``KEY=`` removes the key.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from billingd.errors import ValidationError
 KEY = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 MAX_KEY = 64
 MAX_VALUE = 1000
+MAX_FIELDS = 50
 
 
 def check_key(key: Any, field: str = "custom") -> str:
@@ -44,8 +45,16 @@ def check_value(key: str, value: Any, field: str = "custom") -> str:
     return value
 
 
+def check_count(fields: Mapping[str, Any], field: str) -> None:
+    if len(fields) > MAX_FIELDS:
+        raise ValidationError(
+            f"{field}: at most {MAX_FIELDS} custom fields, got {len(fields)}", field=field
+        )
+
+
 def check_fields(fields: Mapping[str, Any], field: str = "custom_fields") -> dict[str, str]:
     """A whole custom-field object (the socket's ``custom_fields``), checked."""
+    check_count(fields, field)
     return {check_key(k, field): check_value(k, v, field) for k, v in fields.items()}
 
 
@@ -66,4 +75,5 @@ def apply_entries(fields: Mapping[str, Any], entries: Iterable[Any]) -> dict[str
             merged.pop(key, None)
         else:
             merged[key] = value
+            check_count(merged, "custom")
     return merged

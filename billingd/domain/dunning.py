@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from billingd.domain.bounds import digits_value
 from billingd.errors import ValidationError
 from billingd.money import MoneyError, has_excess_precision, parse_decimal, quantize
 
@@ -152,14 +153,13 @@ def validate_steps(steps: Iterable[Mapping[str, Any] | str], currency: str) -> l
 
 
 def _days(value: Any, field: str) -> int:
-    if isinstance(value, bool):
-        raise ValidationError(f"{field} must be a whole number of days", field=field)
-    try:
-        days = int(value) if isinstance(value, int) else int(str(value).strip())
-    except (TypeError, ValueError):
+    days = value if isinstance(value, int) and not isinstance(value, bool) else None
+    if isinstance(value, str):
+        days = digits_value(value)
+    if days is None:
         raise ValidationError(
-            f"{field} must be a whole number of days, got {value!r}", field=field
-        ) from None
+            f"{field} must be a whole number of days (digits 0-9), got {value!r}", field=field
+        )
     if not 0 <= days <= MAX_DAYS:
         raise ValidationError(f"{field} must be 0..{MAX_DAYS} days, got {days}", field=field)
     return days

@@ -12,7 +12,7 @@ def parse_invoice_days(text: str) -> tuple[int, ...]:
     for part in (p.strip() for p in text.split(",")):
         if not part:
             continue
-        if not part.isdigit() or not 1 <= int(part) <= 31:
+        if not (part.isascii() and part.isdigit()) or not 1 <= int(part) <= 31:
             raise ValueError(f"invoice day {part!r} is not a day of the month (1-31)")
         days.add(int(part))
     return tuple(sorted(days))

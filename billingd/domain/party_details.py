@@ -40,7 +40,7 @@ CONTRACT_FIELDS = CATEGORY_FIELDS
 EINVOICE_FORMATS = ("facturx", "xrechnung", "xrechnung-ubl", "ubl")
 LANGUAGES = ("en", "de")
 # Electronic address schemes (EAS): four digits, or EM for an e-mail address
-ENDPOINT_SCHEME = re.compile(r"^(\d{4}|EM)$")
+ENDPOINT_SCHEME = re.compile(r"^([0-9]{4}|EM)$")
 
 
 def _country(value: str, field: str) -> str:

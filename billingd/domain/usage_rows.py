@@ -14,7 +14,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import IO, Any
 
-from billingd.domain.bounds import QUANTITY, USAGE_AMOUNT, Bound
+from billingd.domain.bounds import (
+    DATES,
+    QUANTITY,
+    USAGE_AMOUNT,
+    Bound,
+    text_bound,
+    text_problem,
+)
 from billingd.money import MoneyError, parse_decimal
 
 RECORD = ("occurred_at", "destination", "destination_group", "quantity", "unit", "amount")
@@ -99,11 +106,21 @@ def parse_instant(text: str) -> dt.datetime:
     return instant
 
 
-def _within(line: int, field: str, value: Decimal, bound: Bound) -> None:
+def _within(line: int, field: str, value: Decimal | dt.date | str, bound: Bound) -> None:
     """A value inside its bound (defect 11: nothing accepted overflows later)."""
     problem = bound.problem(value)
     if problem:
         raise RowError(line, field, problem)
+
+
+def _text(line: int, field: str, value: Any) -> str:
+    """A text cell within its field's bound (``bounds.TEXT_FIELDS``), without NUL."""
+    text = str(value)
+    problem = text_problem(text)
+    if problem:
+        raise RowError(line, field, problem)
+    _within(line, field, text, text_bound(field))
+    return text
 
 
 def validate_row(line: int, raw: dict[str, Any]) -> UsageRow:
@@ -123,6 +140,7 @@ def validate_row(line: int, raw: dict[str, Any]) -> UsageRow:
         raise RowError(
             line, "occurred_at", f"not an ISO 8601 time: {raw['occurred_at']!r}"
         ) from None
+    _within(line, "occurred_at", occurred_at.date(), DATES)
     quantity = _decimal(line, "quantity", raw["quantity"])
     if quantity < 0:
         raise RowError(line, "quantity", "must not be negative")
@@ -133,17 +151,18 @@ def validate_row(line: int, raw: dict[str, Any]) -> UsageRow:
         if amount < 0:
             raise RowError(line, "amount", "must not be negative")
         _within(line, "amount", amount, USAGE_AMOUNT)
-    group = str(raw["destination_group"]).strip()
     external_id = raw.get("external_id")
     return UsageRow(
         line=line,
         client_id=client_id,
         occurred_at=occurred_at,
-        destination=str(raw.get("destination") or ""),
-        destination_group=group,
+        destination=_text(line, "destination", raw.get("destination") or ""),
+        destination_group=_text(line, "destination_group", raw["destination_group"]).strip(),
         quantity=quantity,
-        unit=str(raw.get("unit") or ""),
+        unit=_text(line, "unit", raw.get("unit") or ""),
         amount=amount,
-        external_id=str(external_id) if external_id not in (None, "") else None,
+        external_id=(
+            _text(line, "external_id", external_id) if external_id not in (None, "") else None
+        ),
         contract_id=contract_id,
     )

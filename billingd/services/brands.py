@@ -15,7 +15,7 @@ from typing import Any
 
 from billingd.db.connection import write_transaction
 from billingd.db.models import Brand
-from billingd.domain.bounds import ID_NUMBERS
+from billingd.domain.bounds import id_value
 from billingd.domain.images import LOGO_KINDS, image_kind
 from billingd.errors import NotFound, ValidationError
 from billingd.services.audit import record_audit
@@ -135,9 +135,9 @@ def find_brand(ref: int | str) -> Brand:
     """A brand by id (an int) or name (a string; an all-digit string that names no brand
     is an id)."""
     brand = Brand.get_or_none(Brand.name == ref if isinstance(ref, str) else Brand.id == ref)
-    as_id = isinstance(ref, str) and ref.isascii() and ref.isdigit()
-    if brand is None and as_id and ID_NUMBERS.problem(int(ref)) is None:
-        brand = Brand.get_or_none(Brand.id == int(ref))
+    by_id = id_value(ref) if isinstance(ref, str) else None
+    if brand is None and by_id is not None:
+        brand = Brand.get_or_none(Brand.id == by_id)
     if brand is None:
         raise NotFound(f"no brand {ref!r}; `billingctl brand list` shows them", brand=ref)
     return brand

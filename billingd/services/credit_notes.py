@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from billingd.db.connection import write_transaction
 from billingd.db.models import CreditNote, Invoice, InvoiceLine
+from billingd.domain.bounds import id_value
 from billingd.domain.credit_split import CreditSplit, gross_by_rate, split_credit
 from billingd.errors import NotFound, RuleViolation, ValidationError
 from billingd.money import has_excess_precision
@@ -111,8 +112,9 @@ def find_credit_note(ref: int | str) -> CreditNote:
         raise NotFound(f"credit note number {ref!r} is used by several enterprises; use the id")
     if matches:
         return matches[0]
-    if ref.isdigit():
-        return get_or_refuse(CreditNote, int(ref))
+    by_id = id_value(ref)
+    if by_id is not None:
+        return get_or_refuse(CreditNote, by_id)
     raise NotFound(f"no credit note {ref!r}", credit_note=ref)
 
 

@@ -24,6 +24,7 @@ from billingd.domain.bounds import (
     QUANTITY,
     TAX_RATE,
     Bound,
+    text_bound,
     text_problem,
 )
 from billingd.domain.csv_columns import column_key
@@ -38,13 +39,18 @@ FALSE_WORDS = frozenset(("false", "no", "0", ""))
 @dataclass(frozen=True, slots=True)
 class Column:
     """One import column: its header name (an ``add`` option), service keyword, type, and
-    the bound its ``add`` parameter declares (``billingd.control.params``)."""
+    the bound its ``add`` parameter declares (``billingd.control.params``); a text's is its
+    field's (``bounds.TEXT_FIELDS``), as for the parameter."""
 
     name: str
     param: str
     kind: str = "text"  # text | int | bool | decimal | date
     required: bool = False
     bound: Bound | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind == "text" and self.bound is None:
+            object.__setattr__(self, "bound", text_bound(self.name))
 
 
 def text_columns(names: tuple[str, ...]) -> tuple[Column, ...]:
@@ -112,7 +118,7 @@ def _int(value: Any) -> int:
         return value
     if type(value) is str and value.isascii() and value.isdigit():
         return int(value)
-    if isinstance(value, str) and re.fullmatch(r"\s*\d+\s*", value):
+    if isinstance(value, str) and re.fullmatch(r"\s*[0-9]+\s*", value):  # not any script's
         return int(value)
     raise ValueError(f"must be a whole number (an id), got {value!r}")
 

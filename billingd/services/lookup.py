@@ -10,6 +10,7 @@ import peewee
 from billingd.db.connection import is_postgres
 from billingd.db.models import Invoice
 from billingd.db.prepared import PreparedSelect, Slot
+from billingd.domain.bounds import id_value
 from billingd.errors import NotFound
 
 M = TypeVar("M", bound=peewee.Model)
@@ -74,6 +75,7 @@ def _one_by_number(ref: str, matches: list[Any], find_by_id: Callable[[int], Any
         raise NotFound(f"invoice number {ref!r} is used by several enterprises; use the id")
     if matches:
         return matches[0]
-    if ref.isdigit():
-        return find_by_id(int(ref))
+    by_id = id_value(ref)
+    if by_id is not None:
+        return find_by_id(by_id)
     raise NotFound(f"no invoice {ref!r}", invoice=ref)

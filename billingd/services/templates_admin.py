@@ -8,7 +8,7 @@ from typing import Any
 from billingd.errors import RuleViolation
 from billingd.rendering import RenderContext, default_template_dirs, packaged_template_dir
 from billingd.services.context import ServiceContext
-from billingd.templates import find_template, load_template
+from billingd.templates import PREVIEW_PAGES, find_template, load_template
 
 
 def template_dirs(ctx: ServiceContext) -> list[Path]:
@@ -42,6 +42,7 @@ def preview_template(ctx: ServiceContext, name: str) -> bytes:
         settings=ctx.plugins.settings_for("pdf"),
         template=name,
         preview=True,
+        max_pages=PREVIEW_PAGES,
     )
     kind = "credit_note" if "credit" in name else "invoice"
     return ctx.plugins.renderer("pdf").render({"kind": kind}, context)

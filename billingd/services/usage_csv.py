@@ -24,27 +24,38 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from billingd.domain.bounds import text_bound
 from billingd.domain.usage_rows import COLUMNS, REQUIRED
 
 ID = r"([1-9][0-9]{0,17})"  # under 2**63: what both databases store
 OPTIONAL_ID = r"((?:[1-9][0-9]{0,17})?)"
 INSTANT = (
-    r"([0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01]))[T ]"
+    r"((?:19[7-9][0-9]|2[01][0-9][0-9])-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01]))[T ]"
     r"((?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9])(?:Z|\+00:00)?"
+)  # a day of bounds.DATES (1970-2199)
+
+
+def _text(column: str) -> str:
+    """Text within the column's bound, with nothing PostgreSQL's COPY escapes (or
+    refuses: NUL)."""
+    return rf"([^,\"\t\\\r\n\x00]{{0,{text_bound(column).high}}})"
+
+
+GROUP = (  # as strip() leaves it
+    r"([^,\"\s\\\x00](?:[^,\"\t\\\r\n\x00]"
+    rf"{{0,{text_bound('destination_group').high - 2}}}[^,\"\s\\\x00])?)"
 )
-TEXT = r"([^,\"\t\\\r\n\x00]*)"  # nothing PostgreSQL's COPY escapes (or refuses: NUL)
-GROUP = r"([^,\"\s\\\x00](?:[^,\"\t\\\r\n\x00]*[^,\"\s\\\x00])?)"  # as strip() leaves it
 QUANTITY = r"((?:0|[1-9][0-9]{0,8})(?:\.[0-9]{1,6})?)"  # under 10**9 (bounds.QUANTITY)
 AMOUNT = r"((?:0|[1-9][0-9]{0,11})(?:\.[0-9]{1,6})?)"  # under 10**12 (USAGE_AMOUNT)
 PATTERNS = {
     "client": ID,
     "occurred_at": INSTANT,
-    "destination": TEXT,
+    "destination": _text("destination"),
     "destination_group": GROUP,
     "quantity": QUANTITY,
-    "unit": TEXT,
+    "unit": _text("unit"),
     "amount": AMOUNT,
-    "external_id": TEXT,
+    "external_id": _text("external_id"),
     "contract": OPTIONAL_ID,
 }
 """Each column's plain form; ``str(Decimal(text)) == text`` for the decimals matched."""

@@ -51,11 +51,12 @@ def render_template(
     preview: bool = False,
     settings: Mapping[str, Any] | None = None,
     warnings: list[str] | None = None,
+    max_pages: int | None = None,
 ) -> bytes:
     """Lay out a parsed template for a document as PDF bytes; ``settings`` are the
     plugin's (``unicode_font``, ``unicode_font_bold``). Warnings are appended to
-    ``warnings``."""
-    layout = Layout(template, document, preview=preview, settings=settings)
+    ``warnings``. More than ``max_pages`` pages is a TemplateError."""
+    layout = Layout(template, document, preview=preview, settings=settings, max_pages=max_pages)
     data = layout.render()
     if warnings is not None:
         warnings.extend(layout.warnings)
@@ -77,6 +78,7 @@ class PdfRenderer:
             preview=context.preview,
             settings=context.settings,
             warnings=context.warnings,
+            max_pages=context.max_pages,
         )
 
 

@@ -19,6 +19,7 @@ from billingd.templates import (
     Directive,
     Length,
     Template,
+    TemplateError,
     field_text,
 )
 from billingd_plugins import pdf_wording as wording
@@ -99,8 +100,10 @@ class Layout:
         *,
         preview: bool = False,
         settings: Mapping[str, Any] | None = None,
+        max_pages: int | None = None,
     ) -> None:
         self.template = template
+        self.max_pages = max_pages
         self.preview = preview
         self.document: Mapping[str, Any] = preview_document(document) if preview else document
         doc = self.document
@@ -147,6 +150,12 @@ class Layout:
         pdf.add_page()
         for directive, text in self.body:
             self.place(directive, text)
+            if self.max_pages is not None and pdf.page > self.max_pages:
+                raise TemplateError(
+                    self.template.source,
+                    directive.line,
+                    f"the document would have more than {self.max_pages} pages",
+                )
         return pdf.pdf_bytes()
 
     def place(self, directive: Directive, text: str) -> None:

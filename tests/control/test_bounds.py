@@ -70,7 +70,11 @@ EDGES = [
     ("clock.set", "to", "1970-01-01T01:00+01:00", "1970-01-01T00:59+01:00", "1970-01-01"),
     ("client.list", "offset", 0, -1, "from 0 to"),
     ("invoice.list", "offset", 2**63 - 1, 2**63, "out of range"),
-    ("client.add", "name", "x" * MAX_TEXT, "x" * (MAX_TEXT + 1), "at most 10000 characters"),
+    ("client.add", "name", "x" * 200, "x" * 201, "at most 200 characters"),
+    ("charge.add", "description", "x" * 1000, "x" * 1001, "at most 1000 characters"),
+    ("payment.record", "notes", "x" * 2000, "x" * 2001, "at most 2000 characters"),
+    ("payment.record", "reference", "x" * 200, "x" * 201, "at most 200 characters"),
+    ("enterprise.add", "pattern", "%num%" + "x" * 95, "%num%" + "x" * 96, "at most 100"),
     ("client.add", "address", "Zürich 東京 🧾", "a\x00b", "NUL"),
 ]
 
@@ -229,7 +233,8 @@ def extremes(param: Param) -> list[Any]:
     if kind == "instant":
         return ["2199-12-31T23:59:59Z", "1970-01-01T00:00Z", "9999-12-31T23:00", "", NON_ASCII, "x"]
     if kind == "string":
-        return ["x" * MAX_TEXT, "x" * (MAX_TEXT + 1), "", NON_ASCII, "a\x00b", 42, ["x"]]
+        most = bound.high if bound is not None else MAX_TEXT
+        return ["x" * most, "x" * (most + 1), "", NON_ASCII, "a\x00b", 42, ["x"]]  # type: ignore[operator]
     if kind == "boolean":
         return [True, False, "", NON_ASCII, "true", 1]
     if kind == "id or number":

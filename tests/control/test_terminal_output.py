@@ -18,7 +18,7 @@ from tests.conftest import RunningDaemon
 from tests.zygote import ZYGOTE
 
 HOSTILE_NAME = "\x1b]0;owned\x07Mallory\x1b[2J \u202eLTD\u202c \x9b31m"
-HOSTILE_DESTINATION = "+49\x1b[1A\x1b[K30 \u2066x\u2069 \x00\x7f\u0085\u2028"
+HOSTILE_DESTINATION = "+49\x1b[1A\x1b[K30 \u2066x\u2069 \x7f\u0085\u2028"  # NUL: refused
 RAW = ("\x1b", "\x07", "\x9b", "\u202e", "\u202c", "\u2066", "\u2069", "\x00", "\x85", "\u2028")
 """Characters that act on a terminal: none may be printed as they are."""
 
