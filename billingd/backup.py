@@ -14,11 +14,11 @@ import struct
 import subprocess
 import sys
 from pathlib import Path
-from urllib.parse import unquote, urlparse
+from urllib.parse import parse_qsl, unquote, urlencode, urlparse, urlsplit
 
 import peewee
 
-from billingd.config import Config
+from billingd.config import Config, mask_url
 from billingd.db.connection import make_database, open_database
 from billingd.db.migrations import SCHEMA_VERSION, current_version
 from billingd.db.models import SchemaVersion
@@ -44,16 +44,40 @@ def backup_database(url: str, target: Path) -> Path:
         pg_dump = shutil.which("pg_dump")
         if pg_dump is None:
             raise BackupError("pg_dump is not installed; install the PostgreSQL client tools")
+        address, env = libpq_connection(url)
         result = subprocess.run(
-            [pg_dump, "--format=custom", "--file", str(target), url],
+            [pg_dump, "--format=custom", "--file", str(target), "--dbname", address],
             capture_output=True,
             text=True,
+            env=env,
         )
         if result.returncode != 0:
             target.unlink(missing_ok=True)
             raise BackupError(f"pg_dump failed: {result.stderr.strip()}")
         return target
-    raise BackupError(f"cannot back up database URL {url!r}")
+    raise BackupError(f"cannot back up database URL {mask_url(url)!r}")
+
+
+def libpq_connection(url: str) -> tuple[str, dict[str, str]]:
+    """``url`` without its password, and an environment that gives the password to
+    libpq (``PGPASSWORD``) for ``pg_dump`` and ``pg_restore``: a command line is seen by
+    every user (``ps``), a process's environment only by its own user and root.
+
+    The password may stand in the URL's user part or in a ``password`` parameter."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    password = parts.password
+    passwords = [value for key, value in query if key == "password"]
+    if password is None and not passwords:
+        return url, dict(os.environ)
+    netloc = parts.netloc
+    if password is not None:
+        user, _, host = netloc.rpartition("@")
+        netloc = f"{user.partition(':')[0]}@{host}"
+        password = unquote(password)
+    kept = urlencode([(key, value) for key, value in query if key != "password"])
+    address = parts._replace(netloc=netloc, query=kept).geturl()
+    return address, {**os.environ, "PGPASSWORD": password or passwords[-1]}
 
 
 class RestoreError(RuntimeError):
@@ -204,11 +228,13 @@ def restore_postgres(url: str, source: Path, *, force: bool = False) -> None:
         )
     if has_schema and not force:
         raise RestoreError("the database holds a billingd schema already; --force replaces it")
+    address, env = libpq_connection(url)
     result = subprocess.run(
         [pg_restore, "--clean", "--if-exists", "--no-owner", "--single-transaction",
-         "--exit-on-error", "--dbname", url, str(source)],
+         "--exit-on-error", "--dbname", address, str(source)],
         capture_output=True,
         text=True,
+        env=env,
     )  # fmt: skip
     if result.returncode != 0:
         raise RestoreError(f"pg_restore failed, nothing restored: {result.stderr.strip()}")
@@ -224,7 +250,7 @@ def restore_database(url: str, source: Path, *, force: bool = False) -> None:
     elif parsed.scheme in ("postgresql", "postgres"):
         restore_postgres(url, source, force=force)
     else:
-        raise RestoreError(f"cannot restore into database URL {url!r}")
+        raise RestoreError(f"cannot restore into database URL {mask_url(url)!r}")
 
 
 def restore_command(config: Config, source: Path, *, force: bool = False) -> int:

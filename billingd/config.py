@@ -173,7 +173,7 @@ class Config:
         """JSON-safe view under the YAML key names; passwords and secret-looking settings masked."""
         smtp = self.smtp
         return {
-            "database": _mask_url(self.database),
+            "database": mask_url(self.database),
             "socket": str(self.socket),
             "data_dir": str(self.data_dir),
             "timezone": self.timezone,
@@ -591,9 +591,9 @@ class _Validator:
             try:
                 parts.port  # noqa: B018 - raises ValueError on a bad port
             except ValueError:
-                raise self.fail(entry, key, f"bad port in {_mask_url(url)}") from None
+                raise self.fail(entry, key, f"bad port in {mask_url(url)}") from None
             if not parts.path.strip("/"):
-                raise self.fail(entry, key, f"{_mask_url(url)} names no database, e.g. {example}")
+                raise self.fail(entry, key, f"{mask_url(url)} names no database, e.g. {example}")
             return url
         raise self.fail(entry, key, f"expected a database URL such as {example}")
 
@@ -615,14 +615,22 @@ def _describe(value: Any) -> str:
     return repr(value)
 
 
-def _mask_url(url: str) -> str:
-    """``url`` with its password replaced by ``***``."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rpartition("@")
-    user = netloc[0].partition(":")[0]
-    return parts._replace(netloc=f"{user}:***@{netloc[2]}").geturl()
+_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^\s/?#]*)@")
+_PASSWORD_PARAMETER = re.compile(r"(?i)([?&;]password=)[^&#\s]*")
+
+
+def _masked_userinfo(match: re.Match[str]) -> str:
+    user, colon, _ = match[2].partition(":")
+    return f"{match[1]}{user}{colon and ':***'}@"
+
+
+def mask_url(text: str) -> str:
+    """``text`` with the password of every URL in it replaced by ``***``: the one in
+    the user part (``scheme://user:password@host``, up to the host's ``@``) and a
+    ``password=`` parameter. The rest of the text is left as it is."""
+    if "://" not in text and "password=" not in text.lower():
+        return text
+    return _PASSWORD_PARAMETER.sub(r"\1***", _URL_USERINFO.sub(_masked_userinfo, text))
 
 
 def _json_safe(value: Any, key: str = "") -> Any:

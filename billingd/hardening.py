@@ -17,7 +17,10 @@
   admin): :func:`config_file_problems`. The daemon refuses to start on one, a
   reload keeps the running config, and ``billingd check-config`` reports it.
 * Secret values never reach the logs: :class:`RedactSecrets` replaces them in every
-  record (``check-config --json`` masks them; ``status`` holds none).
+  record (``check-config --json`` masks them; ``status`` holds none). What billingd
+  stores of a failure it did not write itself (an outbox message's ``last_error``, a
+  plugin's exception) goes through :func:`mask_secrets`, the same rule, so it reaches
+  neither the database nor a peer either.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from billingd.config import Config, is_secret_key
+from billingd.config import Config, is_secret_key, mask_url
 
 log = logging.getLogger("billingd")
 
@@ -200,15 +203,14 @@ def config_file_problems(config: Config) -> list[str]:
 
 
 class RedactSecrets(logging.Filter):
-    """Replaces the config's secret values in log records with ``***``."""
+    """Replaces the config's secret values, and the password of any URL, in log
+    records with ``***``."""
 
     def __init__(self, values: list[str]) -> None:
         super().__init__()
         self.values = values
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not self.values:
-            return True
         message = record.getMessage()
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
@@ -221,7 +223,7 @@ class RedactSecrets(logging.Filter):
     def _clean(self, text: str) -> str:
         for value in self.values:
             text = text.replace(value, MASK)
-        return text
+        return mask_url(text)
 
 
 _redaction = RedactSecrets([])
@@ -236,6 +238,19 @@ def redact_secrets(config: Config) -> None:
     for handler in logging.getLogger().handlers:
         if _redaction not in handler.filters:
             handler.addFilter(_redaction)
+
+
+def mask_secrets(value: Any) -> Any:
+    """``value`` without the config's secret values (since :func:`redact_secrets`) and
+    without the password of any URL, each shown as ``***``: a text, or every text in
+    a JSON-like value (mappings and lists walked, other values as they are)."""
+    if isinstance(value, str):
+        return _redaction._clean(value)
+    if isinstance(value, dict):
+        return {key: mask_secrets(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [mask_secrets(item) for item in value]
+    return value
 
 
 def _user(uid: int) -> str:

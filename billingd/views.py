@@ -31,6 +31,7 @@ from billingd.db.models import (
 )
 from billingd.db.prepared import PreparedSelect, Slot
 from billingd.domain import party_details
+from billingd.hardening import mask_secrets
 
 JSON_NATIVE = frozenset({str, int, bool, type(None)})
 
@@ -276,7 +277,7 @@ def invoice_row_view(row: tuple[Any, ...], *, with_lines: bool = True) -> dict[s
         view["lines"] = lines
         view["tax_breakdown"] = tax_breakdown(lines)
         view["deliveries"] = [
-            _keyed(INVOICE_DELIVERY_FIELDS, row)
+            mask_secrets(_keyed(INVOICE_DELIVERY_FIELDS, row))
             for row in INVOICE_DELIVERIES.tuples(invoice=view["id"])
         ]
     return view
@@ -322,17 +323,19 @@ def charge_view(c: Any) -> dict[str, Any]:
 
 
 def delivery_view(d: Any) -> dict[str, Any]:
-    return _fields(d, DELIVERY_FIELDS)
+    return mask_secrets(_fields(d, DELIVERY_FIELDS))
 
 
 def outbox_view(m: Any, *, with_payload: bool = False) -> dict[str, Any]:
     """An outbox message (R-DEL-3): what, to whom, its state; ``payload`` on request.
-    ``to`` is who receives it: the email's recipients, else the plugin it goes to."""
+    ``to`` is who receives it: the email's recipients, else the plugin it goes to.
+    Secrets are masked (:func:`~billingd.hardening.mask_secrets`): what the outbox
+    stores now is masked already, a row stored by an older billingd may not be."""
     view = _fields(m, OUTBOX_FIELDS[:-1])
     view["to"] = ", ".join(m.recipients) or m.target
     if with_payload:
         view["payload"] = m.payload
-    return view
+    return mask_secrets(view)
 
 
 def run_view(run: Run) -> dict[str, Any]:

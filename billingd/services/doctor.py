@@ -62,6 +62,7 @@ from billingd.domain.invariants import (
     Problem,
     StoredFile,
 )
+from billingd.hardening import mask_secrets
 from billingd.services import document_queue, leases, outbox, runs
 
 OPEN = ("open", "partial")
@@ -273,7 +274,8 @@ def check_outbox() -> list[Problem]:
                 Problem(
                     "outbox",
                     name,
-                    f"failed for good after {message.attempts} attempts: {message.last_error}",
+                    f"failed for good after {message.attempts} attempts: "
+                    f"{mask_secrets(message.last_error)}",
                     "R-DEL-3",
                 )
             )

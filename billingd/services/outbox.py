@@ -11,7 +11,8 @@ of which a crash may cut short without harm:
    message's ``message_id`` at its first attempt (kept for every retry, so a receiver
    can drop the rare duplicate of a message re-sent after a crash);
 2. the channel delivers it, outside any transaction;
-3. :func:`record` stores the outcome in a transaction of its own, and only while the
+3. :func:`record` stores the outcome in a transaction of its own (its error and receipt
+   without secrets: :func:`~billingd.hardening.mask_secrets`), and only while the
    message is still the claimer's: ``sent``, or back to ``queued`` with a pause that
    doubles from :data:`BACKOFF` on the daemon's clock, or ``failed`` for good on a
    permanent refusal (an SMTP 5xx, :class:`~billingd.plugins.PermanentFailure`) or
@@ -26,7 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from peewee import fn
@@ -44,6 +45,7 @@ from billingd.db.models import (
 from billingd.db.prepared import PreparedInsert
 from billingd.domain import outbox_states
 from billingd.errors import ValidationError
+from billingd.hardening import mask_secrets
 from billingd.services import leases
 from billingd.services.audit import record_audit
 from billingd.services.context import ServiceContext
@@ -294,7 +296,12 @@ def _record_one(ctx: ServiceContext, outcome: Outcome, claimer: str) -> None:
 def record(ctx: ServiceContext, outcomes: Iterable[Outcome], claimer: str) -> None:
     """Store outcomes in one transaction, each only while its message is still
     ``claimer``'s (a message another claimer took over is left to it)."""
-    outcomes = list(outcomes)
+    outcomes = [
+        replace(o, error=mask_secrets(o.error), receipt=mask_secrets(o.receipt))
+        if o.error or o.receipt
+        else o
+        for o in outcomes
+    ]
     plain = [o.message_id for o in outcomes if not o.error and not o.receipt]
     with write_transaction():
         for start in range(0, len(plain), 500):
