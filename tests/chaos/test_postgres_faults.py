@@ -64,8 +64,14 @@ def run_ended(daemon: RunningDaemon, run_id: int, timeout: float = 150) -> dict[
     return wait_for(ended, timeout, f"run {run_id} to end", step=0.2)
 
 
-def started_run(daemon: RunningDaemon) -> int:
-    """A run of every client, once its first batch is committed."""
+def started_run(
+    url: str, folder: Path, running: list[RunningDaemon]
+) -> tuple[list[int], RunningDaemon, int]:
+    """:data:`CLIENTS` clients, a daemon and its run of them all, once the run's first
+    batch is committed: the client ids, the daemon, the run id."""
+    ids = seed_clients(url, CLIENTS)
+    daemon = RunningDaemon(folder, url)
+    running.append(daemon)  # stopped by the test's fixture
     run_id = daemon.call("run.start", until=AS_OF.isoformat())["id"]
     wait_for(
         lambda: daemon.call("run.show", id=run_id)["done"] >= runs.BATCH_SIZE,
@@ -73,7 +79,7 @@ def started_run(daemon: RunningDaemon) -> int:
         what="the first batch",
         step=0.02,
     )
-    return run_id
+    return ids, daemon, run_id
 
 
 def assert_whole(daemon: RunningDaemon, url: str, ids: list[int], run: dict[str, Any]) -> None:
@@ -92,10 +98,7 @@ def test_r_run_9_postgresql_restarted_mid_run_the_daemon_reconnects_and_resumes(
     short_dir: Path,
     daemons: list[RunningDaemon],  # noqa: F811
 ) -> None:
-    ids = seed_clients(pg, CLIENTS)
-    daemon = RunningDaemon(short_dir, pg)
-    daemons.append(daemon)
-    run_id = started_run(daemon)
+    ids, daemon, run_id = started_run(pg, short_dir, daemons)
 
     pg_server.stop()  # "fast": every session ended, as a restart does
     refused = billingctl(daemon.socket, "status")
@@ -132,10 +135,7 @@ def test_r_run_9_connections_cut_mid_run_the_run_goes_on_exactly_once(
     short_dir: Path,
     daemons: list[RunningDaemon],  # noqa: F811
 ) -> None:
-    ids = seed_clients(pg, CLIENTS)
-    daemon = RunningDaemon(short_dir, pg)
-    daemons.append(daemon)
-    run_id = started_run(daemon)
+    ids, daemon, run_id = started_run(pg, short_dir, daemons)
     cuts = []
     for _ in range(CUTS):  # every thread's session ended, mid-batch, a few times
         cuts.append(pg_server.terminate_clients())
