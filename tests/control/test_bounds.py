@@ -219,7 +219,10 @@ def extremes(param: Param) -> list[Any]:
             values += [bound.high, bound.low, bound.high + 1, bound.low - 1]  # type: ignore[operator]
         return values
     if kind == "decimal string":
-        return ["1" + "0" * 12, "-1" + "0" * 12, "9" * 60, "", "١٢٫٥", "1e3", "12,50", 12.5, "NaN"]
+        return [
+            *("1" + "0" * 12, "-1" + "0" * 12, "9" * 60, "", "١٢٫٥", "1e3", "12,50", 12.5),
+            *("NaN", "١٢.٥٠", "１２.５０"),
+        ]
     if kind == "date":
         return [
             "2199-12-31",
@@ -231,14 +234,17 @@ def extremes(param: Param) -> list[Any]:
             "2026-02-30",
         ]
     if kind == "instant":
-        return ["2199-12-31T23:59:59Z", "1970-01-01T00:00Z", "9999-12-31T23:00", "", NON_ASCII, "x"]
+        return [
+            *("2199-12-31T23:59:59Z", "1970-01-01T00:00Z", "9999-12-31T23:00", "", NON_ASCII),
+            *("x", "0001-01-01T00:00Z", "0001-01-01T00:30+01:00"),
+        ]
     if kind == "string":
         most = bound.high if bound is not None else MAX_TEXT
         return ["x" * most, "x" * (most + 1), "", NON_ASCII, "a\x00b", 42, ["x"]]  # type: ignore[operator]
     if kind == "boolean":
         return [True, False, "", NON_ASCII, "true", 1]
     if kind == "id or number":
-        return [2**63 - 1, -(2**63), "", NON_ASCII, 1.5, [1]]
+        return [2**63 - 1, -(2**63), "", NON_ASCII, 1.5, [1], "9" * 20, "١٢", "１"]
     if kind == "list":
         return [[{"x": "y"}] * 200, [], [NON_ASCII], "not a list", [None]]
     if kind == "object":
