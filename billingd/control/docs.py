@@ -157,6 +157,30 @@ The socket file itself is created with `socket_mode` (default `0660`) and
 `socket_group`; the daemon refuses to start when the socket's directory is
 writable by every user.
 
+### Files a peer names
+
+The daemon may read what its peers may not (it often runs as root), so a path a
+peer sends is opened with the peer's rights, never the daemon's. The only such
+parameter is `logo_path` (`brand.add`, `brand.update`). The daemon walks the path
+from `/` one component at a time, each directory held open and symbolic links
+followed by hand, and grants each step only as the kernel would grant it to the
+peer: search permission on every directory, read permission on the file, from the
+peer's uid and groups (`SO_PEERCRED`, `SO_PEERGROUPS`) against the owner, group,
+mode and POSIX ACL of each inode it opened. Only a regular file is read (no
+device, no FIFO). A refusal is -32602 with `field` `logo_path` and a message that
+names the path (and the directory closed to the peer, without looking inside
+it); nothing is written. The daemon then keeps a copy of the image,
+`data_dir/logos/<sha256>.<kind>`, which `logo_path` shows from then on (the audit
+event keeps the path given as `logo_source`): a later change of the file, or a
+link put in its place, reaches no document.
+
+Nothing else a peer sends names a file on the daemon's side: imports are rows
+(`billingctl` reads the file as its user and sends it in chunks), documents and
+previews come back in the reply (`billingctl` writes them as its user),
+templates are plain file names in the daemon's own directories, and
+`billingd backup` and `restore` run as whoever starts them, not through the
+socket.
+
 ## Events
 
 After `subscribe`, the daemon pushes every event published after a transaction

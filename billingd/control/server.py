@@ -38,7 +38,13 @@ import peewee
 from billingd.control import api  # noqa: F401  (registers the methods)
 from billingd.control.events import EventHub, Subscription
 from billingd.control.params import validate_params
-from billingd.control.peer import Peer, peer_credentials, role_reaches, user_and_groups
+from billingd.control.peer import (
+    Peer,
+    peer_credentials,
+    peer_groups,
+    role_reaches,
+    user_and_groups,
+)
 from billingd.control.protocol import (
     DEFAULT_MAX_FRAME,
     ProtocolError,
@@ -243,9 +249,11 @@ class ControlServer:
                 connection.drop_subscription("access_revoked")
 
     def _peer(self, writer: asyncio.StreamWriter) -> Peer:
-        pid, uid, gid = peer_credentials(writer.get_extra_info("socket"))
+        sock = writer.get_extra_info("socket")
+        pid, uid, gid = peer_credentials(sock)
         user, groups = user_and_groups(uid, gid)
-        return Peer(pid, uid, gid, user, groups, self.resolve_role(user, groups))
+        role = self.resolve_role(user, groups)
+        return Peer(pid, uid, gid, user, groups, role, peer_groups(sock, gid, user))
 
     def _role(self, peer: Peer) -> str | None:
         """The peer's role under the current config (a reload applies to open connections)."""
@@ -431,7 +439,7 @@ class ControlServer:
         reads stay on the loop when ``quick_reads_inline``.
         """
         params = validate_params(entry.params, raw)
-        ctx = self.ctx.acting_as(peer.user)
+        ctx = self.ctx.acting_as(peer.user, peer.rights())
         handler = entry.handler
         if self.quick_reads_inline and entry.is_quick(params):
             return handler(ctx, **params)  # a read: no events to publish

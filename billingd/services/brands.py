@@ -1,14 +1,19 @@
 """Brands: the look of documents (SPEC §1, R-DEL-2), checked before anything is written.
 
-A brand's logo must be a PNG, JPEG or SVG file (by its content), its templates must be
-found in the template search path and parse, its colour is ``#rrggbb``. Every add and
+A brand's logo must be a PNG, JPEG or SVG file (by its content) that the peer naming
+it may read (SPEC §12: :mod:`billingd.peer_files`); the daemon keeps a copy of its
+own. Its templates must be found in the template search path and parse, its colour
+is ``#rrggbb``. Every add and
 update is one transaction with an audit event giving each field's old and new value.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import os
 import re
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,6 +23,7 @@ from billingd.db.models import Brand
 from billingd.domain.bounds import id_value
 from billingd.domain.images import LOGO_KINDS, image_kind
 from billingd.errors import NotFound, ValidationError
+from billingd.peer_files import PeerFileError, read_as
 from billingd.services.audit import record_audit
 from billingd.services.context import ServiceContext
 from billingd.services.parties import _apply, _choice, _name, checked
@@ -30,34 +36,46 @@ MAX_LOGO_BYTES = 5 * 1024 * 1024
 _COLOUR = re.compile(r"#[0-9a-fA-F]{6}\Z")
 
 
-def check_logo(value: str) -> str:
-    """The logo file's absolute path; it must be a PNG, JPEG or SVG image by content.
+def check_logo(ctx: ServiceContext, value: str) -> str:
+    """Where the daemon keeps its copy of the logo file ``value`` names (an absolute
+    path), read with the rights of the peer that named it; a PNG, JPEG or SVG image by
+    content.
 
-    A relative path is taken from the daemon's working directory: clients send absolute
-    ones (billingctl resolves them where it runs).
-    """
-    path = Path(value).expanduser().absolute()
+    The copy (``data_dir/logos/<sha256>.<kind>``, see :func:`keep_logo`) is what
+    documents show: a file the peer changes, or replaces with a link to one it may not
+    read, later changes nothing."""
     try:
-        if not path.is_file():
-            raise ValidationError(f"logo_path: no such file {str(path)!r}", field="logo_path")
-        if path.stat().st_size > MAX_LOGO_BYTES:
-            raise ValidationError(
-                f"logo_path: {str(path)!r} is larger than {MAX_LOGO_BYTES} bytes",
-                field="logo_path",
-            )
-        data = path.read_bytes()
-    except OSError as exc:
+        data = read_as(ctx.peer, value, limit=MAX_LOGO_BYTES)
+    except PeerFileError as exc:
+        raise ValidationError(f"logo_path: {exc}", field="logo_path") from None
+    kind = image_kind(data)
+    if kind is None:
         raise ValidationError(
-            f"logo_path: cannot read {str(path)[:200]!r}: {exc.strerror or exc}",
-            field="logo_path",
-        ) from None
-    if image_kind(data) is None:
-        raise ValidationError(
-            f"logo_path: {str(path)!r} is not a {', '.join(LOGO_KINDS).upper()} image "
+            f"logo_path: {value!r} is not a {', '.join(LOGO_KINDS).upper()} image "
             "(judged by its content, not its name)",
             field="logo_path",
         )
-    return str(path)
+    return str(keep_logo(ctx.data_dir, data, kind))
+
+
+def keep_logo(data_dir: Path, data: bytes, kind: str) -> Path:
+    """``data`` as ``data_dir/logos/<sha256>.<kind>`` (made once: the same image is the
+    same file), written whole before it appears under its name."""
+    folder = data_dir / "logos"
+    path = folder / f"{hashlib.sha256(data).hexdigest()}.{kind}"
+    if path.is_file():
+        return path
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = folder / f".{path.name}.{os.getpid()}.{threading.get_ident()}.partial"
+    try:
+        with open(partial, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+    return path
 
 
 def check_colour(value: str) -> str:
@@ -88,7 +106,7 @@ def _checked(ctx: ServiceContext, fields: dict[str, Any]) -> dict[str, Any]:
     """The given fields (None: not given), each checked; the first bad one is refused."""
     checks: dict[str, Callable[[Any], Any]] = {
         "name": _name,
-        "logo_path": check_logo,
+        "logo_path": functools.partial(check_logo, ctx),
         "accent_color": check_colour,
         "layout": lambda value: _choice(value, LAYOUTS, "layout"),
         **{key: functools.partial(check_template, ctx, field=key) for key in TEMPLATE_FIELDS},
@@ -115,6 +133,7 @@ def add_brand(ctx: ServiceContext, *, name: str, **fields: Any) -> Brand:
             "brand.created",
             subject=brand,
             changes={key: [None, str(value)] for key, value in values.items()},
+            **_logo_source(fields),
         )
     return brand
 
@@ -127,8 +146,14 @@ def update_brand(ctx: ServiceContext, ref: int | str, **fields: Any) -> Brand:
         if "name" in values:
             _refuse_taken(values["name"], brand.id)
         changes = _apply(brand, values)
-        record_audit(ctx, "brand.updated", subject=brand, changes=changes)
+        record_audit(ctx, "brand.updated", subject=brand, changes=changes, **_logo_source(fields))
     return brand
+
+
+def _logo_source(fields: dict[str, Any]) -> dict[str, str]:
+    """For the audit trail: the file a new logo was copied from."""
+    source = fields.get("logo_path")
+    return {"logo_source": source} if source is not None else {}
 
 
 def find_brand(ref: int | str) -> Brand:

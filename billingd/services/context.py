@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from billingd.clock import Clock, FixedClock, SystemClock, today
+from billingd.peer_files import PeerRights
 
 if TYPE_CHECKING:
     from billingd.plugins import PluginHost
@@ -33,6 +34,9 @@ class ServiceContext:
     runner: Any = None  # the daemon's Scheduler, when there is one
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     live: Callable[[str, dict[str, Any]], None] | None = None
+    peer: PeerRights | None = None
+    """The rights of the socket peer that called: a file it names is opened with them
+    (:mod:`billingd.peer_files`); None for the daemon's own work and in-process calls."""
 
     def emit(self, name: str, payload: dict[str, Any]) -> None:
         self.events.append((name, payload))
@@ -51,12 +55,12 @@ class ServiceContext:
 
     def at(self, instant: dt.datetime) -> ServiceContext:
         """A copy whose clock reads ``instant`` (a run performed at its own fire time)."""
-        copy = self.acting_as(self.actor)
+        copy = self.acting_as(self.actor, self.peer)
         copy.clock = FixedClock(instant)
         return copy
 
-    def acting_as(self, actor: str) -> ServiceContext:
-        """A copy for one request, with its own actor and event queue."""
+    def acting_as(self, actor: str, peer: PeerRights | None = None) -> ServiceContext:
+        """A copy for one request, with its own actor, rights and event queue."""
         return ServiceContext(
             actor=actor,
             clock=self.clock,
@@ -66,4 +70,5 @@ class ServiceContext:
             payment_retries=self.payment_retries,
             runner=self.runner,
             live=self.live,
+            peer=peer,
         )

@@ -7,6 +7,7 @@ names of its own.
 from __future__ import annotations
 
 import getpass
+import hashlib
 import json
 import shutil
 import tempfile
@@ -77,6 +78,12 @@ def state(daemon: RunningDaemon) -> tuple[Any, ...]:
     )
 
 
+def kept(daemon: RunningDaemon, image: bytes, kind: str) -> str:
+    """Where the daemon keeps its copy of a logo (billingd.services.brands.keep_logo)."""
+    name = f"{hashlib.sha256(image).hexdigest()}.{kind}"
+    return str(daemon.folder / "data" / "logos" / name)
+
+
 def audit_of(daemon: RunningDaemon, brand_id: int) -> list[dict[str, Any]]:
     """The brand's audit events, oldest first."""
     events = daemon.call("audit.list", limit=5000)
@@ -99,7 +106,7 @@ def test_add_list_show_and_update_a_brand(served: RunningDaemon, logos: Path) ->
     assert added == {
         "id": added["id"],
         "name": "Northwind",
-        "logo_path": str(logos / "logo.png"),
+        "logo_path": kept(served, PNG, "png"),  # the daemon's copy
         "accent_color": "#12ab9f",
         "footer": "Northwind Telecom · Berlin",
         "layout": "din5008",
@@ -110,6 +117,7 @@ def test_add_list_show_and_update_a_brand(served: RunningDaemon, logos: Path) ->
     assert ok(served, "brand", "show", "Northwind") == added
     assert ok(served, "brand", "show", str(added["id"])) == added
     assert added in ok(served, "brand", "list")
+    assert Path(added["logo_path"]).read_bytes() == PNG
 
     changed = ok(
         served, "brand", "update", "Northwind", "--accent-color", "#000000", "--layout",
@@ -119,7 +127,7 @@ def test_add_list_show_and_update_a_brand(served: RunningDaemon, logos: Path) ->
         **added,
         "accent_color": "#000000",
         "layout": "default",
-        "logo_path": str(logos / "logo.svg"),
+        "logo_path": kept(served, SVG, "svg"),
     }
     assert served.call("brand.show", brand="Northwind") == changed
 
@@ -141,12 +149,26 @@ def test_non_ascii_names_are_fine(served: RunningDaemon, logos: Path) -> None:
     assert renamed["name"] == "Ærø Øst" and renamed["id"] == added["id"]
 
 
-def test_a_relative_logo_path_is_stored_absolute(
+def test_a_relative_logo_path_is_taken_where_billingctl_runs(
     served: RunningDaemon, logos: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(logos)  # billingctl resolves it where it runs, not where the daemon does
     added = ok(served, "brand", "add", "--name", "Relative", "--logo", "svg-inside.png")
-    assert added["logo_path"] == str(logos / "svg-inside.png")
+    assert added["logo_path"] == kept(served, SVG, "svg")
+    (audit,) = audit_of(served, added["id"])
+    assert audit["details"]["logo_source"] == str(logos / "svg-inside.png")
+
+
+def test_the_logo_is_a_copy_a_later_change_of_the_file_does_not_reach(
+    served: RunningDaemon, tmp_path: Path
+) -> None:
+    source = tmp_path / "logo.png"
+    source.write_bytes(PNG + b"first")
+    added = ok(served, "brand", "add", "--name", "Copied", "--logo", str(source))
+    source.write_bytes(PNG + b"second")
+    assert Path(added["logo_path"]).read_bytes() == PNG + b"first"
+    again = ok(served, "brand", "add", "--name", "Copied again", "--logo", str(source))
+    assert Path(again["logo_path"]).read_bytes() == PNG + b"second"
 
 
 # -- every refusal names its field and writes nothing --------------------------------------
@@ -262,4 +284,5 @@ def test_each_add_and_update_is_audited_with_old_and_new_values(
         "accent_color": ["#112233", "#445566"],
         "footer": ["", "Thanks"],
     }
-    assert logo["details"]["changes"] == {"logo_path": [None, str(logos / "logo.png")]}
+    assert logo["details"]["changes"] == {"logo_path": [None, kept(served, PNG, "png")]}
+    assert logo["details"]["logo_source"] == str(logos / "logo.png")

@@ -12,7 +12,10 @@ from billingd.views import brand_view
 
 TEMPLATE_HELP = "a template in the template search path that parses (see template.list)"
 BRAND_PARAMS = dict(
-    logo_path=Str(help="absolute path of a PNG, JPEG or SVG file, judged by its content"),
+    logo_path=Str(
+        help="absolute path of a PNG, JPEG or SVG file, judged by its content, read with "
+        "the caller's rights (see Access); the brand then shows the daemon's copy"
+    ),
     accent_color=Str(help="#rrggbb"),
     footer=Str(),
     layout=Str(help="|".join(brands.LAYOUTS)),
