@@ -24,6 +24,7 @@ from billingd.domain.bounds import (  # noqa: F401 - re-exported for the registr
     AMOUNT,
     COUNT,
     DATES,
+    FILE_LINES,
     ID_NUMBERS,
     IDENTIFIER,
     INT_RANGE,
@@ -170,6 +171,17 @@ def _list(name: str, value: Any) -> list:
     return value
 
 
+def _lines(name: str, value: Any) -> list[int]:
+    lines = _list(name, value)
+    for number in lines:
+        if isinstance(number, bool) or not isinstance(number, int) or FILE_LINES.problem(number):
+            raise ValidationError(
+                f"{name} must be file line numbers {FILE_LINES.describe()}, got {number!r}",
+                field=name,
+            )
+    return lines
+
+
 def _factory(
     check: Callable[[str, Any], Any], type_name: str, bound: Bound | None = None
 ) -> Callable[..., Param]:
@@ -200,6 +212,8 @@ Money = _factory(_decimal, "decimal string", AMOUNT)
 Ref = _factory(_ref, "id or number")
 Object = _factory(_object, "object")
 List = _factory(_list, "list")
+Lines = _factory(_lines, f"list of line numbers ({FILE_LINES.describe()})")
+"""The file line of each row of an import, for its error messages."""
 
 
 def validate_params(spec: dict[str, Param], params: dict[str, Any]) -> dict[str, Any]:

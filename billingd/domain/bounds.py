@@ -96,6 +96,8 @@ COUNT = Bound(1, 1000)
 NUMBER_START = Bound(1, 10**9)
 """A numbering start: the counters are 32-bit on PostgreSQL, with room to count on."""
 OFFSET = Bound(0, INT_RANGE[1])
+FILE_LINES = Bound(1, 10**12)
+"""A line of an imported file (its rows are staged with it)."""
 AMOUNT = Bound(Decimal(-(10**12)), Decimal(10**12), places=3)
 """Prices and amounts in the currency's unit; the currency's own decimals (EUR 2, JPY 0,
 BHD 3) are checked by the services, which know the currency."""

@@ -29,7 +29,7 @@ import pytest
 
 from billingd.control import api  # noqa: F401  (registers the methods)
 from billingd.control.client import RemoteError
-from billingd.control.params import Param, validate_params
+from billingd.control.params import Lines, Param, validate_params
 from billingd.control.registry import METHODS
 from billingd.domain.bounds import TEXT_FIELDS, text_bound
 from billingd.errors import INTERNAL_ERROR, INVALID_PARAMS, NOT_FOUND, ValidationError
@@ -73,6 +73,7 @@ REFUSED: dict[str, list[Any]] = {
     "boolean": ["", "true", "١", 1, 0, [], {}],
     "id or number": [TOO_BIG, -TOO_BIG - 1, "", 1.5, True, [1], {}],
     "list": ["not a list", 5, True, {}],
+    Lines().type_name: ["2", [0], [-1], [10**12 + 1], [2**70], ["2"], [1.5], [True], {}],
     "object": ["x", 5, True, []],
 }  # fmt: skip
 """Values each parameter of a type refuses, whatever its bound."""

@@ -247,6 +247,8 @@ def extremes(param: Param) -> list[Any]:
         return [2**63 - 1, -(2**63), "", NON_ASCII, 1.5, [1], "9" * 20, "١٢", "１"]
     if kind == "list":
         return [[{"x": "y"}] * 200, [], [NON_ASCII], "not a list", [None]]
+    if kind.startswith("list of line numbers"):
+        return [[1], [10**12], [], [0], [2**70], ["2"], "2"]
     if kind == "object":
         return [{f"k{n}": "v" * 100 for n in range(50)}, {}, {NON_ASCII: NON_ASCII}, []]
     raise AssertionError(f"no extremes for {kind}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from billingd.control.params import List, Str
+from billingd.control.params import Lines, List, Str
 from billingd.control.registry import Handler, method
 from billingd.errors import ValidationError
 from billingd.services import imports, staging
@@ -17,7 +17,7 @@ from billingd.services.context import ServiceContext
 from billingd.services.import_writers import Written
 
 ROWS = List(required=True, help="objects keyed by the add command's option names")
-LINES = List(help="the file line of each row, for error messages (default 2, 3, …)")
+LINES = Lines(help="the file line of each row, for error messages (default 2, 3, …)")
 SOURCE = Str(default="", help="the file name, for the audit trail")
 IMPORT_ID = Str(required=True, help="what the import_begin call returned")
 
@@ -28,8 +28,6 @@ def _numbered(rows: list[Any], lines: list[Any] | None) -> list[tuple[int, Any]]
         return list(enumerate(rows, start=2))
     if len(lines) != len(rows):
         raise ValidationError("lines must have one entry per row", field="lines")
-    if any(isinstance(n, bool) or not isinstance(n, int) for n in lines):
-        raise ValidationError("lines must be integers", field="lines")
     return list(zip(lines, rows, strict=True))
 
 

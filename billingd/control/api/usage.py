@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from billingd.control.params import Bool, Date, Int, List, Param, PositiveInt, Str
+from billingd.control.params import (
+    FILE_LINES,
+    Bool,
+    Date,
+    Int,
+    Lines,
+    List,
+    Param,
+    PositiveInt,
+    Str,
+)
 from billingd.control.registry import method
-from billingd.domain.bounds import Bound
 from billingd.errors import ValidationError
 from billingd.services import staging, usage
 from billingd.services.context import ServiceContext
@@ -25,9 +34,8 @@ RECORDS = dict(
         help="objects with the columns of a usage file: client, occurred_at, destination, "
         "destination_group, quantity, unit, amount, external_id, contract",
     ),
-    lines=List(help="the file line of each record, for error messages (default 1, 2, …)"),
+    lines=Lines(help="the file line of each record, for error messages (default 1, 2, …)"),
 )
-FILE_LINES = Bound(1, 10**12)
 IMPORT_ID = Str(required=True, help="what usage.import_begin returned")
 SOURCE = Str(default="", help="the file name, for the audit trail")
 
@@ -43,8 +51,6 @@ def _numbered(records: list[Any], lines: list[Any] | None) -> list[tuple[int, An
     """Pair each record with its file line; each must be an object."""
     if lines is not None and len(lines) != len(records):
         raise ValidationError("lines must have one entry per record", field="lines")
-    if lines is not None and any(isinstance(n, bool) or not isinstance(n, int) for n in lines):
-        raise ValidationError("lines must be integers", field="lines")
     for index, record in enumerate(records):
         if not isinstance(record, dict):
             raise ValidationError(f"record {index + 1} must be an object", field="records")
