@@ -50,6 +50,8 @@ NEARLY_FULL = 1 << 20
 PG_UNAVAILABLE = {"57P01", "57P02", "57P03"}  # admin or crash shutdown, starting up
 PG_DISK_FULL = "53100"
 NO_SPACE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+READS = ("SELECT", "SHOW", "PRAGMA")
+"""Statements read again on a new connection when the old one turned out lost."""
 
 
 class Unreachable(peewee.OperationalError):
@@ -291,8 +293,7 @@ class Recovering:
             if isinstance(conn, sqlite3.Connection) and not conn.in_transaction:
                 raise TransactionLost("the transaction was rolled back after an error")
             return super().execute_sql(sql, params)  # type: ignore[misc]
-        statement = sql.lstrip()[:6].upper()
-        if statement not in ("SELECT", "SHOW", "PRAGMA"):  # a write: never twice
+        if not sql.lstrip()[:6].upper().startswith(READS):  # a write: never twice
             self._fresh()
             return super().execute_sql(sql, params)  # type: ignore[misc]
         return self._again_if_lost(lambda: super(Recovering, self).execute_sql(sql, params))
