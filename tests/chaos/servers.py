@@ -118,6 +118,7 @@ class SmallDisk:
     def __init__(self, size: int, at: Path | None = None) -> None:
         if at is not None:
             at.mkdir(parents=True, exist_ok=True)
+        self._made = at is None
         self.path = at or Path(tempfile.mkdtemp(prefix="bd-disk-", dir="/tmp"))
         done = subprocess.run(
             ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(self.path)],
@@ -125,7 +126,7 @@ class SmallDisk:
             text=True,
         )
         if done.returncode != 0:
-            if at is None:
+            if self._made:
                 self.path.rmdir()
             raise OSError(f"cannot mount a tmpfs: {done.stderr.strip()}")
         self.ballast = self.path / "ballast"
@@ -143,5 +144,8 @@ class SmallDisk:
         self.ballast.unlink(missing_ok=True)
 
     def close(self) -> None:
-        """Unmount (what it held goes with it)."""
+        """Unmount (what it held goes with it) and remove a folder made for it."""
         subprocess.run(["umount", "-l", str(self.path)], capture_output=True)
+        if self._made:
+            with contextlib.suppress(OSError):
+                self.path.rmdir()
