@@ -183,6 +183,19 @@ def text_bound(field: str) -> Bound:
     return TEXT_FIELDS[field.replace("-", "_")]
 
 
+def first_of_month(month: str, field: str) -> dt.date:
+    """The first day of a ``YYYY-MM`` month within :data:`DATES` (a month of 9999 overflowed
+    when its end was reckoned); ValidationError naming ``field`` otherwise."""
+    try:
+        if len(month) != 7:
+            raise ValueError(month)
+        day = dt.date.fromisoformat(f"{month}-01")
+    except ValueError:
+        problem = f"{field} must be a month YYYY-MM, got {month!r}"
+        raise ValidationError(problem, field=field) from None
+    return DATES.check(field, day)
+
+
 def digits_value(text: str) -> int | None:
     """The number ``text`` writes in the digits 0-9 (blanks around them allowed), or None:
     other characters, other scripts' digits (which ``int()`` reads: ``١٢``, ``１２``), or

@@ -7,7 +7,8 @@ import datetime as dt
 from billingd.db.connection import write_transaction
 from billingd.db.models import ClosedPeriod, Enterprise
 from billingd.db.prepared import PreparedSelect, Slot
-from billingd.errors import Conflict, RuleViolation, ValidationError
+from billingd.domain.bounds import first_of_month
+from billingd.errors import Conflict, RuleViolation
 from billingd.services.audit import record_audit
 from billingd.services.context import ServiceContext
 from billingd.services.lookup import get_or_refuse
@@ -36,10 +37,7 @@ def check_open(enterprise_id: int, day: dt.date, action: str) -> None:
 
 
 def close_period(ctx: ServiceContext, *, enterprise_id: int, month: str) -> ClosedPeriod:
-    try:
-        dt.date.fromisoformat(f"{month}-01")
-    except ValueError:
-        raise ValidationError(f"month must be YYYY-MM, got {month!r}", field="month") from None
+    first_of_month(month, "month")
     with write_transaction():
         enterprise = get_or_refuse(Enterprise, enterprise_id)
         if (

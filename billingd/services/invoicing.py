@@ -32,6 +32,7 @@ from billingd.db.prepared import (
     id_slots,
     id_values,
 )
+from billingd.domain.bounds import first_of_month
 from billingd.domain.totals import TaxGroup, Totals, compute_totals, split_gross
 from billingd.domain.vat import treat
 from billingd.errors import RuleViolation, ValidationError
@@ -629,7 +630,7 @@ def list_invoices(
     if status is not None:
         query = query.where(Invoice.status == status)
     if month is not None:
-        first = _first_of_month(month, field="period")
+        first = first_of_month(month, "period")
         after = (first + dt.timedelta(days=31)).replace(day=1)
         query = query.where((Invoice.issue_date >= first) & (Invoice.issue_date < after))
     with read_transaction():
@@ -644,14 +645,3 @@ def list_invoices(
                 & functools.reduce(operator.or_, past_due, Invoice.id.is_null())
             )
         return list(query.limit(limit).offset(offset))
-
-
-def _first_of_month(month: str, *, field: str) -> dt.date:
-    """The first day of ``month`` (``YYYY-MM``); ValidationError naming ``field`` otherwise."""
-    try:
-        if len(month) != 7:
-            raise ValueError(month)
-        return dt.date.fromisoformat(f"{month}-01")
-    except ValueError:
-        problem = f"{field} must be a month YYYY-MM, got {month!r}"
-        raise ValidationError(problem, field=field) from None

@@ -283,6 +283,24 @@ def test_spec_12_billingctl_refuses_what_was_accepted_or_crashed(
     assert words in error["message"], error
 
 
+@pytest.mark.parametrize(
+    ("method", "params", "field"),
+    [
+        ("invoice.list", {"period": "9999-12"}, "period"),  # was -32603 OverflowError
+        ("invoice.list", {"period": "١٢٣٤-٠١"}, "period"),
+        ("period.close", {"enterprise": 1, "month": "0001-01"}, "month"),  # was closed
+        ("period.close", {"enterprise": 1, "month": "9999-12"}, "month"),
+    ],
+)
+def test_months_are_bounded_like_dates(
+    seeded: RunningDaemon, method: str, params: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(RemoteError) as refused:
+        seeded.call(method, **params)
+    assert (refused.value.code, refused.value.data["field"]) == (INVALID_PARAMS, field)
+    assert seeded.call("period.list") == []
+
+
 @pytest.mark.parametrize("ref", ["9" * 20, "1" + "0" * 19, "١٢", "１"])
 def test_invoice_and_credit_note_texts_past_any_id_are_not_found(
     seeded: RunningDaemon, ref: str
