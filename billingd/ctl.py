@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import base64
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -37,13 +38,21 @@ def _common(parser: argparse.ArgumentParser, default: Any) -> None:
     )
 
 
+def integer(text: str) -> int:
+    """An integer option in the digits 0-9 (``int()`` also reads ``١٢``, ``１２`` and
+    ``1_000``); argparse reports anything else as a usage error (exit 2)."""
+    if not re.fullmatch(r"[+-]?[0-9]+", text.strip()):
+        raise argparse.ArgumentTypeError(f"not an integer in the digits 0-9: {text!r}")
+    return int(text)
+
+
 def _add_arg(parser: argparse.ArgumentParser, arg: Arg) -> None:
     if not arg.flag.startswith("-"):
         optional = arg.kind.endswith("?")
         parser.add_argument(
             arg.param,
             metavar=arg.flag,
-            type=int if arg.kind.startswith("int") else str,
+            type=integer if arg.kind.startswith("int") else str,
             nargs="?" if optional else None,
             help=arg.help,
         )
@@ -64,7 +73,7 @@ def _add_arg(parser: argparse.ArgumentParser, arg: Arg) -> None:
         parser.add_argument(
             arg.flag,
             dest=arg.param,
-            type=int if arg.kind == "int" else str,
+            type=integer if arg.kind == "int" else str,
             required=arg.required,
             choices=arg.choices,
             help=arg.help,

@@ -301,6 +301,17 @@ def test_months_are_bounded_like_dates(
     assert seeded.call("period.list") == []
 
 
+@pytest.mark.parametrize("value", ["١", "１２", "1_000", "0x10", "1.0"])
+def test_billingctl_integer_options_take_the_digits_0_9(seeded: RunningDaemon, value: str) -> None:
+    """argparse's int() read other scripts' digits and underscores: ``--client ١`` billed
+    client 1. Now a usage error (exit 2) before anything is sent."""
+    before = audit_length(seeded)
+    result = billingctl(seeded.socket, "run", "--client", value, "--until", "2026-02-01")
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "--client: not an integer in the digits 0-9" in result.stderr
+    assert audit_length(seeded) == before
+
+
 @pytest.mark.parametrize("ref", ["9" * 20, "1" + "0" * 19, "١٢", "１"])
 def test_invoice_and_credit_note_texts_past_any_id_are_not_found(
     seeded: RunningDaemon, ref: str
