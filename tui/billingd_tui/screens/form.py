@@ -106,7 +106,7 @@ def entered(field: Field, widget: Widget) -> Any:
         return [line.strip() for line in widget.text.splitlines() if line.strip()]
     assert isinstance(widget, Input)
     text = widget.value.strip()
-    if field.kind == "integer" and re.fullmatch(r"-?\d+", text):
+    if field.kind == "integer" and re.fullmatch(r"-?[0-9]+", text):  # not any script's
         return int(text)
     return text  # an integer the daemon cannot read is refused by it, naming the field
 
