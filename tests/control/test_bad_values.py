@@ -35,25 +35,12 @@ from billingd.domain.bounds import TEXT_FIELDS, text_bound
 from billingd.errors import INTERNAL_ERROR, INVALID_PARAMS, NOT_FOUND, ValidationError
 from billingd.services.import_rows import CLIENT_COLUMNS, CONTRACT_COLUMNS
 from tests.conftest import RunningDaemon, audit_length, billingctl
+from tests.control.test_bounds import required
 from tests.sqlite_template import migrated_sqlite
 
 ARABIC = "١٢.٥٠"  # Arabic-Indic digits: 12.50 to Decimal()
 FULL_WIDTH = "１２.５０"  # full-width digits: 12.50 to Decimal()
 TOO_BIG = 2**63  # one past what both databases store
-
-VALID = {  # a valid value of each type, for the other required parameters
-    "integer": 1,
-    "integer ≥ 1": 1,
-    "string": "x",
-    "boolean": False,
-    "date": "2026-01-05",
-    "instant": "2030-01-01T00:00Z",
-    "decimal string": "1.00",
-    "id or number": 1,
-    "list": [],
-    "object": {},
-}
-VALID_TEXTS = {"currency": "EUR", "cycle": "month", "month": "2026-01", "by": "1d"}
 
 REFUSED: dict[str, list[Any]] = {
     "integer": [TOO_BIG, -TOO_BIG - 1, 2**64, "", "12", "١٢", "１２", 1.5, True, [1], {}],
@@ -100,11 +87,7 @@ def calls() -> Iterator[tuple[str, str, Any, dict[str, Any]]]:
     """(method, parameter, its bad value, the whole params) for every refused value."""
     for name in sorted(METHODS):
         entry = METHODS[name]
-        base = {
-            key: VALID_TEXTS.get(key, VALID[param.type_name])
-            for key, param in entry.params.items()
-            if param.required
-        }
+        base = required(entry)
         for key, param in entry.params.items():
             if param.check.__name__ == "_text":  # usage.import_rows' csv: any text
                 continue

@@ -33,7 +33,7 @@ from billingd.control.params import (
     Param,
     validate_params,
 )
-from billingd.control.registry import METHODS
+from billingd.control.registry import METHODS, Method
 from billingd.errors import INTERNAL_ERROR, INVALID_PARAMS, ValidationError
 from billingd.services import imports, parties
 from billingd.services.context import ServiceContext
@@ -254,14 +254,19 @@ def extremes(param: Param) -> list[Any]:
     raise AssertionError(f"no extremes for {kind}")
 
 
+def required(entry: Method) -> dict[str, Any]:
+    """A valid value for each required parameter of a method."""
+    return {
+        key: TEXTS.get(key, FILL[param.type_name])
+        for key, param in entry.params.items()
+        if param.required
+    }
+
+
 def calls() -> Iterator[tuple[str, str, Any, dict[str, Any]]]:
     for name in sorted(METHODS):
         entry = METHODS[name]
-        base = {
-            key: TEXTS.get(key, FILL[param.type_name])
-            for key, param in entry.params.items()
-            if param.required
-        }
+        base = required(entry)
         for key, param in entry.params.items():
             for value in extremes(param):
                 yield name, key, value, {**base, key: value}
