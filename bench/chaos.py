@@ -28,6 +28,7 @@ import os
 import random
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -164,10 +165,10 @@ class Soak:
     def _open_invoices(self, client: ControlClient) -> list[dict[str, Any]]:
         return client.call("invoice.list", status="open", limit=200)
 
-    def _write(self, client: ControlClient, method: str, **params: Any) -> None:
+    def _write(self, connection: ControlClient, method: str, **params: Any) -> None:
         """A write the books may refuse (a balance already credited): counted."""
         try:
-            client.call(method, **params)
+            connection.call(method, **params)
         except RemoteError as exc:
             self.refused[f"{method} {exc.code}"] += 1
 
@@ -239,6 +240,19 @@ class Soak:
         self.kills[kind] += 1
         self.restart()
         self.check()
+        self.settle()
+
+    def settle(self, timeout: float = 30) -> None:
+        """Give the restarted daemon time to render the documents and send what is
+        due (a few seconds between crashes, not a crash loop): at most ``timeout``."""
+        busy = (
+            "SELECT (SELECT COUNT(*) FROM document_job WHERE state IN "
+            "('pending', 'rendering')) + (SELECT COUNT(*) FROM outbox_message WHERE "
+            "state = 'sending' OR (state = 'queued' AND attempts = 0))"
+        )
+        deadline = time.monotonic() + timeout
+        while self.daemon.query(busy)[0][0] and time.monotonic() < deadline:
+            time.sleep(0.2)
 
     # -- the end -----------------------------------------------------------------------
 
@@ -297,7 +311,9 @@ def report_lines(result: dict[str, Any]) -> list[str]:
 
 def soak(args: argparse.Namespace) -> dict[str, Any]:
     folder = Path(tempfile.mkdtemp(prefix="bd-chaos-", dir="/tmp"))
-    port = 20000 + (os.getpid() + int(time.time())) % 20000
+    with socket.socket() as probe:  # a free port for the SMTP server
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
     sent_log = folder / "received.txt"
     sent_log.touch()
     context = multiprocessing.get_context("spawn")
@@ -378,13 +394,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kills", type=int, default=50, help="SIGKILLs (default 50)")
     parser.add_argument("--seconds", type=float, default=900, help="time bound (900)")
     parser.add_argument("--seed", type=int, default=14)
-    parser.add_argument("--clients", type=int, default=200, help="clients (default 200)")
+    parser.add_argument("--clients", type=int, default=100, help="clients (default 100)")
     parser.add_argument(
         "--window", type=float, default=2.0, help="kill within so many seconds of a start (2)"
     )
     parser.add_argument("--pg", metavar="URL", help="PostgreSQL server for a scratch database")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # stop the daemon and sink
     result = soak(args)
     if args.json:
         print(json.dumps(result, indent=2))
