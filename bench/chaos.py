@@ -119,6 +119,8 @@ class Soak:
                 "contract.add", client=client["id"], description="Hosted PBX",
                 price="49.90", cycle="month", start=START, timing="advance",
             )  # fmt: skip
+        with ControlClient(self.daemon.socket, timeout=300) as client:
+            self.op_run(client)  # the first month billed before the first kill
 
     def kill(self) -> None:
         """SIGKILL the daemon and its document workers at once, as a crash would."""
