@@ -46,6 +46,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from billingd.control.client import ConnectionFailed, ControlClient, RemoteError  # noqa: E402
 from fixtures import scratch_database  # noqa: E402
 from harness import Daemon, machine, machine_lines, process_tree  # noqa: E402
+from outbox import serve_smtp  # noqa: E402
 
 OPERATIONS = ("run", "import", "payment", "credit_note", "render", "outbox", "dunning")
 START = "2026-01-01"
@@ -58,8 +59,6 @@ def sink(port: int, log: str, ready: Any) -> None:
     import asyncio
     from email.parser import BytesHeaderParser
 
-    from aiosmtpd.controller import Controller
-
     out = open(log, "a", buffering=1, encoding="ascii")  # noqa: SIM115 (the process's life)
 
     class Record:
@@ -69,11 +68,7 @@ def sink(port: int, log: str, ready: Any) -> None:
             out.write(f"{headers.get('Message-ID', '-')}\n")
             return "250 OK"
 
-    controller = Controller(Record(), hostname="127.0.0.1", port=port)
-    controller.start()
-    ready.set()
-    while True:
-        time.sleep(3600)
+    serve_smtp(Record(), port, ready)
 
 
 class Soak:

@@ -45,7 +45,6 @@ BATCH = 1000
 
 def sink(port: int, received: multiprocessing.Value, ready: multiprocessing.Event) -> None:  # type: ignore[valid-type]
     """An SMTP server that counts the messages it accepts."""
-    from aiosmtpd.controller import Controller
 
     class Count:
         async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
@@ -53,7 +52,14 @@ def sink(port: int, received: multiprocessing.Value, ready: multiprocessing.Even
                 received.value += 1
             return "250 OK"
 
-    controller = Controller(Count(), hostname="127.0.0.1", port=port)
+    serve_smtp(Count(), port, ready)
+
+
+def serve_smtp(handler: object, port: int, ready: multiprocessing.Event) -> None:  # type: ignore[valid-type]
+    """Serve ``handler`` (aiosmtpd's) on ``port`` until the process is ended."""
+    from aiosmtpd.controller import Controller
+
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
     controller.start()
     ready.set()
     while True:
