@@ -1,11 +1,9 @@
 """Human-readable output for billingctl: tables for lists, fields for objects.
 
-Names, CDR fields and messages come from whoever wrote them into billingd (an
-import, a client's own portal, another operator). Printed raw, a control character
-or a bidi override would command the operator's terminal (``ESC]0;…`` retitles it,
-``ESC[2J`` clears it, U+202E reverses what follows), so every text billingctl shows
-a person goes through :func:`terminal_safe` once, where it is laid out: a table
-cell or a field (:func:`_cell`), a key, a message, an event, a progress line.
+Every text billingctl shows a person goes through
+:func:`~billingd.domain.terminal_text.terminal_safe` once, where it is laid out: a
+table cell or a field (:func:`_cell`), a key, a message, an event, a progress line;
+a control character or a bidi override is printed as a visible escape.
 ``--json`` keeps the data exact: :func:`json_text` writes the same characters as
 JSON escapes (``\u009b``), which parse back to the same strings.
 """
@@ -18,22 +16,9 @@ import shutil
 import sys
 from typing import Any
 
-_BIDI = (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))
-_UNSAFE = (*range(0x20), 0x7F, *range(0x80, 0xA0), *_BIDI, 0x2028, 0x2029)
-"""C0 and C1 controls, DEL, the bidi embeddings, overrides, isolates and marks, and
-the line and paragraph separators."""
-_SHOWN = {c: f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}" for c in _UNSAFE}
-_SHOWN_KEEPING_LINES = {c: text for c, text in _SHOWN.items() if c != 0x0A}
-_JSON_ESCAPED = {c: f"\\u{c:04x}" for c in _UNSAFE if c >= 0x7F}  # json escapes C0
+from billingd.domain.terminal_text import UNSAFE, terminal_safe
 
-
-def terminal_safe(text: str, *, lines: bool = False) -> str:
-    """``text`` with each control character and bidi control shown as an escape
-    (``\\x1b``, ``\\u202e``) instead of acting on the terminal; ``lines`` keeps
-    line breaks."""
-    if text.isprintable():
-        return text
-    return text.translate(_SHOWN_KEEPING_LINES if lines else _SHOWN)
+_JSON_ESCAPED = {c: f"\\u{c:04x}" for c in UNSAFE if c >= 0x7F}  # json escapes C0
 
 
 def json_text(value: Any, **options: Any) -> str:

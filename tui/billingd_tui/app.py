@@ -11,10 +11,12 @@ from typing import ClassVar
 
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from billingd_tui.commands import BillingCommands
 from billingd_tui.connection import Daemon
+from billingd_tui.format import inert
 from billingd_tui.messages import DaemonRefused, DaemonUnreachable
 from billingd_tui.screens import ClientsScreen, RunsScreen, UnreachableScreen
 from billingd_tui.screens.workspace import WorkspaceScreen
@@ -90,9 +92,24 @@ class BillingApp(App[None]):
             if isinstance(screen, WorkspaceScreen):
                 screen.action_refresh()
 
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Every notification of every screen: its text and title may name the
+        daemon's data, so they are shown inert and never read as markup."""
+        super().notify(
+            inert(message), title=inert(title), severity=severity, timeout=timeout, markup=False
+        )
+
     def on_daemon_refused(self, message: DaemonRefused) -> None:
         title = f"{message.method} refused"
-        self.notify(message.message, title=title, severity="error", markup=False)
+        self.notify(message.message, title=title, severity="error")
 
 
 def main(argv: list[str] | None = None) -> int:

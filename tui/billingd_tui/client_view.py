@@ -10,7 +10,7 @@ from typing import Any
 
 from rich.text import Text
 
-from billingd_tui.format import cell
+from billingd_tui.format import assemble, cell, inert
 
 CARDS = (
     ("total_invoiced", "Total invoiced"),
@@ -75,7 +75,7 @@ def column_widths(columns: Sequence[Column], rows: Iterable[Row], width: int) ->
 
 def table_cell(value: Any, column: Column) -> Text:
     if column.wrap:
-        return Text(_text(value), end="")
+        return Text(inert(value), end="")
     return cell(value, right=column.right)
 
 
@@ -99,10 +99,10 @@ def cards(summary: dict[str, Any]) -> list[tuple[str, str]]:
 def upcoming_head(planned: list[dict[str, Any]], until: str) -> Text:
     """The next invoice a run would issue: its dates and totals; how many more follow."""
     if not planned:
-        return Text(f"Nothing to invoice up to {until}.", style="italic")
+        return Text(inert(f"Nothing to invoice up to {until}."), style="italic")
     first = planned[0]
     currency = first.get("currency")
-    text = Text.assemble(
+    text = assemble(
         ("Next invoice ", "dim"),
         (f"{first.get('period_start') or '—'} – {first.get('period_end') or '—'}", "bold"),
         ("  issued ", "dim"),
@@ -118,7 +118,7 @@ def upcoming_head(planned: list[dict[str, Any]], until: str) -> Text:
         (money(first.get("total"), currency), "bold"),
     )
     if len(planned) > 1:
-        text.append(f"  · {len(planned) - 1} more up to {until}", style="dim")
+        text.append(inert(f"  · {len(planned) - 1} more up to {until}"), style="dim")
     return text
 
 

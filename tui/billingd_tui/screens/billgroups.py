@@ -18,7 +18,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 from textual.worker import Worker, get_current_worker
 
 from billingd_tui.connection import Daemon
-from billingd_tui.format import cell
+from billingd_tui.format import cell, inert
 from billingd_tui.messages import BillGroupsLoaded, Following, PartyChanged
 from billingd_tui.screens.form import Field, FormScreen
 from billingd_tui.screens.settings import ADDRESS_FIELDS, EINVOICE_FORMATS, with_values
@@ -79,7 +79,7 @@ def group_details(group: dict[str, Any] | None) -> Text:
         ("Uploader", group.get("uploader") or "none"),
         ("Custom", custom or "none"),
     ):
-        text.append(f"{label:<9}", style="dim").append(f"{value}\n")
+        text.append(f"{label:<9}", style="dim").append(f"{inert(value)}\n")
     text.right_crop(1)
     return text
 

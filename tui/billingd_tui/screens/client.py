@@ -36,6 +36,7 @@ from billingd_tui.client_view import (
     upcoming_head,
 )
 from billingd_tui.connection import Daemon
+from billingd_tui.format import assemble, inert
 from billingd_tui.messages import ClientSectionLoaded, DaemonRefused, Following, LedgerChanged
 from billingd_tui.run_view import instant
 from billingd_tui.screens.billgroups import BillGroupsScreen
@@ -425,12 +426,12 @@ class ClientScreen(WorkspaceScreen):
         self.client = data["client"]
         name = str(self.client.get("name"))
         company = self.client.get("company")
-        self.sub_title = f"{name} · {company}" if company and company != name else name
+        self.sub_title = inert(f"{name} · {company}" if company and company != name else name)
         for widget, (title, amount) in zip(
             self.query(".card"), cards(data["summary"]), strict=True
         ):
             assert isinstance(widget, Static)
-            widget.update(Text.assemble((title, "dim"), "\n", (amount, "bold")))
+            widget.update(assemble((title, "dim"), "\n", (amount, "bold")))
 
     def show_upcoming(self, data: dict[str, Any]) -> None:
         planned = data["planned"]
@@ -521,7 +522,7 @@ class ClientScreen(WorkspaceScreen):
     def on_daemon_refused(self, message: DaemonRefused) -> None:
         """A section the daemon refuses says why where it would be (the app notifies too)."""
         if message.method == "run.start":  # the upcoming invoice is a dry run: operators only
-            head = Text(f"No upcoming invoice: {message.message}", style="italic")
+            head = Text(inert(f"No upcoming invoice: {message.message}"), style="italic")
             self.query_one("#upcoming-head", Static).update(head)
 
     def today(self) -> str:

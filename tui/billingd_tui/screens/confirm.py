@@ -11,6 +11,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Static
 
+from billingd_tui.format import inert
+
 
 class ConfirmScreen(ModalScreen[bool]):
     """Asks ``question``; dismissed with True only on the confirm button or ``y``.
@@ -49,9 +51,11 @@ class ConfirmScreen(ModalScreen[bool]):
     """
 
     def __init__(self, *, title: str, question: str | Text, confirm: str = "Yes") -> None:
+        """A ``question`` given as text is shown inert and never read as markup (it may
+        name the daemon's data); a Text is shown as it is."""
         super().__init__()
-        self.title_text = title
-        self.question = question
+        self.title_text = Text(inert(title))
+        self.question = question if isinstance(question, Text) else Text(inert(question))
         self.confirm_label = confirm
 
     def compose(self) -> ComposeResult:

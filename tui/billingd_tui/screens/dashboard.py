@@ -19,7 +19,7 @@ from textual.worker import Worker, get_current_worker
 
 from billingd.money import money_text
 from billingd_tui.connection import Daemon
-from billingd_tui.format import money_width
+from billingd_tui.format import assemble, inert, money_width
 from billingd_tui.messages import (
     Following,
     Happened,
@@ -61,9 +61,11 @@ def _overview(message: OverviewLoaded | None, reports: ReportsLoaded | None) -> 
     status, clock = message.status, message.clock
     text.append_text(Text.assemble(_label("Daemon")))
     text.append(
-        f"billingd {status.get('version', '?')} · {status.get('database', '?')} · "
-        f"{status.get('clients', '?')} clients"
-        + (f" · as {status['actor']}" if status.get("actor") else "")
+        inert(
+            f"billingd {status.get('version', '?')} · {status.get('database', '?')} · "
+            f"{status.get('clients', '?')} clients"
+            + (f" · as {status['actor']}" if status.get("actor") else "")
+        )
     )
     text.append("\n")
     text.append_text(Text.assemble(_label("Clock")))
@@ -72,7 +74,7 @@ def _overview(message: OverviewLoaded | None, reports: ReportsLoaded | None) -> 
         text.append(f" TEST CLOCK {now[:10]} ", style="bold black on yellow")
         text.append(f" {now[11:]} UTC · next run ")
     else:
-        text.append(f"{clock.get('clock', '?')} · now {now} UTC · next run ")
+        text.append(inert(f"{clock.get('clock', '?')} · now {now} UTC · next run "))
     next_run = f"{instant(clock['next_run'])} UTC" if clock.get("next_run") else "none planned"
     text.append(next_run, style="bold")
     text.append("\n")
@@ -110,7 +112,7 @@ def _outbox(channels: dict[str, dict[str, int]]) -> Text:
     if not states:
         return Text("empty", style="dim")
     parts = [
-        Text(f"{n} {state}", style="bold red" if state == "failed" else "")
+        Text(inert(f"{n} {state}"), style="bold red" if state == "failed" else "")
         for state, n in sorted(states.items())
     ]
     return Text(", ").join(parts)
@@ -125,7 +127,7 @@ def _dunning(states: list[dict[str, Any]] | None) -> Text:
     more = "+" if len(states) >= DUNNING_MAX else ""
     counts = Counter(str(state.get("state")) for state in states)
     detail = ", ".join(f"{n} {name.replace('_', ' ')}" for name, n in counts.most_common())
-    return Text(f"{len(states)}{more} overdue invoices: {detail}")
+    return Text(inert(f"{len(states)}{more} overdue invoices: {detail}"))
 
 
 def _aging(aging: dict[str, Any] | None) -> Table | Text:
@@ -360,7 +362,7 @@ class DashboardScreen(WorkspaceScreen):
         paid = sum((f.paid for f in figures), Decimal(0))
         span = f"{figures[0].month}–{figures[-1].month}" if figures else ""
         chart.border_title = (
-            Text.assemble(
+            assemble(
                 f"Revenue {currency} · {span} · ",
                 (f"invoiced {money_text(invoiced, currency)}", INVOICED_STYLE),
                 " · ",

@@ -13,6 +13,8 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import Footer, Header, TextArea
 
+from billingd_tui.format import inert
+
 
 def pdf_text(document: dict[str, Any]) -> str:
     """The text of an ``invoice.pdf`` answer, its pages separated by a rule; a PDF the
@@ -39,9 +41,10 @@ class DocumentScreen(Screen[None]):
     """
 
     def __init__(self, *, title: str, text: str) -> None:
+        """``title`` and ``text`` may hold the daemon's data: both are shown inert."""
         super().__init__()
-        self.title_text = title
-        self.text = text
+        self.title_text = inert(title)
+        self.text = inert(text)
 
     def compose(self) -> ComposeResult:
         yield Header()

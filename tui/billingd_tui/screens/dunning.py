@@ -12,7 +12,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 from textual.worker import get_current_worker
 
 from billingd_tui.connection import Daemon
-from billingd_tui.format import cell
+from billingd_tui.format import assemble, cell
 from billingd_tui.messages import DetailLoaded, RowsLoaded
 from billingd_tui.screens.listing import ListScreen
 
@@ -53,7 +53,7 @@ def _state(state: dict[str, Any]) -> Text:
         ]
     if not state.get("notices"):
         parts += ["\n", ("No reminder sent yet.", "dim")]
-    return Text.assemble(*parts)
+    return assemble(*parts)
 
 
 class DunningScreen(ListScreen):

@@ -11,7 +11,7 @@ A long form scrolls at 80x24 and is laid out in two columns on a wide terminal.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -26,6 +26,7 @@ from textual.widgets import Button, Checkbox, Footer, Input, Label, Select, Stat
 
 from billingd.control.client import ConnectionFailed, RemoteError
 from billingd_tui.connection import Daemon
+from billingd_tui.format import inert
 
 Kind = Literal["text", "number", "integer", "date", "check", "choice", "lines"]
 
@@ -70,24 +71,38 @@ INPUT_TYPES: dict[str, Any] = {
 
 
 def field_widget(field: Field) -> Widget:
-    """The input widget for ``field``, with the id ``in-<param>``."""
+    """The input widget for ``field``, with the id ``in-<param>``; what it shows of the
+    daemon's data (start values, choices, placeholders) is inert."""
     wid = f"in-{field.param}"
     if field.kind == "check":
         return Checkbox(check_label(bool(field.value)), bool(field.value), id=wid, compact=True)
     if field.kind == "choice":
-        options = list(field.choices)
+        options = [(inert(label), value) for label, value in field.choices]
         value = str(field.value or "")
         if value not in {v for _, v in options}:
-            options.append((value or "none", value))
+            options.append((inert(value) or "none", value))
         return Select(options, value=value, allow_blank=False, id=wid, compact=True)
+    placeholder = inert(field.placeholder or ("YYYY-MM-DD" if field.kind == "date" else ""))
+    text = start_text(field, inert)
+    if field.kind == "lines":
+        return TextArea(text, placeholder=placeholder, id=wid, compact=True, soft_wrap=False)
+    return Input(text, placeholder=placeholder, id=wid, compact=True, **INPUT_TYPES[field.kind])
+
+
+def start_text(field: Field, shown: Callable[[str], str]) -> str:
+    """The text a text or lines field starts with, each value through ``shown``."""
     if field.kind == "lines":
         lines = [field.value] if isinstance(field.value, str) else list(field.value)
-        text = "\n".join(lines)
-        return TextArea(text, placeholder=field.placeholder, id=wid, compact=True, soft_wrap=False)
-    placeholder = field.placeholder or ("YYYY-MM-DD" if field.kind == "date" else "")
-    return Input(
-        str(field.value), placeholder=placeholder, id=wid, compact=True, **INPUT_TYPES[field.kind]
-    )
+        return "\n".join(shown(str(line)) for line in lines)
+    return shown(str(field.value))
+
+
+def from_text(field: Field, text: str) -> str | list[str]:
+    """What a text or lines field sends for ``text``: its non-empty lines, stripped, or
+    the text stripped."""
+    if field.kind == "lines":
+        return [line.strip() for line in text.splitlines() if line.strip()]
+    return text.strip()
 
 
 def check_label(on: bool) -> str:
@@ -103,12 +118,23 @@ def entered(field: Field, widget: Widget) -> Any:
     if isinstance(widget, Select):
         return str(widget.value)
     if isinstance(widget, TextArea):
-        return [line.strip() for line in widget.text.splitlines() if line.strip()]
+        return kept_start(field, from_text(field, widget.text))
     assert isinstance(widget, Input)
     text = widget.value.strip()
     if field.kind == "integer" and re.fullmatch(r"-?[0-9]+", text):  # not any script's
         return int(text)
+    if field.kind == "text":
+        return kept_start(field, text)
     return text  # an integer the daemon cannot read is refused by it, naming the field
+
+
+def kept_start(field: Field, value: str | list[str]) -> str | list[str]:
+    """``value``, unless it is the field's start value as the widget showed it (inert):
+    then that start value as the daemon gave it. A name holding a control character is
+    shown with it escaped, and a form saved without touching it keeps it as it was."""
+    if value == from_text(field, start_text(field, inert)):
+        return from_text(field, start_text(field, str))
+    return value
 
 
 class FormScreen(ModalScreen[Any]):
@@ -225,7 +251,7 @@ class FormScreen(ModalScreen[Any]):
                     stacked = len(field.label) >= LABEL_WIDTH  # its label above its input
                     with Vertical(classes="field -stacked" if stacked else "field"):
                         with Horizontal(classes="row"):
-                            yield Label(field.label)
+                            yield Label(Text(inert(field.label)))
                             yield field_widget(field)
                         yield Static("", classes="error", id=f"err-{field.param}")
             yield Static("", classes="error", id="err-form")
@@ -235,7 +261,7 @@ class FormScreen(ModalScreen[Any]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#dialog").border_title = self.title_text
+        self.query_one("#dialog").border_title = Text(inert(self.title_text))
         self._fit()
 
     def on_resize(self) -> None:
@@ -295,7 +321,7 @@ class FormScreen(ModalScreen[Any]):
         field = self.aliases.get(field or "", field)
         known = {f.param for f in self.fields}
         target = self.query_one(f"#err-{field}" if field in known else "#err-form", Static)
-        target.update(Text(message))
+        target.update(Text(inert(message)))
         target.display = True
         if field in known:
             self.query_one(f"#in-{field}").focus()

@@ -16,7 +16,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 from textual.worker import Worker
 
 from billingd_tui.connection import Daemon
-from billingd_tui.format import cell
+from billingd_tui.format import assemble, cell, inert
 from billingd_tui.messages import (
     DaemonRefused,
     DocumentLoaded,
@@ -49,7 +49,7 @@ def _deliveries(invoice: dict[str, Any]) -> Text:
         parts.append((state, STATE_STYLES.get(state, "yellow")))
         if state != "sent" and delivery.get("last_error"):
             parts.append((f"  {delivery['last_error']}", "dim"))
-    return Text.assemble(*parts)
+    return assemble(*parts)
 
 
 def _summary(invoice: dict[str, Any], client_name: str | None) -> Text:
@@ -60,7 +60,7 @@ def _summary(invoice: dict[str, Any], client_name: str | None) -> Text:
         else "—"
     )
     client = client_name or f"client {invoice.get('client_id')}"
-    return Text.assemble(
+    return assemble(
         ("Invoice ", "dim"),
         (str(invoice["number"]), "bold"),
         " ",
@@ -82,14 +82,14 @@ def _summary(invoice: dict[str, Any], client_name: str | None) -> Text:
 
 def _totals(invoice: dict[str, Any]) -> Align:
     """Subtotal, tax per rate, total and balance, right-aligned."""
-    currency = str(invoice.get("currency") or "")
+    currency = inert(invoice.get("currency"))
     grid = Table.grid(padding=(0, 1))
     grid.add_column(justify="right", style="dim")
     grid.add_column(justify="right")
     grid.add_column()
 
     def row(label: str, amount: Any, style: str = "") -> None:
-        grid.add_row(Text(label, style=style), Text(str(amount), style=style), Text(currency))
+        grid.add_row(Text(label, style=style), Text(inert(amount), style=style), Text(currency))
 
     row("Subtotal", invoice["subtotal"])
     breakdown = invoice.get("tax_breakdown") or []
@@ -351,14 +351,14 @@ class InvoiceScreen(WorkspaceScreen):
 
     def on_invoice_loaded(self, message: InvoiceLoaded) -> None:
         invoice = self.invoice = message.invoice
-        self.sub_title = f"Invoice {invoice['number']}"
+        self.sub_title = inert(f"Invoice {invoice['number']}")
         self.query_one("#summary", Static).update(_summary(invoice, self.client_name))
         lines = self.query_one("#lines", DataTable)
         lines.clear()
         for line in invoice.get("lines") or []:
             quantity = f"{line.get('quantity')} {line.get('unit') or ''}".strip()
             lines.add_row(
-                Text(str(line.get("description") or "")),  # wraps: the row grows
+                Text(inert(line.get("description"))),  # wraps: the row grows
                 cell(quantity, right=True),
                 cell(line.get("unit_price"), right=True),
                 cell(line.get("net"), right=True),
@@ -372,5 +372,5 @@ class InvoiceScreen(WorkspaceScreen):
 
     def on_daemon_refused(self, message: DaemonRefused) -> None:
         # The app shows the notification too (the message bubbles on).
-        text = Text(f"Invoice {self.invoice_ref}: {message.message}", style="bold")
+        text = Text(inert(f"Invoice {self.invoice_ref}: {message.message}"), style="bold")
         self.query_one("#summary", Static).update(text)

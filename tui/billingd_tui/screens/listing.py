@@ -20,6 +20,7 @@ from textual.widgets import DataTable, Static
 from textual.worker import Worker
 
 from billingd_tui.connection import Daemon
+from billingd_tui.format import inert
 from billingd_tui.messages import (
     ActionAnswered,
     DaemonRefused,
@@ -195,7 +196,7 @@ class ListScreen(WorkspaceScreen):
         """Show ``text`` on the screen's note line (a refusal in the error colour)."""
         note = self.query_one("#note", Static)
         note.set_class(error, "error")
-        note.update(Text(text))
+        note.update(Text(inert(text)))
 
     def on_daemon_refused(self, message: DaemonRefused) -> None:
         # The app shows a notification too (the message bubbles on).

@@ -12,7 +12,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 from textual.worker import get_current_worker
 
 from billingd_tui.connection import Daemon
-from billingd_tui.format import cell
+from billingd_tui.format import assemble, cell, inert
 from billingd_tui.messages import DetailLoaded, RowsLoaded
 from billingd_tui.run_view import instant
 from billingd_tui.screens.invoice import STATE_STYLES
@@ -47,7 +47,7 @@ def _message(message: dict[str, Any]) -> Text:
     payload = message.get("payload")
     if isinstance(payload, dict) and payload:
         parts += ["\n", ("Carries ", "dim"), ", ".join(sorted(payload))]
-    return Text.assemble(*parts)
+    return assemble(*parts)
 
 
 def _wide_cells(message: dict[str, Any]) -> tuple[Text, Text]:
@@ -129,7 +129,7 @@ class OutboxScreen(ListScreen):
                     cell(m.get("kind")),
                     cell(m.get("to")),
                     *(_wide_cells(m) if self.wide else ()),
-                    Text(str(m.get("state")), style=STATE_STYLES.get(str(m.get("state")), "")),
+                    Text(inert(m.get("state")), style=STATE_STYLES.get(str(m.get("state")), "")),
                     cell(m.get("attempts"), right=True),
                 ),
             )

@@ -11,7 +11,7 @@ from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Footer, Header, Static
 
 from billingd_tui.connection import Daemon
-from billingd_tui.format import cell
+from billingd_tui.format import assemble, cell
 from billingd_tui.messages import RowsLoaded
 from billingd_tui.screens.listing import ListScreen
 
@@ -25,7 +25,7 @@ def _registers(plugin: dict[str, Any]) -> str:
 def _plugin(plugin: dict[str, Any]) -> Text:
     """The highlighted plugin in full: every hook it implements, everything it registers."""
     kind = "built in" if plugin.get("builtin") else "third-party"
-    return Text.assemble(
+    return assemble(
         (f"{plugin['name']} {plugin.get('version') or ''}", "bold"),
         (f"  {kind}", "dim"),
         "\n",

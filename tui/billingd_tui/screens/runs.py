@@ -14,7 +14,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 from textual.worker import Worker, get_current_worker
 
 from billingd_tui.connection import Daemon
-from billingd_tui.format import cell
+from billingd_tui.format import assemble, cell, inert
 from billingd_tui.messages import (
     Following,
     RunFinished,
@@ -44,7 +44,7 @@ def _details(run: Run) -> Text:
     """When and by whom the run was started, and what else it did."""
     who = f"{run.get('trigger') or '?'}" + (f" by {run['actor']}" if run.get("actor") else "")
     scope = f"client {run['client_id']}" if run.get("client_id") else "all clients"
-    return Text.assemble(
+    return assemble(
         ("Started ", "dim"),
         instant(run.get("started_at")) or "—",
         ("  finished ", "dim"),
@@ -255,7 +255,7 @@ class RunsScreen(WorkspaceScreen):
             for error in run["errors"]:
                 errors.add_row(
                     cell(error.get("client_id"), right=True),
-                    Text(str(error.get("message") or "")),  # wraps: the row grows
+                    Text(inert(error.get("message"))),  # wraps: the row grows
                     height=None,
                 )
             errors.border_title = f"Errors · {len(run['errors']) or 'none'}"

@@ -9,6 +9,8 @@ from rich.text import Text
 from textual.message import Message
 from textual.widgets import DataTable
 
+from billingd_tui.format import inert
+
 
 class PagedTable(DataTable):
     """Rows of one query, fetched a page at a time; asks for the next page at the end.
@@ -75,7 +77,7 @@ class PagedTable(DataTable):
 
     def note(self, text: str) -> None:
         """Show ``text`` after the label in the border title."""
-        self.border_title = Text(f"{self.label} · {text}" if text else self.label)
+        self.border_title = Text(inert(f"{self.label} · {text}" if text else self.label))
 
     def abandon(self) -> None:
         """The current query failed; allow asking again."""

@@ -7,6 +7,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Label, ProgressBar
 
+from billingd_tui.format import inert
 from billingd_tui.run_view import Run, counts_text, instant, merge_run
 
 
@@ -84,8 +85,8 @@ class RunProgress(Vertical):
         title += f" · {run.get('status', 'running')}"
         if run.get("finished_at"):
             title += f" {instant(run['finished_at'])}"
-        self.border_title = Text(title)
-        self.query_one("#run-counts", Label).update(Text(counts_text(run)))
+        self.border_title = Text(inert(title))
+        self.query_one("#run-counts", Label).update(Text(inert(counts_text(run))))
         total = int(run.get("total") or 0)
         bar = self.bar
         bar.display = True

@@ -8,6 +8,8 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import Static
 
+from billingd_tui.format import inert
+
 
 class StatusBar(Static):
     """The daemon's version, database, clock and client count, then the socket path."""
@@ -19,7 +21,7 @@ class StatusBar(Static):
         self.socket_path = socket_path
 
     def on_mount(self) -> None:
-        self.update(Text(f"connecting to {self.socket_path}…"))
+        self.update(Text(inert(f"connecting to {self.socket_path}…")))
 
     def show_status(self, status: dict[str, Any]) -> None:
         """Show the result of the daemon's ``status`` method."""
@@ -33,5 +35,9 @@ class StatusBar(Static):
             str(self.socket_path),
         ]
         self.update(
-            Text(" · ".join(part for part in parts if part), no_wrap=True, overflow="ellipsis")
+            Text(
+                inert(" · ".join(part for part in parts if part)),
+                no_wrap=True,
+                overflow="ellipsis",
+            )
         )
