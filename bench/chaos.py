@@ -32,6 +32,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import textwrap
 import threading
 import time
 from collections import Counter
@@ -303,7 +304,7 @@ def report_lines(result: dict[str, Any]) -> list[str]:
     lines += [f"  fault: {fault}" for fault in result["faults"][:10]]
     lines += [f"refused (books' rules): {k} x{n}" for k, n in result["refused"].items()]
     lines += [f"operation error: {k} x{n}" for k, n in result["errors"].items()]
-    return [line[:80] for line in lines]
+    return [part for line in lines for part in textwrap.wrap(line, 80, subsequent_indent="    ")]
 
 
 def soak(args: argparse.Namespace) -> dict[str, Any]:
