@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import os
 import re
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,6 +21,7 @@ from billingd.db.models import Brand
 from billingd.domain.bounds import id_value
 from billingd.domain.images import LOGO_KINDS, image_kind
 from billingd.errors import NotFound, ValidationError
+from billingd.files import sync_directory, write_atomically
 from billingd.peer_files import PeerFileError, read_as
 from billingd.services.audit import record_audit
 from billingd.services.context import ServiceContext
@@ -62,19 +61,12 @@ def keep_logo(data_dir: Path, data: bytes, kind: str) -> Path:
     """``data`` as ``data_dir/logos/<sha256>.<kind>`` (made once: the same image is the
     same file), written whole before it appears under its name."""
     folder = data_dir / "logos"
-    path = folder / f"{hashlib.sha256(data).hexdigest()}.{kind}"
-    if path.is_file():
-        return path
+    name = f"{hashlib.sha256(data).hexdigest()}.{kind}"
+    if (folder / name).is_file():
+        return folder / name
     folder.mkdir(parents=True, exist_ok=True)
-    partial = folder / f".{path.name}.{os.getpid()}.{threading.get_ident()}.partial"
-    try:
-        with open(partial, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
+    path = write_atomically(folder, name, data)
+    sync_directory(folder)
     return path
 
 

@@ -16,43 +16,12 @@ files instead of adding copies.
 from __future__ import annotations
 
 import json
-import os
-import uuid
 from pathlib import Path
 from typing import Any
 
+from billingd.files import sync_directory, write_atomically
 from billingd.plugins import PermanentFailure
 from billingd_plugins.uploaders.base import BaseUploader, file_name, safe_name
-
-
-def write_atomically(directory: Path, name: str, data: bytes) -> Path:
-    """Write ``directory/name`` whole or not at all; returns the final path."""
-    final = directory / name
-    temporary = directory / f".{name}.{uuid.uuid4().hex[:12]}.part"
-    try:
-        with open(temporary, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, final)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    return final
-
-
-def sync_directory(directory: Path) -> None:
-    """Make the renames in ``directory`` durable (a no-op where unsupported)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 class DropFolderUploader(BaseUploader):
