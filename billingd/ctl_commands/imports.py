@@ -93,6 +93,21 @@ def _check_header(path: Path, header: list[str], words: tuple[str, ...]) -> None
         )
 
 
+def not_utf8(path: Path) -> ImportRefused:
+    """The refusal of a file that is not UTF-8 text, naming its first such line."""
+    with path.open("rb") as stream:
+        for line, raw in enumerate(stream, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                byte = raw[exc.start : exc.start + 1].hex()
+                message = (
+                    f"{path.name}: line {line}: not UTF-8 text (byte 0x{byte}); save it as UTF-8"
+                )
+                return ImportRefused(message, line=line)
+    return ImportRefused(f"{path.name} is not UTF-8 text")
+
+
 def read_import_file(path: Path, words: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
     """The rows of a CSV file keyed by its header, with the line each row starts on,
     read as they are needed (any size).
@@ -122,7 +137,7 @@ def read_import_file(path: Path, words: tuple[str, ...]) -> Iterator[tuple[int, 
                 if row:
                     yield line, row
     except UnicodeDecodeError:
-        raise ImportRefused(f"{path.name} is not UTF-8 text") from None
+        raise not_utf8(path) from None
     except csv.Error as exc:
         raise ImportRefused(f"{path.name}: line {reader.line_num}: {exc}") from None
 
@@ -237,7 +252,7 @@ def _usage_chunks(path: Path, fmt: str) -> Iterator[tuple[list[int], list[dict]]
     """The file's rows as sent: ``(lines, records)`` of at most ``USAGE_CHUNK`` rows."""
     lines: list[int] = []
     records: list[dict] = []
-    with path.open(newline="", encoding="utf-8") as stream:
+    with path.open(newline="", encoding="utf-8-sig") as stream:
         for line, raw in read_rows(stream, fmt):
             lines.append(line)
             records.append(raw)
@@ -274,7 +289,7 @@ def _fitted(first_line: int, text: str) -> Iterator[tuple[int, str, int]]:
 def _text_chunks(path: Path) -> Iterator[tuple[list[str], int, str, int]]:
     """A plain CSV file (:func:`_plain_text`) as sent: ``(header, first line, text,
     lines)``, whole lines of about ``TEXT_CHUNK`` characters, read as they are needed."""
-    with path.open(newline="", encoding="utf-8") as stream:
+    with path.open(newline="", encoding="utf-8-sig") as stream:
         header = next(csv.reader([stream.readline()]), [])
         missing = [c for c in USAGE_REQUIRED if c not in header]
         if missing:
@@ -335,6 +350,8 @@ def import_usage(client: Any, params: dict[str, Any]) -> dict[str, Any]:
         }
     except RowError as exc:
         raise ImportRefused(f"{path.name}: {exc}", exc.line, exc.field) from None
+    except UnicodeDecodeError:
+        raise not_utf8(path) from None
     except RemoteError as exc:
         if "line" in exc.data:
             raise RemoteError(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import IO, Any
@@ -58,12 +58,12 @@ class UsageRow:
 def read_rows(stream: IO[str], fmt: str) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield ``(line, raw row)`` from a CSV (header row) or JSON-lines stream, lazily."""
     if fmt == "csv":
-        reader = csv.DictReader(stream)
-        missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
+        reader = csv.reader(stream)
+        header = next(reader, [])
+        missing = [c for c in REQUIRED if c not in header]
         if missing:
             raise RowError(1, None, f"missing column(s): {', '.join(missing)}")
-        for row in reader:
-            yield reader.line_num, row
+        yield from keyed_rows(reader, header)
     elif fmt == "jsonl":
         for number, text in enumerate(stream, start=1):
             if not text.strip():
@@ -77,6 +77,25 @@ def read_rows(stream: IO[str], fmt: str) -> Iterator[tuple[int, dict[str, Any]]]
             yield number, row
     else:
         raise ValueError(f"unknown usage format {fmt!r}; use csv or jsonl")
+
+
+def keyed_rows(
+    reader: Any, header: Sequence[str], first_line: int = 1
+) -> Iterator[tuple[int, dict[str, str]]]:
+    """The rows of a ``csv.reader`` keyed by ``header``, each with the line it ends on
+    (``first_line``: the line the reader's first line is in the file); blank lines are
+    skipped, and a row with more or fewer values than the header is refused, the
+    column beyond the header named by its position."""
+    for values in reader:
+        if not values:
+            continue
+        line = first_line - 1 + reader.line_num
+        if len(values) != len(header):
+            problem = f"{len(values)} values, but the header has {len(header)} columns"
+            if len(values) > len(header):
+                problem += f" (a value in column {len(header) + 1}, which has no name)"
+            raise RowError(line, None, problem)
+        yield line, dict(zip(header, values, strict=True))
 
 
 def _decimal(line: int, field: str, value: Any) -> Decimal:

@@ -226,7 +226,11 @@ def _stage_csv(
             return len(rows)
         except _NamesUnknown:
             pass
-    return _stage(ctx, stage, usage_csv.csv_rows(header, text, first_line), limit=None)
+    try:  # a chunk is bounded: its rows are read first, a misshapen one refuses it
+        parsed = list(usage_csv.csv_rows(header, text, first_line))
+    except RowError as exc:
+        raise refuse([ImportRowError(exc.line, exc.field, exc.reason)], WHAT) from None
+    return _stage(ctx, stage, parsed, limit=None)
 
 
 class _NamesUnknown(Exception):

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from billingd.domain.bounds import text_bound
-from billingd.domain.usage_rows import COLUMNS, REQUIRED
+from billingd.domain.usage_rows import COLUMNS, REQUIRED, keyed_rows
 
 ID = r"([1-9][0-9]{0,17})"  # under 2**63: what both databases store
 OPTIONAL_ID = r"((?:[1-9][0-9]{0,17})?)"
@@ -112,6 +112,4 @@ def csv_rows(
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     """The rows of a chunk as :func:`billingd.domain.usage_rows.read_rows` reads them
     from the file: keyed by the header, with their lines, blank lines skipped."""
-    reader = csv.DictReader(io.StringIO(text, newline=""), fieldnames=list(header))
-    for row in reader:
-        yield first_line - 1 + reader.line_num, row
+    yield from keyed_rows(csv.reader(io.StringIO(text, newline="")), header, first_line)
