@@ -7,7 +7,8 @@ is billed first; then, at the 1st of February, at once: a run billing February,
 ``billingctl usage import`` of ``-k`` January records (100,000), the outbox sending
 every invoice email, and ``--sessions`` (8) operator sessions, each its own
 connection, recording payments, issuing credit notes and adding charges as fast as
-they are answered until the run and the import are done. Prints each write's
+they are answered until the run and the import are done and ``--drain`` (20) seconds
+more. Prints each write's
 latency (p50, p99, max), every error (there must be none; a credit note a balance
 no longer allows is a refusal of the books' rules, counted apart), "database is
 locked" in replies or the daemon's log, and how long the run and the import took.
@@ -168,6 +169,7 @@ def scenario(daemon: Daemon, folder: Path, args: argparse.Namespace) -> list[str
     wait_run(daemon, run_id)
     run_seconds = time.monotonic() - began
     importer.join()
+    time.sleep(args.drain)  # the sessions go on while the outbox sends
     stop.set()
     for session in sessions:
         session.join(timeout=120)
@@ -189,7 +191,7 @@ def scenario(daemon: Daemon, folder: Path, args: argparse.Namespace) -> list[str
         f"clients ({run_seconds:.1f} s)",
         f"usage import of {args.k:,} rows: exit {imported['code']} in "
         f"{imported['seconds']:.1f} s {imported['error'][:30]}",
-        f"emails sent meanwhile: {sent} of {queued} queued",
+        f"emails sent meanwhile: {sent} of {queued} queued (the writes queue more)",
         f"{'write':<20}{'count':>8}{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}",
     ]
     for method, values in [*sorted(latency.items()), ("all", every)]:
@@ -212,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-n", type=int, default=300, help="clients (default 300)")
     parser.add_argument("-k", type=int, default=100_000, help="usage rows (default 100,000)")
     parser.add_argument("--sessions", type=int, default=8, help="operator sessions (8)")
+    parser.add_argument("--drain", type=float, default=20, help="seconds after the import (20)")
     parser.add_argument("--pg", metavar="URL", help="PostgreSQL server for a scratch database")
     args = parser.parse_args(argv)
     print("\n".join(measure(args)))
