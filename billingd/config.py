@@ -48,6 +48,7 @@ _TOP_KEYS = (
     *("max_connections_per_user", "idle_timeout"),
     "document_workers",
     "payment_retries",
+    "gateway_timeout",
 )
 _SMTP_KEYS = (
     *("host", "port", "starttls", "implicit_tls", "username", "password", "from"),
@@ -160,6 +161,9 @@ class Config:
     """Renderer processes of the document queue; None: one per core."""
     payment_retries: tuple[int, ...] = (1, 3, 7)
     """Days after a failed self-checkout charge on which it is tried again (R-RUN-7)."""
+    gateway_timeout: int = 30
+    """Seconds a payment gateway may take to answer a charge or refund; one that has
+    not answered by then is asked again later with the same idempotency key."""
     source: Path | None = None
     lines: Mapping[str, int] = field(default_factory=dict, repr=False, compare=False)
     """Dotted key → line in ``source``, for errors found later (e.g. in plugin settings)."""
@@ -207,6 +211,7 @@ class Config:
             "log_level": self.log_level,
             "document_workers": self.document_workers,
             "payment_retries": list(self.payment_retries),
+            "gateway_timeout": self.gateway_timeout,
             "source": str(self.source) if self.source else None,
         }
 
@@ -324,6 +329,7 @@ def parse_config(text: str, source: str = "<string>") -> Config:
         ),
         catch_up_limit=take("catch_up_limit", v.integer(1), Config.catch_up_limit),
         payment_retries=take("payment_retries", v.retry_days, Config.payment_retries),
+        gateway_timeout=take("gateway_timeout", v.integer(1, 600), Config.gateway_timeout),
         log_level=take("log_level", v.choice(LOG_LEVELS, fold=str.upper), Config.log_level),
         document_workers=take("document_workers", v.nullable(v.integer(1, 256)), None),
         source=origin,

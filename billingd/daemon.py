@@ -162,6 +162,7 @@ def start(config: Config) -> Daemon:
         data_dir=config.data_dir,
         allocation_policy=config.allocation_policy,
         payment_retries=config.payment_retries,
+        gateway_timeout=config.gateway_timeout,
     )
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="billingd-db")
     return Daemon(config, database, plugins, ctx, executor)
@@ -296,6 +297,7 @@ def reload_config(daemon: Daemon) -> None:
         reload_plugins(daemon, fresh)
         daemon.config = fresh
         daemon.ctx.payment_retries = fresh.payment_retries
+        daemon.ctx.gateway_timeout = fresh.gateway_timeout
         daemon.roles.clear()
         logging.getLogger().setLevel(fresh.log_level.upper())
         if daemon.server is not None:

@@ -31,6 +31,7 @@ class ServiceContext:
     data_dir: Path = Path(".")
     allocation_policy: str = "oldest_first"
     payment_retries: tuple[int, ...] = (1, 3, 7)  # days after a failed charge (R-RUN-7)
+    gateway_timeout: float = 30.0  # seconds a payment gateway may take to answer
     runner: Any = None  # the daemon's Scheduler, when there is one
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     live: Callable[[str, dict[str, Any]], None] | None = None
@@ -68,6 +69,7 @@ class ServiceContext:
             data_dir=self.data_dir,
             allocation_policy=self.allocation_policy,
             payment_retries=self.payment_retries,
+            gateway_timeout=self.gateway_timeout,
             runner=self.runner,
             live=self.live,
             peer=peer,

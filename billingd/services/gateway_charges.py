@@ -16,6 +16,10 @@ across restarts too. A retry that succeeds pays the invoice, and the contract bi
 its next cycles again; after the last failed retry the invoice stays open and the
 notice says so (``final``). Retries wait while the invoice is disputed and stop when
 it was settled otherwise (paid, credited, voided).
+
+A gateway that does not answer within ``gateway_timeout`` (:mod:`billingd.services.
+gateway_calls`) may have charged: its attempt stays pending and is asked about again
+with the same key after :data:`ASK_AGAIN`, never charged under a new one.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from billingd.domain.charge_retries import next_retry_at, retry_key
 from billingd.services import notifications, payments
 from billingd.services.audit import record_audit
 from billingd.services.context import ServiceContext
-from billingd.services.gateway_calls import ask_gateway
+from billingd.services.gateway_calls import UNANSWERED, ask_gateway
 from billingd.views import invoice_view, plain
 
 OPEN = ("open", "partial")
@@ -107,6 +111,10 @@ def _record_outcome(ctx: ServiceContext, attempt: ChargeAttempt, outcome: dict[s
             return attempt.status == "succeeded"
         invoice = Invoice.get_by_id(attempt.invoice_id)
         attempt.result = outcome
+        if status == UNANSWERED:  # it may have gone through: asked again, same key
+            attempt.retry_at = ctx.now_utc() + ASK_AGAIN
+            attempt.save()
+            return False
         if status == "succeeded":
             attempt.status = "succeeded"
             attempt.save()
@@ -173,14 +181,21 @@ def resume_pending_charges(ctx: ServiceContext) -> int:
 # -- the retry schedule (R-RUN-7) ------------------------------------------------------
 
 
+ASK_AGAIN = dt.timedelta(minutes=5)
+"""When a charge its gateway did not answer is asked about again (same key)."""
+
+_WAITING = ChargeAttempt.status.in_(["failed", "pending"])
+"""Attempts that may have a retry due: failed ones, and pending ones not answered."""
+
+
 def _due(until: dt.datetime) -> list[ChargeAttempt]:
-    """Failed attempts whose retry is due by ``until`` (naive UTC), earliest first; a
-    disputed invoice's wait."""
+    """Attempts whose retry (or question again, when unanswered) is due by ``until``
+    (naive UTC), earliest first; a disputed invoice's wait."""
     return list(
         ChargeAttempt.select()
         .join(Invoice)
         .where(
-            (ChargeAttempt.status == "failed")
+            _WAITING
             & ChargeAttempt.retry_at.is_null(False)
             & (ChargeAttempt.retry_at <= until)
             & (Invoice.dispute == "")
@@ -193,7 +208,7 @@ def next_retry(ctx: ServiceContext) -> dt.datetime | None:
     """When the earliest planned retry is due (aware UTC), or None."""
     row = (
         ChargeAttempt.select(ChargeAttempt.retry_at)
-        .where((ChargeAttempt.status == "failed") & ChargeAttempt.retry_at.is_null(False))
+        .where(_WAITING & ChargeAttempt.retry_at.is_null(False))
         .order_by(ChargeAttempt.retry_at)
         .first()
     )
@@ -202,13 +217,16 @@ def next_retry(ctx: ServiceContext) -> dt.datetime | None:
 
 def _start_retry(ctx: ServiceContext, attempt_id: int) -> ChargeAttempt | None:
     """Take a due retry off the schedule and write its attempt, in one transaction:
-    each retry is asked for once. None when there is nothing to charge any more."""
+    each retry is asked for once. An unanswered attempt is itself asked again, with its
+    key. None when there is nothing to charge any more."""
     with write_transaction():
         failed = ChargeAttempt.get_by_id(attempt_id)
-        if failed.status != "failed" or failed.retry_at is None:
+        if failed.status not in ("failed", "pending") or failed.retry_at is None:
             return None  # taken by another daemon
         failed.retry_at = None
         failed.save()
+        if failed.status == "pending":
+            return failed
         invoice = Invoice.get_by_id(failed.invoice_id)
         if invoice.status not in OPEN or invoice.balance <= 0:
             return None  # settled meanwhile (paid by hand, credited, voided)

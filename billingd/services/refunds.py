@@ -32,7 +32,7 @@ from billingd.money import has_excess_precision, quantum
 from billingd.services import ledger, notifications, payments
 from billingd.services.audit import record_audit
 from billingd.services.context import ServiceContext
-from billingd.services.gateway_calls import ask_gateway
+from billingd.services.gateway_calls import UNANSWERED, ask_gateway
 from billingd.services.lookup import get_or_refuse
 from billingd.views import payment_view
 
@@ -119,6 +119,13 @@ def refund_payment(
     # committed: a crash from here on leaves a pending refund, asked again with its key
     _record_outcome(ctx, refund, _ask_gateway(ctx, refund))
     refund = Refund.get_by_id(refund.id)
+    if refund.status == "pending":  # unanswered: it may have gone through
+        raise Conflict(
+            f"payment gateway {refund.method} did not answer; refund {refund.id} stays"
+            " pending and is asked about again with its key when the daemon starts",
+            gateway=refund.method,
+            refund_id=refund.id,
+        )
     if refund.status != "succeeded":
         message = str(refund.result.get("message") or refund.result.get("status") or "declined")
         raise Conflict(
@@ -142,6 +149,9 @@ def _record_outcome(ctx: ServiceContext, refund: Refund, outcome: dict[str, Any]
         if current.status != "pending":  # recorded already (a resume raced the request)
             return
         current.result = outcome
+        if outcome.get("status") == UNANSWERED:  # left pending, asked again with its key
+            current.save()
+            return
         if outcome.get("status") == "succeeded":
             current.status = "succeeded"
             current.save()

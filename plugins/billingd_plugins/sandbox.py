@@ -7,13 +7,16 @@ by its idempotency key in a JSON-lines file, so asking again with the same key
 of charging twice.
 
 Settings (``plugins.settings.sandbox``): ``state_file`` (the charge log; default
-in the user state directory), ``fail_amounts`` (decimal strings), ``outcome``.
+in the user state directory), ``fail_amounts`` (decimal strings), ``outcome``,
+``answer_seconds`` (how long the simulated processor takes to answer; 0 by default:
+a rehearsal of a gateway slower than the daemon's ``gateway_timeout``).
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 from decimal import Decimal
 from pathlib import Path
@@ -36,6 +39,7 @@ class SandboxGateway:
         self.state_file = Path(settings.get("state_file") or default / "sandbox-charges.jsonl")
         self.fail_amounts = {Decimal(str(a)) for a in settings.get("fail_amounts", [])}
         self.default_outcome = settings.get("outcome", "succeed")
+        self.answer_seconds = float(Decimal(str(settings.get("answer_seconds", 0))))
 
     def _recorded(self) -> dict[str, dict[str, Any]]:
         if not self.state_file.exists():
@@ -49,6 +53,7 @@ class SandboxGateway:
         return "succeeded" if self.default_outcome == "succeed" else "failed"
 
     def _once(self, kind: str, amount: str, idempotency_key: str) -> dict[str, Any]:
+        time.sleep(self.answer_seconds)
         with self._lock:
             previous = self._recorded().get(idempotency_key)
             if previous is not None:
@@ -93,4 +98,9 @@ def startup(host) -> None:  # type: ignore[no-untyped-def]
 
 @hookimpl
 def plugin_settings_schema() -> dict[str, str]:
-    return {"state_file": "str", "fail_amounts": "list", "outcome": "str"}
+    return {
+        "state_file": "str",
+        "fail_amounts": "list",
+        "outcome": "str",
+        "answer_seconds": "decimal",
+    }

@@ -223,6 +223,8 @@ ERRORS = [
     ("max_frame_bytes: '1024'", "max_frame_bytes", 1, "expected an integer, got '1024'"),
     ("max_connections: 0", "max_connections", 1, "at least 1"),
     ("catch_up_limit: true", "catch_up_limit", 1, "expected an integer, got boolean"),
+    ("gateway_timeout: 0", "gateway_timeout", 1, "between 1 and 600"),
+    ("gateway_timeout: 3600", "gateway_timeout", 1, "between 1 and 600"),
     ("clock: yes", "clock", 1, "got boolean true"),
     ("smtp: localhost", "smtp", 1, "expected a mapping"),
     ("smtp:\n  port: 70000", "smtp.port", 2, "between 1 and 65535"),

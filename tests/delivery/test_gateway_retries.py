@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -14,12 +15,14 @@ from typing import Any
 import pytest
 
 from billingd.clock import TestClock
-from billingd.db.models import AuditEvent, ChargeAttempt, Invoice, OutboxMessage
+from billingd.db.models import AuditEvent, ChargeAttempt, Invoice, OutboxMessage, Payment, Refund
 from billingd.domain.charge_retries import next_retry_at, retry_key, schedule_problem
+from billingd.errors import Conflict
 from billingd.hookspecs import hookimpl
 from billingd.plugins import load_plugins
-from billingd.services import contracts, disputes, gateway_charges, parties, payments, runs
+from billingd.services import contracts, disputes, gateway_charges, parties, payments, refunds, runs
 from billingd.services.context import ServiceContext
+from billingd.services.gateway_calls import UNANSWERED
 from billingd_plugins.sandbox import SANDBOX
 from tests.conftest import RunningDaemon
 from tests.delivery.conftest import wait_until
@@ -379,3 +382,56 @@ def test_R_RUN_7_client_and_operator_are_mailed_each_failure_with_the_next_try(
         assert len(first) == len(final) == 1 and "card declined" in first[0]
     finally:
         daemon.stop()
+
+
+def _slow_sandbox(state: Path, seconds: float) -> None:
+    SANDBOX.configure({"state_file": str(state), "answer_seconds": seconds})
+
+
+def test_R_RUN_7_a_gateway_that_does_not_answer_never_holds_the_run_and_charges_once(
+    tctx: ServiceContext, acme: Any, state: Path
+) -> None:
+    tctx.gateway_timeout = 0.2
+    _slow_sandbox(state, 1.5)  # slower than the daemon waits
+    client = _self_checkout(tctx, acme)
+    began = time.monotonic()
+    _run(tctx, dt.date(2026, 1, 1))
+    assert time.monotonic() - began < 1.4, "the run waited for the gateway"
+    (invoice,) = _invoices(client)
+    (attempt,) = ChargeAttempt.select().where(ChargeAttempt.invoice == invoice.id)
+    # not a failure: the charge may have gone through, so no retry under a new key
+    assert attempt.status == "pending" and attempt.result["status"] == UNANSWERED
+    assert attempt.retry_at == dt.datetime(2026, 1, 1, 10, 5)  # ASK_AGAIN later
+    assert invoice.status == "open" and _notices() == []
+    time.sleep(1.5)  # the gateway's late answer: it charged
+    assert _charges(state) == [(f"billingd-invoice-{invoice.id}", "13.00", "succeeded")]
+
+    _slow_sandbox(state, 0)
+    assert _retry(tctx, dt.datetime(2026, 1, 1, 10, 4, tzinfo=UTC)) == 0  # not due yet
+    assert _retry(tctx, dt.datetime(2026, 1, 1, 10, 5, tzinfo=UTC)) == 1
+    # asked again with the same key: the gateway answers what it did, nothing twice
+    assert len(_charges(state)) == 1
+    assert Invoice.get_by_id(invoice.id).status == "paid"
+    attempts = ChargeAttempt.select().where(ChargeAttempt.invoice == invoice.id)
+    assert [(a.attempt, a.status, a.retry_at) for a in attempts] == [(0, "succeeded", None)]
+    assert Payment.select().where(Payment.client == client.id).count() == 1
+
+
+def test_a_refund_its_gateway_does_not_answer_stays_pending(
+    tctx: ServiceContext, acme: Any, state: Path
+) -> None:
+    _sandbox(state)
+    client = _self_checkout(tctx, acme)
+    _run(tctx, dt.date(2026, 1, 1))
+    (payment,) = Payment.select().where(Payment.client == client.id)
+    tctx.gateway_timeout = 0.2
+    _slow_sandbox(state, 1.0)
+    with pytest.raises(Conflict, match=r"did not answer; refund \d+ stays pending"):
+        refunds.refund_payment(tctx, payment.id, D("13.00"), reason="goodwill")
+    (refund,) = Refund.select().where(Refund.payment == payment.id)
+    assert refund.status == "pending" and refund.result["status"] == UNANSWERED
+    time.sleep(1.0)  # the late answer: refunded at the gateway
+    _slow_sandbox(state, 0)
+    assert refunds.resume_pending_refunds(tctx) == 1  # as the daemon does when it starts
+    assert Refund.get_by_id(refund.id).status == "succeeded"
+    assert [k for k, _, _ in _charges(state)].count(refund.idempotency_key) == 1
